@@ -1,0 +1,8 @@
+namespace Berth.Linux;
+
+/// <summary>The errno values the code reacts to by value.</summary>
+public static class Errno
+{
+    public const int EPERM = 1, ENOENT = 2, ESRCH = 3, EINTR = 4, EAGAIN = 11, ENOMEM = 12, EBUSY = 16,
+        EEXIST = 17, ENODEV = 19, EINVAL = 22, ENOSPC = 28, EADDRINUSE = 98, ENOBUFS = 105, ENOTSUP = 95;
+}
