@@ -21,3 +21,9 @@ public static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "kill", SetLastError = true)]
     public static partial int Kill(int pid, int signal);
 }
+
+public static partial class Interop
+{
+    [LibraryImport(Libc, EntryPoint = "geteuid")]
+    public static partial uint GetEUid();
+}

@@ -1,0 +1,147 @@
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Berth.Engine;
+using Berth.Engine.Store;
+using Berth.Runtime.Images;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Berth.Api.Endpoints;
+
+public static class ImageEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app, BerthEngine engine)
+    {
+        var images = engine.Images;
+
+        app.MapGet("/images/json", async (HttpContext ctx) =>
+        {
+            var list = images.List().OrderByDescending(i => i.Created).Select(i => new JsonObject
+            {
+                ["Containers"] = -1,
+                ["Created"] = i.Created.ToUnixTimeSeconds(),
+                ["Id"] = i.Id,
+                ["Labels"] = i.Config.Labels is { } labels ? JsonSerializer.SerializeToNode(labels) : null,
+                ["ParentId"] = i.Parent ?? "",
+                ["RepoDigests"] = new JsonArray(),
+                ["RepoTags"] = new JsonArray(i.RepoTags.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
+                ["SharedSize"] = -1,
+                ["Size"] = i.Size,
+                ["VirtualSize"] = i.Size,
+            }).ToList();
+            await DockerResults.Json(ctx, list);
+        });
+
+        // docker import (fromSrc=-) streams a tar; a pull (fromImage) has no registry to go to.
+        app.MapPost("/images/create", async (HttpContext ctx) =>
+        {
+            string? fromSrc = ctx.Request.Query["fromSrc"];
+            string? fromImage = ctx.Request.Query["fromImage"];
+            if (fromSrc is null)
+            {
+                string name = fromImage ?? "";
+                string tag = ctx.Request.Query["tag"].ToString() is { Length: > 0 } t ? ":" + t : "";
+                throw new NotFoundException($"pull access denied for {name}{tag}: Berth has no registry access; bring images with `docker load` or `docker import`");
+            }
+            if (fromSrc != "-")
+                throw new BadRequestException($"importing from a URL ({fromSrc}) is not supported: send the archive in the request body (fromSrc=-)");
+            string? repo = ctx.Request.Query["repo"];
+            string? tagParam = ctx.Request.Query["tag"];
+            string? reference = string.IsNullOrEmpty(repo) ? null : string.IsNullOrEmpty(tagParam) ? repo : $"{repo}:{tagParam}";
+            var changes = ctx.Request.Query["changes"].Where(c => !string.IsNullOrEmpty(c)).Select(c => c!).ToList();
+            var image = await images.ImportAsync(ctx.Request.Body, reference, changes, ctx.Request.Query["message"], ctx.RequestAborted);
+            await DockerResults.Json(ctx, new { status = image.Id });
+        });
+
+        app.MapPost("/images/load", async (HttpContext ctx) =>
+        {
+            bool quiet = DockerResults.Flag(ctx, "quiet");
+            IReadOnlyList<string> loaded;
+            try { loaded = await images.LoadAsync(ctx.Request.Body, ctx.RequestAborted); }
+            catch (ImageException e)
+            {
+                // Once the stream has begun, errors travel inside it, as dockerd does.
+                await DockerResults.Json(ctx, new { errorDetail = new { message = e.Message }, error = e.Message });
+                return;
+            }
+            ctx.Response.ContentType = DockerResults.JsonType;
+            foreach (string line in loaded)
+                await ctx.Response.WriteAsync(JsonSerializer.Serialize(new { stream = line + "\n" }) + "\n");
+            _ = quiet;
+        });
+
+        app.MapPost("/images/prune", async (HttpContext ctx) =>
+            await DockerResults.Json(ctx, new { ImagesDeleted = Array.Empty<object>(), SpaceReclaimed = 0 }));
+
+        // Image names contain slashes (docker.io/library/webapp), so the rest of the path is parsed here.
+        app.MapMethods("/images/{**rest}", ["GET", "POST", "DELETE"], async (HttpContext ctx, string rest) =>
+        {
+            string method = ctx.Request.Method;
+            if (method == "GET" && rest.EndsWith("/json", StringComparison.Ordinal))
+            {
+                var image = Find(images, rest[..^5]);
+                await DockerResults.Json(ctx, Inspect(image));
+            }
+            else if (method == "GET" && rest.EndsWith("/history", StringComparison.Ordinal))
+            {
+                var image = Find(images, rest[..^8]);
+                await DockerResults.Json(ctx, new[]
+                {
+                    new { Id = image.Id, Created = image.Created.ToUnixTimeSeconds(), CreatedBy = "", Tags = image.RepoTags, Size = image.Size, Comment = image.Comment },
+                });
+            }
+            else if (method == "POST" && rest.EndsWith("/tag", StringComparison.Ordinal))
+            {
+                string? repo = ctx.Request.Query["repo"];
+                if (string.IsNullOrEmpty(repo)) throw new BadRequestException("repository name must have at least one component");
+                images.Tag(rest[..^4], repo, ctx.Request.Query["tag"]);
+                ctx.Response.StatusCode = 201;
+            }
+            else if (method == "POST" && rest.EndsWith("/push", StringComparison.Ordinal))
+            {
+                throw new BadRequestException("push is not supported: Berth has no registry access");
+            }
+            else if (method == "DELETE")
+            {
+                var items = images.Remove(rest, DockerResults.Flag(ctx, "force"), imageId =>
+                    engine.Containers.All.FirstOrDefault(c => c.ImageId == imageId)?.ShortId);
+                await DockerResults.Json(ctx, items.Select(i =>
+                {
+                    var o = new JsonObject();
+                    if (i.Untagged is not null) o["Untagged"] = i.Untagged;
+                    if (i.Deleted is not null) o["Deleted"] = i.Deleted;
+                    return o;
+                }).ToList());
+            }
+            else throw new NotFoundException($"page not found: {method} /images/{rest}");
+        });
+    }
+
+    private static ImageRecord Find(ImageStore images, string reference) =>
+        images.Find(reference) ?? throw new NotFoundException($"No such image: {reference}");
+
+    public static JsonObject Inspect(ImageRecord i) => new()
+    {
+        ["Id"] = i.Id,
+        ["RepoTags"] = new JsonArray(i.RepoTags.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
+        ["RepoDigests"] = new JsonArray(),
+        ["Parent"] = i.Parent ?? "",
+        ["Comment"] = i.Comment,
+        ["Created"] = DockerTimeConverter.Format(i.Created),
+        ["DockerVersion"] = i.DockerVersion,
+        ["Author"] = i.Author,
+        ["Config"] = JsonSerializer.SerializeToNode(i.Config, EngineJson.Options),
+        ["Architecture"] = i.Architecture,
+        ["Os"] = i.Os,
+        ["Size"] = i.Size,
+        ["VirtualSize"] = i.Size,
+        ["GraphDriver"] = new JsonObject { ["Data"] = null, ["Name"] = "overlay2" },
+        ["RootFS"] = new JsonObject
+        {
+            ["Type"] = "layers",
+            ["Layers"] = new JsonArray(i.LayerDiffIds.Select(l => (JsonNode?)JsonValue.Create(l)).ToArray()),
+        },
+        ["Metadata"] = new JsonObject { ["LastTagTime"] = DockerTimeConverter.ZeroTime },
+    };
+}

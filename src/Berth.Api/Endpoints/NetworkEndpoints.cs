@@ -1,0 +1,99 @@
+using System.Text.Json.Nodes;
+using Berth.Engine;
+using Berth.Engine.Model;
+using Berth.Engine.Store;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Berth.Api.Endpoints;
+
+public static class NetworkEndpoints
+{
+    private sealed class IpamConfig { public string? Subnet { get; set; } public string? Gateway { get; set; } public string? IPRange { get; set; } }
+    private sealed class Ipam { public string? Driver { get; set; } public List<IpamConfig>? Config { get; set; } }
+    private sealed class NetworkCreateRequest
+    {
+        public string Name { get; set; } = "";
+        public string? Driver { get; set; }
+        public bool Internal { get; set; }
+        public bool Attachable { get; set; }
+        public bool EnableIPv6 { get; set; }
+        public Ipam? IPAM { get; set; }
+        public Dictionary<string, string>? Options { get; set; }
+        public Dictionary<string, string>? Labels { get; set; }
+    }
+
+    public static void Map(IEndpointRouteBuilder app, BerthEngine engine)
+    {
+        var networks = engine.Networks;
+
+        app.MapGet("/networks", async (HttpContext ctx) =>
+            await DockerResults.Json(ctx, networks.All.Select(n => Inspect(engine, n)).ToList()));
+
+        app.MapGet("/networks/{id}", async (HttpContext ctx, string id) =>
+            await DockerResults.Json(ctx, Inspect(engine, networks.Get(id))));
+
+        app.MapPost("/networks/create", async (HttpContext ctx) =>
+        {
+            var request = await DockerResults.ReadBody<NetworkCreateRequest>(ctx);
+            if (request.EnableIPv6) throw new BadRequestException("IPv6 networks are not supported by Berth yet");
+            var config = request.IPAM?.Config?.FirstOrDefault();
+            var network = networks.Create(request.Name, config?.Subnet, config?.Gateway, request.Internal, request.Attachable,
+                request.Labels, request.Options, request.Driver);
+            await DockerResults.Json(ctx, new { Id = network.Id, Warning = "" }, 201);
+        });
+
+        app.MapDelete("/networks/{id}", (HttpContext ctx, string id) =>
+        {
+            var network = networks.Get(id);
+            bool inUse = engine.Containers.All.Any(c => c.Endpoints.Any(e => e.NetworkId == network.Id)
+                || c.RequestedNetworks.ContainsKey(network.Name));
+            networks.Remove(network, inUse);
+            DockerResults.NoContent(ctx);
+        });
+
+        app.MapPost("/networks/prune", async (HttpContext ctx) =>
+            await DockerResults.Json(ctx, new { NetworksDeleted = Array.Empty<string>() }));
+    }
+
+    public static JsonObject Inspect(BerthEngine engine, NetworkRecord n)
+    {
+        var containers = new JsonObject();
+        foreach (var c in engine.Containers.All)
+            foreach (var e in c.Endpoints.Where(e => e.NetworkId == n.Id))
+                containers[c.Id] = new JsonObject
+                {
+                    ["Name"] = c.Name, ["EndpointID"] = e.EndpointId, ["MacAddress"] = e.MacAddress,
+                    ["IPv4Address"] = $"{e.IPAddress}/{e.PrefixLength}", ["IPv6Address"] = "",
+                };
+        var options = new JsonObject();
+        foreach (var (k, v) in n.Options) options[k] = v;
+        var labels = new JsonObject();
+        foreach (var (k, v) in n.Labels) labels[k] = v;
+        return new JsonObject
+        {
+            ["Name"] = n.Name,
+            ["Id"] = n.Id,
+            ["Created"] = DockerTimeConverter.Format(n.Created),
+            ["Scope"] = "local",
+            ["Driver"] = n.Driver,
+            ["EnableIPv4"] = true,
+            ["EnableIPv6"] = false,
+            ["IPAM"] = new JsonObject
+            {
+                ["Driver"] = "default",
+                ["Options"] = null,
+                ["Config"] = new JsonArray(new JsonObject { ["Subnet"] = n.Subnet, ["Gateway"] = n.Gateway }),
+            },
+            ["Internal"] = n.Internal,
+            ["Attachable"] = n.Attachable,
+            ["Ingress"] = false,
+            ["ConfigFrom"] = new JsonObject { ["Network"] = "" },
+            ["ConfigOnly"] = false,
+            ["Containers"] = containers,
+            ["Options"] = options,
+            ["Labels"] = labels,
+        };
+    }
+}

@@ -1,0 +1,28 @@
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Http.Features;
+
+namespace Berth.Api.Streams;
+
+/// <summary>attach and exec start: with "Connection: Upgrade" the connection is taken over (101 UPGRADED,
+/// then raw bytes both ways), as the docker CLI expects; without it the output is the response body.</summary>
+public static class Hijack
+{
+    public sealed record Connection(Stream Stream, bool Upgraded);
+
+    public static async Task<Connection> AcceptAsync(HttpContext context, string contentType)
+    {
+        var upgrade = context.Features.Get<IHttpUpgradeFeature>();
+        context.Response.Headers.ContentType = contentType;
+        if (upgrade is { IsUpgradableRequest: true })
+        {
+            context.Response.Headers.Connection = "Upgrade";
+            context.Response.Headers.Upgrade = "tcp";
+            if (context.Features.Get<IHttpResponseFeature>() is { } response) response.ReasonPhrase = "UPGRADED";
+            var stream = await upgrade.UpgradeAsync();
+            return new Connection(stream, true);
+        }
+        context.Response.StatusCode = 200;
+        await context.Response.StartAsync();
+        return new Connection(context.Response.Body, false);
+    }
+}

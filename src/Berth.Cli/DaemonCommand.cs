@@ -1,0 +1,108 @@
+using System.CommandLine;
+using Berth.Api;
+using Berth.Engine;
+using Microsoft.Extensions.Hosting;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Cli;
+
+/// <summary>`berth daemon`: the engine in the foreground, serving the Docker API until SIGTERM/SIGINT.
+/// Containers keep running across a daemon restart; their supervisors hold them.</summary>
+public static class DaemonCommand
+{
+    public const string DefaultSocket = "/run/berth/berth.sock";
+
+    public static Command Create()
+    {
+        var hosts = new Option<string[]>("--host", "-H") { Description = "Where to serve the API: unix:///path or tcp://127.0.0.1:PORT (repeatable)" };
+        var dataRoot = new Option<string>("--data-root") { Description = "Persistent state: images, containers, networks", DefaultValueFactory = _ => "/var/lib/berth" };
+        var execRoot = new Option<string>("--exec-root") { Description = "Runtime state: namespaces, supervisors, sockets", DefaultValueFactory = _ => "/run/berth" };
+        var bridge = new Option<string>("--bridge", "-b") { Description = "Linux bridge of the default network", DefaultValueFactory = _ => "berth0" };
+        var bip = new Option<string?>("--bip") { Description = "Gateway address and prefix of the default bridge, e.g. 10.88.0.1/24 (default: a free subnet from Docker's pools)" };
+        var runtime = new Option<string?>("--runtime") { Description = "OCI runtime to use (crun or runc; default: the first that works here)" };
+        var debug = new Option<bool>("--debug", "-D") { Description = "Verbose logging" };
+        var command = new Command("daemon", "Run the engine in the foreground") { hosts, dataRoot, execRoot, bridge, bip, runtime, debug };
+        command.SetAction(async (parse, ct) =>
+        {
+            var options = new EngineOptions
+            {
+                DataRoot = Path.GetFullPath(parse.GetValue(dataRoot)!),
+                ExecRoot = Path.GetFullPath(parse.GetValue(execRoot)!),
+                BridgeName = parse.GetValue(bridge)!,
+                BridgeIp = parse.GetValue(bip),
+                Runtime = parse.GetValue(runtime),
+            };
+            var hostList = parse.GetValue(hosts) is { Length: > 0 } given ? given : [$"unix://{DefaultSocket}"];
+            return await RunAsync(options, hostList, parse.GetValue(debug), ct);
+        });
+        return command;
+    }
+
+    private static async Task<int> RunAsync(EngineOptions options, string[] hosts, bool debug, CancellationToken ct)
+    {
+        if (Environment.UserName != "root" && Linux.Interop.GetEUid() != 0)
+        {
+            Console.Error.WriteLine("berth daemon: must run as root (it creates namespaces, links and firewall rules)");
+            return 1;
+        }
+        if (options.BridgeName.Length is 0 or > 15)
+        {
+            Console.Error.WriteLine($"berth daemon: invalid --bridge {options.BridgeName}: 1 to 15 characters");
+            return 2;
+        }
+        try
+        {
+            ApiServer.ValidateHosts(hosts);
+            if (options.BridgeIp is not null) Engine.Networks.NetworkService.ParseGatewayCidr(options.BridgeIp);
+        }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"berth daemon: {e.Message}");
+            return 2;
+        }
+
+        using var loggers = LoggerFactory.Create(b => b
+            .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
+            .SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Information));
+        var logger = loggers.CreateLogger("Berth.Daemon");
+
+        Directory.CreateDirectory(options.ExecRoot);
+        using var exclusive = DaemonLock.Acquire(Path.Combine(options.ExecRoot, "berth.lock"));
+        if (exclusive is null)
+        {
+            logger.LogError("another berth daemon is running with exec root {ExecRoot}", options.ExecRoot);
+            return 1;
+        }
+
+        BerthEngine engine;
+        try { engine = await BerthEngine.StartAsync(options, loggers); }
+        catch (Exception e)
+        {
+            logger.LogError(e, "the engine could not start");
+            return 1;
+        }
+        await using (engine)
+        {
+            var app = ApiServer.Build(engine, hosts, loggers);
+            await app.StartAsync(ct);
+            ApiServer.RestrictSockets(hosts);
+            File.WriteAllText(Path.Combine(options.ExecRoot, "berth.pid"), Environment.ProcessId.ToString());
+            logger.LogInformation("API listening on {Hosts}", string.Join(", ", hosts));
+            await app.WaitForShutdownAsync(ct);
+            await app.StopAsync(CancellationToken.None);
+            await app.DisposeAsync();
+        }
+        logger.LogInformation("daemon stopped; containers keep running");
+        return 0;
+    }
+}
+
+/// <summary>One daemon per exec root: an flock held for the daemon's lifetime.</summary>
+internal static class DaemonLock
+{
+    public static FileStream? Acquire(string path)
+    {
+        try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
+        catch (IOException) { return null; }
+    }
+}

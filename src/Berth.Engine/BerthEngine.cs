@@ -1,0 +1,120 @@
+using Berth.Engine.Containers;
+using Berth.Engine.Networks;
+using Berth.Networking.Bridge;
+using Berth.Networking.Firewall;
+using Berth.Networking.Ports;
+using Berth.Runtime.Containers;
+using Berth.Runtime.Images;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Engine;
+
+/// <summary>The composition root: builds every service once, reconciles the kernel with the store, and keeps
+/// the firewall table in place while the daemon runs.</summary>
+public sealed class BerthEngine : IAsyncDisposable
+{
+    private readonly ILogger _logger;
+    private readonly CancellationTokenSource _stopping = new();
+    private Task? _firewallWatch;
+
+    private BerthEngine(EngineOptions options, ILogger logger, OciRuntimeInfo runtime, ImageStore images,
+        NetworkService networks, ContainerService containers, ExecService execs)
+    {
+        Options = options;
+        _logger = logger;
+        Runtime = runtime;
+        Images = images;
+        Networks = networks;
+        Containers = containers;
+        Execs = execs;
+    }
+
+    public EngineOptions Options { get; }
+    public OciRuntimeInfo Runtime { get; }
+    public ImageStore Images { get; }
+    public NetworkService Networks { get; }
+    public ContainerService Containers { get; }
+    public ExecService Execs { get; }
+    public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
+    public string EngineId { get; private set; } = "";
+
+    public static async Task<BerthEngine> StartAsync(EngineOptions options, ILoggerFactory loggers)
+    {
+        var logger = loggers.CreateLogger("Berth.Engine");
+        foreach (string dir in new[] { options.DataRoot, options.ExecRoot, options.ContainersDirectory, options.NetnsDirectory })
+            Directory.CreateDirectory(dir);
+
+        var runtimeInfo = OciRuntimeInfo.Probe(options.Runtime, Path.Combine(options.ExecRoot, "probe"), loggers.CreateLogger<OciRuntimeInfo>());
+        var runtime = new ContainerRuntime(runtimeInfo, options.ExecRoot, loggers.CreateLogger<ContainerRuntime>());
+        var images = new ImageStore(options.ImagesDirectory, loggers.CreateLogger<ImageStore>());
+        var firewall = new FirewallManager(NftablesFactory.Create(loggers.CreateLogger("Berth.Firewall")), options.FirewallTable,
+            loggers.CreateLogger<FirewallManager>());
+        var networks = new NetworkService(options, new BridgeDriver(loggers.CreateLogger<BridgeDriver>()), firewall,
+            loggers.CreateLogger<NetworkService>());
+        networks.Initialize();
+
+        var ports = new PortPublisher(new PortAllocator(loggers.CreateLogger<PortAllocator>()), firewall,
+            new UserlandProxy(loggers.CreateLogger<UserlandProxy>()), loggers.CreateLogger<PortPublisher>());
+        var containers = new ContainerService(options, images, networks, ports, runtime, runtimeInfo.Name,
+            loggers.CreateLogger<ContainerService>());
+        var engine = new BerthEngine(options, logger, runtimeInfo, images, networks, containers, new ExecService(containers));
+        engine.EngineId = engine.LoadOrCreateEngineId();
+
+        engine.ApplyFirewall();
+        await containers.ReconcileAsync();
+        engine._firewallWatch = engine.WatchFirewallAsync(engine._stopping.Token);
+        logger.LogInformation("engine ready: runtime {Runtime}, bridge {Bridge} {Subnet}, firewall table {Table}",
+            runtimeInfo.Name, networks.Default.BridgeName, networks.Default.Subnet, options.FirewallTable);
+        return engine;
+    }
+
+    /// <summary>The whole desired firewall state from the store, applied as one transaction
+    /// (daemon start, `berth firewall-reload`, and when the table vanished).</summary>
+    public void ApplyFirewall()
+    {
+        var bridgeOf = Networks.All.ToDictionary(n => n.Id, n => n.BridgeName);
+        var publications = Containers.All
+            .Where(c => c.State.Running && c.Endpoints.Count > 0 && bridgeOf.ContainsKey(c.Endpoints[0].NetworkId))
+            .SelectMany(c => PortPublisher.PublicationsOf(c, bridgeOf[c.Endpoints[0].NetworkId]));
+        Networks.Firewall.Initialize(Networks.FirewallSpecs(), publications);
+    }
+
+    /// <summary>An admin's `nft flush ruleset` removes our table; put it back within a few seconds.</summary>
+    private async Task WatchFirewallAsync(CancellationToken ct)
+    {
+        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(3));
+        try
+        {
+            while (await timer.WaitForNextTickAsync(ct))
+            {
+                try
+                {
+                    if (!Networks.Firewall.TableExists())
+                    {
+                        _logger.LogWarning("firewall table {Table} is gone; restoring it", Options.FirewallTable);
+                        ApplyFirewall();
+                    }
+                }
+                catch (Exception e) { _logger.LogError(e, "checking the firewall table failed"); }
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    private string LoadOrCreateEngineId()
+    {
+        string path = Path.Combine(Options.DataRoot, "engine-id");
+        if (File.Exists(path)) return File.ReadAllText(path).Trim();
+        string id = string.Join(':', Enumerable.Range(0, 12).Select(_ => new string(Enumerable.Range(0, 4)
+            .Select(_ => "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567"[Random.Shared.Next(32)]).ToArray())));
+        Store.AtomicFile.WriteAllBytes(path, System.Text.Encoding.UTF8.GetBytes(id));
+        return id;
+    }
+
+    public async ValueTask DisposeAsync()
+    {
+        _stopping.Cancel();
+        if (_firewallWatch is not null) await _firewallWatch;
+        Containers.StopWatching();
+    }
+}

@@ -1,0 +1,603 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Berth.Engine.Model;
+using Berth.Engine.Networks;
+using Berth.Engine.Store;
+using Berth.Networking.Namespaces;
+using Berth.Runtime.Containers;
+using Berth.Runtime.Images;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Engine.Containers;
+
+/// <summary>The container lifecycle: create (resolve image, validate, merge config) → start (namespace, endpoint,
+/// ports, runtime) → exit (teardown in reverse) → remove. Every state change is persisted before it is announced.</summary>
+public sealed partial class ContainerService
+{
+    private readonly EngineOptions _options;
+    private readonly ImageStore _images;
+    private readonly NetworkService _networks;
+    private readonly PortPublisher _ports;
+    private readonly ContainerRuntime _runtime;
+    private readonly string _runtimeName;
+    private readonly ILogger _logger;
+    private readonly RecordStore<ContainerRecord> _store;
+    private readonly ConcurrentDictionary<string, ContainerHandle> _handles = new();
+    private readonly Lock _nameLock = new();
+
+    public ContainerService(EngineOptions options, ImageStore images, NetworkService networks, PortPublisher ports,
+        ContainerRuntime runtime, string runtimeName, ILogger logger)
+    {
+        _runtimeName = runtimeName;
+        _options = options;
+        _images = images;
+        _networks = networks;
+        _ports = ports;
+        _runtime = runtime;
+        _logger = logger;
+        _store = new RecordStore<ContainerRecord>(options.ContainersDirectory, c => c.Id, "state.json");
+    }
+
+    public ContainerRuntime Runtime => _runtime;
+
+    public IReadOnlyCollection<ContainerRecord> All => _store.All.ToList();
+
+    // ---------------------------------------------------------------- lookup
+
+    public ContainerRecord? Find(string idOrName)
+    {
+        if (string.IsNullOrEmpty(idOrName)) return null;
+        var all = _store.All;
+        string name = idOrName.TrimStart('/');
+        return all.FirstOrDefault(c => c.Id == idOrName)
+            ?? all.FirstOrDefault(c => c.Name == name)
+            ?? (all.Where(c => c.Id.StartsWith(idOrName, StringComparison.Ordinal)).Take(2).ToList() is [var single] ? single : null);
+    }
+
+    public ContainerRecord Get(string idOrName) =>
+        Find(idOrName) ?? throw new NotFoundException($"No such container: {idOrName}");
+
+    private ContainerHandle Handle(string id) => _handles.GetOrAdd(id, _ => new ContainerHandle());
+
+    // ---------------------------------------------------------------- create
+
+    public ContainerRecord Create(ContainerCreateRequest request, string? name)
+    {
+        if (string.IsNullOrEmpty(request.Image))
+            throw new BadRequestException("No image was specified: a container needs an image (\"Image\" in the create request)");
+        if (name is not null)
+        {
+            name = name.TrimStart('/');
+            if (!NamePattern().IsMatch(name))
+                throw new BadRequestException($"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        }
+        var image = _images.Find(request.Image) ?? throw new NotFoundException($"No such image: {NormalizeReference(request.Image)}");
+        var hostConfig = request.HostConfig ?? new HostConfig();
+        NormalizeHostConfig(hostConfig);
+        hostConfig.Runtime = _runtimeName;
+
+        var config = MergeConfig(request, image);
+        var bindings = PortPublisher.ValidateAndParse(hostConfig.PortBindings, config.ExposedPorts);
+        // As Docker 28 does: a published port is also an exposed one.
+        foreach (var port in bindings.Keys)
+            (config.ExposedPorts ??= new())[port.ToString()] = new JsonObject();
+
+        var requestedNetworks = ResolveRequestedNetworks(hostConfig, request.NetworkingConfig);
+        string path = (config.Entrypoint?.Count > 0 ? config.Entrypoint : config.Cmd)?.FirstOrDefault() ?? "";
+        if (path.Length == 0)
+            throw new BadRequestException("no command specified: the image has no CMD or ENTRYPOINT and none was given");
+        var args = (config.Entrypoint ?? []).Concat(config.Cmd ?? []).Skip(1).ToList();
+
+        string id = NetworkService.NewId();
+        config.Hostname = string.IsNullOrEmpty(request.Hostname) ? id[..12] : request.Hostname;
+        var record = new ContainerRecord
+        {
+            Id = id, Created = DateTimeOffset.UtcNow, Path = path, Args = args, ImageId = image.Id, Config = config,
+            HostConfig = hostConfig, RequestedNetworks = requestedNetworks, Runtime = _runtimeName,
+        };
+        lock (_nameLock)
+        {
+            name ??= GenerateName();
+            if (Find(name) is { Name: var taken } existing && taken == name)
+                throw new ConflictException($"Conflict. The container name \"/{name}\" is already in use by container \"{existing.Id}\". You have to remove (or rename) that container to be able to reuse that name.");
+            record.Name = name;
+            _store.Save(record);
+        }
+        Handle(id);
+        _logger.LogInformation("created container {Id} ({Name}) from {Image}", record.ShortId, name, request.Image);
+        return record;
+    }
+
+    private static ContainerConfig MergeConfig(ContainerCreateRequest request, ImageRecord image)
+    {
+        var imageConfig = image.Config;
+        bool userEntrypoint = request.Entrypoint is not null;
+        var env = new List<string>(imageConfig.Env ?? []);
+        foreach (string entry in request.Env ?? [])
+        {
+            string key = entry.Split('=', 2)[0];
+            env.RemoveAll(e => e.Split('=', 2)[0] == key);
+            env.Add(entry);
+        }
+        Dictionary<string, JsonObject>? exposed = null;
+        foreach (string port in (imageConfig.ExposedPorts?.Keys ?? Enumerable.Empty<string>()).Concat(request.ExposedPorts?.Keys ?? Enumerable.Empty<string>()))
+            (exposed ??= new())[port.Contains('/') ? port : port + "/tcp"] = new JsonObject();
+        var labels = new Dictionary<string, string>(imageConfig.Labels ?? new());
+        foreach (var (key, value) in request.Labels ?? new()) labels[key] = value;
+        Dictionary<string, JsonObject>? volumes = null;
+        foreach (string volume in (imageConfig.Volumes?.Keys ?? Enumerable.Empty<string>()).Concat(request.Volumes?.Keys ?? Enumerable.Empty<string>()))
+            (volumes ??= new())[volume] = new JsonObject();
+
+        return new ContainerConfig
+        {
+            Domainname = request.Domainname,
+            User = string.IsNullOrEmpty(request.User) ? imageConfig.User ?? "" : request.User,
+            AttachStdin = request.AttachStdin, AttachStdout = request.AttachStdout, AttachStderr = request.AttachStderr,
+            ExposedPorts = exposed, Tty = request.Tty, OpenStdin = request.OpenStdin, StdinOnce = request.StdinOnce,
+            Env = env.Count > 0 ? env : null,
+            Entrypoint = userEntrypoint ? (request.Entrypoint!.Count == 1 && request.Entrypoint[0] == "" ? null : request.Entrypoint) : imageConfig.Entrypoint?.ToList(),
+            Cmd = request.Cmd ?? (userEntrypoint ? null : imageConfig.Cmd?.ToList()),
+            Healthcheck = request.Healthcheck,
+            Image = request.Image!, Volumes = volumes,
+            WorkingDir = string.IsNullOrEmpty(request.WorkingDir) ? imageConfig.WorkingDir ?? "" : request.WorkingDir,
+            MacAddress = request.MacAddress, OnBuild = null, Labels = labels,
+            StopSignal = request.StopSignal ?? imageConfig.StopSignal, StopTimeout = request.StopTimeout,
+        };
+    }
+
+    private static void NormalizeHostConfig(HostConfig hostConfig)
+    {
+        if (string.IsNullOrEmpty(hostConfig.NetworkMode)) hostConfig.NetworkMode = "default";
+        if (hostConfig.ShmSize <= 0) hostConfig.ShmSize = 64L * 1024 * 1024;
+        if (string.IsNullOrEmpty(hostConfig.IpcMode)) hostConfig.IpcMode = "private";
+        if (string.IsNullOrEmpty(hostConfig.CgroupnsMode)) hostConfig.CgroupnsMode = "host";
+        if (string.IsNullOrEmpty(hostConfig.LogConfig.Type)) hostConfig.LogConfig.Type = "json-file";
+        if (string.IsNullOrEmpty(hostConfig.RestartPolicy.Name)) hostConfig.RestartPolicy.Name = "no";
+        hostConfig.PortBindings ??= new();
+        hostConfig.Dns ??= new();
+        hostConfig.DnsOptions ??= new();
+        hostConfig.DnsSearch ??= new();
+        if (hostConfig.RestartPolicy.Name is not ("no" or "always" or "unless-stopped" or "on-failure"))
+            throw new BadRequestException($"invalid restart policy '{hostConfig.RestartPolicy.Name}'");
+        if (hostConfig.AutoRemove && hostConfig.RestartPolicy.Name != "no")
+            throw new BadRequestException("can't create 'AutoRemove' container with restart policy");
+    }
+
+    private Dictionary<string, EndpointSettings?> ResolveRequestedNetworks(HostConfig hostConfig, NetworkingConfig? networking)
+    {
+        string mode = hostConfig.NetworkMode;
+        if (mode is "none" or "host" || mode.StartsWith("container:", StringComparison.Ordinal))
+        {
+            if (mode != "none")
+                throw new BadRequestException($"network mode \"{mode}\" is not supported by Berth: use a bridge network or none");
+            return new();
+        }
+        var network = _networks.Find(mode) ?? throw new NotFoundException($"network {mode} not found");
+        EndpointSettings? settings = null;
+        networking?.EndpointsConfig?.TryGetValue(mode, out settings);
+        if (settings is null && mode == "default") networking?.EndpointsConfig?.TryGetValue(NetworkService.DefaultNetworkName, out settings);
+        if (network.IsDefault && settings?.Aliases is { Count: > 0 })
+            throw new BadRequestException("network-scoped alias is supported only for containers in user defined networks");
+        return new() { [network.Name] = settings };
+    }
+
+    // ---------------------------------------------------------------- start
+
+    public async Task StartAsync(string idOrName, CancellationToken ct = default)
+    {
+        var record = Get(idOrName);
+        var handle = Handle(record.Id);
+        await handle.Lock.WaitAsync(ct);
+        try
+        {
+            if (record.State.Running) throw new NotModifiedException();
+            await StartLockedAsync(record, handle, ct);
+        }
+        finally { handle.Lock.Release(); }
+    }
+
+    private async Task StartLockedAsync(ContainerRecord record, ContainerHandle handle, CancellationToken ct)
+    {
+        var image = _images.Find(record.ImageId)
+            ?? throw new ConflictException($"the image {record.Config.Image} ({record.ImageId}) of container {record.ShortId} is gone");
+        string bundle = _store.PathFor(record.Id) is var statePath ? Path.GetDirectoryName(statePath)! : "";
+        string netns = "";
+        var undo = new Stack<Action>();
+        try
+        {
+            // Network first: the namespace exists before the runtime starts the container (as CNI and netavark).
+            if (record.HostConfig.NetworkMode != "none")
+            {
+                netns = Path.Combine(_options.NetnsDirectory, record.ShortId);
+                NetworkNamespace.Create(netns);
+                string created = netns;
+                undo.Push(() => NetworkNamespace.Remove(created));
+                int index = 0;
+                foreach (var (networkName, settings) in record.RequestedNetworks)
+                {
+                    var network = _networks.Find(networkName) ?? throw new NotFoundException($"network {networkName} not found");
+                    IPAddress? requested = settings?.IPAMConfig?["IPv4Address"]?.GetValue<string>() is { Length: > 0 } ip ? IPAddress.Parse(ip) : null;
+                    var endpoint = _networks.Attach(record.Id, network, netns, $"eth{index++}", requested, settings?.Aliases);
+                    undo.Push(() => _networks.Detach(endpoint));
+                    record.Endpoints.Add(endpoint);
+                }
+                var primary = record.Endpoints.FirstOrDefault();
+                if (primary is not null)
+                {
+                    var network = _networks.Get(primary.NetworkId);
+                    record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), network.BridgeName);
+                    undo.Push(() => _ports.Unpublish(record.Id));
+                }
+            }
+            record.SandboxKey = netns;
+
+            string hostname = record.Config.Hostname;
+            var primaryAddress = record.Endpoints.FirstOrDefault() is { } ep ? IPAddress.Parse(ep.IPAddress) : null;
+            ContainerFiles.WriteHosts(Path.Combine(bundle, "hosts"), hostname, primaryAddress, ExtraHosts(record));
+            ContainerFiles.WriteHostname(Path.Combine(bundle, "hostname"), hostname);
+            ContainerFiles.WriteResolvConf(Path.Combine(bundle, "resolv.conf"));
+
+            var spec = new ContainerSpec
+            {
+                Id = record.Id,
+                BundleDirectory = bundle,
+                LowerDirectories = _images.LayerDirectories(image),
+                Args = [record.Path, .. record.Args],
+                Env = ProcessEnvironment(record),
+                WorkingDir = record.Config.WorkingDir,
+                User = record.Config.User,
+                Hostname = hostname,
+                Domainname = record.Config.Domainname,
+                Tty = record.Config.Tty,
+                OpenStdin = record.Config.OpenStdin,
+                StdinOnce = record.Config.StdinOnce,
+                NetworkNamespacePath = netns,
+                HostsFile = Path.Combine(bundle, "hosts"),
+                HostnameFile = Path.Combine(bundle, "hostname"),
+                ResolvConfFile = Path.Combine(bundle, "resolv.conf"),
+                ReadonlyRootfs = record.HostConfig.ReadonlyRootfs,
+                Privileged = record.HostConfig.Privileged,
+                CapAdd = record.HostConfig.CapAdd ?? [],
+                CapDrop = record.HostConfig.CapDrop ?? [],
+                Annotations = record.Config.Labels ?? new(),
+                ShmSize = record.HostConfig.ShmSize,
+                Mounts = ParseBinds(record.HostConfig.Binds),
+            };
+            int pid = await _runtime.CreateAsync(spec, ct);
+            undo.Push(() => _runtime.DeleteAsync(record.Id).GetAwaiter().GetResult());
+
+            // Attaches that came before start are connected now, between create and start: no output is lost.
+            foreach (var pending in handle.TakePendingAttaches())
+            {
+                try { pending.Session.TrySetResult(await _runtime.AttachAsync(record.Id, ct)); }
+                catch (Exception e) { pending.Session.TrySetException(e); }
+            }
+            await _runtime.StartAsync(record.Id, ct);
+
+            record.State = new ContainerState
+            {
+                Status = "running", Running = true, Pid = pid, StartedAt = DateTimeOffset.UtcNow,
+                FinishedAt = record.State.FinishedAt,
+            };
+            _store.Save(record);
+            WatchExit(record, handle);
+            _logger.LogInformation("started container {Id} pid {Pid}", record.ShortId, pid);
+        }
+        catch (Exception e)
+        {
+            while (undo.TryPop(out var step))
+            {
+                try { step(); }
+                catch (Exception undoError) { _logger.LogWarning(undoError, "undoing a failed start of {Id}", record.ShortId); }
+            }
+            record.Endpoints.Clear();
+            record.Ports.Clear();
+            record.SandboxKey = "";
+            record.State.Error = e.Message;
+            _store.Save(record);
+            foreach (var pending in handle.TakePendingAttaches()) pending.Session.TrySetException(e);
+            if (e is EngineException) throw;
+            throw new EngineException(500, e.Message, e);
+        }
+    }
+
+    private static IEnumerable<(string Host, string Address)> ExtraHosts(ContainerRecord record)
+    {
+        foreach (string entry in record.HostConfig.ExtraHosts ?? [])
+        {
+            int colon = entry.IndexOf(':');
+            if (colon > 0) yield return (entry[..colon], entry[(colon + 1)..]);
+        }
+    }
+
+    private static List<string> ProcessEnvironment(ContainerRecord record)
+    {
+        var env = new List<string>(record.Config.Env ?? []);
+        if (!env.Any(e => e.StartsWith("PATH=", StringComparison.Ordinal)))
+            env.Insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+        env.Insert(1, "HOSTNAME=" + record.Config.Hostname);
+        if (record.Config.Tty && !env.Any(e => e.StartsWith("TERM=", StringComparison.Ordinal))) env.Add("TERM=xterm");
+        return env;
+    }
+
+    private static List<MountSpec> ParseBinds(List<string>? binds)
+    {
+        var mounts = new List<MountSpec>();
+        foreach (string bind in binds ?? [])
+        {
+            var parts = bind.Split(':');
+            if (parts.Length < 2 || !Path.IsPathRooted(parts[0]) || !Path.IsPathRooted(parts[1]))
+                throw new BadRequestException($"invalid bind mount spec \"{bind}\": expected /host/path:/container/path[:ro]");
+            if (!Path.Exists(parts[0]))
+                throw new BadRequestException($"invalid mount config: bind source path does not exist: {parts[0]}");
+            mounts.Add(new MountSpec(parts[0], parts[1], parts.Length > 2 && parts[2].Split(',').Contains("ro")));
+        }
+        return mounts;
+    }
+
+    // ---------------------------------------------------------------- exit
+
+    private void WatchExit(ContainerRecord record, ContainerHandle handle)
+    {
+        var cts = new CancellationTokenSource();
+        handle.Watcher = cts;
+        _ = Task.Run(async () =>
+        {
+            ContainerExit exit;
+            try { exit = await _runtime.WaitForExitAsync(record.Id, cts.Token); }
+            catch (OperationCanceledException) { return; }
+            catch (Exception e)
+            {
+                _logger.LogError(e, "waiting for container {Id} failed", record.ShortId);
+                exit = new ContainerExit(255, DateTimeOffset.UtcNow, false);
+            }
+            await OnExitedAsync(record.Id, exit);
+        });
+    }
+
+    private async Task OnExitedAsync(string id, ContainerExit exit)
+    {
+        var record = _store.Get(id);
+        if (record is null) return;
+        var handle = Handle(id);
+        await handle.Lock.WaitAsync();
+        try
+        {
+            if (!record.State.Running) return;
+            await TeardownAsync(record);
+            record.State.Status = "exited";
+            record.State.Running = false;
+            record.State.Pid = 0;
+            record.State.ExitCode = exit.ExitCode;
+            record.State.OOMKilled = exit.OomKilled;
+            record.State.FinishedAt = exit.FinishedAt;
+            _store.Save(record);
+            _logger.LogInformation("container {Id} exited with {Code}", record.ShortId, exit.ExitCode);
+        }
+        finally { handle.Lock.Release(); }
+        handle.SignalExit(exit);
+        if (record.HostConfig.AutoRemove)
+        {
+            try { await RemoveAsync(id, force: true); }
+            catch (Exception e) { _logger.LogWarning(e, "auto-removing {Id} failed", record.ShortId); }
+        }
+    }
+
+    /// <summary>Undoes start in reverse order. Each step tolerates "already gone" so it can finish a crashed teardown.</summary>
+    private async Task TeardownAsync(ContainerRecord record)
+    {
+        handleWatcherCancel(record);
+        try { await _runtime.DeleteAsync(record.Id); }
+        catch (Exception e) { _logger.LogWarning(e, "runtime delete of {Id} failed", record.ShortId); }
+        _ports.Unpublish(record.Id);
+        foreach (var endpoint in record.Endpoints) _networks.Detach(endpoint);
+        if (!string.IsNullOrEmpty(record.SandboxKey))
+        {
+            try { NetworkNamespace.Remove(record.SandboxKey); }
+            catch (Exception e) { _logger.LogWarning(e, "removing netns {Path} failed", record.SandboxKey); }
+        }
+        record.Endpoints.Clear();
+        record.Ports.Clear();
+        record.SandboxKey = "";
+
+        void handleWatcherCancel(ContainerRecord r)
+        {
+            if (_handles.TryGetValue(r.Id, out var h)) h.Watcher = null;
+        }
+    }
+
+    // ---------------------------------------------------------------- stop, kill, restart, wait
+
+    public async Task StopAsync(string idOrName, int? timeoutSeconds, string? signal = null)
+    {
+        var record = Get(idOrName);
+        if (!record.State.Running) throw new NotModifiedException();
+        var handle = Handle(record.Id);
+        var exited = handle.NextExit;
+        int stopSignal = Signals.Parse(signal ?? record.Config.StopSignal ?? "SIGTERM");
+        int timeout = timeoutSeconds ?? record.Config.StopTimeout ?? 10;
+        await _runtime.KillAsync(record.Id, stopSignal);
+        if (timeout < 0) { await exited; return; }
+        if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeout))) != exited)
+        {
+            _logger.LogInformation("container {Id} did not stop within {Timeout}s; killing it", record.ShortId, timeout);
+            await _runtime.KillAsync(record.Id, Signals.SIGKILL);
+            await exited;
+        }
+    }
+
+    public async Task KillAsync(string idOrName, string? signal)
+    {
+        var record = Get(idOrName);
+        int number = Signals.Parse(string.IsNullOrEmpty(signal) ? "SIGKILL" : signal);
+        if (!record.State.Running)
+            throw new ConflictException($"Cannot kill container: {idOrName}: Container {record.Id} is not running");
+        await _runtime.KillAsync(record.Id, number);
+        if (number == Signals.SIGKILL) await Handle(record.Id).NextExit;
+    }
+
+    public async Task RestartAsync(string idOrName, int? timeoutSeconds)
+    {
+        var record = Get(idOrName);
+        if (record.State.Running) await StopAsync(idOrName, timeoutSeconds);
+        try { await StartAsync(record.Id); }
+        catch (NotModifiedException) { }
+    }
+
+    /// <summary>Docker's wait conditions: not-running (default), next-exit, removed.</summary>
+    public async Task<int> WaitAsync(string idOrName, string? condition, CancellationToken ct)
+    {
+        var record = Get(idOrName);
+        var handle = Handle(record.Id);
+        switch (condition)
+        {
+            case null or "" or "not-running":
+                if (!record.State.Running) return record.State.ExitCode;
+                return (await handle.NextExit.WaitAsync(ct)).ExitCode;
+            case "next-exit":
+                return (await handle.NextExit.WaitAsync(ct)).ExitCode;
+            case "removed":
+                return await handle.Removed.WaitAsync(ct);
+            default:
+                throw new BadRequestException($"invalid condition: \"{condition}\": expected not-running, next-exit or removed");
+        }
+    }
+
+    // ---------------------------------------------------------------- remove, rename
+
+    public async Task RemoveAsync(string idOrName, bool force)
+    {
+        var record = Get(idOrName);
+        var handle = Handle(record.Id);
+        if (record.State.Running)
+        {
+            if (!force)
+                throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
+            var exited = handle.NextExit;
+            await _runtime.KillAsync(record.Id, Signals.SIGKILL);
+            await exited.WaitAsync(TimeSpan.FromSeconds(30));
+        }
+        await handle.Lock.WaitAsync();
+        try
+        {
+            if (_store.Get(record.Id) is null) return;
+            if (record.State.Running)
+                throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
+            await TeardownAsync(record);
+            _store.Delete(record.Id);
+        }
+        finally { handle.Lock.Release(); }
+        _handles.TryRemove(record.Id, out _);
+        handle.SignalRemoved();
+        _logger.LogInformation("removed container {Id}", record.ShortId);
+    }
+
+    public void Rename(string idOrName, string newName)
+    {
+        var record = Get(idOrName);
+        newName = newName.TrimStart('/');
+        if (!NamePattern().IsMatch(newName))
+            throw new BadRequestException($"Invalid container name ({newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
+        lock (_nameLock)
+        {
+            if (record.Name == newName)
+                throw new ConflictException($"Renaming a container with the same name as its current name");
+            if (_store.All.FirstOrDefault(c => c.Name == newName) is { } other)
+                throw new ConflictException($"Conflict. The container name \"/{newName}\" is already in use by container \"{other.Id}\". You have to remove (or rename) that container to be able to reuse that name.");
+            record.Name = newName;
+            _store.Save(record);
+        }
+    }
+
+    // ---------------------------------------------------------------- attach, logs
+
+    /// <summary>Attach to a running container now, or to the next start of a created/exited one.</summary>
+    public async Task<AttachSession?> AttachAsync(string idOrName, CancellationToken ct)
+    {
+        var record = Get(idOrName);
+        var handle = Handle(record.Id);
+        if (record.State.Running) return await _runtime.AttachAsync(record.Id, ct);
+        var pending = handle.AddPendingAttach();
+        using var registration = ct.Register(() => { handle.RemovePendingAttach(pending); pending.Session.TrySetCanceled(); });
+        return await pending.Session.Task;
+    }
+
+    public IAsyncEnumerable<LogEntry> ReadLogsAsync(string idOrName, bool follow, int? tail, DateTimeOffset? since, CancellationToken ct)
+    {
+        var record = Get(idOrName);
+        return _runtime.ReadLogsAsync(record.Id, follow && record.State.Running, tail, since, ct);
+    }
+
+    // ---------------------------------------------------------------- daemon start
+
+    /// <summary>Brings memory, kernel and store into agreement after a daemon (re)start: containers that died
+    /// while the daemon was away are marked exited and torn down; running ones get their watcher back.</summary>
+    public async Task ReconcileAsync()
+    {
+        foreach (var record in _store.All.ToList())
+        {
+            var handle = Handle(record.Id);
+            if (!record.State.Running) continue;
+            bool alive = false;
+            try
+            {
+                _runtime.Recover(record.Id);
+                alive = _runtime.IsRunning(record.Id);
+            }
+            catch (Exception e) { _logger.LogWarning(e, "recovering container {Id} failed", record.ShortId); }
+            if (alive)
+            {
+                _ports.Restore(record);
+                WatchExit(record, handle);
+                continue;
+            }
+            var exit = _runtime.TryGetExit(record.Id) ?? new ContainerExit(255, DateTimeOffset.UtcNow, false);
+            await OnExitedAsync(record.Id, exit);
+        }
+        _networks.ReleaseAllocationsNotOwnedBy(_store.All.Select(c => c.Id).ToHashSet());
+        RemoveStaleNamespaces();
+    }
+
+    private void RemoveStaleNamespaces()
+    {
+        if (!Directory.Exists(_options.NetnsDirectory)) return;
+        var inUse = _store.All.Select(c => c.SandboxKey).Where(k => k.Length > 0).ToHashSet();
+        foreach (string path in Directory.EnumerateFiles(_options.NetnsDirectory))
+        {
+            if (inUse.Contains(path)) continue;
+            try { NetworkNamespace.Remove(path); }
+            catch (Exception e) { _logger.LogWarning(e, "removing stale netns {Path} failed", path); }
+        }
+    }
+
+    /// <summary>At daemon shutdown containers keep running (their supervisors hold them); only watchers stop.</summary>
+    public void StopWatching()
+    {
+        foreach (var handle in _handles.Values) handle.Watcher?.Cancel();
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    public static string NormalizeReference(string reference)
+    {
+        string r = reference;
+        foreach (string prefix in new[] { "docker.io/library/", "index.docker.io/library/", "docker.io/" })
+            if (r.StartsWith(prefix, StringComparison.Ordinal)) { r = r[prefix.Length..]; break; }
+        int lastSlash = r.LastIndexOf('/');
+        return r.IndexOf(':', lastSlash + 1) >= 0 || r.Contains('@') || r.StartsWith("sha256:", StringComparison.Ordinal) ? r : r + ":latest";
+    }
+
+    private string GenerateName()
+    {
+        for (int attempt = 0; ; attempt++)
+        {
+            string name = NameGenerator.Next(attempt > 10);
+            if (Find(name) is null) return name;
+        }
+    }
+
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]+$")]
+    private static partial Regex NamePattern();
+}

@@ -1,0 +1,13 @@
+namespace Berth.Engine;
+
+/// <summary>An error the API returns as Docker's {"message": ...} with this HTTP status.</summary>
+public class EngineException(int status, string message, Exception? inner = null) : Exception(message, inner)
+{
+    public int Status { get; } = status;
+}
+
+public sealed class NotFoundException(string message) : EngineException(404, message);
+public sealed class ConflictException(string message) : EngineException(409, message);
+public sealed class BadRequestException(string message, Exception? inner = null) : EngineException(400, message, inner);
+/// <summary>304: the container was already in the asked-for state (start of a running one, stop of a stopped one).</summary>
+public sealed class NotModifiedException() : EngineException(304, "");

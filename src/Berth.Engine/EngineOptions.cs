@@ -1,0 +1,23 @@
+namespace Berth.Engine;
+
+/// <summary>What `berth daemon` was started with.</summary>
+public sealed class EngineOptions
+{
+    public string DataRoot { get; set; } = "/var/lib/berth";
+    public string ExecRoot { get; set; } = "/run/berth";
+    /// <summary>The Linux bridge of the default network "bridge".</summary>
+    public string BridgeName { get; set; } = "berth0";
+    /// <summary>Gateway address and prefix of the default bridge, e.g. "10.88.0.1/24"; null = a free default pool.</summary>
+    public string? BridgeIp { get; set; }
+    public string? Runtime { get; set; }
+    public int Mtu { get; set; } = 1500;
+
+    /// <summary>One nftables table per engine, so engines side by side do not touch each other's rules.</summary>
+    public string FirewallTable => BridgeName == "berth0" ? "berth" : "berth_" + BridgeName;
+
+    public string ContainersDirectory => Path.Combine(DataRoot, "containers");
+    public string NetworksDirectory => Path.Combine(DataRoot, "networks");
+    public string IpamDirectory => Path.Combine(DataRoot, "ipam");
+    public string ImagesDirectory => Path.Combine(DataRoot, "image");
+    public string NetnsDirectory => Path.Combine(ExecRoot, "netns");
+}

@@ -1,0 +1,57 @@
+namespace Berth.Engine.Model;
+
+public sealed class ContainerState
+{
+    public string Status { get; set; } = "created";
+    public bool Running { get; set; }
+    public bool Paused { get; set; }
+    public bool Restarting { get; set; }
+    public bool OOMKilled { get; set; }
+    public bool Dead { get; set; }
+    public int Pid { get; set; }
+    public int ExitCode { get; set; }
+    public string Error { get; set; } = "";
+    public DateTimeOffset StartedAt { get; set; } = DateTimeOffset.MinValue;
+    public DateTimeOffset FinishedAt { get; set; } = DateTimeOffset.MinValue;
+}
+
+/// <summary>A host port published for one container port, as stored and shown (HostIp "0.0.0.0", "::", or an address).</summary>
+public sealed record PublishedPortRecord(string ContainerPort, string HostIp, int HostPort);
+
+/// <summary>The container's attachment to one network.</summary>
+public sealed class EndpointRecord
+{
+    public string NetworkId { get; set; } = "";
+    public string NetworkName { get; set; } = "";
+    public string EndpointId { get; set; } = "";
+    public string IPAddress { get; set; } = "";
+    public int PrefixLength { get; set; }
+    public string Gateway { get; set; } = "";
+    public string MacAddress { get; set; } = "";
+    public string InterfaceName { get; set; } = "eth0";
+    public string HostVeth { get; set; } = "";
+    public List<string>? Aliases { get; set; }
+}
+
+/// <summary>Everything Berth keeps about a container; persisted as one JSON file, replaced atomically.</summary>
+public sealed class ContainerRecord
+{
+    public string Id { get; set; } = "";
+    public string Name { get; set; } = "";
+    public DateTimeOffset Created { get; set; }
+    public string Path { get; set; } = "";
+    public List<string> Args { get; set; } = new();
+    public string ImageId { get; set; } = "";
+    public ContainerConfig Config { get; set; } = new();
+    public HostConfig HostConfig { get; set; } = new();
+    public ContainerState State { get; set; } = new();
+    public List<EndpointRecord> Endpoints { get; set; } = new();
+    /// <summary>Networks the container was asked to join (name → settings from NetworkingConfig).</summary>
+    public Dictionary<string, EndpointSettings?> RequestedNetworks { get; set; } = new();
+    public List<PublishedPortRecord> Ports { get; set; } = new();
+    public string SandboxKey { get; set; } = "";
+    public int RestartCount { get; set; }
+    public string Runtime { get; set; } = "runc";
+
+    public string ShortId => Id[..12];
+}

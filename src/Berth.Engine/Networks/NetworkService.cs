@@ -1,0 +1,250 @@
+using System.Collections.Concurrent;
+using System.Net;
+using System.Net.Sockets;
+using System.Security.Cryptography;
+using System.Text.RegularExpressions;
+using Berth.Engine.Model;
+using Berth.Engine.Store;
+using Berth.Networking.Bridge;
+using Berth.Networking.Firewall;
+using Berth.Networking.Ipam;
+using Berth.Networking.Netlink;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Engine.Networks;
+
+/// <summary>Bridge networks: the default "bridge" and user-created ones; their bridges, address pools and
+/// the firewall's view of them. Container endpoints are attached and detached here.</summary>
+public sealed partial class NetworkService
+{
+    public const string DefaultNetworkName = "bridge";
+
+    private readonly EngineOptions _options;
+    private readonly BridgeDriver _bridges;
+    private readonly FirewallManager _firewall;
+    private readonly ILogger _logger;
+    private readonly RecordStore<NetworkRecord> _store;
+    private readonly ConcurrentDictionary<string, AddressAllocator> _allocators = new();
+    private readonly Lock _lock = new();
+
+    public NetworkService(EngineOptions options, BridgeDriver bridges, FirewallManager firewall, ILogger logger)
+    {
+        _options = options;
+        _bridges = bridges;
+        _firewall = firewall;
+        _logger = logger;
+        _store = new RecordStore<NetworkRecord>(options.NetworksDirectory, n => n.Id);
+    }
+
+    public FirewallManager Firewall => _firewall;
+
+    public IReadOnlyCollection<NetworkRecord> All => _store.All.ToList();
+
+    public NetworkRecord Default => _store.All.First(n => n.IsDefault);
+
+    /// <summary>Makes sure the default network exists with the configured bridge and subnet, and every
+    /// network's bridge is up. Called once at daemon start, before the firewall is initialised.</summary>
+    public void Initialize()
+    {
+        lock (_lock)
+        {
+            var existing = _store.All.FirstOrDefault(n => n.IsDefault);
+            var (subnet, gateway) = _options.BridgeIp is { } bip
+                ? ParseGatewayCidr(bip)
+                : existing is not null && existing.BridgeName == _options.BridgeName
+                    ? (IPNetwork.Parse(existing.Subnet), IPAddress.Parse(existing.Gateway))
+                    : ChooseSubnet(excludeNetworkId: existing?.Id);
+            var record = existing ?? new NetworkRecord { Id = NewId(), Name = DefaultNetworkName, IsDefault = true, Created = DateTimeOffset.UtcNow };
+            record.BridgeName = _options.BridgeName;
+            record.Subnet = subnet.ToString();
+            record.Gateway = gateway.ToString();
+            record.Options["com.docker.network.bridge.name"] = _options.BridgeName;
+            record.Options["com.docker.network.bridge.default_bridge"] = "true";
+            _store.Save(record);
+            foreach (var network in _store.All)
+                _bridges.EnsureBridge(network.BridgeName, IPAddress.Parse(network.Gateway), IPNetwork.Parse(network.Subnet).PrefixLength, _options.Mtu);
+        }
+    }
+
+    public IEnumerable<NetworkFirewallSpec> FirewallSpecs() =>
+        _store.All.Select(n => new NetworkFirewallSpec(n.BridgeName, IPNetwork.Parse(n.Subnet), Masquerade: !n.Internal));
+
+    public NetworkRecord? Find(string idOrName)
+    {
+        if (string.IsNullOrEmpty(idOrName)) return null;
+        if (idOrName == "default") return Default;
+        var all = _store.All;
+        return all.FirstOrDefault(n => n.Id == idOrName)
+            ?? all.FirstOrDefault(n => n.Name == idOrName)
+            ?? (all.Where(n => n.Id.StartsWith(idOrName, StringComparison.Ordinal)).ToList() is [var single] ? single : null);
+    }
+
+    public NetworkRecord Get(string idOrName) =>
+        Find(idOrName) ?? throw new NotFoundException($"network {idOrName} not found");
+
+    public NetworkRecord Create(string name, string? subnet, string? gateway, bool @internal, bool attachable,
+        Dictionary<string, string>? labels, Dictionary<string, string>? driverOptions, string? driver)
+    {
+        if (!string.IsNullOrEmpty(driver) && driver != "bridge")
+            throw new BadRequestException($"network driver \"{driver}\" is not supported: Berth provides bridge networks");
+        if (string.IsNullOrWhiteSpace(name) || !NamePattern().IsMatch(name))
+            throw new BadRequestException($"invalid network name \"{name}\": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+        lock (_lock)
+        {
+            if (_store.All.Any(n => n.Name == name))
+                throw new ConflictException($"network with name {name} already exists");
+            (IPNetwork Subnet, IPAddress Gateway) chosen;
+            if (!string.IsNullOrEmpty(subnet))
+            {
+                if (!IPNetwork.TryParse(subnet, out var parsed) || parsed.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
+                    throw new BadRequestException($"invalid subnet {subnet}: an IPv4 CIDR such as 10.10.0.0/24 is expected");
+                if (parsed.PrefixLength > 30) throw new BadRequestException($"subnet {subnet} is too small");
+                var gw = string.IsNullOrEmpty(gateway) ? FirstHost(parsed)
+                    : IPAddress.TryParse(gateway, out var g) && parsed.Contains(g) ? g
+                    : throw new BadRequestException($"invalid gateway {gateway}: it must be an address inside {subnet}");
+                if (_store.All.Any(n => Overlaps(IPNetwork.Parse(n.Subnet), parsed)))
+                    throw new ConflictException($"invalid pool request: Pool overlaps with other one on this address space");
+                chosen = (parsed, gw);
+            }
+            else chosen = ChooseSubnet(excludeNetworkId: null);
+
+            string id = NewId();
+            var record = new NetworkRecord
+            {
+                Id = id, Name = name, Created = DateTimeOffset.UtcNow, BridgeName = "br-" + id[..12],
+                Subnet = chosen.Subnet.ToString(), Gateway = chosen.Gateway.ToString(), Internal = @internal,
+                Attachable = attachable, Labels = labels ?? new(), Options = driverOptions ?? new(),
+            };
+            _bridges.EnsureBridge(record.BridgeName, chosen.Gateway, chosen.Subnet.PrefixLength, _options.Mtu);
+            try
+            {
+                _firewall.AddNetwork(new NetworkFirewallSpec(record.BridgeName, chosen.Subnet, Masquerade: !@internal));
+                _store.Save(record);
+            }
+            catch
+            {
+                _bridges.RemoveBridge(record.BridgeName);
+                throw;
+            }
+            return record;
+        }
+    }
+
+    public void Remove(NetworkRecord network, bool hasEndpoints)
+    {
+        if (network.IsDefault) throw new EngineException(403, $"{network.Name} is a pre-defined network and cannot be removed");
+        if (hasEndpoints) throw new ConflictException($"error while removing network: network {network.Name} id {network.Id} has active endpoints");
+        lock (_lock)
+        {
+            _firewall.RemoveNetwork(network.BridgeName);
+            _bridges.RemoveBridge(network.BridgeName);
+            _allocators.TryRemove(network.Id, out _);
+            string ipamDir = Path.Combine(_options.IpamDirectory, network.Id);
+            if (Directory.Exists(ipamDir)) Directory.Delete(ipamDir, recursive: true);
+            _store.Delete(network.Id);
+        }
+    }
+
+    /// <summary>Allocates an address and plugs a veth from the network's bridge into the namespace.
+    /// Undoes the allocation when plugging fails.</summary>
+    public EndpointRecord Attach(string containerId, NetworkRecord network, string netnsPath, string interfaceName,
+        IPAddress? requested, List<string>? aliases)
+    {
+        var subnet = IPNetwork.Parse(network.Subnet);
+        var gateway = IPAddress.Parse(network.Gateway);
+        var allocator = Allocator(network);
+        IPAddress address;
+        try { address = allocator.Allocate(containerId, requested); }
+        catch (Exception e) when (e is not EngineException)
+        {
+            throw new EngineException(e is AddressInUseException ? 409 : 500, e.Message, e);
+        }
+        string hostVeth = interfaceName == "eth0"
+            ? BridgeDriver.HostVethName(containerId)
+            : "veth" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant()[..7];
+        var mac = BridgeDriver.MacFor(address);
+        try
+        {
+            _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
+                subnet.PrefixLength, gateway, mac, _options.Mtu, Hairpin: true));
+        }
+        catch
+        {
+            allocator.Release(address);
+            throw;
+        }
+        return new EndpointRecord
+        {
+            NetworkId = network.Id, NetworkName = network.Name, EndpointId = NewId(), IPAddress = address.ToString(),
+            PrefixLength = subnet.PrefixLength, Gateway = network.Gateway, InterfaceName = interfaceName, HostVeth = hostVeth,
+            MacAddress = string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2"))), Aliases = aliases,
+        };
+    }
+
+    /// <summary>Removes the veth and frees the address. Safe to call twice and after a crash.</summary>
+    public void Detach(EndpointRecord endpoint)
+    {
+        try { _bridges.Detach(endpoint.HostVeth); }
+        catch (Exception e) { _logger.LogWarning(e, "detaching {Veth} failed", endpoint.HostVeth); }
+        if (Find(endpoint.NetworkId) is { } network && IPAddress.TryParse(endpoint.IPAddress, out var address))
+            Allocator(network).Release(address);
+    }
+
+    /// <summary>Drops allocations whose owner no longer exists (after a crash between allocate and save).</summary>
+    public void ReleaseAllocationsNotOwnedBy(IReadOnlySet<string> containerIds)
+    {
+        foreach (var network in _store.All)
+        {
+            var allocator = Allocator(network);
+            foreach (var (address, owner) in allocator.Allocations())
+                if (!containerIds.Contains(owner)) allocator.Release(address);
+        }
+    }
+
+    private AddressAllocator Allocator(NetworkRecord network) => _allocators.GetOrAdd(network.Id, _ =>
+        new AddressAllocator(Path.Combine(_options.IpamDirectory, network.Id), IPNetwork.Parse(network.Subnet), IPAddress.Parse(network.Gateway)));
+
+    private (IPNetwork Subnet, IPAddress Gateway) ChooseSubnet(string? excludeNetworkId)
+    {
+        var inUse = new List<IPNetwork>();
+        using (var netlink = RouteNetlinkClient.Open())
+            inUse.AddRange(netlink.ListRoutes(AddressFamily.InterNetwork)
+                .Where(r => r.Destination.PrefixLength > 0).Select(r => r.Destination));
+        inUse.AddRange(_store.All.Where(n => n.Id != excludeNetworkId).Select(n => IPNetwork.Parse(n.Subnet)));
+        var subnet = SubnetChooser.ChooseFree(DefaultAddressPools.Candidates, inUse)
+            ?? throw new EngineException(500, "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network");
+        return (subnet, FirstHost(subnet));
+    }
+
+    /// <summary>"10.88.0.1/24" → (10.88.0.0/24, 10.88.0.1), like dockerd's --bip.</summary>
+    public static (IPNetwork Subnet, IPAddress Gateway) ParseGatewayCidr(string cidr)
+    {
+        int slash = cidr.IndexOf('/');
+        if (slash < 0 || !IPAddress.TryParse(cidr[..slash], out var gateway) || gateway.AddressFamily != AddressFamily.InterNetwork
+            || !int.TryParse(cidr[(slash + 1)..], out int prefix) || prefix is < 8 or > 30)
+            throw new ArgumentException($"invalid --bip {cidr}: expected an IPv4 gateway address with a prefix, e.g. 10.88.0.1/24");
+        var subnet = new IPNetwork(MaskAddress(gateway, prefix), prefix);
+        return (subnet, gateway);
+    }
+
+    private static IPAddress MaskAddress(IPAddress address, int prefix)
+    {
+        uint value = BitConverter.ToUInt32(address.GetAddressBytes().Reverse().ToArray());
+        uint mask = prefix == 0 ? 0 : uint.MaxValue << (32 - prefix);
+        return new IPAddress(BitConverter.GetBytes(value & mask).Reverse().ToArray());
+    }
+
+    private static IPAddress FirstHost(IPNetwork subnet)
+    {
+        var bytes = subnet.BaseAddress.GetAddressBytes();
+        bytes[^1] += 1;
+        return new IPAddress(bytes);
+    }
+
+    private static bool Overlaps(IPNetwork a, IPNetwork b) => a.Contains(b.BaseAddress) || b.Contains(a.BaseAddress);
+
+    public static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
+
+    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
+    private static partial Regex NamePattern();
+}
