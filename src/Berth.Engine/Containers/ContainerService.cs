@@ -59,6 +59,8 @@ public sealed partial class ContainerService
     public ContainerRecord Get(string idOrName) =>
         Find(idOrName) ?? throw new NotFoundException($"No such container: {idOrName}");
 
+    private string BundleOf(string id) => Path.Combine(_options.ContainersDirectory, id);
+
     private ContainerHandle Handle(string id) => _handles.GetOrAdd(id, _ => new ContainerHandle());
 
     // ---------------------------------------------------------------- create
@@ -106,6 +108,7 @@ public sealed partial class ContainerService
             _store.Save(record);
         }
         Handle(id);
+        _runtime.Recover(id, BundleOf(id));
         _logger.LogInformation("created container {Id} ({Name}) from {Image}", record.ShortId, name, request.Image);
         return record;
     }
@@ -202,7 +205,7 @@ public sealed partial class ContainerService
     {
         var image = _images.Find(record.ImageId)
             ?? throw new ConflictException($"the image {record.Config.Image} ({record.ImageId}) of container {record.ShortId} is gone");
-        string bundle = _store.PathFor(record.Id) is var statePath ? Path.GetDirectoryName(statePath)! : "";
+        string bundle = BundleOf(record.Id);
         string netns = "";
         var undo = new Stack<Action>();
         try
@@ -486,6 +489,7 @@ public sealed partial class ContainerService
             if (record.State.Running)
                 throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
             await TeardownAsync(record);
+            _runtime.Forget(record.Id);
             _store.Delete(record.Id);
         }
         finally { handle.Lock.Release(); }
@@ -538,12 +542,12 @@ public sealed partial class ContainerService
     {
         foreach (var record in _store.All.ToList())
         {
+            _runtime.Recover(record.Id, BundleOf(record.Id));
             var handle = Handle(record.Id);
             if (!record.State.Running) continue;
             bool alive = false;
             try
             {
-                _runtime.Recover(record.Id);
                 alive = _runtime.IsRunning(record.Id);
             }
             catch (Exception e) { _logger.LogWarning(e, "recovering container {Id} failed", record.ShortId); }

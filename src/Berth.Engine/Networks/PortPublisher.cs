@@ -67,7 +67,7 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         catch (Exception e) { logger.LogWarning(e, "re-reserving ports of {Id} failed", record.ShortId); }
         if (record.Endpoints.FirstOrDefault() is { } endpoint)
             foreach (var port in ports.Where(p => p.HostIp.AddressFamily == AddressFamily.InterNetworkV6))
-                proxy.Start(record.Id, port, IPAddress.Parse(endpoint.IPAddress), port.ContainerPort.Port);
+                proxy.Start(record.Id, port, IPAddress.Parse(endpoint.IPAddress), port.ContainerPort.Port, allocator.SocketOf(record.Id, port));
     }
 
     public static IEnumerable<PortPublication> PublicationsOf(ContainerRecord record, string bridge)
@@ -92,7 +92,7 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
             .Select(p => ToPublication(ownerId, p, containerIp, bridge)).ToList();
         if (v4.Count > 0) firewall.Publish(v4);
         foreach (var port in published.Where(p => p.HostIp.AddressFamily == AddressFamily.InterNetworkV6))
-            proxy.Start(ownerId, port, containerIp, port.ContainerPort.Port);
+            proxy.Start(ownerId, port, containerIp, port.ContainerPort.Port, allocator.SocketOf(ownerId, port));
     }
 
     private static PortPublication ToPublication(string ownerId, PublishedPort port, IPAddress containerIp, string bridge) =>

@@ -1,0 +1,83 @@
+using System.Net;
+using System.Net.NetworkInformation;
+using Berth.Linux;
+using Berth.Networking.Namespaces;
+using Berth.Networking.Netlink;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Berth.Networking.Bridge;
+
+public sealed record EndpointRequest(string NetnsPath, string BridgeName, string HostVethName, string ContainerInterfaceName,
+    IPAddress Address, int PrefixLength, IPAddress Gateway, PhysicalAddress Mac, int Mtu = 1500, bool Hairpin = true);
+
+/// <summary>Linux bridges and the veth pairs that plug container namespaces into them, over rtnetlink.</summary>
+public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
+{
+    private readonly ILogger _logger = logger ?? NullLogger<BridgeDriver>.Instance;
+    private readonly RouteNetlinkClient _host = RouteNetlinkClient.Open();
+
+    /// <summary>Creates the bridge if missing, gives it the gateway address, brings it up; turns on forwarding and
+    /// route_localnet (DNAT of 127.0.0.1 clients to containers goes out through the bridge).</summary>
+    public void EnsureBridge(string name, IPAddress gateway, int prefixLength, int mtu = 1500)
+    {
+        int? index = _host.GetLinkIndex(name);
+        if (index is null)
+        {
+            _host.CreateBridge(name, mtu);
+            index = _host.GetLinkIndex(name) ?? throw new InvalidOperationException($"bridge {name} vanished after creation");
+            _logger.LogInformation("created bridge {Bridge}", name);
+        }
+        if (!_host.ListAddresses(index).Any(a => a.Address.Equals(gateway) && a.PrefixLength == prefixLength))
+            _host.AddAddress(index.Value, gateway, prefixLength);
+        _host.SetLinkUp(index.Value);
+        Sysctl.Sysctl.Set("net.ipv4.ip_forward", "1");
+        Sysctl.Sysctl.Set($"net.ipv4.conf.{name}.route_localnet", "1");
+    }
+
+    public void RemoveBridge(string name)
+    {
+        if (_host.DeleteLink(name)) _logger.LogInformation("removed bridge {Bridge}", name);
+    }
+
+    /// <summary>veth pair with the peer created directly in the container's namespace under its final name; the
+    /// container side is configured through a netlink socket opened inside that namespace. Undone on failure.</summary>
+    public void Attach(EndpointRequest r)
+    {
+        int bridge = _host.GetLinkIndex(r.BridgeName) ?? throw new InvalidOperationException($"bridge {r.BridgeName} does not exist");
+        using (var netns = NetworkNamespace.OpenFd(r.NetnsPath))
+            _host.CreateVethPair(r.HostVethName, r.ContainerInterfaceName, r.Mtu, netns);
+        try
+        {
+            int hostIndex = _host.GetLinkIndex(r.HostVethName) ?? throw new InvalidOperationException($"veth {r.HostVethName} vanished");
+            using (var inside = RouteNetlinkClient.OpenInNamespace(r.NetnsPath))
+            {
+                int index = inside.GetLinkIndex(r.ContainerInterfaceName)
+                    ?? throw new InvalidOperationException($"{r.ContainerInterfaceName} is missing in {r.NetnsPath}");
+                inside.SetLinkMac(index, r.Mac);
+                inside.AddAddress(index, r.Address, r.PrefixLength);
+                inside.SetLinkUp(index);
+                inside.AddRoute(new IPNetwork(IPAddress.Any, 0), r.Gateway, index);
+            }
+            _host.SetLinkMaster(hostIndex, bridge);
+            if (r.Hairpin) _host.SetBridgePortHairpin(r.HostVethName, true);
+            _host.SetLinkUp(hostIndex);
+        }
+        catch
+        {
+            _host.DeleteLink(r.HostVethName);
+            throw;
+        }
+    }
+
+    public void Detach(string hostVethName) => _host.DeleteLink(hostVethName);
+
+    public static string HostVethName(string containerId) => "veth" + containerId[..11];
+
+    /// <summary>02:42 and the four address bytes, as Docker derives container MACs.</summary>
+    public static PhysicalAddress MacFor(IPAddress ipv4)
+    {
+        var bytes = ipv4.GetAddressBytes();
+        return new PhysicalAddress([0x02, 0x42, bytes[0], bytes[1], bytes[2], bytes[3]]);
+    }
+}

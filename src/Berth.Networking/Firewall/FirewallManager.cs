@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Berth.Networking.Firewall;
+
+/// <summary>Owns one nftables table. Keeps the desired state in memory; the full table is applied in one
+/// transaction at start, on network changes and on reload; publications are map elements added and removed
+/// incrementally, so per-packet cost and per-change cost do not grow with the number of published ports.</summary>
+public sealed class FirewallManager
+{
+    private readonly INftables _nft;
+    private readonly string _table;
+    private readonly ILogger _logger;
+    private readonly Lock _lock = new();
+    private readonly Dictionary<string, NetworkFirewallSpec> _networks = new();
+    private readonly Dictionary<string, List<PortPublication>> _publications = new();
+
+    public FirewallManager(INftables nft, string tableName, ILogger<FirewallManager>? logger = null)
+    {
+        _nft = nft;
+        _table = tableName;
+        _logger = logger ?? NullLogger<FirewallManager>.Instance;
+    }
+
+    public string TableName => _table;
+
+    /// <summary>Where admins filter traffic to published ports: a table Berth never modifies once created.</summary>
+    public string UserTableName => _table + "_user";
+
+    public void Initialize(IEnumerable<NetworkFirewallSpec> networks, IEnumerable<PortPublication> publications)
+    {
+        lock (_lock)
+        {
+            _networks.Clear();
+            foreach (var n in networks) _networks[n.BridgeName] = n;
+            _publications.Clear();
+            foreach (var group in publications.GroupBy(p => p.OwnerId)) _publications[group.Key] = group.ToList();
+            ApplyAll();
+        }
+    }
+
+    public void AddNetwork(NetworkFirewallSpec network)
+    {
+        lock (_lock)
+        {
+            _networks[network.BridgeName] = network;
+            ApplyAll();
+        }
+    }
+
+    public void RemoveNetwork(string bridgeName)
+    {
+        lock (_lock)
+        {
+            if (_networks.Remove(bridgeName)) ApplyAll();
+        }
+    }
+
+    public void Publish(IReadOnlyList<PortPublication> publications)
+    {
+        if (publications.Count == 0) return;
+        lock (_lock)
+        {
+            _nft.Run(RulesetRenderer.RenderAddPublications(_table, publications));
+            foreach (var group in publications.GroupBy(p => p.OwnerId))
+            {
+                if (!_publications.TryGetValue(group.Key, out var list)) _publications[group.Key] = list = new();
+                list.AddRange(group);
+            }
+        }
+    }
+
+    public void Unpublish(string ownerId)
+    {
+        lock (_lock)
+        {
+            if (!_publications.Remove(ownerId, out var list) || list.Count == 0) return;
+            try { _nft.Run(RulesetRenderer.RenderRemovePublications(_table, list)); }
+            catch (NftablesException e)
+            {
+                // Elements already gone (table flushed by an admin): re-apply what should be there.
+                _logger.LogWarning("removing publications of {Owner} failed ({Error}); re-applying the table", ownerId, e.Message);
+                ApplyAll();
+            }
+        }
+    }
+
+    public bool TableExists() => _nft.List($"table ip {_table}") is not null;
+
+    public void Reload()
+    {
+        lock (_lock) ApplyAll();
+    }
+
+    public IReadOnlyList<PortPublication> Publications()
+    {
+        lock (_lock) return _publications.Values.SelectMany(l => l).ToList();
+    }
+
+    private void ApplyAll()
+    {
+        var watch = Stopwatch.StartNew();
+        string script = RulesetRenderer.RenderTable(_table, _networks.Values, _publications.Values.SelectMany(l => l))
+            + RulesetRenderer.RenderUserTable(UserTableName);
+        _nft.Run(script);
+        _logger.LogDebug("applied table {Table} in {Ms} ms", _table, watch.ElapsedMilliseconds);
+    }
+}

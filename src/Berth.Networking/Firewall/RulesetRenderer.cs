@@ -1,0 +1,101 @@
+using System.Net;
+using System.Text;
+using Berth.Networking.Ports;
+
+namespace Berth.Networking.Firewall;
+
+public sealed record NetworkFirewallSpec(string BridgeName, IPNetwork Subnet, bool Masquerade = true);
+
+/// <summary>One published host port → container port. HostIp null = every address of the host (0.0.0.0).</summary>
+public sealed record PortPublication(string OwnerId, IPAddress? HostIp, PortProtocol Protocol, int HostPort,
+    IPAddress ContainerIp, int ContainerPort, string BridgeName);
+
+/// <summary>Renders Berth's nftables table as nft script text. Pure: the exact text is unit-tested, and
+/// docs/data-path.md shows it with one line of why per rule.</summary>
+public static class RulesetRenderer
+{
+    public const string AnyMap = "published_any", AddressMap = "published_addr";
+
+    /// <summary>The whole table, replacing any previous one in the same transaction; the user table is only
+    /// created when missing, never flushed.</summary>
+    public static string RenderTable(string table, IEnumerable<NetworkFirewallSpec> networks, IEnumerable<PortPublication> publications)
+    {
+        var nets = networks.ToList();
+        var pubs = publications.ToList();
+        var s = new StringBuilder();
+        s.Append($"table ip {table} {{}}\n");
+        s.Append($"delete table ip {table}\n");
+        s.Append($"table ip {table} {{\n");
+        s.Append($"\tmap {AnyMap} {{\n\t\ttype inet_proto . inet_service : ipv4_addr . inet_service\n");
+        AppendElements(s, pubs.Where(p => p.HostIp is null));
+        s.Append("\t}\n");
+        s.Append($"\tmap {AddressMap} {{\n\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n");
+        AppendElements(s, pubs.Where(p => p.HostIp is not null));
+        s.Append("\t}\n");
+        s.Append("\tchain guard {\n\t\ttype filter hook prerouting priority -300; policy accept;\n");
+        s.Append("\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 drop\n");
+        s.Append("\t}\n");
+        s.Append("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+        s.Append("\t\tfib daddr type local jump publish\n\t}\n");
+        s.Append("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
+        s.Append("\t\tfib daddr type local jump publish\n\t}\n");
+        s.Append("\tchain publish {\n");
+        s.Append($"\t\tdnat ip to ip daddr . meta l4proto . th dport map @{AddressMap}\n");
+        s.Append($"\t\tdnat ip to meta l4proto . th dport map @{AnyMap}\n\t}}\n");
+        s.Append("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
+        foreach (var n in nets)
+        {
+            s.Append($"\t\toifname \"{n.BridgeName}\" ip saddr 127.0.0.0/8 masquerade\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" ip saddr {n.Subnet} ct status dnat masquerade\n");
+            if (n.Masquerade) s.Append($"\t\tip saddr {n.Subnet} oifname != \"{n.BridgeName}\" masquerade\n");
+        }
+        s.Append("\t}\n");
+        s.Append("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
+        foreach (var n in nets)
+        {
+            s.Append($"\t\toifname \"{n.BridgeName}\" ct state established,related accept\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" iifname \"{n.BridgeName}\" accept\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" ct status dnat accept\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" drop\n");
+            s.Append(n.Masquerade ? $"\t\tiifname \"{n.BridgeName}\" accept\n" : $"\t\tiifname \"{n.BridgeName}\" drop\n");
+        }
+        s.Append("\t}\n");
+        s.Append("}\n");
+        return s.ToString();
+    }
+
+    /// <summary>The admins' table: a forward chain that runs before Berth's (priority -1). Berth creates it when
+    /// missing and never touches it again, so rules put there survive reloads and restarts.</summary>
+    public static string RenderUserTable(string userTable) =>
+        $"add table ip {userTable}\nadd chain ip {userTable} forward {{ type filter hook forward priority -1; policy accept; }}\n";
+
+    public static string RenderAddPublications(string table, IEnumerable<PortPublication> publications) =>
+        RenderElements("add", table, publications, withValues: true);
+
+    public static string RenderRemovePublications(string table, IEnumerable<PortPublication> publications) =>
+        RenderElements("delete", table, publications, withValues: false);
+
+    private static string RenderElements(string verb, string table, IEnumerable<PortPublication> publications, bool withValues)
+    {
+        var s = new StringBuilder();
+        foreach (var group in publications.GroupBy(p => p.HostIp is null))
+        {
+            s.Append($"{verb} element ip {table} {(group.Key ? AnyMap : AddressMap)} {{ ");
+            s.Append(string.Join(", ", group.Select(p => withValues ? Element(p) : Key(p))));
+            s.Append(" }\n");
+        }
+        return s.ToString();
+    }
+
+    private static void AppendElements(StringBuilder s, IEnumerable<PortPublication> publications)
+    {
+        var list = publications.ToList();
+        if (list.Count == 0) return;
+        s.Append("\t\telements = { ").Append(string.Join(", ", list.Select(Element))).Append(" }\n");
+    }
+
+    private static string Key(PortPublication p) =>
+        (p.HostIp is null ? "" : $"{p.HostIp} . ") + $"{ContainerPort.Name(p.Protocol)} . {p.HostPort}";
+
+    private static string Element(PortPublication p) => $"{Key(p)} : {p.ContainerIp} . {p.ContainerPort}";
+}

@@ -1,0 +1,120 @@
+using System.Net;
+using System.Numerics;
+using Berth.Linux;
+
+namespace Berth.Networking.Ipam;
+
+public sealed class AddressPoolExhaustedException(string message) : Exception(message);
+public sealed class AddressInUseException(string message) : Exception(message);
+
+/// <summary>Docker's default pools: 172.17–31.0.0/16, then 192.168.0.0/16 in /20 steps.</summary>
+public static class DefaultAddressPools
+{
+    public static IReadOnlyList<IPNetwork> Candidates { get; } =
+        Enumerable.Range(17, 15).Select(b => IPNetwork.Parse($"172.{b}.0.0/16"))
+            .Concat(Enumerable.Range(0, 16).Select(i => IPNetwork.Parse($"192.168.{i * 16}.0/20")))
+            .ToList();
+}
+
+public static class SubnetChooser
+{
+    /// <summary>The first candidate that overlaps none of the subnets in use (host routes, other networks).</summary>
+    public static IPNetwork? ChooseFree(IEnumerable<IPNetwork> candidates, IEnumerable<IPNetwork> inUse)
+    {
+        var used = inUse.ToList();
+        foreach (var candidate in candidates)
+            if (!used.Any(u => u.Contains(candidate.BaseAddress) || candidate.Contains(u.BaseAddress)))
+                return candidate;
+        return null;
+    }
+}
+
+/// <summary>Host-local IPAM as the CNI plugin does it: one file per allocated address, created with O_EXCL, so an
+/// allocation is atomic across threads and processes without a lock; the last address handed out is remembered so
+/// addresses are not reused at once.</summary>
+public sealed class AddressAllocator
+{
+    private readonly string _directory;
+    private readonly IPNetwork _subnet;
+    private readonly IPAddress _gateway;
+
+    public AddressAllocator(string stateDirectory, IPNetwork subnet, IPAddress gateway)
+    {
+        _directory = stateDirectory;
+        _subnet = subnet;
+        _gateway = gateway;
+        Directory.CreateDirectory(stateDirectory);
+    }
+
+    public IPAddress Allocate(string ownerId, IPAddress? requested = null)
+    {
+        if (requested is not null)
+        {
+            if (!_subnet.Contains(requested) || requested.Equals(_gateway))
+                throw new AddressInUseException($"requested address {requested} is not usable in {_subnet}");
+            if (!TryClaim(requested, ownerId)) throw new AddressInUseException($"Address already in use: {requested}");
+            return requested;
+        }
+        uint first = ToUInt(_subnet.BaseAddress) + 1;
+        uint last = ToUInt(_subnet.BaseAddress) + (uint)((1UL << (32 - _subnet.PrefixLength)) - 2);
+        uint start = ReadLast() is { } previous && previous >= first && previous < last ? previous + 1 : first;
+        for (uint i = 0, count = last - first + 1; i < count; i++)
+        {
+            uint candidate = first + (start - first + i) % count;
+            var address = FromUInt(candidate);
+            if (address.Equals(_gateway)) continue;
+            if (TryClaim(address, ownerId))
+            {
+                File.WriteAllText(Path.Combine(_directory, "last_reserved_ip"), address.ToString());
+                return address;
+            }
+        }
+        throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet}");
+    }
+
+    public bool Release(IPAddress address)
+    {
+        string path = Path.Combine(_directory, address.ToString());
+        if (!File.Exists(path)) return false;
+        File.Delete(path);
+        return true;
+    }
+
+    public int ReleaseOwner(string ownerId) => Allocations().Where(kv => kv.Value == ownerId).Count(kv => Release(kv.Key));
+
+    public IReadOnlyDictionary<IPAddress, string> Allocations()
+    {
+        var result = new Dictionary<IPAddress, string>();
+        foreach (string file in Directory.EnumerateFiles(_directory))
+            if (IPAddress.TryParse(Path.GetFileName(file), out var address))
+                result[address] = File.ReadAllText(file).Trim();
+        return result;
+    }
+
+    private bool TryClaim(IPAddress address, string ownerId)
+    {
+        try
+        {
+            using var fd = Interop.Open(Path.Combine(_directory, address.ToString()), Interop.O_WRONLY | Interop.O_CREAT | Interop.O_EXCL, 0x1a4);
+            using var stream = new FileStream(fd, FileAccess.Write);
+            stream.Write(System.Text.Encoding.UTF8.GetBytes(ownerId));
+            return true;
+        }
+        catch (LinuxException e) when (e.Errno == Errno.EEXIST) { return false; }
+    }
+
+    private uint? ReadLast()
+    {
+        string path = Path.Combine(_directory, "last_reserved_ip");
+        return File.Exists(path) && IPAddress.TryParse(File.ReadAllText(path).Trim(), out var a) ? ToUInt(a) : null;
+    }
+
+    private static uint ToUInt(IPAddress address) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
+
+    private static IPAddress FromUInt(uint value)
+    {
+        var bytes = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes, value);
+        return new IPAddress(bytes);
+    }
+}

@@ -1,0 +1,168 @@
+using System.Net;
+using System.Net.Sockets;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Berth.Networking.Ports;
+
+/// <summary>Host ports for publications, each held by a real bound socket as dockerd does: a host process cannot
+/// take a published port, and a port a host process holds is refused. TCP sockets are bound, not listening
+/// (kernel DNAT delivers the traffic); the userland proxy may start listening on one for IPv6 addresses.</summary>
+public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
+{
+    private sealed record Reservation(string Owner, PublishedPort Port, Socket? Socket);
+
+    private readonly ILogger _logger = logger ?? NullLogger<PortAllocator>.Instance;
+    private readonly Lock _lock = new();
+    private readonly List<Reservation> _reservations = new();
+
+    public IReadOnlyList<PublishedPort> Reserve(string ownerId,
+        IReadOnlyDictionary<ContainerPort, IReadOnlyList<PortBindingRequest>> bindings, bool ipv6 = true)
+    {
+        lock (_lock)
+        {
+            var taken = new List<Reservation>();
+            try
+            {
+                foreach (var (containerPort, requests) in bindings.OrderBy(b => b.Key.Port))
+                    foreach (var request in requests)
+                        taken.AddRange(ReserveOne(ownerId, containerPort, request, ipv6, taken));
+            }
+            catch
+            {
+                foreach (var r in taken) r.Socket?.Dispose();
+                throw;
+            }
+            _reservations.AddRange(taken);
+            return taken.Select(r => r.Port).ToList();
+        }
+    }
+
+    public Socket? SocketOf(string ownerId, PublishedPort port)
+    {
+        lock (_lock) return _reservations.FirstOrDefault(r => r.Owner == ownerId && r.Port == port)?.Socket;
+    }
+
+    public void Release(string ownerId)
+    {
+        lock (_lock)
+        {
+            foreach (var r in _reservations.Where(r => r.Owner == ownerId)) r.Socket?.Dispose();
+            _reservations.RemoveAll(r => r.Owner == ownerId);
+        }
+    }
+
+    public IReadOnlyList<PublishedPort> Reservations(string ownerId)
+    {
+        lock (_lock) return _reservations.Where(r => r.Owner == ownerId).Select(r => r.Port).ToList();
+    }
+
+    /// <summary>After a daemon restart: bind again what the store says is published.</summary>
+    public void Restore(string ownerId, IEnumerable<PublishedPort> ports)
+    {
+        lock (_lock)
+            foreach (var port in ports)
+            {
+                Socket? socket = null;
+                try { socket = Bind(port.HostIp, port.HostPort, port.ContainerPort.Protocol); }
+                catch (SocketException e) { _logger.LogWarning("re-binding {Ip}:{Port} failed: {Error}", port.HostIp, port.HostPort, e.Message); }
+                _reservations.Add(new Reservation(ownerId, port, socket));
+            }
+    }
+
+    private IEnumerable<Reservation> ReserveOne(string ownerId, ContainerPort containerPort, PortBindingRequest request, bool ipv6, List<Reservation> pending)
+    {
+        var addresses = string.IsNullOrEmpty(request.HostIp)
+            ? (ipv6 && Socket.OSSupportsIPv6 ? new[] { IPAddress.Any, IPAddress.IPv6Any } : [IPAddress.Any])
+            : [IPAddress.Parse(request.HostIp)];
+        var protocol = containerPort.Protocol;
+        IEnumerable<int> candidates;
+        bool explicitSingle = false;
+        if (string.IsNullOrEmpty(request.HostPort)) candidates = EphemeralCandidates();
+        else
+        {
+            var (start, end) = PortSpecParser.ParseRange(request.HostPort, "hostPort");
+            candidates = Enumerable.Range(start, end - start + 1);
+            explicitSingle = start == end;
+        }
+        string? lastError = null;
+        foreach (int port in candidates)
+        {
+            var conflict = addresses.Select(a => Conflict(a, port, protocol, pending)).FirstOrDefault(c => c is not null);
+            if (conflict is not null)
+            {
+                lastError = $"Bind for {Format(conflict.Port.HostIp)}:{port} failed: port is already allocated";
+                if (explicitSingle) break;
+                continue;
+            }
+            var sockets = new List<Socket?>();
+            try
+            {
+                foreach (var address in addresses) sockets.Add(Bind(address, port, protocol));
+            }
+            catch (SocketException e)
+            {
+                foreach (var s in sockets) s?.Dispose();
+                lastError = $"failed to bind host port for {Format(addresses[sockets.Count])}:{port}/{ContainerPort.Name(protocol)}: {Describe(e)}";
+                if (explicitSingle) break;
+                continue;
+            }
+            return addresses.Select((a, i) => new Reservation(ownerId, new PublishedPort(a, port, containerPort), sockets[i])).ToList();
+        }
+        throw new PortAllocationException(lastError ?? $"no free host port for {containerPort}");
+    }
+
+    private Reservation? Conflict(IPAddress address, int port, PortProtocol protocol, List<Reservation> pending) =>
+        _reservations.Concat(pending).FirstOrDefault(r => r.Port.HostPort == port && r.Port.ContainerPort.Protocol == protocol
+            && r.Port.HostIp.AddressFamily == address.AddressFamily
+            && (r.Port.HostIp.Equals(address) || IsAny(r.Port.HostIp) || IsAny(address)));
+
+    private static Socket? Bind(IPAddress address, int port, PortProtocol protocol)
+    {
+        var (type, proto) = protocol switch
+        {
+            PortProtocol.Tcp => (SocketType.Stream, ProtocolType.Tcp),
+            PortProtocol.Udp => (SocketType.Dgram, ProtocolType.Udp),
+            _ => (SocketType.Seqpacket, (ProtocolType)132),
+        };
+        Socket socket;
+        try { socket = new Socket(address.AddressFamily, type, proto); }
+        catch (SocketException) when (protocol == PortProtocol.Sctp) { return null; } // no SCTP module: NAT still works
+        try
+        {
+            if (address.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = false;
+            socket.ExclusiveAddressUse = true;
+            socket.Bind(new IPEndPoint(address, port));
+            return socket;
+        }
+        catch
+        {
+            socket.Dispose();
+            throw;
+        }
+    }
+
+    private static IEnumerable<int> EphemeralCandidates()
+    {
+        int low = 32768, high = 60999;
+        try
+        {
+            var parts = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
+            (low, high) = (int.Parse(parts[0]), int.Parse(parts[1]));
+        }
+        catch (Exception e) when (e is IOException or FormatException or IndexOutOfRangeException) { }
+        int start = Random.Shared.Next(low, high + 1);
+        for (int i = 0; i <= high - low; i++) yield return low + (start - low + i) % (high - low + 1);
+    }
+
+    private static bool IsAny(IPAddress a) => a.Equals(IPAddress.Any) || a.Equals(IPAddress.IPv6Any);
+
+    private static string Format(IPAddress a) => a.AddressFamily == AddressFamily.InterNetworkV6 ? $"[{a}]" : a.ToString();
+
+    private static string Describe(SocketException e) => e.SocketErrorCode switch
+    {
+        SocketError.AddressAlreadyInUse => "address already in use",
+        SocketError.AddressNotAvailable => "cannot assign requested address",
+        _ => e.Message,
+    };
+}

@@ -1,0 +1,467 @@
+using System.Collections.Concurrent;
+using System.Diagnostics;
+using System.Globalization;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Text;
+using System.Threading.Channels;
+using Berth.Linux;
+using Berth.Runtime.Oci;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
+
+namespace Berth.Runtime.Containers;
+
+/// <summary>Runs containers with an OCI runtime under conmon, the supervisor made for this: conmon holds the
+/// container's stdio, writes the log (k8s-file: time, stream, full/partial tag, bytes), serves an attach socket and
+/// writes the exit code to a file, so containers and their exit codes outlive a daemon restart.</summary>
+public sealed class ContainerRuntime
+{
+    private readonly OciRuntimeInfo _runtime;
+    private readonly string _exitDirectory;
+    private readonly string _socketDirectory;
+    private readonly ILogger _logger;
+    private readonly ConcurrentDictionary<string, TaskCompletionSource> _exitSignals = new();
+    private readonly FileSystemWatcher _exitWatcher;
+
+    public ContainerRuntime(OciRuntimeInfo runtime, string runRoot, ILogger<ContainerRuntime>? logger = null)
+    {
+        _runtime = runtime;
+        _logger = logger ?? NullLogger<ContainerRuntime>.Instance;
+        _exitDirectory = Path.Combine(runRoot, "exits");
+        _socketDirectory = Path.Combine(runRoot, "sock");
+        Directory.CreateDirectory(_exitDirectory);
+        Directory.CreateDirectory(_socketDirectory);
+        // inotify on the exit directory: a waiter learns of an exit at once, without polling.
+        _exitWatcher = new FileSystemWatcher(_exitDirectory) { NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite };
+        _exitWatcher.Created += (_, e) => SignalExit(e.Name);
+        _exitWatcher.Changed += (_, e) => SignalExit(e.Name);
+        _exitWatcher.EnableRaisingEvents = true;
+    }
+
+    public string RuntimeName => _runtime.Name;
+
+    private static string Short(string id) => id[..12];
+    private static string Rootfs(string bundle) => Path.Combine(bundle, "rootfs");
+    private string ExitFile(string id) => Path.Combine(_exitDirectory, id);
+    private string AttachSocket(string id) => Path.Combine(_socketDirectory, Short(id), "attach");
+
+    // ------------------------------------------------------------------ lifecycle
+
+    public async Task<int> CreateAsync(ContainerSpec spec, CancellationToken ct)
+    {
+        string bundle = spec.BundleDirectory;
+        _bundles[spec.Id] = bundle;
+        string rootfs = Rootfs(bundle);
+        await RunRuntimeAsync(["delete", "--force", spec.Id], ignoreErrors: true);
+        File.Delete(ExitFile(spec.Id));
+        File.Delete(Path.Combine(bundle, "pidfile"));
+        MountRootfs(spec, bundle);
+        try
+        {
+            var (uid, gid, groups) = UserResolver.Resolve(rootfs, spec.User);
+            File.WriteAllText(Path.Combine(bundle, "config.json"), OciSpecBuilder.Build(spec, rootfs, uid, gid, groups));
+            _exitSignals.TryRemove(spec.Id, out _);
+            var conmon = new ProcessStartInfo("conmon") { RedirectStandardError = true, RedirectStandardOutput = true };
+            foreach (string arg in new[]
+            {
+                "--api-version", "1", "-c", spec.Id, "-u", Short(spec.Id), "-n", spec.Id, "-r", _runtime.Path, "-b", bundle,
+                "-p", Path.Combine(bundle, "pidfile"), "-P", Path.Combine(bundle, "conmon.pid"),
+                "-l", "k8s-file:" + Path.Combine(bundle, "container.log"), "--exit-dir", _exitDirectory,
+                "--socket-dir-path", _socketDirectory, "--log-level", "error",
+                "--runtime-arg", "--log", "--runtime-arg", Path.Combine(bundle, "runtime.log"),
+                "--runtime-arg", "--log-format", "--runtime-arg", "json",
+            }) conmon.ArgumentList.Add(arg);
+            if (spec.OpenStdin) conmon.ArgumentList.Add("-i");
+            if (spec.OpenStdin && !spec.StdinOnce) conmon.ArgumentList.Add("--leave-stdin-open");
+            if (spec.Tty) conmon.ArgumentList.Add("-t");
+            using (var process = Process.Start(conmon)!)
+            {
+                await process.WaitForExitAsync(ct);
+                if (process.ExitCode != 0)
+                    throw new RuntimeException($"conmon failed to start ({process.ExitCode}): {(await process.StandardError.ReadToEndAsync(ct)).Trim()}");
+            }
+            return await WaitForPidAsync(spec.Id, bundle, ct);
+        }
+        catch
+        {
+            await RunRuntimeAsync(["delete", "--force", spec.Id], ignoreErrors: true);
+            Interop.Unmount(rootfs);
+            throw;
+        }
+    }
+
+    private readonly ConcurrentDictionary<string, string> _bundles = new();
+
+    /// <summary>The bundle of a container this runtime created or recovered.</summary>
+    private string Bundle(string id) => _bundles.TryGetValue(id, out var b) ? b : throw new RuntimeException($"unknown container {id}");
+
+    public void Recover(string id, string bundle) => _bundles[id] = bundle;
+
+    private async Task<int> WaitForPidAsync(string id, string bundle, CancellationToken ct)
+    {
+        string pidfile = Path.Combine(bundle, "pidfile");
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(20))
+        {
+            if (File.Exists(pidfile) && int.TryParse(File.ReadAllText(pidfile).Trim(), out int pid) && pid > 0) return pid;
+            if (File.Exists(ExitFile(id))) throw new RuntimeException($"the runtime could not create the container: {RuntimeError(bundle)}");
+            await Task.Delay(deadline.ElapsedMilliseconds < 200 ? 1 : 10, ct);
+        }
+        throw new RuntimeException($"the runtime did not create container {id} within 20 s: {RuntimeError(bundle)}");
+    }
+
+    /// <summary>The last error runc/crun logged (JSON lines with "msg").</summary>
+    private static string RuntimeError(string bundle)
+    {
+        string log = Path.Combine(bundle, "runtime.log");
+        if (!File.Exists(log)) return "no runtime log";
+        var last = File.ReadLines(log).Where(l => l.Contains("\"error\"")).LastOrDefault() ?? File.ReadLines(log).LastOrDefault() ?? "";
+        int msg = last.IndexOf("\"msg\":\"", StringComparison.Ordinal);
+        if (msg < 0) return last;
+        string rest = last[(msg + 7)..];
+        int end = rest.IndexOf("\",\"", StringComparison.Ordinal);
+        return (end < 0 ? rest.TrimEnd('}', '"') : rest[..end]).Replace("\\\"", "\"");
+    }
+
+    public async Task StartAsync(string id, CancellationToken ct)
+    {
+        var (code, error) = await RunRuntimeAsync(["start", id], ignoreErrors: false);
+        if (code != 0) throw new RuntimeException($"starting container failed: {error}");
+    }
+
+    /// <summary>Signals the container's init directly (no runtime fork); nothing to do when it already exited.</summary>
+    public Task KillAsync(string id, int signal)
+    {
+        if (GetPid(id) is int pid && TryGetExit(id) is null && Interop.Kill(pid, signal) != 0)
+            _logger.LogDebug("kill {Pid} {Signal} failed: the container already exited", pid, signal);
+        return Task.CompletedTask;
+    }
+
+    public async Task<ContainerExit> WaitForExitAsync(string id, CancellationToken ct)
+    {
+        while (true)
+        {
+            var signal = _exitSignals.GetOrAdd(id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
+            if (TryGetExit(id) is { } exit) return exit;
+            // The watcher signals at once; the timeout only guards against a missed inotify event.
+            await Task.WhenAny(signal.Task, Task.Delay(1000, ct));
+            ct.ThrowIfCancellationRequested();
+            _exitSignals.TryRemove(new KeyValuePair<string, TaskCompletionSource>(id, signal));
+        }
+    }
+
+    private void SignalExit(string? id)
+    {
+        if (id is not null && _exitSignals.TryRemove(id, out var signal)) signal.TrySetResult();
+    }
+
+    public ContainerExit? TryGetExit(string id)
+    {
+        string file = ExitFile(id);
+        try
+        {
+            string text = File.ReadAllText(file).Trim();
+            if (text.Length == 0) return null;
+            int code = int.Parse(text, CultureInfo.InvariantCulture);
+            bool oom = _bundles.TryGetValue(id, out var bundle) && File.Exists(Path.Combine(bundle, "oom"));
+            return new ContainerExit(code, File.GetLastWriteTimeUtc(file), oom);
+        }
+        catch (Exception e) when (e is IOException or FormatException) { return null; }
+    }
+
+    public int? GetPid(string id)
+    {
+        if (!_bundles.TryGetValue(id, out var bundle)) return null;
+        string pidfile = Path.Combine(bundle, "pidfile");
+        return File.Exists(pidfile) && int.TryParse(File.ReadAllText(pidfile).Trim(), out int pid) ? pid : null;
+    }
+
+    public bool IsRunning(string id) => TryGetExit(id) is null && GetPid(id) is int pid && Directory.Exists($"/proc/{pid}");
+
+    public async Task DeleteAsync(string id)
+    {
+        await RunRuntimeAsync(["delete", "--force", id], ignoreErrors: true);
+        if (_bundles.TryGetValue(id, out var bundle)) Interop.Unmount(Rootfs(bundle));
+        string sockets = Path.Combine(_socketDirectory, Short(id));
+        if (Directory.Exists(sockets) || File.Exists(sockets)) File.Delete(sockets);
+    }
+
+    public void Forget(string id)
+    {
+        _bundles.TryRemove(id, out _);
+        File.Delete(ExitFile(id));
+    }
+
+    public Task ResizeAsync(string id, int height, int width)
+    {
+        string ctl = Path.Combine(Bundle(id), "ctl");
+        // conmon's control fifo: "1 <height> <width>" resizes the terminal.
+        if (File.Exists(ctl)) File.AppendAllText(ctl, $"1 {height} {width}\n");
+        return Task.CompletedTask;
+    }
+
+    // ------------------------------------------------------------------ attach, logs, exec
+
+    /// <summary>Connects to conmon's attach socket (SOCK_SEQPACKET; each packet: one byte naming the pipe, then data).</summary>
+    public async Task<AttachSession> AttachAsync(string id, CancellationToken ct)
+    {
+        string path = AttachSocket(id);
+        var deadline = Stopwatch.StartNew();
+        while (true)
+        {
+            var socket = new Socket(AddressFamily.Unix, SocketType.Seqpacket, ProtocolType.Unspecified);
+            try
+            {
+                await socket.ConnectAsync(new UnixDomainSocketEndPoint(path), ct);
+                return new AttachSession(socket);
+            }
+            catch (SocketException) when (deadline.Elapsed < TimeSpan.FromSeconds(5) && TryGetExit(id) is null)
+            {
+                socket.Dispose();
+                await Task.Delay(5, ct);
+            }
+            catch
+            {
+                socket.Dispose();
+                throw;
+            }
+        }
+    }
+
+    public async IAsyncEnumerable<LogEntry> ReadLogsAsync(string id, bool follow, int? tail, DateTimeOffset? since,
+        [EnumeratorCancellation] CancellationToken ct)
+    {
+        string path = Path.Combine(Bundle(id), "container.log");
+        var buffered = new List<LogEntry>();
+        await using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
+        var reader = new K8sLogReader(stream);
+        foreach (var entry in reader.ReadAvailable()) if (since is null || entry.Time >= since) buffered.Add(entry);
+        foreach (var entry in tail is int n ? buffered.Skip(Math.Max(0, buffered.Count - n)) : buffered) yield return entry;
+        if (!follow) yield break;
+        while (!ct.IsCancellationRequested)
+        {
+            bool exited = TryGetExit(id) is not null;
+            foreach (var entry in reader.ReadAvailable()) yield return entry;
+            if (exited) yield break;
+            try { await Task.Delay(100, ct); }
+            catch (OperationCanceledException) { yield break; }
+        }
+    }
+
+    /// <summary>`runtime exec` run directly with pipes: an exec does not need to outlive the daemon.</summary>
+    public Task<ExecSession> ExecAsync(string id, ExecSpec exec, CancellationToken ct)
+    {
+        var (uid, gid, _) = UserResolver.Resolve(Rootfs(Bundle(id)), exec.User);
+        var info = new ProcessStartInfo(_runtime.Path)
+        {
+            RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        info.ArgumentList.Add("exec");
+        info.ArgumentList.Add("--user");
+        info.ArgumentList.Add($"{uid}:{gid}");
+        if (!string.IsNullOrEmpty(exec.WorkingDir)) { info.ArgumentList.Add("--cwd"); info.ArgumentList.Add(exec.WorkingDir); }
+        foreach (string e in exec.Env) { info.ArgumentList.Add("--env"); info.ArgumentList.Add(e); }
+        if (exec.Privileged) foreach (string cap in OciSpecBuilder.Capabilities(new ContainerSpec { Id = id, BundleDirectory = "", Privileged = true }))
+            { info.ArgumentList.Add("--cap"); info.ArgumentList.Add(cap); }
+        info.ArgumentList.Add(id);
+        foreach (string a in exec.Args) info.ArgumentList.Add(a);
+        var process = Process.Start(info) ?? throw new RuntimeException("could not start the runtime for exec");
+        if (!exec.AttachStdin) process.StandardInput.Close();
+        return Task.FromResult(new ExecSession(process, exec.AttachStdin));
+    }
+
+    private async Task<(int Code, string Error)> RunRuntimeAsync(string[] args, bool ignoreErrors)
+    {
+        var info = new ProcessStartInfo(_runtime.Path) { RedirectStandardError = true, RedirectStandardOutput = true };
+        foreach (string a in args) info.ArgumentList.Add(a);
+        using var process = Process.Start(info)!;
+        var stdout = process.StandardOutput.ReadToEndAsync();
+        string stderr = await process.StandardError.ReadToEndAsync();
+        await process.WaitForExitAsync();
+        await stdout;
+        if (process.ExitCode != 0 && !ignoreErrors) _logger.LogWarning("{Runtime} {Args} failed: {Error}", _runtime.Name, string.Join(' ', args), stderr.Trim());
+        return (process.ExitCode, stderr.Trim());
+    }
+
+    private static void MountRootfs(ContainerSpec spec, string bundle)
+    {
+        if (spec.LowerDirectories.Count == 0) throw new RuntimeException("the image has no layers");
+        string rootfs = Rootfs(bundle), upper = Path.Combine(bundle, "upper"), work = Path.Combine(bundle, "work");
+        foreach (string dir in new[] { rootfs, upper, work }) Directory.CreateDirectory(dir);
+        Interop.Unmount(rootfs);
+        Interop.Mount("overlay", rootfs, "overlay", 0,
+            $"lowerdir={string.Join(':', spec.LowerDirectories)},upperdir={upper},workdir={work}");
+    }
+}
+
+public sealed class RuntimeException(string message) : Exception(message);
+
+/// <summary>A live attach: output packets from conmon, and stdin when the container keeps it open.</summary>
+public sealed class AttachSession : IAsyncDisposable
+{
+    private readonly Socket _socket;
+
+    public AttachSession(Socket socket)
+    {
+        _socket = socket;
+        Stdin = new NetworkStream(socket, FileAccess.Write, ownsSocket: false);
+    }
+
+    public Stream? Stdin { get; }
+
+    public async IAsyncEnumerable<(StdStream Stream, ReadOnlyMemory<byte> Data)> ReadOutputAsync([EnumeratorCancellation] CancellationToken ct)
+    {
+        var buffer = new byte[65536 + 1];
+        while (true)
+        {
+            int received;
+            try { received = await _socket.ReceiveAsync(buffer, SocketFlags.None, ct); }
+            catch (SocketException) { yield break; }
+            if (received <= 0) yield break;
+            // conmon: 2 = stdout, 3 = stderr.
+            var stream = buffer[0] == 3 ? StdStream.Stderr : StdStream.Stdout;
+            if (received > 1) yield return (stream, buffer.AsMemory(1, received - 1).ToArray());
+        }
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _socket.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>An exec'd process: its output as (stream, bytes) in arrival order and its exit code.</summary>
+public sealed class ExecSession : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly Channel<(StdStream, ReadOnlyMemory<byte>)> _output = Channel.CreateUnbounded<(StdStream, ReadOnlyMemory<byte>)>();
+
+    public ExecSession(Process process, bool stdin)
+    {
+        _process = process;
+        Stdin = stdin ? process.StandardInput.BaseStream : null;
+        var pumps = new[]
+        {
+            Pump(process.StandardOutput.BaseStream, StdStream.Stdout),
+            Pump(process.StandardError.BaseStream, StdStream.Stderr),
+        };
+        _ = Task.WhenAll(pumps).ContinueWith(_ => _output.Writer.TryComplete(), TaskScheduler.Default);
+        Exited = WaitAsync(pumps);
+    }
+
+    public int Pid => _process.Id;
+    public Stream? Stdin { get; }
+    public Task<int> Exited { get; }
+
+    public IAsyncEnumerable<(StdStream, ReadOnlyMemory<byte>)> ReadOutputAsync(CancellationToken ct) => _output.Reader.ReadAllAsync(ct);
+
+    private async Task<int> WaitAsync(Task[] pumps)
+    {
+        await _process.WaitForExitAsync();
+        await Task.WhenAll(pumps);
+        return _process.ExitCode;
+    }
+
+    private async Task Pump(Stream from, StdStream stream)
+    {
+        var buffer = new byte[16384];
+        int n;
+        while ((n = await from.ReadAsync(buffer)) > 0) await _output.Writer.WriteAsync((stream, buffer.AsMemory(0, n).ToArray()));
+    }
+
+    public ValueTask DisposeAsync()
+    {
+        _process.Dispose();
+        return ValueTask.CompletedTask;
+    }
+}
+
+/// <summary>Reads conmon's k8s-file log: "&lt;RFC3339Nano&gt; &lt;stdout|stderr&gt; &lt;F|P&gt; &lt;bytes&gt;\n"; P marks a partial
+/// line continued by the next record, so lines are joined back as the process wrote them.</summary>
+public sealed class K8sLogReader(Stream stream)
+{
+    private readonly MemoryStream _pending = new();
+    private readonly Dictionary<StdStream, List<byte>> _partial = new();
+
+    public List<LogEntry> ReadAvailable()
+    {
+        var entries = new List<LogEntry>();
+        var buffer = new byte[65536];
+        int n;
+        while ((n = stream.Read(buffer)) > 0) _pending.Write(buffer, 0, n);
+        var data = _pending.GetBuffer().AsSpan(0, (int)_pending.Length);
+        int consumed = 0;
+        while (true)
+        {
+            int newline = data[consumed..].IndexOf((byte)'\n');
+            if (newline < 0) break;
+            var line = data.Slice(consumed, newline);
+            consumed += newline + 1;
+            if (Parse(line) is { } entry) entries.Add(entry);
+        }
+        var rest = data[consumed..].ToArray();
+        _pending.SetLength(0);
+        _pending.Write(rest);
+        return entries;
+    }
+
+    private LogEntry? Parse(ReadOnlySpan<byte> line)
+    {
+        int a = line.IndexOf((byte)' ');
+        if (a < 0) return null;
+        int b = line[(a + 1)..].IndexOf((byte)' ') + a + 1;
+        if (b <= a) return null;
+        int c = line[(b + 1)..].IndexOf((byte)' ') + b + 1;
+        if (c <= b) return null;
+        if (!DateTimeOffset.TryParse(Encoding.ASCII.GetString(line[..a]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
+            return null;
+        var stream = line.Slice(a + 1, b - a - 1).SequenceEqual("stderr"u8) ? StdStream.Stderr : StdStream.Stdout;
+        bool partial = line.Slice(b + 1, c - b - 1).SequenceEqual("P"u8);
+        var content = line[(c + 1)..];
+        if (!_partial.TryGetValue(stream, out var acc)) _partial[stream] = acc = new List<byte>();
+        acc.AddRange(content.ToArray());
+        if (partial) return null;
+        acc.Add((byte)'\n');
+        var entry = new LogEntry(time, stream, acc.ToArray());
+        acc.Clear();
+        return entry;
+    }
+}
+
+/// <summary>Container users as Docker reads them: "", "root", "1000", "1000:1000", "name", "name:group", looked up
+/// in the container's own /etc/passwd and /etc/group.</summary>
+public static class UserResolver
+{
+    public static (uint Uid, uint Gid, List<uint> Groups) Resolve(string rootfs, string user)
+    {
+        if (string.IsNullOrEmpty(user)) return (0, 0, []);
+        string[] parts = user.Split(':', 2);
+        var passwd = ReadTable(Path.Combine(rootfs, "etc/passwd"));
+        var group = ReadTable(Path.Combine(rootfs, "etc/group"));
+        uint uid, gid = 0;
+        if (uint.TryParse(parts[0], out uid))
+        {
+            var entry = passwd.FirstOrDefault(p => p.Length > 3 && p[2] == parts[0]);
+            if (entry is not null) gid = uint.Parse(entry[3]);
+        }
+        else
+        {
+            var entry = passwd.FirstOrDefault(p => p[0] == parts[0])
+                ?? throw new RuntimeException($"unable to find user {parts[0]}: no matching entries in passwd file");
+            uid = uint.Parse(entry[2]);
+            gid = uint.Parse(entry[3]);
+        }
+        if (parts.Length == 2 && !uint.TryParse(parts[1], out gid))
+        {
+            var entry = group.FirstOrDefault(g => g[0] == parts[1])
+                ?? throw new RuntimeException($"unable to find group {parts[1]}: no matching entries in group file");
+            gid = uint.Parse(entry[2]);
+        }
+        return (uid, gid, []);
+    }
+
+    private static List<string[]> ReadTable(string path) =>
+        File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0 && !l.StartsWith('#')).Select(l => l.Split(':')).ToList() : [];
+}

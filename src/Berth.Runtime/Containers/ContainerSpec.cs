@@ -1,0 +1,77 @@
+using System.Net;
+
+namespace Berth.Runtime.Containers;
+
+public sealed record MountSpec(string Source, string Destination, bool ReadOnly);
+
+/// <summary>Everything the runtime needs to run one container.</summary>
+public sealed record ContainerSpec
+{
+    public required string Id { get; init; }
+    public required string BundleDirectory { get; init; }
+    public IReadOnlyList<string> LowerDirectories { get; init; } = [];
+    public IReadOnlyList<string> Args { get; init; } = [];
+    public IReadOnlyList<string> Env { get; init; } = [];
+    public string WorkingDir { get; init; } = "";
+    public string User { get; init; } = "";
+    public string Hostname { get; init; } = "";
+    public string Domainname { get; init; } = "";
+    public bool Tty { get; init; }
+    public bool OpenStdin { get; init; }
+    public bool StdinOnce { get; init; }
+    public string NetworkNamespacePath { get; init; } = "";
+    public string HostsFile { get; init; } = "";
+    public string HostnameFile { get; init; } = "";
+    public string ResolvConfFile { get; init; } = "";
+    public bool ReadonlyRootfs { get; init; }
+    public bool Privileged { get; init; }
+    public IReadOnlyList<string> CapAdd { get; init; } = [];
+    public IReadOnlyList<string> CapDrop { get; init; } = [];
+    public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
+    public long ShmSize { get; init; } = 64L * 1024 * 1024;
+    public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
+}
+
+public enum StdStream { Stdin = 0, Stdout = 1, Stderr = 2 }
+
+public sealed record LogEntry(DateTimeOffset Time, StdStream Stream, byte[] Line);
+
+/// <summary>ExitCode is 128+signal for a signalled process, as Docker reports it.</summary>
+public sealed record ContainerExit(int ExitCode, DateTimeOffset FinishedAt, bool OomKilled);
+
+public sealed record ExecSpec(IReadOnlyList<string> Args, IReadOnlyList<string> Env, string User, string WorkingDir,
+    bool Tty, bool AttachStdin, bool Privileged);
+
+/// <summary>/etc/hosts, /etc/hostname and /etc/resolv.conf for a container, written beside its state.</summary>
+public static class ContainerFiles
+{
+    public static void WriteHosts(string path, string hostname, IPAddress? address, IEnumerable<(string Host, string Address)> extra)
+    {
+        var text = new System.Text.StringBuilder();
+        text.Append("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n");
+        text.Append("ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
+        foreach (var (host, ip) in extra) text.Append($"{ip}\t{host}\n");
+        if (address is not null) text.Append($"{address}\t{hostname}\n");
+        Write(path, text.ToString());
+    }
+
+    public static void WriteHostname(string path, string hostname) => Write(path, hostname + "\n");
+
+    /// <summary>The host's resolv.conf without loopback nameservers (unreachable from the container's namespace).</summary>
+    public static void WriteResolvConf(string path)
+    {
+        var lines = File.Exists("/etc/resolv.conf") ? File.ReadAllLines("/etc/resolv.conf").ToList() : [];
+        lines.RemoveAll(l => l.TrimStart().StartsWith("nameserver", StringComparison.Ordinal)
+            && l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is [_, var ns, ..] && (ns.StartsWith("127.") || ns == "::1"));
+        if (!lines.Any(l => l.TrimStart().StartsWith("nameserver", StringComparison.Ordinal)))
+            lines.AddRange(["nameserver 8.8.8.8", "nameserver 8.8.4.4"]);
+        Write(path, string.Join('\n', lines) + "\n");
+    }
+
+    private static void Write(string path, string content)
+    {
+        string temp = path + ".tmp";
+        File.WriteAllText(temp, content);
+        File.Move(temp, path, overwrite: true);
+    }
+}
