@@ -60,9 +60,9 @@ public static class ApiServer
         {
             Directory.CreateDirectory(Path.GetDirectoryName(socketPath)!);
             if (File.Exists(socketPath)) File.Delete(socketPath);
-            kestrel.ListenUnixSocket(socketPath);
+            kestrel.ListenUnixSocket(socketPath, listen => listen.Use(Streams.UpgradeBody.Middleware));
         }
-        else kestrel.Listen(endpoint!);
+        else kestrel.Listen(endpoint!, listen => listen.Use(Streams.UpgradeBody.Middleware));
     }
 
     /// <summary>unix:///path or tcp://127.0.0.1:port / tcp://[::1]:port; anything not on loopback is refused,

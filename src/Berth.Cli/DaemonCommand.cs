@@ -63,7 +63,8 @@ public static class DaemonCommand
 
         using var loggers = LoggerFactory.Create(b => b
             .AddSimpleConsole(o => { o.SingleLine = true; o.TimestampFormat = "HH:mm:ss.fff "; })
-            .SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Information));
+            .SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Information)
+            .AddFilter("Microsoft", debug ? LogLevel.Information : LogLevel.Warning));
         var logger = loggers.CreateLogger("Berth.Daemon");
 
         Directory.CreateDirectory(options.ExecRoot);

@@ -156,7 +156,8 @@ public static class ContainerEndpoints
             bool tty = record.Config.Tty;
             var connection = await Hijack.AcceptAsync(ctx, tty ? StdStreamWriter.RawType : StdStreamWriter.MultiplexedType);
             var writer = new StdStreamWriter(connection.Stream, !tty);
-            var ct = ctx.RequestAborted;
+            // A hijacked client half-closes its side when it sends no stdin; that must not end the attach.
+            var ct = connection.Upgraded ? CancellationToken.None : ctx.RequestAborted;
             try
             {
                 if (DockerResults.Flag(ctx, "logs"))

@@ -30,7 +30,7 @@ public static class ExecEndpoints
         app.MapPost("/exec/{id}/start", async (HttpContext ctx, string id) =>
         {
             var exec = execs.Get(id);
-            var request = await DockerResults.ReadBody<ExecStartRequest>(ctx);
+            var request = UpgradeBody.Read<ExecStartRequest>(ctx) ?? await DockerResults.ReadBody<ExecStartRequest>(ctx);
             bool tty = request.Tty || exec.Request.Tty;
             if (request.Detach)
             {
@@ -39,16 +39,17 @@ public static class ExecEndpoints
                 ctx.Response.StatusCode = 200;
                 return;
             }
-            var session = await execs.StartAsync(id, ctx.RequestAborted);
+            var session = await execs.StartAsync(id, CancellationToken.None);
             var connection = await Hijack.AcceptAsync(ctx, tty ? StdStreamWriter.RawType : StdStreamWriter.MultiplexedType);
             var writer = new StdStreamWriter(connection.Stream, !tty);
+            var ct = connection.Upgraded ? CancellationToken.None : ctx.RequestAborted;
             try
             {
                 if (exec.Request.AttachStdin && session.Stdin is { } stdin && connection.Upgraded)
                     _ = ContainerEndpoints.PumpStdinAsync(connection.Stream, stdin, closeWhenDone: true);
-                await foreach (var (stream, data) in session.ReadOutputAsync(ctx.RequestAborted))
+                await foreach (var (stream, data) in session.ReadOutputAsync(ct))
                     if (stream == StdStream.Stdout ? exec.Request.AttachStdout : exec.Request.AttachStderr)
-                        await writer.WriteAsync(stream, data, ctx.RequestAborted);
+                        await writer.WriteAsync(stream, data, ct);
                 await session.Exited;
             }
             catch (Exception e) when (e is OperationCanceledException or IOException) { }

@@ -41,7 +41,7 @@ public sealed class RouteNetlinkClient : IDisposable
 
     public int? GetLinkIndex(string name)
     {
-        var message = LinkMessage(RTM_GETLINK, NetlinkMessageWriter.NLM_F_REQUEST, 0, 0, 0).Attribute(IFLA_IFNAME, name);
+        var message = LinkMessage(RTM_GETLINK, Ack, 0, 0, 0).Attribute(IFLA_IFNAME, name);
         try
         {
             lock (_lock)

@@ -36,6 +36,7 @@ public sealed class ContainerRuntime
         _exitWatcher = new FileSystemWatcher(_exitDirectory) { NotifyFilter = NotifyFilters.FileName | NotifyFilters.LastWrite };
         _exitWatcher.Created += (_, e) => SignalExit(e.Name);
         _exitWatcher.Changed += (_, e) => SignalExit(e.Name);
+        _exitWatcher.Renamed += (_, e) => SignalExit(e.Name);
         _exitWatcher.EnableRaisingEvents = true;
     }
 

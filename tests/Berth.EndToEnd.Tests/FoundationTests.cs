@@ -1,0 +1,118 @@
+using System.Net.Http;
+using Berth.TestSupport;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Berth.EndToEnd.Tests;
+
+/// <summary>The seed scenario with the real docker CLI: every container has its own address on the bridge and answers
+/// there, exposed or not.</summary>
+public sealed class FoundationTests(EngineFixture fixture, ITestOutputHelper output) : IClassFixture<EngineFixture>
+{
+    private EngineProcess Engine => fixture.Engine;
+    private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };
+
+    [Fact]
+    public async Task A_container_answers_at_its_own_address_with_its_hostname_and_sees_the_gateway()
+    {
+        string name = TestNames.Unique("flask", 12);
+        try
+        {
+            var run = EngineFixture.Check(Engine.Docker("run", "--rm", "-d", "--name", name, "webapp:noexpose"));
+            string id = run.Stdout.Trim();
+            Assert.Matches("^[0-9a-f]{64}$", id);
+
+            Assert.Contains(name, EngineFixture.Check(Engine.Docker("ps")).Stdout);
+            Assert.Contains(id[..12], EngineFixture.Check(Engine.Docker("ps", "-q")).Stdout);
+            var table = EngineFixture.Check(Engine.Docker("ps", "--format", "{{.Names}}|{{.Image}}|{{.Status}}|{{.Ports}}")).Stdout;
+            Assert.Contains($"{name}|webapp:noexpose|Up ", table);
+
+            string ip = EngineFixture.Check(Engine.Docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)).Stdout.Trim();
+            Assert.StartsWith(Engine.Subnet[..Engine.Subnet.LastIndexOf('.')], ip);
+
+            string body = await Http.GetStringAsync($"http://{ip}/");
+            output.WriteLine(body);
+            Assert.Contains($"<b>Hostname:</b> {id[..12]}<br/>", body);
+            Assert.Contains($"<b>Remote IP:</b> {Engine.Gateway}", body);
+
+            EngineFixture.Check(Engine.Docker("stop", "-t", "1", name));
+            // --rm: gone once stopped (removal follows the exit, as in dockerd).
+            for (int i = 0; i < 50 && Engine.Docker("ps", "-a", "--format", "{{.Names}}").Stdout.Contains(name); i++) await Task.Delay(100);
+            Assert.DoesNotContain(name, Engine.Docker("ps", "-a", "--format", "{{.Names}}").Stdout);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+            output.WriteLine(Engine.Log);
+        }
+    }
+
+    [Fact]
+    public void Exit_codes_of_attached_runs_are_propagated()
+    {
+        Assert.Equal(0, Engine.Docker("run", "--rm", "webapp:noexpose", "true").ExitCode);
+        Assert.Equal(3, Engine.Docker("run", "--rm", "webapp:noexpose", "sh", "-c", "exit 3").ExitCode);
+    }
+
+    [Fact]
+    public async Task Two_containers_get_different_addresses_and_reach_each_other()
+    {
+        string a = TestNames.Unique("a", 10), b = TestNames.Unique("b", 10);
+        try
+        {
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", a, "webapp:noexpose"));
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", b, "webapp:noexpose"));
+            string ipA = Engine.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", a).Stdout.Trim();
+            string ipB = Engine.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", b).Stdout.Trim();
+            Assert.NotEqual(ipA, ipB);
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{ipB}/"));
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{ipA}/"));
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", a, b);
+        }
+    }
+
+    [Fact]
+    public void Errors_come_back_as_docker_prints_them()
+    {
+        var missing = Engine.Docker("run", "--rm", "nope:latest");
+        Assert.Equal(125, missing.ExitCode);
+        Assert.Contains("nope", missing.Stderr);
+
+        var inspect = Engine.Docker("inspect", "nothere");
+        Assert.Equal(1, inspect.ExitCode);
+        Assert.Contains("No such object: nothere", inspect.Stderr);
+
+        string name = TestNames.Unique("busy", 12);
+        try
+        {
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose"));
+            var rm = Engine.Docker("rm", name);
+            Assert.NotEqual(0, rm.ExitCode);
+            Assert.Contains("cannot remove a running container", rm.Stderr);
+            var clash = Engine.Docker("create", "--name", name, "webapp:noexpose");
+            Assert.Contains("is already in use", clash.Stderr);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+
+    [Fact]
+    public void Exposed_ports_show_in_ps_without_being_published()
+    {
+        string name = TestNames.Unique("web", 12);
+        try
+        {
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "webapp:expose"));
+            Assert.Equal("80/tcp", Engine.Docker("ps", "--filter", $"name={name}", "--format", "{{.Ports}}").Stdout.Trim());
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+}

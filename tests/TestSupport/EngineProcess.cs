@@ -1,0 +1,121 @@
+using System.Diagnostics;
+using System.Net;
+using System.Net.Sockets;
+using System.Text;
+
+namespace Berth.TestSupport;
+
+/// <summary>A `berth daemon` of its own for a test class: own socket, data and exec roots, bridge and 10.x subnet.
+/// Disposal removes its containers, stops it and then removes anything it may have left (bridge, nft tables,
+/// namespaces, mounts, directories) even when the test failed.</summary>
+public sealed class EngineProcess : IAsyncDisposable
+{
+    private readonly Process _process;
+    private readonly StringBuilder _log = new();
+
+    private EngineProcess(Process process, string root, string bridge, string gateway, string subnet)
+    {
+        _process = process;
+        Root = root;
+        Bridge = bridge;
+        Gateway = gateway;
+        Subnet = subnet;
+    }
+
+    public string Root { get; }
+    public string Bridge { get; }
+    public string Gateway { get; }
+    public string Subnet { get; }
+    public string SocketPath => Path.Combine(Root, "berth.sock");
+    public string DockerHost => "unix://" + SocketPath;
+    public string Log { get { lock (_log) return _log.ToString(); } }
+
+    public static string RepoRoot()
+    {
+        string? dir = AppContext.BaseDirectory;
+        while (dir is not null && !File.Exists(Path.Combine(dir, "Berth.slnx"))) dir = Path.GetDirectoryName(dir);
+        return dir ?? throw new InvalidOperationException("repository root (Berth.slnx) not found");
+    }
+
+    public static async Task<EngineProcess> StartAsync()
+    {
+        string root = Path.Combine("/tmp", TestNames.Unique("berth-e2e-", 20));
+        Directory.CreateDirectory(root);
+        string bridge = TestNames.Unique("bb", 12);
+        var (a, b) = FreeSubnet();
+        string gateway = $"10.{a}.{b}.1";
+        var info = new ProcessStartInfo(Path.Combine(RepoRoot(), "berth"))
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
+        foreach (string arg in new[] { "daemon", "--host", "unix://" + Path.Combine(root, "berth.sock"), "--data-root", Path.Combine(root, "data"),
+                     "--exec-root", Path.Combine(root, "exec"), "--bridge", bridge, "--bip", gateway + "/24" })
+            info.ArgumentList.Add(arg);
+        var process = Process.Start(info)!;
+        var engine = new EngineProcess(process, root, bridge, gateway, $"10.{a}.{b}.0/24");
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (engine._log) engine._log.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (engine._log) engine._log.AppendLine(e.Data); };
+        process.BeginOutputReadLine();
+        process.BeginErrorReadLine();
+        var deadline = Stopwatch.StartNew();
+        while (deadline.Elapsed < TimeSpan.FromSeconds(120))
+        {
+            if (process.HasExited) break;
+            if (await PingAsync(engine.SocketPath)) return engine;
+            await Task.Delay(100);
+        }
+        string log = engine.Log;
+        await engine.DisposeAsync();
+        throw new InvalidOperationException($"berth daemon did not answer /_ping:\n{log}");
+    }
+
+    private static async Task<bool> PingAsync(string socketPath)
+    {
+        if (!File.Exists(socketPath)) return false;
+        try
+        {
+            using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+            await socket.ConnectAsync(new UnixDomainSocketEndPoint(socketPath));
+            await socket.SendAsync(Encoding.ASCII.GetBytes("GET /_ping HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"));
+            var buffer = new byte[256];
+            int n = await socket.ReceiveAsync(buffer);
+            return Encoding.ASCII.GetString(buffer, 0, n).StartsWith("HTTP/1.1 200", StringComparison.Ordinal);
+        }
+        catch (SocketException) { return false; }
+    }
+
+    /// <summary>A 10.a.b.0/24 that no route on the host touches.</summary>
+    private static (int, int) FreeSubnet()
+    {
+        string routes = Sh.Run("ip", ["-4", "route"]).Stdout;
+        for (int i = 0; i < 100; i++)
+        {
+            int a = Random.Shared.Next(100, 250), b = Random.Shared.Next(1, 250);
+            if (!routes.Contains($"10.{a}.")) return (a, b);
+        }
+        throw new InvalidOperationException("no free 10.x subnet");
+    }
+
+    public ShResult Docker(params string[] args) => Sh.Docker(DockerHost, args);
+
+    public async ValueTask DisposeAsync()
+    {
+        try
+        {
+            if (!_process.HasExited)
+            {
+                var ids = Docker("ps", "-aq").Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
+                if (ids.Length > 0) Docker(["rm", "-f", .. ids]);
+                _process.Kill(); // SIGKILL would leave conmons; the daemon does not stop containers on exit anyway
+                await _process.WaitForExitAsync();
+            }
+        }
+        catch (Exception) { }
+        // Safety net for whatever a failed test left.
+        Sh.Bash($"pkill -f 'conmon.*{Root}' ; for c in $(runc list -q 2>/dev/null); do grep -q '{Root}' /run/runc/$c/state.json 2>/dev/null && runc delete -f $c; done; " +
+                $"ip link del {Bridge} 2>/dev/null; nft delete table ip berth_{Bridge} 2>/dev/null; nft delete table ip berth_{Bridge}_user 2>/dev/null; " +
+                $"for m in $(awk '$2 ~ \"^{Root}\" {{print $2}}' /proc/mounts | sort -r); do umount -l $m; done; true");
+        try { Directory.Delete(Root, recursive: true); } catch (Exception) { }
+        _process.Dispose();
+    }
+}
