@@ -84,7 +84,7 @@ public static class PortSpecParser
                     default: throw new PortSpecException($"invalid port specification: \"{spec}\"");
                 }
             }
-            if (hostIp.Length > 0 && !IPAddress.TryParse(hostIp, out _)) throw new PortSpecException($"invalid ip address: {hostIp}");
+            if (hostIp.Length > 0 && !IsStrictAddress(hostIp)) throw new PortSpecException($"invalid ip address: {hostIp}");
             var (cStart, cEnd) = ParseRange(containerPart, "containerPort");
             (int hStart, int hEnd) = hostPort.Length == 0 ? (0, 0) : ParseRange(hostPort, "hostPort");
             int cLength = cEnd - cStart, hLength = hEnd - hStart;
@@ -111,7 +111,7 @@ public static class PortSpecParser
             ContainerPort.Parse(key);
             foreach (var binding in list ?? [])
             {
-                if (!string.IsNullOrEmpty(binding.HostIp) && !IPAddress.TryParse(binding.HostIp, out _))
+                if (!string.IsNullOrEmpty(binding.HostIp) && !IsStrictAddress(binding.HostIp))
                     throw new PortSpecException($"invalid IP address: {binding.HostIp}");
                 if (!string.IsNullOrEmpty(binding.HostPort)) ParseRange(binding.HostPort, "hostPort");
             }
@@ -136,6 +136,10 @@ public static class PortSpecParser
         if (!ContainerPort.TryProtocol(proto, out var protocol)) throw new PortSpecException($"invalid proto: {proto}");
         return (spec[..slash], protocol);
     }
+
+    /// <summary>IPAddress.TryParse also takes legacy forms ("1.2.3", "10"); Docker wants four dotted octets or IPv6.</summary>
+    public static bool IsStrictAddress(string text) =>
+        IPAddress.TryParse(text, out var address) && (address.AddressFamily == AddressFamily.InterNetworkV6 || text.Split('.').Length == 4);
 
     internal static AddressFamily Family(IPAddress address) => address.AddressFamily;
 }
