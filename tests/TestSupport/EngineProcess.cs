@@ -111,10 +111,14 @@ public sealed class EngineProcess : IAsyncDisposable
             }
         }
         catch (Exception) { }
-        // Safety net for whatever a failed test left.
-        Sh.Bash($"pkill -f 'conmon.*{Root}' ; for c in $(runc list -q 2>/dev/null); do grep -q '{Root}' /run/runc/$c/state.json 2>/dev/null && runc delete -f $c; done; " +
-                $"ip link del {Bridge} 2>/dev/null; nft delete table ip berth_{Bridge} 2>/dev/null; nft delete table ip berth_{Bridge}_user 2>/dev/null; " +
-                $"for m in $(awk '$2 ~ \"^{Root}\" {{print $2}}' /proc/mounts | sort -r); do umount -l $m; done; true");
+        // Safety net for whatever a failed test left. Separate commands: a `pkill -f` inside `bash -c` would match
+        // (and kill) its own shell, whose command line holds the same pattern.
+        Sh.Run("pkill", ["-f", $"^conmon .*{Root}"]);
+        Sh.Run("ip", ["link", "del", Bridge]);
+        Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}"]);
+        Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}_user"]);
+        foreach (string mount in File.ReadAllLines("/proc/mounts").Select(l => l.Split(' ')[1]).Where(m => m.StartsWith(Root, StringComparison.Ordinal)).OrderDescending())
+            Sh.Run("umount", ["-l", mount]);
         try { Directory.Delete(Root, recursive: true); } catch (Exception) { }
         _process.Dispose();
     }
