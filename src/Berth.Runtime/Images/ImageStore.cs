@@ -137,7 +137,7 @@ public sealed partial class ImageStore
         try
         {
             await using var hashing = new HashingStream(await Decompress(input, ct));
-            long size = await LayerExtractor.ExtractAsync(hashing, diff, ct);
+            long size = await LayerExtractor.ExtractAsync(hashing, diff, null, ct);
             await hashing.CopyToAsync(Stream.Null, ct); // trailing blocks count in the digest
             string hex = Convert.ToHexString(hashing.Hash()).ToLowerInvariant();
             string final = Path.Combine(Layers, hex);
@@ -276,7 +276,7 @@ public sealed partial class ImageStore
             Id = "sha256:" + hex,
             RepoTags = _tags.Where(kv => kv.Value == hex).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList(),
             Comment = document.Comment ?? "",
-            Created = document.Created,
+            Created = document.Created ?? DateTimeOffset.UnixEpoch,
             DockerVersion = document.DockerVersion ?? "",
             Author = document.Author ?? "",
             Config = document.Config ?? new ImageConfig(),
