@@ -1,5 +1,6 @@
 using System.Net;
 using Berth.Api.Endpoints;
+using Berth.Api.Streams;
 using Berth.Engine;
 using Berth.Runtime.Images;
 using Microsoft.AspNetCore.Builder;
@@ -29,6 +30,7 @@ public static class ApiServer
             foreach (string host in hosts) Listen(kestrel, host);
         });
         var app = builder.Build();
+        app.Use(HijackTransport.TrackRequest);
         app.Use(ErrorMiddleware(loggers.CreateLogger("Berth.Api")));
         app.Use(ApiVersion.Middleware);
         app.UseRouting();
@@ -60,9 +62,9 @@ public static class ApiServer
         {
             Directory.CreateDirectory(Path.GetDirectoryName(socketPath)!);
             if (File.Exists(socketPath)) File.Delete(socketPath);
-            kestrel.ListenUnixSocket(socketPath, listen => listen.Use(Streams.UpgradeBody.Middleware));
+            kestrel.ListenUnixSocket(socketPath, listen => listen.Use(Streams.HijackTransport.Middleware));
         }
-        else kestrel.Listen(endpoint!, listen => listen.Use(Streams.UpgradeBody.Middleware));
+        else kestrel.Listen(endpoint!, listen => listen.Use(Streams.HijackTransport.Middleware));
     }
 
     /// <summary>unix:///path or tcp://127.0.0.1:port / tcp://[::1]:port; anything not on loopback is refused,
@@ -110,7 +112,7 @@ public static class ApiServer
         }
         catch (Exception e)
         {
-            logger.LogDebug(e, "{Method} {Path} failed after the response started", context.Request.Method, context.Request.Path);
+            logger.LogWarning(e, "{Method} {Path} failed after the response started", context.Request.Method, context.Request.Path);
         }
     };
 }

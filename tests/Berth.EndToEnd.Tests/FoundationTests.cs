@@ -55,6 +55,38 @@ public sealed class FoundationTests(EngineFixture fixture, ITestOutputHelper out
     }
 
     [Fact]
+    public void Attached_runs_print_stdout_and_stderr_apart_and_take_stdin()
+    {
+        // Several times: output lost to a race between attach and start shows up as an empty stdout now and then.
+        for (int i = 0; i < 5; i++)
+        {
+            var run = Engine.Docker("run", "--rm", "webapp:noexpose", "sh", "-c", "echo out; echo err >&2; exit 4");
+            Assert.Equal((4, "out\n", "err\n"), (run.ExitCode, run.Stdout, run.Stderr));
+        }
+        var piped = Sh.Bash($"echo piped | DOCKER_HOST={Engine.DockerHost} docker run --rm -i webapp:noexpose cat");
+        Assert.Equal((0, "piped\n"), (piped.ExitCode, piped.Stdout));
+    }
+
+    [Fact]
+    public void Exec_and_logs_reach_a_running_container()
+    {
+        string name = TestNames.Unique("ex", 12);
+        try
+        {
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose", "sh", "-c", "echo started; exec httpd -f -p 80 -h /www"));
+            Assert.Contains("www", EngineFixture.Check(Engine.Docker("exec", name, "ls", "/")).Stdout.Split('\n'));
+            Assert.Equal(5, Engine.Docker("exec", name, "sh", "-c", "exit 5").ExitCode);
+            var piped = Sh.Bash($"echo piped | DOCKER_HOST={Engine.DockerHost} docker exec -i {name} cat");
+            Assert.Equal("piped\n", piped.Stdout);
+            Assert.Equal("started\n", EngineFixture.Check(Engine.Docker("logs", name)).Stdout);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+
+    [Fact]
     public async Task Two_containers_get_different_addresses_and_reach_each_other()
     {
         string a = TestNames.Unique("a", 10), b = TestNames.Unique("b", 10);

@@ -154,8 +154,12 @@ public static class ContainerEndpoints
             var record = containers.Get(id);
             bool stdin = DockerResults.Flag(ctx, "stdin"), stdout = DockerResults.Flag(ctx, "stdout"), stderr = DockerResults.Flag(ctx, "stderr");
             bool tty = record.Config.Tty;
+            // Registered before the 101 goes out: the CLI sends start the moment it sees the upgrade, and an attach
+            // registered after that start would miss the container's output.
+            using var attachCancel = new CancellationTokenSource();
+            var attaching = DockerResults.Flag(ctx, "stream") ? containers.AttachAsync(id, attachCancel.Token) : Task.FromResult<AttachSession?>(null);
             var connection = await Hijack.AcceptAsync(ctx, tty ? StdStreamWriter.RawType : StdStreamWriter.MultiplexedType);
-            var writer = new StdStreamWriter(connection.Stream, !tty);
+            var writer = new StdStreamWriter(connection.Output, !tty);
             // A hijacked client half-closes its side when it sends no stdin; that must not end the attach.
             var ct = connection.Upgraded ? CancellationToken.None : ctx.RequestAborted;
             try
@@ -164,11 +168,10 @@ public static class ContainerEndpoints
                     await foreach (var entry in containers.ReadLogsAsync(id, false, null, null, ct))
                         if (entry.Stream == StdStream.Stdout ? stdout : stderr)
                             await writer.WriteAsync(entry.Stream, entry.Line, ct);
-                if (!DockerResults.Flag(ctx, "stream")) return;
-                await using var session = await containers.AttachAsync(id, ct);
+                await using var session = await attaching;
                 if (session is null) return;
                 if (stdin && session.Stdin is { } input && connection.Upgraded)
-                    _ = PumpStdinAsync(connection.Stream, input, record.Config.StdinOnce);
+                    _ = PumpStdinAsync(connection.Input!, input, record.Config.StdinOnce);
                 await foreach (var (stream, data) in session.ReadOutputAsync(ct))
                     if (stream == StdStream.Stdout ? stdout : stderr)
                         await writer.WriteAsync(stream, data, ct);
@@ -176,7 +179,9 @@ public static class ContainerEndpoints
             catch (Exception e) when (e is OperationCanceledException or IOException) { }
             finally
             {
-                if (connection.Upgraded) await connection.Stream.DisposeAsync();
+                attachCancel.Cancel();
+                if (attaching.IsCompletedSuccessfully && attaching.Result is { } unused) await unused.DisposeAsync();
+                if (connection.Upgraded) await connection.Output.DisposeAsync();
             }
         });
 

@@ -30,7 +30,7 @@ public static class ExecEndpoints
         app.MapPost("/exec/{id}/start", async (HttpContext ctx, string id) =>
         {
             var exec = execs.Get(id);
-            var request = UpgradeBody.Read<ExecStartRequest>(ctx) ?? await DockerResults.ReadBody<ExecStartRequest>(ctx);
+            var request = HijackTransport.ReadMovedBody<ExecStartRequest>(ctx) ?? await DockerResults.ReadBody<ExecStartRequest>(ctx);
             bool tty = request.Tty || exec.Request.Tty;
             if (request.Detach)
             {
@@ -41,22 +41,22 @@ public static class ExecEndpoints
             }
             var session = await execs.StartAsync(id, CancellationToken.None);
             var connection = await Hijack.AcceptAsync(ctx, tty ? StdStreamWriter.RawType : StdStreamWriter.MultiplexedType);
-            var writer = new StdStreamWriter(connection.Stream, !tty);
+            var writer = new StdStreamWriter(connection.Output, !tty);
             var ct = connection.Upgraded ? CancellationToken.None : ctx.RequestAborted;
             try
             {
                 if (exec.Request.AttachStdin && session.Stdin is { } stdin && connection.Upgraded)
-                    _ = ContainerEndpoints.PumpStdinAsync(connection.Stream, stdin, closeWhenDone: true);
+                    _ = ContainerEndpoints.PumpStdinAsync(connection.Input!, stdin, closeWhenDone: true);
                 await foreach (var (stream, data) in session.ReadOutputAsync(ct))
                     if (stream == StdStream.Stdout ? exec.Request.AttachStdout : exec.Request.AttachStderr)
                         await writer.WriteAsync(stream, data, ct);
-                await session.Exited;
+                await exec.Finished;
             }
             catch (Exception e) when (e is OperationCanceledException or IOException) { }
             finally
             {
                 await session.DisposeAsync();
-                if (connection.Upgraded) await connection.Stream.DisposeAsync();
+                if (connection.Upgraded) await connection.Output.DisposeAsync();
             }
         });
 

@@ -7,7 +7,9 @@ namespace Berth.Api.Streams;
 /// then raw bytes both ways), as the docker CLI expects; without it the output is the response body.</summary>
 public static class Hijack
 {
-    public sealed record Connection(Stream Stream, bool Upgraded);
+    /// <param name="Output">Where the container's output goes.</param>
+    /// <param name="Input">The client's stdin bytes; ends when the client half-closes. Null without an upgrade.</param>
+    public sealed record Connection(Stream Output, Stream? Input, bool Upgraded);
 
     public static async Task<Connection> AcceptAsync(HttpContext context, string contentType)
     {
@@ -18,11 +20,13 @@ public static class Hijack
             context.Response.Headers.Connection = "Upgrade";
             context.Response.Headers.Upgrade = "tcp";
             if (context.Features.Get<IHttpResponseFeature>() is { } response) response.ReasonPhrase = "UPGRADED";
+            var gate = HijackTransport.GateOf(context);
+            gate?.Hijack();
             var stream = await upgrade.UpgradeAsync();
-            return new Connection(stream, true);
+            return new Connection(stream, gate?.ClientInput ?? stream, true);
         }
         context.Response.StatusCode = 200;
         await context.Response.StartAsync();
-        return new Connection(context.Response.Body, false);
+        return new Connection(context.Response.Body, null, false);
     }
 }

@@ -27,6 +27,10 @@ public sealed class ExecInstance
     public int? ExitCode { get; set; }
     public int Pid { get; set; }
     public bool Started { get; set; }
+
+    /// <summary>Completes once Running and ExitCode show the finished process, so a client that inspects the exec
+    /// right after its stream closed reads the real exit code.</summary>
+    public Task Finished { get; internal set; } = Task.CompletedTask;
 }
 
 /// <summary>Exec instances live in memory only, as in dockerd: they do not survive a daemon restart.</summary>
@@ -76,11 +80,14 @@ public sealed class ExecService(ContainerService containers)
         var session = await containers.Runtime.ExecAsync(record.Id, spec, ct);
         exec.Running = true;
         exec.Pid = session.Pid;
-        _ = session.Exited.ContinueWith(t =>
-        {
-            exec.Running = false;
-            exec.ExitCode = t.IsCompletedSuccessfully ? t.Result : 126;
-        }, TaskScheduler.Default);
+        exec.Finished = RecordExitAsync(exec, session);
         return session;
+    }
+
+    private static async Task RecordExitAsync(ExecInstance exec, ExecSession session)
+    {
+        try { exec.ExitCode = await session.Exited; }
+        catch (Exception) { exec.ExitCode = 126; }
+        exec.Running = false;
     }
 }

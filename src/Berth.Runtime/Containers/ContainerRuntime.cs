@@ -306,7 +306,41 @@ public sealed class AttachSession : IAsyncDisposable
     public AttachSession(Socket socket)
     {
         _socket = socket;
-        Stdin = new NetworkStream(socket, FileAccess.Write, ownsSocket: false);
+        Stdin = new StdinStream(socket);
+    }
+
+    /// <summary>Stdin over the SEQPACKET socket (NetworkStream accepts stream sockets only): each write is one packet.
+    /// Closing it shuts down the sending side, on which conmon closes the container's stdin.</summary>
+    private sealed class StdinStream(Socket socket) : Stream
+    {
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() { }
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
+        public override void Write(byte[] buffer, int offset, int count) => socket.Send(buffer, offset, count, SocketFlags.None);
+
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
+        {
+            while (!buffer.IsEmpty) buffer = buffer[await socket.SendAsync(buffer, SocketFlags.None, ct)..];
+        }
+
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
+            WriteAsync(buffer.AsMemory(offset, count), ct).AsTask();
+
+        protected override void Dispose(bool disposing)
+        {
+            if (disposing)
+            {
+                try { socket.Shutdown(SocketShutdown.Send); }
+                catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
+            }
+            base.Dispose(disposing);
+        }
     }
 
     public Stream? Stdin { get; }
