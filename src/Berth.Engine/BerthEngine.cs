@@ -54,7 +54,8 @@ public sealed class BerthEngine : IAsyncDisposable
         networks.Initialize();
 
         var ports = new PortPublisher(new PortAllocator(loggers.CreateLogger<PortAllocator>()), firewall,
-            new UserlandProxy(loggers.CreateLogger<UserlandProxy>()), loggers.CreateLogger<PortPublisher>());
+            new UserlandProxy(loggers.CreateLogger<UserlandProxy>()), new Conntrack(loggers.CreateLogger<Conntrack>()),
+            loggers.CreateLogger<PortPublisher>());
         var containers = new ContainerService(options, images, networks, ports, runtime, runtimeInfo.Name,
             loggers.CreateLogger<ContainerService>());
         var engine = new BerthEngine(options, logger, runtimeInfo, images, networks, containers, new ExecService(containers));
@@ -79,7 +80,8 @@ public sealed class BerthEngine : IAsyncDisposable
         Networks.Firewall.Initialize(Networks.FirewallSpecs(), publications);
     }
 
-    /// <summary>An admin's `nft flush ruleset` removes our table; put it back within a few seconds.</summary>
+    /// <summary>An admin's `nft flush ruleset` removes our table, a dockerd started later blocks forwarding to our
+    /// bridges: put things right within a few seconds.</summary>
     private async Task WatchFirewallAsync(CancellationToken ct)
     {
         using var timer = new PeriodicTimer(TimeSpan.FromSeconds(3));
@@ -94,6 +96,7 @@ public sealed class BerthEngine : IAsyncDisposable
                         _logger.LogWarning("firewall table {Table} is gone; restoring it", Options.FirewallTable);
                         ApplyFirewall();
                     }
+                    Networks.Firewall.EnsureDockerUserRules();
                 }
                 catch (Exception e) { _logger.LogError(e, "checking the firewall table failed"); }
             }

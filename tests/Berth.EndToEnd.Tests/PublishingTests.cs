@@ -11,14 +11,7 @@ public sealed class PublishingTests(EngineFixture fixture, ITestOutputHelper out
     private EngineProcess Engine => fixture.Engine;
     private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };
 
-    private static int FreePort()
-    {
-        var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Loopback, 0);
-        listener.Start();
-        int port = ((System.Net.IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
-    }
+    private static int FreePort() => Ports.Free();
 
     [Fact]
     public async Task A_published_port_answers_on_loopback_and_the_gateway_and_clients_are_seen_as_the_gateway()

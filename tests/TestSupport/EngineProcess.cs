@@ -26,6 +26,7 @@ public sealed class EngineProcess : IAsyncDisposable
     public string Bridge { get; }
     public string Gateway { get; }
     public string Subnet { get; }
+    public string FirewallTable => $"berth_{Bridge}";
     public string SocketPath => Path.Combine(Root, "berth.sock");
     public string DockerHost => "unix://" + SocketPath;
     public string Log { get { lock (_log) return _log.ToString(); } }
@@ -117,6 +118,8 @@ public sealed class EngineProcess : IAsyncDisposable
         Sh.Run("ip", ["link", "del", Bridge]);
         Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}"]);
         Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}_user"]);
+        // Accept rules Berth put in dockerd's DOCKER-USER chain, when dockerd ran meanwhile (the benchmark starts it).
+        Sh.Bash($"for d in -i -o; do iptables -w -D DOCKER-USER $d {Bridge} -j ACCEPT 2>/dev/null; done; true");
         foreach (string mount in File.ReadAllLines("/proc/mounts").Select(l => l.Split(' ')[1]).Where(m => m.StartsWith(Root, StringComparison.Ordinal)).OrderDescending())
             Sh.Run("umount", ["-l", mount]);
         try { Directory.Delete(Root, recursive: true); } catch (Exception) { }

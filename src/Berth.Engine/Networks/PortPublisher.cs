@@ -10,7 +10,7 @@ namespace Berth.Engine.Networks;
 
 /// <summary>Publishes a container's ports: host ports reserved with a real bind, IPv4 publications as nftables map
 /// elements (kernel DNAT), IPv6 host addresses through the in-process proxy (the kernel cannot NAT v6 → v4).</summary>
-public sealed class PortPublisher(PortAllocator allocator, FirewallManager firewall, UserlandProxy proxy, ILogger logger)
+public sealed class PortPublisher(PortAllocator allocator, FirewallManager firewall, UserlandProxy proxy, Conntrack conntrack, ILogger logger)
 {
     /// <summary>Validates HostConfig.PortBindings as sent (also raw over the API) and parses them.</summary>
     public static Dictionary<ContainerPort, IReadOnlyList<PortBindingRequest>> ValidateAndParse(
@@ -91,6 +91,7 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         var v4 = published.Where(p => p.HostIp.AddressFamily == AddressFamily.InterNetwork)
             .Select(p => ToPublication(ownerId, p, containerIp, bridge)).ToList();
         if (v4.Count > 0) firewall.Publish(v4);
+        conntrack.DeleteUdpFlows(v4);
         foreach (var port in published.Where(p => p.HostIp.AddressFamily == AddressFamily.InterNetworkV6))
             proxy.Start(ownerId, port, containerIp, port.ContainerPort.Port, allocator.SocketOf(ownerId, port));
     }

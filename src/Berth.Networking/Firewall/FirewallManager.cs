@@ -15,12 +15,14 @@ public sealed class FirewallManager
     private readonly Lock _lock = new();
     private readonly Dictionary<string, NetworkFirewallSpec> _networks = new();
     private readonly Dictionary<string, List<PortPublication>> _publications = new();
+    private readonly DockerUserChain _dockerUser;
 
     public FirewallManager(INftables nft, string tableName, ILogger<FirewallManager>? logger = null)
     {
         _nft = nft;
         _table = tableName;
         _logger = logger ?? NullLogger<FirewallManager>.Instance;
+        _dockerUser = new DockerUserChain(nft, _logger);
     }
 
     public string TableName => _table;
@@ -54,6 +56,7 @@ public sealed class FirewallManager
         lock (_lock)
         {
             if (_networks.Remove(bridgeName)) ApplyAll();
+            _dockerUser.Remove(bridgeName);
         }
     }
 
@@ -88,6 +91,14 @@ public sealed class FirewallManager
 
     public bool TableExists() => _nft.List($"table ip {_table}") is not null;
 
+    /// <summary>Opens dockerd's DOCKER-USER chain for our bridges when dockerd appeared since the last look.</summary>
+    public void EnsureDockerUserRules()
+    {
+        List<string> bridges;
+        lock (_lock) bridges = _networks.Keys.ToList();
+        _dockerUser.Ensure(bridges);
+    }
+
     public void Reload()
     {
         lock (_lock) ApplyAll();
@@ -104,6 +115,7 @@ public sealed class FirewallManager
         string script = RulesetRenderer.RenderTable(_table, _networks.Values, _publications.Values.SelectMany(l => l))
             + RulesetRenderer.RenderUserTable(UserTableName);
         _nft.Run(script);
+        _dockerUser.Ensure(_networks.Keys);
         _logger.LogDebug("applied table {Table} in {Ms} ms", _table, watch.ElapsedMilliseconds);
     }
 }

@@ -1,0 +1,125 @@
+using System.Net.Http;
+using Berth.TestSupport;
+using Xunit;
+using Xunit.Abstractions;
+
+namespace Berth.EndToEnd.Tests;
+
+/// <summary>Published ports seen from another host: a network namespace at 192.168.33.3 linked to the host at
+/// 192.168.33.2, as in the seeds. DNAT keeps the client's address; host-address and loopback bindings hold.</summary>
+public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper output) : IClassFixture<EngineFixture>
+{
+    private EngineProcess Engine => fixture.Engine;
+    private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(3) };
+
+    private string Run(string name, params string[] args)
+    {
+        string id = EngineFixture.Check(Engine.Docker(["run", "-d", "--name", name, .. args])).Stdout.Trim();
+        return id;
+    }
+
+    private string AddressOf(string name) =>
+        Engine.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).Stdout.Trim();
+
+    [Fact]
+    public void A_neighbour_reaches_a_published_port_and_is_seen_with_its_own_address()
+    {
+        string name = TestNames.Unique("nb", 12);
+        int port = Ports.Free();
+        using var neighbour = Neighbour.Create();
+        try
+        {
+            Run(name, "-p", $"{port}:80", "webapp:noexpose");
+            var answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
+            output.WriteLine(answer.Stdout);
+            Assert.Equal(0, answer.ExitCode);
+            Assert.Contains($"<b>Remote IP:</b> {Neighbour.Address}", answer.Stdout);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+
+    [Fact]
+    public async Task A_port_bound_to_one_host_address_answers_on_that_address_only()
+    {
+        string name = TestNames.Unique("ha", 12);
+        int port = Ports.Free();
+        using var neighbour = Neighbour.Create();
+        try
+        {
+            Run(name, "-p", $"{Neighbour.HostAddress}:{port}:80", "webapp:noexpose");
+            Assert.Equal($"{Neighbour.HostAddress}:{port}->80/tcp",
+                Engine.Docker("ps", "--filter", $"name={name}", "--format", "{{.Ports}}").Stdout.Trim());
+            var answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
+            Assert.Equal(0, answer.ExitCode);
+            Assert.Contains($"<b>Remote IP:</b> {Neighbour.Address}", answer.Stdout);
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{Neighbour.HostAddress}:{port}/"));
+            await Assert.ThrowsAnyAsync<HttpRequestException>(() => Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            await Assert.ThrowsAnyAsync<HttpRequestException>(() => Http.GetStringAsync($"http://{Engine.Gateway}:{port}/"));
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+
+    [Fact]
+    public async Task A_loopback_publication_and_unpublished_ports_stay_closed_to_a_neighbour_with_a_route()
+    {
+        string local = TestNames.Unique("lp", 12), plain = TestNames.Unique("pl", 12);
+        int port = Ports.Free();
+        using var neighbour = Neighbour.Create();
+        try
+        {
+            Run(local, "-p", $"127.0.0.1:{port}:80", "webapp:noexpose");
+            Run(plain, "webapp:expose");
+            string localIp = AddressOf(local), plainIp = AddressOf(plain);
+            // The host reaches both at their addresses, so a refusal below is the firewall's doing.
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{localIp}/"));
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{plainIp}/"));
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+
+            neighbour.RouteViaHost(Engine.Subnet);
+            Assert.NotEqual(0, neighbour.Curl($"http://{localIp}/").ExitCode);
+            Assert.NotEqual(0, neighbour.Curl($"http://{plainIp}/").ExitCode);
+            Assert.NotEqual(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", local, plain);
+        }
+    }
+
+    [Fact]
+    public async Task An_admin_rule_in_the_user_table_filters_a_published_port_and_berth_leaves_it_alone()
+    {
+        string name = TestNames.Unique("us", 12);
+        int port = Ports.Free();
+        string userTable = Engine.FirewallTable + "_user";
+        using var neighbour = Neighbour.Create();
+        try
+        {
+            Run(name, "-p", $"{port}:80", "webapp:noexpose");
+            Assert.Equal(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
+
+            EngineFixture.Check(Sh.Run("nft", ["add", "rule", "ip", userTable, "forward", "ip", "saddr", Neighbour.Address, "tcp", "dport", "80", "drop"]));
+            Assert.NotEqual(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
+            // Berth re-applying its own table (a reload) keeps the admin's rule.
+            EngineFixture.Check(Sh.Run("curl", ["-sf", "-X", "POST", "--unix-socket", Engine.SocketPath, "http://berth/berth/firewall/reload"]));
+            Assert.Contains($"ip saddr {Neighbour.Address} tcp dport 80 drop", Sh.Run("nft", ["list", "table", "ip", userTable]).Stdout);
+            Assert.NotEqual(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
+            // Loopback clients do not cross the forward hook.
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+
+            EngineFixture.Check(Sh.Run("nft", ["flush", "chain", "ip", userTable, "forward"]));
+            Assert.Equal(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
+        }
+        finally
+        {
+            Sh.Run("nft", ["flush", "chain", "ip", userTable, "forward"]);
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+}
