@@ -150,7 +150,7 @@ public static class Containers
             // As docker: try a pull, then create again.
             Console.Error.WriteLine($"Unable to find image '{settings.Image}' locally");
             var (repo, tag) = Formatting.SplitReference(settings.Image);
-            using (var pull = await api.SendAsync(HttpMethod.Post, $"/images/create?fromImage={EngineApi.Q(repo)}&tag={EngineApi.Q(tag.Length == 0 ? "latest" : tag)}", ct))
+            using (var pull = await api.SendAsync(HttpMethod.Post, $"/images/create?fromImage={EngineApi.Q(Formatting.NormalizeRepo(repo))}&tag={EngineApi.Q(tag.Length == 0 ? "latest" : tag)}", ct))
                 await Images.ReadJsonMessagesAsync(pull, quiet: true, ct);
             var reply = await api.PostJsonAsync(path, body, ct);
             return reply.Str("Id") ?? throw new CliException("the engine returned no container id", 125);
@@ -286,7 +286,7 @@ public static class Containers
         if (c["SizeRw"] is not null || c["SizeRootFs"] is not null)
         {
             long rw = c["SizeRw"]?.GetValue<long>() ?? 0, rootfs = c["SizeRootFs"]?.GetValue<long>() ?? 0;
-            size = Formatting.HumanSize(rw) + (rootfs > 0 || c["SizeRootFs"] is not null ? $" (virtual {Formatting.HumanSize(rootfs)})" : "");
+            size = Formatting.HumanSize(rw) + (rootfs > 0 ? $" (virtual {Formatting.HumanSize(rootfs)})" : "");
         }
         var mounts = (c["Mounts"] as JsonArray ?? []).Select(m => m.Str("Name") is { Length: > 0 } n ? n : m.Str("Source") ?? "")
             .Select(m => trunc ? Formatting.Ellipsis(m, 15) : m);
@@ -325,11 +325,46 @@ public static class Containers
             string? kind = parse.GetValue(type);
             if (kind is not (null or "container" or "image" or "network"))
                 throw new CliException($"\"{kind}\" is not a valid value for --type");
-            var raws = new List<string>();
-            int code = await Cli.ForEachAsync(parse.GetValue(names)!, async name => raws.Add(await FindObjectAsync(api, name, kind, ct)));
-            Console.Out.Write(RenderInspect(raws, parse.GetValue(format)));
-            return code;
+            return await InspectAsync(parse.GetValue(names)!, parse.GetValue(format), name => FindObjectAsync(api, name, kind, ct));
         });
+    }
+
+    /// <summary>docker's inspect: each object rendered in turn, errors collected; then the output (an empty line
+    /// when a template produced nothing), the errors on stderr, exit code 1 if any; 64 for a template that does
+    /// not parse.</summary>
+    public static async Task<int> InspectAsync(IEnumerable<string> names, string? format, Func<string, Task<string>> fetch)
+    {
+        GoTemplate? template = null;
+        if (!string.IsNullOrEmpty(format))
+        {
+            try { template = GoTemplate.Parse(format); }
+            catch (TemplateException e) { throw new CliException("template parsing error: " + e.Message, 64); }
+        }
+        var raws = new List<string>();
+        var output = new System.Text.StringBuilder();
+        var errors = new List<string>();
+        foreach (string name in names)
+        {
+            string raw;
+            try { raw = await fetch(name); }
+            catch (Exception e) when (e is ApiException or CliException)
+            {
+                errors.Add(e is ApiException ? "Error response from daemon: " + e.Message : e.Message);
+                continue;
+            }
+            if (template is null)
+            {
+                raws.Add(raw);
+                continue;
+            }
+            try { output.Append(template.Execute(JsonNode.Parse(raw), missingKeyError: true)).Append('\n'); }
+            catch (TemplateException e) { errors.Add("template parsing error: " + e.Message); }
+        }
+        if (template is null) Console.Out.Write(RenderInspect(raws, null));
+        else Console.Out.Write(output.Length == 0 ? "\n" : output.ToString());
+        Console.Out.Flush();
+        foreach (string error in errors) Console.Error.WriteLine(error);
+        return errors.Count > 0 ? 1 : 0;
     }
 
     /// <summary>Tries container, image, then network as `docker inspect` does; "No such object" when none has it.</summary>
@@ -358,7 +393,7 @@ public static class Containers
         if (string.IsNullOrEmpty(format))
             return raws.Count == 0 ? "[]\n" : Formatting.IndentJson("[" + string.Join(',', raws) + "]") + "\n";
         var template = GoTemplate.Parse(format);
-        return string.Concat(raws.Select(r => template.Execute(JsonNode.Parse(r)) + "\n"));
+        return string.Concat(raws.Select(r => template.Execute(JsonNode.Parse(r), missingKeyError: true) + "\n"));
     }
 
     // ------------------------------------------------------------------ port

@@ -136,10 +136,7 @@ public static class Networks
         var inspect = new Command("inspect", "Display detailed information on one or more networks") { format, names };
         return inspect.Action(async (parse, api, ct) =>
         {
-            var raws = new List<string>();
-            int code = await Cli.ForEachAsync(parse.GetValue(names)!, async name => raws.Add(await api.GetStringAsync($"/networks/{EngineApi.Q(name)}", ct)));
-            Console.Out.Write(Containers.RenderInspect(raws, parse.GetValue(format)));
-            return code;
+            return await Containers.InspectAsync(parse.GetValue(names)!, parse.GetValue(format), name => api.GetStringAsync($"/networks/{EngineApi.Q(name)}", ct));
         });
     }
 

@@ -22,21 +22,53 @@ public sealed class TemplateException(string message) : Exception(message);
 public sealed class GoTemplate
 {
     private readonly List<Node> _nodes;
+    private readonly string _source;
 
-    private GoTemplate(List<Node> nodes) => _nodes = nodes;
+    private GoTemplate(List<Node> nodes, string source)
+    {
+        _nodes = nodes;
+        _source = source;
+    }
 
     /// <summary>Missing map keys print as this, as in Go.</summary>
     public static readonly object NoValue = new NoValueMarker();
 
     private sealed class NoValueMarker { public override string ToString() => "<no value>"; }
 
-    public static GoTemplate Parse(string text) => new(new Parser(text).ParseAll());
+    public static GoTemplate Parse(string text)
+    {
+        try { return new(new Parser(text).ParseAll(), text); }
+        catch (TemplateException e) { throw new TemplateException("template: :1: " + e.Message); }
+    }
+
+    /// <summary>A JSON null reached through a field: printed as Go prints the zero value of that field's type in
+    /// Docker's structs ("[]" for lists such as Binds or Env, "map[]" for maps such as Labels, else "&lt;nil&gt;").</summary>
+    private sealed record NullField(string Name);
+
+    private static readonly HashSet<string> SliceFields =
+    [
+        "Args", "Binds", "Env", "Cmd", "Entrypoint", "Aliases", "DNSNames", "Links", "CapAdd", "CapDrop", "Dns", "DnsOptions",
+        "DnsSearch", "ExtraHosts", "GroupAdd", "VolumesFrom", "SecurityOpt", "MaskedPaths", "ReadonlyPaths", "OnBuild", "ExecIDs",
+        "Mounts", "Devices", "Ulimits", "SecondaryIPAddresses", "SecondaryIPv6Addresses", "RepoTags", "RepoDigests", "Layers",
+        "Warnings", "Shell", "DeviceCgroupRules", "DeviceRequests", "Config", "Tmpfs",
+    ];
+
+    private static readonly HashSet<string> MapFields =
+    [
+        "Labels", "ExposedPorts", "Volumes", "Options", "DriverOpts", "Ports", "Networks", "PortBindings", "Containers",
+        "StorageOpt", "Sysctls", "Annotations", "Data",
+    ];
+
+    private static string ShowNull(string? field) =>
+        field is null ? "<nil>" : SliceFields.Contains(field) || field.EndsWith("/tcp") || field.EndsWith("/udp") || field.EndsWith("/sctp") ? "[]"
+        : MapFields.Contains(field) ? "map[]" : "<nil>";
 
     /// <param name="header">Table header mode: formatting functions return their first argument unchanged (docker's HeaderFunctions).</param>
-    public string Execute(object? data, bool header = false)
+    /// <param name="missingKeyError">A missing map key is an error (Go's missingkey=error, which `docker inspect -f` uses).</param>
+    public string Execute(object? data, bool header = false, bool missingKeyError = false)
     {
         var sb = new StringBuilder();
-        var state = new ExecState(data, header);
+        var state = new ExecState(data, header, missingKeyError, _source);
         foreach (var node in _nodes) node.Execute(state, data, sb);
         return sb.ToString();
     }
@@ -101,10 +133,19 @@ public sealed class GoTemplate
         }
     }
 
-    private sealed class ExecState(object? root, bool header)
+    private sealed class ExecState(object? root, bool header, bool missingKeyError, string source)
     {
         public object? Root { get; } = root;
         public bool Header { get; } = header;
+        public bool MissingKeyError { get; } = missingKeyError;
+
+        public TemplateException Error(int offset, string at, string message)
+        {
+            int line = 1 + source.Take(offset).Count(c => c == '\n');
+            int lastNewline = source.LastIndexOf('\n', Math.Max(0, Math.Min(offset, source.Length) - 1));
+            int col = offset - lastNewline - 1;
+            return new TemplateException($"template: :{line}:{col}: executing \"\" at <{at}>: {message}");
+        }
         public List<(string Name, object? Value)> Variables { get; } = new();
 
         public object? Variable(string name)
@@ -159,15 +200,16 @@ public sealed class GoTemplate
         public abstract object? Evaluate(ExecState state, object? dot);
     }
 
-    private sealed class FieldOperand(List<string> chain) : Operand
+    private sealed class FieldOperand(List<string> chain, int offset) : Operand
     {
-        public override object? Evaluate(ExecState state, object? dot) => Walk(dot, chain, state.Header);
+        public override object? Evaluate(ExecState state, object? dot) => Walk(dot, chain, state, offset, ToString());
         public override string ToString() => "." + string.Join('.', chain);
     }
 
-    private sealed class VariableOperand(string name, List<string> chain) : Operand
+    private sealed class VariableOperand(string name, List<string> chain, int offset) : Operand
     {
-        public override object? Evaluate(ExecState state, object? dot) => Walk(state.Variable(name), chain, state.Header);
+        public override object? Evaluate(ExecState state, object? dot) =>
+            Walk(state.Variable(name), chain, state, offset, name + string.Concat(chain.Select(c => "." + c)));
     }
 
     private sealed class LiteralOperand(object? value) : Operand
@@ -184,20 +226,22 @@ public sealed class GoTemplate
 
     private sealed class GroupOperand(Pipeline pipeline, List<string> chain) : Operand
     {
-        public override object? Evaluate(ExecState state, object? dot) => Walk(pipeline.Evaluate(state, dot), chain, state.Header);
+        public override object? Evaluate(ExecState state, object? dot) => Walk(pipeline.Evaluate(state, dot), chain, state, 0, "(...)");
     }
 
-    private static object? Walk(object? value, List<string> chain, bool header)
+    private static object? Walk(object? value, List<string> chain, ExecState state, int offset, string at)
     {
         foreach (string field in chain)
         {
             value = value switch
             {
-                JsonObject o => o.TryGetPropertyValue(field, out var child) ? child : NoValue,
+                JsonObject o => o.TryGetPropertyValue(field, out var child) ? (object?)child ?? new NullField(field)
+                    : state.MissingKeyError ? throw state.Error(offset, at, $"map has no entry for key \"{field}\"") : NoValue,
                 IDictionary<string, object?> d => d.TryGetValue(field, out var child) ? child
-                    : header ? "" : throw new TemplateException($"can't evaluate field {field}"),
-                _ when ReferenceEquals(value, NoValue) || value is null => NoValue,
-                _ => throw new TemplateException($"can't evaluate field {field} in type {TypeName(value)}"),
+                    : state.Header ? "" : throw state.Error(offset, at, $"can't evaluate field {field}"),
+                _ when ReferenceEquals(value, NoValue) || value is null or NullField => state.MissingKeyError
+                    ? throw state.Error(offset, at, $"nil pointer evaluating interface {{}}.{field}") : NoValue,
+                _ => throw state.Error(offset, at, $"can't evaluate field {field} in type {TypeName(value)}"),
             };
         }
         return value;
@@ -215,6 +259,7 @@ public sealed class GoTemplate
     /// <summary>A JSON value as a plain .NET value: string, long, double, bool, null; containers as they are.</summary>
     public static object? Unwrap(object? value)
     {
+        if (value is NullField) return null;
         if (value is not JsonValue v) return value;
         return v.GetValueKind() switch
         {
@@ -231,6 +276,7 @@ public sealed class GoTemplate
     /// <summary>Go's fmt %v of a value.</summary>
     public static string Show(object? value)
     {
+        if (value is NullField nullField) return ShowNull(nullField.Name);
         value = Unwrap(value);
         switch (value)
         {
@@ -243,8 +289,14 @@ public sealed class GoTemplate
             case JsonArray a: return "[" + string.Join(' ', a.Select(i => Show(i))) + "]";
             case JsonObject o:
                 if (o.Count > 0 && o.All(kv => IsGoFieldName(kv.Key)))
-                    return "{" + string.Join(' ', o.Select(kv => Show(kv.Value))) + "}";
-                return "map[" + string.Join(' ', o.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + ":" + Show(kv.Value))) + "]";
+                    return "{" + string.Join(' ', o.Select(kv => kv.Value is null ? ShowNull(kv.Key) : Show(kv.Value))) + "}";
+                return "map[" + string.Join(' ', o.OrderBy(kv => kv.Key, StringComparer.Ordinal)
+                    .Select(kv => kv.Key + ":" + (kv.Value switch
+                    {
+                        null => ShowNull(kv.Key),
+                        JsonObject { Count: 0 } => "{}", // map[string]struct{}: ExposedPorts, Volumes
+                        var v => Show(v),
+                    }))) + "]";
             case IDictionary<string, object?> d:
                 return "map[" + string.Join(' ', d.OrderBy(kv => kv.Key, StringComparer.Ordinal).Select(kv => kv.Key + ":" + Show(kv.Value))) + "]";
             case System.Collections.IEnumerable e:
@@ -306,7 +358,7 @@ public sealed class GoTemplate
     /// <summary>Go's encoding/json of a value: compact, &lt; &gt; &amp; escaped.</summary>
     public static string ToJson(object? value)
     {
-        value = value is NoValueMarker ? null : value;
+        value = value is NoValueMarker or NullField ? null : value;
         var options = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
         string json = value switch
         {
@@ -383,11 +435,12 @@ public sealed class GoTemplate
                         var k = Unwrap(key);
                         value = Unwrap(value) switch
                         {
-                            JsonObject o => o.TryGetPropertyValue(Show(k), out var child) ? child : NoValue,
-                            IDictionary<string, object?> d => d.TryGetValue(Show(k), out var child) ? child : NoValue,
+                            // Docker's maps (Labels, Options) hold strings: a missing key is "".
+                            JsonObject o => o.TryGetPropertyValue(Show(k), out var child) ? child : "",
+                            IDictionary<string, object?> d => d.TryGetValue(Show(k), out var child) ? child : "",
                             JsonArray a when k is long or int => ToLong(k) is var i && i >= 0 && i < a.Count ? a[(int)i]
                                 : throw new TemplateException($"error calling index: index out of range: {i}"),
-                            null or NoValueMarker => NoValue,
+                            null or NoValueMarker => "",
                             _ => throw new TemplateException($"can't index item of type {TypeName(value)}"),
                         };
                     }
@@ -499,7 +552,7 @@ public sealed class GoTemplate
 
         private enum Kind { Text, Action }
 
-        private readonly record struct Chunk(Kind Kind, string Value);
+        private readonly record struct Chunk(Kind Kind, string Value, int Offset = 0);
 
         private List<Chunk> _chunks = new();
         private int _index;
@@ -540,9 +593,11 @@ public sealed class GoTemplate
                 }
                 if (pendingText.Length > 0) chunks.Add(new Chunk(Kind.Text, pendingText.ToString()));
                 pendingText.Clear();
-                string action = text[start..end].Trim();
+                string raw = text[start..end];
+                string action = raw.Trim();
+                int offset = start + (raw.Length - raw.TrimStart().Length);
                 if (!(action.StartsWith("/*", StringComparison.Ordinal) && action.EndsWith("*/", StringComparison.Ordinal)))
-                    chunks.Add(new Chunk(Kind.Action, action));
+                    chunks.Add(new Chunk(Kind.Action, action, offset));
                 _pos = close + 2;
                 if (trimRight)
                     while (_pos < text.Length && char.IsWhiteSpace(text[_pos])) _pos++;
@@ -587,7 +642,9 @@ public sealed class GoTemplate
                 }
                 string action = chunk.Value;
                 string keyword = FirstWord(action);
-                string rest = action[keyword.Length..].Trim();
+                string rest = action[keyword.Length..].TrimStart();
+                int restOffset = chunk.Offset + (action.Length - rest.Length);
+                rest = rest.TrimEnd();
                 switch (keyword)
                 {
                     case "end":
@@ -599,11 +656,11 @@ public sealed class GoTemplate
                         return nodes;
                     case "if":
                     case "with":
-                        nodes.Add(ParseIf(rest, keyword == "with"));
+                        nodes.Add(ParseIf(rest, restOffset, keyword == "with"));
                         break;
                     case "range":
                     {
-                        var pipeline = ParsePipeline(rest, allowDeclarations: true);
+                        var pipeline = ParsePipeline(rest, restOffset, allowDeclarations: true);
                         var body = ParseList(out string? term, out string? elseText);
                         List<Node>? otherwise = null;
                         if (term == "else")
@@ -617,7 +674,7 @@ public sealed class GoTemplate
                     }
                     default:
                         if (action.Length == 0) throw new TemplateException("missing value for command");
-                        nodes.Add(new ActionNode(ParsePipeline(action, allowDeclarations: true)));
+                        nodes.Add(new ActionNode(ParsePipeline(action, chunk.Offset, allowDeclarations: true)));
                         break;
                 }
             }
@@ -625,9 +682,9 @@ public sealed class GoTemplate
             return nodes;
         }
 
-        private IfNode ParseIf(string condition, bool with)
+        private IfNode ParseIf(string condition, int offset, bool with)
         {
-            var pipeline = ParsePipeline(condition, allowDeclarations: true);
+            var pipeline = ParsePipeline(condition, offset, allowDeclarations: true);
             var then = ParseList(out string? term, out string? elseText);
             List<Node>? otherwise = null;
             if (term == "else")
@@ -636,7 +693,7 @@ public sealed class GoTemplate
                 {
                     // {{else if X}} ... {{end}}: a nested if sharing this {{end}}.
                     string word = FirstWord(elseText);
-                    otherwise = [ParseIf(elseText[word.Length..].Trim(), word == "with")];
+                    otherwise = [ParseIf(elseText[word.Length..].Trim(), offset, word == "with")];
                     term = "end";
                 }
                 else
@@ -658,9 +715,10 @@ public sealed class GoTemplate
 
         // ------------------------------------------------------------ pipelines
 
-        private static Pipeline ParsePipeline(string source, bool allowDeclarations)
+        private static Pipeline ParsePipeline(string source, int baseOffset, bool allowDeclarations)
         {
-            var tokens = Tokenize(source);
+            var offsets = new List<int>();
+            var tokens = Tokenize(source, offsets);
             int i = 0;
             var declarations = new List<string>();
             if (allowDeclarations)
@@ -703,30 +761,35 @@ public sealed class GoTemplate
                         i++;
                     }
                     if (depth != 0) throw new TemplateException("unclosed left paren");
-                    var inner = ParseTokens(tokens.GetRange(start, i - start - 1));
+                    var inner = ParsePipeline(string.Join(' ', tokens.GetRange(start, i - start - 1)), baseOffset + offsets[start], false);
                     var chain = new List<string>();
                     while (i < tokens.Count && tokens[i].StartsWith('.') && tokens[i].Length > 1)
                         chain.AddRange(tokens[i++][1..].Split('.'));
                     current.Add(new GroupOperand(inner, chain));
                     continue;
                 }
-                current.Add(ParseOperand(token));
+                current.Add(ParseOperand(token, baseOffset + offsets[i - 1]));
             }
             if (current.Count == 0) throw new TemplateException("missing value for command");
             commands.Add(current);
             return new Pipeline(declarations, commands);
         }
 
-        private static Pipeline ParseTokens(List<string> tokens) => ParsePipeline(string.Join(' ', tokens), false);
 
-        private static Operand ParseOperand(string token)
+        private static Operand ParseOperand(string token, int offset)
         {
-            if (token == ".") return new FieldOperand([]);
-            if (token.StartsWith('.')) return new FieldOperand(token[1..].Split('.').ToList());
+            if (token == ".") return new FieldOperand([], offset);
+            // Go reports a chain's position at its second element (.A.B → .B), a single field at itself.
+            if (token.StartsWith('.'))
+            {
+                int second = token.IndexOf('.', 1);
+                return new FieldOperand(token[1..].Split('.').ToList(), offset + (second < 0 ? 0 : second));
+            }
             if (token.StartsWith('$'))
             {
                 int dot = token.IndexOf('.');
-                return dot < 0 ? new VariableOperand(token, []) : new VariableOperand(token[..dot], token[(dot + 1)..].Split('.').ToList());
+                offset += dot < 0 ? 0 : dot;
+                return dot < 0 ? new VariableOperand(token, [], offset) : new VariableOperand(token[..dot], token[(dot + 1)..].Split('.').ToList(), offset);
             }
             if (token.StartsWith('"')) return new LiteralOperand(Unquote(token));
             if (token.StartsWith('`')) return new LiteralOperand(token[1..^1]);
@@ -744,7 +807,7 @@ public sealed class GoTemplate
             catch (JsonException) { throw new TemplateException($"bad string syntax: {token}"); }
         }
 
-        private static List<string> Tokenize(string source)
+        private static List<string> Tokenize(string source, List<int> offsets)
         {
             var tokens = new List<string>();
             int i = 0;
@@ -757,6 +820,7 @@ public sealed class GoTemplate
                     continue;
                 }
                 int start = i;
+                offsets.Add(start);
                 if (c == '"')
                 {
                     for (i++; i < source.Length && source[i] != '"'; i++)
