@@ -61,10 +61,11 @@ public static class Networks
         var ipRange = new Option<string?>("--ip-range") { Description = "Allocate container IPs from a sub-range" };
         var @internal = new Option<bool>("--internal") { Description = "Restrict external access to the network" };
         var attachable = new Option<bool>("--attachable") { Description = "Enable manual container attachment" };
+        var ipv6 = new Option<bool>("--ipv6") { Description = "Enable IPv6 networking" };
         var label = new Option<string[]>("--label") { Description = "Set metadata on a network (repeatable)" };
         var opt = new Option<string[]>("--opt", "-o") { Description = "Set driver specific options (repeatable)" };
         var name = new Argument<string>("NETWORK");
-        var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, label, opt, name };
+        var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, ipv6, label, opt, name };
         return create.Action(async (parse, api, ct) =>
         {
             var config = new JsonArray();
@@ -82,7 +83,6 @@ public static class Networks
                 ["Name"] = parse.GetValue(name),
                 ["Driver"] = parse.GetValue(driver),
                 ["Scope"] = "",
-                ["EnableIPv6"] = null,
                 ["IPAM"] = new JsonObject { ["Driver"] = "default", ["Options"] = new JsonObject(), ["Config"] = config },
                 ["Internal"] = parse.GetValue(@internal),
                 ["Attachable"] = parse.GetValue(attachable),
@@ -92,6 +92,7 @@ public static class Networks
                 ["Options"] = KeyValues(parse.GetValue(opt)),
                 ["Labels"] = KeyValues(parse.GetValue(label)),
             };
+            if (parse.GetValue(ipv6)) body["EnableIPv6"] = true;
             var reply = await api.PostJsonAsync("/networks/create", body, ct);
             if (reply.Str("Warning") is { Length: > 0 } warning) Console.Error.WriteLine(warning);
             Console.WriteLine(reply.Str("Id"));
