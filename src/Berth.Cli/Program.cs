@@ -10,6 +10,10 @@ public static class Program
         root.Subcommands.Add(DaemonCommand.Create());
         root.Subcommands.Add(FirewallReloadCommand.Create());
         foreach (var command in ClientCommands.Create()) root.Subcommands.Add(command);
-        return root.Parse(args).InvokeAsync();
+        args = ClientCommands.PrepareArgs(args, root);
+        // run and exec forward SIGINT/SIGTERM to the container themselves instead of being cancelled by them.
+        var configuration = new InvocationConfiguration();
+        if (args.Length > 0 && args[0] is "run" or "exec") configuration.ProcessTerminationTimeout = null;
+        return root.Parse(args).InvokeAsync(configuration);
     }
 }

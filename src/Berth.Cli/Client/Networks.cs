@@ -1,0 +1,178 @@
+using System.CommandLine;
+using System.Text.Json.Nodes;
+
+namespace Berth.Cli.Client;
+
+/// <summary>`berth network ls|create|rm|inspect|connect|disconnect`. The engine serves ls, create, rm and inspect;
+/// connect and disconnect are sent as docker sends them and fail with the engine's answer when it has none.</summary>
+public static class Networks
+{
+    public static IEnumerable<Command> Create()
+    {
+        var network = new Command("network", "Manage networks");
+        foreach (var c in new[] { Ls(), CreateCommand(), Rm(), Inspect(), Connect(), Disconnect() }) network.Subcommands.Add(c);
+        return [network];
+    }
+
+    public const string DefaultFormat = "table {{.ID}}\t{{.Name}}\t{{.Driver}}\t{{.Scope}}";
+
+    public static readonly Dictionary<string, object?> Header = new()
+    {
+        ["ID"] = "NETWORK ID", ["Name"] = "NAME", ["Driver"] = "DRIVER", ["Scope"] = "SCOPE", ["IPv4"] = "IPV4", ["IPv6"] = "IPV6",
+        ["Internal"] = "INTERNAL", ["CreatedAt"] = "CREATED AT", ["Labels"] = "LABELS",
+    };
+
+    private static Command Ls()
+    {
+        var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display network IDs" };
+        var noTrunc = new Option<bool>("--no-trunc") { Description = "Do not truncate the output" };
+        var format = new Option<string?>("--format") { Description = "\"table TEMPLATE\" or a TEMPLATE. Fields: .ID .Name .Driver .Scope .IPv4 .IPv6 .Internal .CreatedAt .Labels. " + Containers.TemplateHelp };
+        var ls = new Command("ls", "List networks") { quiet, noTrunc, format };
+        ls.Aliases.Add("list");
+        return ls.Action(async (parse, api, ct) =>
+        {
+            var list = await api.GetJsonAsync("/networks", ct) as JsonArray ?? [];
+            bool trunc = !parse.GetValue(noTrunc);
+            var rows = list.Where(n => n is not null).OrderBy(n => n.Str("Name"), StringComparer.Ordinal).Select(n => (object?)new Dictionary<string, object?>
+            {
+                ["ID"] = trunc ? Formatting.ShortId(n.Str("Id") ?? "") : n.Str("Id"),
+                ["Name"] = n.Str("Name"),
+                ["Driver"] = n.Str("Driver"),
+                ["Scope"] = n.Str("Scope"),
+                ["IPv4"] = GoTemplate.Show(n!["EnableIPv4"] ?? JsonValue.Create(true)),
+                ["IPv6"] = GoTemplate.Show(n!["EnableIPv6"] ?? JsonValue.Create(false)),
+                ["Internal"] = GoTemplate.Show(n!["Internal"] ?? JsonValue.Create(false)),
+                ["CreatedAt"] = n.Str("Created"),
+                ["Labels"] = string.Join(',', (n!["Labels"] as JsonObject ?? new JsonObject()).Select(kv => $"{kv.Key}={GoTemplate.Show(kv.Value)}")),
+            }).ToList();
+            string? fmt = parse.GetValue(format);
+            if (parse.GetValue(quiet)) fmt = "{{.ID}}";
+            else if (string.IsNullOrEmpty(fmt) || fmt == "table") fmt = DefaultFormat;
+            Console.Out.Write(Cli.Render(fmt, rows, Header));
+            return 0;
+        });
+    }
+
+    private static Command CreateCommand()
+    {
+        var driver = new Option<string>("--driver", "-d") { Description = "Driver to manage the network", DefaultValueFactory = _ => "bridge" };
+        var subnet = new Option<string?>("--subnet") { Description = "Subnet in CIDR format" };
+        var gateway = new Option<string?>("--gateway") { Description = "IPv4 gateway for the subnet" };
+        var ipRange = new Option<string?>("--ip-range") { Description = "Allocate container IPs from a sub-range" };
+        var @internal = new Option<bool>("--internal") { Description = "Restrict external access to the network" };
+        var attachable = new Option<bool>("--attachable") { Description = "Enable manual container attachment" };
+        var ipv6 = new Option<bool>("--ipv6") { Description = "Enable IPv6 networking" };
+        var label = new Option<string[]>("--label") { Description = "Set metadata on a network (repeatable)" };
+        var opt = new Option<string[]>("--opt", "-o") { Description = "Set driver specific options (repeatable)" };
+        var name = new Argument<string>("NETWORK");
+        var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, ipv6, label, opt, name };
+        return create.Action(async (parse, api, ct) =>
+        {
+            var config = new JsonArray();
+            if (parse.GetValue(subnet) is { Length: > 0 } s)
+            {
+                var entry = new JsonObject { ["Subnet"] = s };
+                if (parse.GetValue(ipRange) is { Length: > 0 } r) entry["IPRange"] = r;
+                if (parse.GetValue(gateway) is { Length: > 0 } g) entry["Gateway"] = g;
+                config.Add(entry);
+            }
+            else if (parse.GetValue(gateway) is { Length: > 0 })
+                throw new CliException("every ip-range or gateway must have a corresponding subnet");
+            var body = new JsonObject
+            {
+                ["Name"] = parse.GetValue(name),
+                ["Driver"] = parse.GetValue(driver),
+                ["Scope"] = "",
+                ["IPAM"] = new JsonObject { ["Driver"] = "default", ["Options"] = new JsonObject(), ["Config"] = config },
+                ["Internal"] = parse.GetValue(@internal),
+                ["Attachable"] = parse.GetValue(attachable),
+                ["Ingress"] = false,
+                ["ConfigOnly"] = false,
+                ["ConfigFrom"] = null,
+                ["Options"] = KeyValues(parse.GetValue(opt)),
+                ["Labels"] = KeyValues(parse.GetValue(label)),
+            };
+            if (parse.GetValue(ipv6)) body["EnableIPv6"] = true;
+            var reply = await api.PostJsonAsync("/networks/create", body, ct);
+            if (reply.Str("Warning") is { Length: > 0 } warning) Console.Error.WriteLine(warning);
+            Console.WriteLine(reply.Str("Id"));
+            return 0;
+        });
+    }
+
+    private static JsonObject KeyValues(string[]? items)
+    {
+        var map = new JsonObject();
+        foreach (string item in items ?? [])
+        {
+            int eq = item.IndexOf('=');
+            map[eq < 0 ? item : item[..eq]] = eq < 0 ? "" : item[(eq + 1)..];
+        }
+        return map;
+    }
+
+    private static Command Rm()
+    {
+        var force = new Option<bool>("--force", "-f") { Description = "Do not error if the network does not exist" };
+        var names = Containers.Names("NETWORK");
+        var rm = new Command("rm", "Remove one or more networks") { force, names };
+        rm.Aliases.Add("remove");
+        return rm.Action(async (parse, api, ct) =>
+            await Cli.ForEachAsync(parse.GetValue(names)!, async name =>
+            {
+                try
+                {
+                    var network = await api.GetJsonAsync($"/networks/{EngineApi.Q(name)}", ct);
+                    using var _ = await api.SendAsync(HttpMethod.Delete, $"/networks/{network.Str("Id") ?? name}", ct);
+                }
+                catch (ApiException e) when (e.Status == 404 && parse.GetValue(force)) { return; }
+                Console.WriteLine(name);
+            }));
+    }
+
+    private static Command Inspect()
+    {
+        var format = new Option<string?>("--format", "-f") { Description = "Format the output with a template. " + Containers.TemplateHelp };
+        var names = Containers.Names("NETWORK");
+        var inspect = new Command("inspect", "Display detailed information on one or more networks") { format, names };
+        return inspect.Action(async (parse, api, ct) =>
+        {
+            return await Containers.InspectAsync(parse.GetValue(names)!, parse.GetValue(format), name => api.GetStringAsync($"/networks/{EngineApi.Q(name)}", ct));
+        });
+    }
+
+    private static Command Connect()
+    {
+        var alias = new Option<string[]>("--alias") { Description = "Network-scoped alias for the container (repeatable)" };
+        var ip = new Option<string?>("--ip") { Description = "IPv4 address" };
+        var network = new Argument<string>("NETWORK");
+        var container = new Argument<string>("CONTAINER");
+        var connect = new Command("connect", "Connect a container to a network") { alias, ip, network, container };
+        return connect.Action(async (parse, api, ct) =>
+        {
+            var endpoint = new JsonObject
+            {
+                ["IPAMConfig"] = parse.GetValue(ip) is { Length: > 0 } address ? new JsonObject { ["IPv4Address"] = address } : null,
+                ["Links"] = null,
+                ["Aliases"] = parse.GetValue(alias) is { Length: > 0 } aliases ? new JsonArray(aliases.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray()) : null,
+            };
+            await api.PostJsonAsync($"/networks/{EngineApi.Q(parse.GetValue(network)!)}/connect",
+                new JsonObject { ["Container"] = parse.GetValue(container), ["EndpointConfig"] = endpoint }, ct);
+            return 0;
+        });
+    }
+
+    private static Command Disconnect()
+    {
+        var force = new Option<bool>("--force", "-f") { Description = "Force the container to disconnect from a network" };
+        var network = new Argument<string>("NETWORK");
+        var container = new Argument<string>("CONTAINER");
+        var disconnect = new Command("disconnect", "Disconnect a container from a network") { force, network, container };
+        return disconnect.Action(async (parse, api, ct) =>
+        {
+            await api.PostJsonAsync($"/networks/{EngineApi.Q(parse.GetValue(network)!)}/disconnect",
+                new JsonObject { ["Container"] = parse.GetValue(container), ["Force"] = parse.GetValue(force) }, ct);
+            return 0;
+        });
+    }
+}
