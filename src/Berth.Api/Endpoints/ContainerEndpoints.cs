@@ -176,7 +176,8 @@ public static class ContainerEndpoints
                     if (stream == StdStream.Stdout ? stdout : stderr)
                         await writer.WriteAsync(stream, data, ct);
             }
-            catch (Exception e) when (e is OperationCanceledException or IOException) { }
+            // A start that failed fails the pending attach too: the client learns why from its start request.
+            catch (Exception e) when (e is OperationCanceledException or IOException or EngineException) { }
             finally
             {
                 attachCancel.Cancel();

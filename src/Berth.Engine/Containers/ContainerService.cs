@@ -193,12 +193,23 @@ public sealed partial class ContainerService
         var record = Get(idOrName);
         var handle = Handle(record.Id);
         await handle.Lock.WaitAsync(ct);
+        bool locked = true;
         try
         {
             if (record.State.Running) throw new NotModifiedException();
             await StartLockedAsync(record, handle, ct);
         }
-        finally { handle.Lock.Release(); }
+        catch (Exception e) when (e is not NotModifiedException && record.HostConfig.AutoRemove)
+        {
+            locked = false;
+            // As dockerd: a --rm container that cannot start is removed, so `docker run --rm` waiting on
+            // condition=removed gets its answer instead of hanging.
+            handle.Lock.Release();
+            try { await RemoveAsync(record.Id, force: true); }
+            catch (Exception removeError) { _logger.LogWarning(removeError, "auto-removing {Id} after a failed start failed", record.ShortId); }
+            throw;
+        }
+        finally { if (locked) handle.Lock.Release(); }
     }
 
     private async Task StartLockedAsync(ContainerRecord record, ContainerHandle handle, CancellationToken ct)

@@ -106,10 +106,23 @@ public sealed class ContainerRuntime
         while (deadline.Elapsed < TimeSpan.FromSeconds(20))
         {
             if (File.Exists(pidfile) && int.TryParse(File.ReadAllText(pidfile).Trim(), out int pid) && pid > 0) return pid;
-            if (File.Exists(ExitFile(id))) throw new RuntimeException($"the runtime could not create the container: {RuntimeError(bundle)}");
+            if (File.Exists(ExitFile(id)) || ConmonGone(bundle))
+            {
+                // The pidfile may have landed just before conmon went: only a missing one is a failure.
+                if (File.Exists(pidfile) && int.TryParse(File.ReadAllText(pidfile).Trim(), out pid) && pid > 0) return pid;
+                throw new RuntimeException($"the runtime could not create the container: {RuntimeError(bundle)}");
+            }
             await Task.Delay(deadline.ElapsedMilliseconds < 200 ? 1 : 10, ct);
         }
         throw new RuntimeException($"the runtime did not create container {id} within 20 s: {RuntimeError(bundle)}");
+    }
+
+    /// <summary>conmon wrote its pid and that process is gone: the runtime failed before the container existed.</summary>
+    private static bool ConmonGone(string bundle)
+    {
+        string path = Path.Combine(bundle, "conmon.pid");
+        if (!File.Exists(path) || !int.TryParse(File.ReadAllText(path).Trim(), out int pid) || pid <= 0) return false;
+        return !Directory.Exists($"/proc/{pid}") || File.ReadAllText($"/proc/{pid}/stat").Contains(") Z ", StringComparison.Ordinal);
     }
 
     /// <summary>The last error runc/crun logged (JSON lines with "msg").</summary>
