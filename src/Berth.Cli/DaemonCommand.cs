@@ -90,7 +90,9 @@ public static class DaemonCommand
             File.WriteAllText(Path.Combine(options.ExecRoot, "berth.pid"), Environment.ProcessId.ToString());
             logger.LogInformation("API listening on {Hosts}", string.Join(", ", hosts));
             await app.WaitForShutdownAsync(ct);
-            await app.StopAsync(CancellationToken.None);
+            // Open streams (logs -f, attach, wait) would hold a graceful stop for the host's 30 s; containers keep
+            // running without us, so give requests a moment and then drop them.
+            using (var grace = new CancellationTokenSource(TimeSpan.FromSeconds(2))) await app.StopAsync(grace.Token);
             await app.DisposeAsync();
         }
         logger.LogInformation("daemon stopped; containers keep running");

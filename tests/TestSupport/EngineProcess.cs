@@ -10,7 +10,7 @@ namespace Berth.TestSupport;
 /// namespaces, mounts, directories) even when the test failed.</summary>
 public sealed class EngineProcess : IAsyncDisposable
 {
-    private readonly Process _process;
+    private Process _process;
     private readonly StringBuilder _log = new();
 
     private EngineProcess(Process process, string root, string bridge, string gateway, string subnet)
@@ -44,29 +44,51 @@ public sealed class EngineProcess : IAsyncDisposable
         Directory.CreateDirectory(root);
         string bridge = TestNames.Unique("bb", 12);
         var (a, b) = FreeSubnet();
-        string gateway = $"10.{a}.{b}.1";
+        var engine = new EngineProcess(null!, root, bridge, $"10.{a}.{b}.1", $"10.{a}.{b}.0/24");
+        engine._process = engine.Launch();
+        await engine.WaitForPingAsync();
+        return engine;
+    }
+
+    /// <summary>Stops the daemon as an admin would (SIGTERM) and starts it again on the same state: containers keep
+    /// running under their conmon meanwhile.</summary>
+    public async Task RestartAsync()
+    {
+        Sh.Run("kill", ["-TERM", _process.Id.ToString()]);
+        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await _process.WaitForExitAsync(cts.Token);
+        _process.Dispose();
+        _process = Launch();
+        await WaitForPingAsync();
+    }
+
+    private Process Launch()
+    {
         var info = new ProcessStartInfo(Path.Combine(RepoRoot(), "berth"))
         {
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
-        foreach (string arg in new[] { "daemon", "--host", "unix://" + Path.Combine(root, "berth.sock"), "--data-root", Path.Combine(root, "data"),
-                     "--exec-root", Path.Combine(root, "exec"), "--bridge", bridge, "--bip", gateway + "/24" })
+        foreach (string arg in new[] { "daemon", "--host", DockerHost, "--data-root", Path.Combine(Root, "data"),
+                     "--exec-root", Path.Combine(Root, "exec"), "--bridge", Bridge, "--bip", Gateway + "/24" })
             info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
-        var engine = new EngineProcess(process, root, bridge, gateway, $"10.{a}.{b}.0/24");
-        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (engine._log) engine._log.AppendLine(e.Data); };
-        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (engine._log) engine._log.AppendLine(e.Data); };
+        process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
+        process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
         process.BeginOutputReadLine();
         process.BeginErrorReadLine();
+        return process;
+    }
+
+    private async Task WaitForPingAsync()
+    {
         var deadline = Stopwatch.StartNew();
         while (deadline.Elapsed < TimeSpan.FromSeconds(120))
         {
-            if (process.HasExited) break;
-            if (await PingAsync(engine.SocketPath)) return engine;
+            if (_process.HasExited) break;
+            if (await PingAsync(SocketPath)) return;
             await Task.Delay(100);
         }
-        string log = engine.Log;
-        await engine.DisposeAsync();
+        string log = Log;
+        await DisposeAsync();
         throw new InvalidOperationException($"berth daemon did not answer /_ping:\n{log}");
     }
 

@@ -160,11 +160,11 @@ public static class HijackTransport
                 var buffer = result.Buffer;
                 if (first)
                 {
-                    var end = IndexOf(buffer, "\r\n\r\n"u8);
-                    if (end >= 0)
+                    long headLength = HeadLength(buffer);
+                    if (headLength > 0)
                     {
-                        byte[] head = buffer.Slice(0, end + 4).ToArray();
-                        input.AdvanceTo(buffer.GetPosition(end + 4));
+                        byte[] head = buffer.Slice(0, headLength).ToArray();
+                        input.AdvanceTo(buffer.GetPosition(headLength));
                         await gate.Destination.WriteAsync(await RewriteAsync(head, input));
                         first = false;
                         continue;
@@ -192,7 +192,7 @@ public static class HijackTransport
     private static async Task<byte[]> RewriteAsync(byte[] head, PipeReader input)
     {
         string text = Encoding.Latin1.GetString(head);
-        var lines = text.Split("\r\n").ToList();
+        var lines = text.Split('\n').Select(l => l.TrimEnd('\r')).ToList();
         bool upgrade = lines.Any(l => l.StartsWith("Upgrade:", StringComparison.OrdinalIgnoreCase));
         int lengthLine = lines.FindIndex(l => l.StartsWith("Content-Length:", StringComparison.OrdinalIgnoreCase));
         if (!upgrade || lengthLine < 0 || !int.TryParse(lines[lengthLine][15..].Trim(), out int length) || length <= 0 || length > 1024 * 1024)
@@ -212,6 +212,15 @@ public static class HijackTransport
         lines[lengthLine] = "Content-Length: 0";
         lines.Insert(lengthLine + 1, $"{Header}: {Convert.ToBase64String(body)}");
         return Encoding.Latin1.GetBytes(string.Join("\r\n", lines));
+    }
+
+    /// <summary>The length of the request head up to and including its blank line, or 0 while incomplete. Lines may end
+    /// in a bare LF: Docker.DotNet ends its header lines that way (and only the blank one with CRLF).</summary>
+    public static long HeadLength(ReadOnlySequence<byte> buffer)
+    {
+        long crlf = IndexOf(buffer, "\n\r\n"u8), lf = IndexOf(buffer, "\n\n"u8);
+        if (crlf >= 0 && (lf < 0 || crlf < lf)) return crlf + 3;
+        return lf >= 0 ? lf + 2 : 0;
     }
 
     private static long IndexOf(ReadOnlySequence<byte> buffer, ReadOnlySpan<byte> value)

@@ -313,9 +313,14 @@ public sealed partial class ContainerService
             _store.Save(record);
             foreach (var pending in handle.TakePendingAttaches()) pending.Session.TrySetException(e);
             if (e is EngineException) throw;
-            throw new EngineException(500, e.Message, e);
+            throw new EngineException(StartFailureStatus(e.Message), e.Message, e);
         }
     }
+
+    /// <summary>As dockerd: a command that does not exist or may not run is the client's mistake (400), the rest 500.</summary>
+    private static int StartFailureStatus(string message) =>
+        message.Contains("executable file not found", StringComparison.Ordinal) || message.Contains("no such file or directory", StringComparison.Ordinal)
+        || message.Contains("permission denied", StringComparison.Ordinal) ? 400 : 500;
 
     private static IEnumerable<(string Host, string Address)> ExtraHosts(ContainerRecord record)
     {
