@@ -46,6 +46,21 @@ public sealed class KernelTests
     }
 
     [Fact]
+    public void Creating_a_namespace_where_one_exists_fails_and_leaves_the_existing_one_alone()
+    {
+        using var scratch = new Scratch();
+        var ns = scratch.NamespaceName();
+        NetworkNamespace.Create(ns.Path);
+        string inode = Check(Sh.Run("stat", ["-L", "-c", "%i", ns.Path])).Stdout.Trim();
+
+        Assert.ThrowsAny<Exception>(() => NetworkNamespace.Create(ns.Path));
+
+        Assert.Equal(inode, Check(Sh.Run("stat", ["-L", "-c", "%i", ns.Path])).Stdout.Trim());
+        Assert.Single(Mounts(), m => m == ns.Path);
+        Assert.Matches(@"<LOOPBACK,UP,LOWER_UP>", Check(Sh.Run("ip", ["-n", ns.Name, "link", "show", "lo"])).Stdout);
+    }
+
+    [Fact]
     public void Code_run_in_a_namespace_is_inside_it_and_the_caller_stays_outside()
     {
         using var scratch = new Scratch();
