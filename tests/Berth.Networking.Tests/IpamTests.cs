@@ -165,19 +165,29 @@ public sealed class IpamTests : IDisposable
     [Fact]
     public void Parallel_allocations_are_all_distinct()
     {
-        // Two allocators on one directory stand for two daemons' worth of callers: only the files are shared.
-        var allocators = new[] { Allocator("10.1.0.0/24", "10.1.0.1"), Allocator("10.1.0.0/24", "10.1.0.1") };
+        // Eight threads, each with an allocator of its own on the one directory (as two daemons' worth of callers
+        // would be: only the files are shared), released together so they race for the same first addresses.
+        const int threads = 8, each = 25;
         var got = new ConcurrentBag<(string Owner, IPAddress Address)>();
         var errors = new ConcurrentBag<Exception>();
-        Parallel.For(0, 200, new ParallelOptions { MaxDegreeOfParallelism = 8 }, i =>
+        using var start = new Barrier(threads);
+        var workers = Enumerable.Range(0, threads).Select(t => new Thread(() =>
         {
-            try { got.Add(($"c{i}", allocators[i % 2].Allocate($"c{i}"))); }
-            catch (Exception e) { errors.Add(e); }
-        });
+            var allocator = Allocator();
+            start.SignalAndWait();
+            for (int i = 0; i < each; i++)
+            {
+                try { got.Add(($"c{t}-{i}", allocator.Allocate($"c{t}-{i}"))); }
+                catch (Exception e) { errors.Add(e); }
+            }
+        })).ToList();
+        workers.ForEach(w => w.Start());
+        workers.ForEach(w => w.Join());
+
         Assert.Empty(errors);
-        Assert.Equal(200, got.Select(g => g.Address).Distinct().Count());
-        var recorded = allocators[0].Allocations();
-        Assert.Equal(200, recorded.Count);
+        Assert.Equal(threads * each, got.Select(g => g.Address).Distinct().Count());
+        var recorded = Allocator().Allocations();
+        Assert.Equal(threads * each, recorded.Count);
         Assert.All(got, g => Assert.Equal(g.Owner, recorded[g.Address]));
         Assert.DoesNotContain(Ip("10.1.0.1"), recorded.Keys);
     }
