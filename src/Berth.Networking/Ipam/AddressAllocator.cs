@@ -48,15 +48,19 @@ public sealed class AddressAllocator
 
     public IPAddress Allocate(string ownerId, IPAddress? requested = null)
     {
+        // Usable: everything between the network and the broadcast address (none in a /31 or /32).
+        ulong size = 1UL << (32 - _subnet.PrefixLength);
+        uint first = ToUInt(_subnet.BaseAddress) + 1;
+        uint last = ToUInt(_subnet.BaseAddress) + (uint)(size - 2);
         if (requested is not null)
         {
-            if (!_subnet.Contains(requested) || requested.Equals(_gateway))
+            if (!_subnet.Contains(requested) || requested.Equals(_gateway) || size < 4
+                || ToUInt(requested) is var value && (value < first || value > last))
                 throw new AddressInUseException($"requested address {requested} is not usable in {_subnet}");
             if (!TryClaim(requested, ownerId)) throw new AddressInUseException($"Address already in use: {requested}");
             return requested;
         }
-        uint first = ToUInt(_subnet.BaseAddress) + 1;
-        uint last = ToUInt(_subnet.BaseAddress) + (uint)((1UL << (32 - _subnet.PrefixLength)) - 2);
+        if (size < 4) throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet}");
         uint start = ReadLast() is { } previous && previous >= first && previous < last ? previous + 1 : first;
         for (uint i = 0, count = last - first + 1; i < count; i++)
         {

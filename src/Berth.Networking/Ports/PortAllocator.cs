@@ -6,8 +6,10 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Berth.Networking.Ports;
 
 /// <summary>Host ports for publications, each held by a real bound socket as dockerd does: a host process cannot
-/// take a published port, and a port a host process holds is refused. TCP sockets are bound, not listening
-/// (kernel DNAT delivers the traffic); the userland proxy may start listening on one for IPv6 addresses.</summary>
+/// take a published port, and a port a host process holds is refused. TCP sockets also listen, as dockerd's do:
+/// .NET binds TCP sockets with SO_REUSEADDR, and on Linux a socket that is only bound does not stop another
+/// SO_REUSEADDR socket (most servers) from binding and listening on the same port. Nothing accepts on them (kernel
+/// DNAT delivers the traffic) except the userland proxy, which serves IPv6 addresses from the reserved socket.</summary>
 public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
 {
     private sealed record Reservation(string Owner, PublishedPort Port, Socket? Socket);
@@ -133,6 +135,7 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
             if (address.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = false;
             socket.ExclusiveAddressUse = true;
             socket.Bind(new IPEndPoint(address, port));
+            if (protocol == PortProtocol.Tcp) socket.Listen();
             return socket;
         }
         catch
