@@ -32,7 +32,7 @@ done
 if [ "$QUICK" = 1 ]; then
   RUNS="${RUNS:-3}" IPERF_SECS=3 IPERF_REPS=1
 else
-  RUNS="${RUNS:-9}" IPERF_SECS=5 IPERF_REPS=3
+  RUNS="${RUNS:-9}" IPERF_SECS=5 IPERF_REPS=5
 fi
 BERTH_RANGE_TIMEOUT=60      # Berth's target is < 1 s; a minute means it is broken
 DOCKERD_RANGE_TIMEOUT=600   # dockerd needed 44 s to publish 1000 ports and 87 s to remove them before
@@ -447,6 +447,7 @@ main() {
   "${m[@]}" docker_cli "$("$DOCKER_CLI" --version)"
   [ "$BERTH_ONLY" = 1 ] || "${m[@]}" dockerd_version "$(dockerd --version)"
   "${m[@]}" kernel "$(uname -r)"
+  "${m[@]}" loadavg_start "$(cut -d' ' -f1-3 /proc/loadavg)"   # the machine is shared: say how busy it was
   "${m[@]}" --json cpus "$(nproc)"
   "${m[@]}" --json options "{\"quick\": $([ $QUICK = 1 ] && echo true || echo false), \"berth_only\": $([ $BERTH_ONLY = 1 ] && echo true || echo false), \"runs\": $RUNS, \"iperf_secs\": $IPERF_SECS, \"iperf_reps\": $IPERF_REPS}"
   "${m[@]}" --json forward_drop "$([ "$FORWARD_DROP" = 1 ] && [ "$BERTH_ONLY" = 0 ] && echo true || echo false)"
@@ -476,6 +477,7 @@ main() {
     fi
   fi
 
+  "${MEASURE[@]}" meta --out "$RESULTS" loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
   "${MEASURE[@]}" report --results "$RESULTS" | tee "$WORK/table.txt"
   cp "$WORK/table.txt" "$RESULTS_DIR/latest.txt"
   echo
