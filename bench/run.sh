@@ -123,7 +123,7 @@ pick_subnets() {
   for b in $(seq $(( $$ % 200 + 1 )) 254) $(seq 1 254); do
     subnet_free "10.214.$b" && { BERTH_PREFIX="10.214.$b"; break; }
   done
-  [ -n "$DOCKERD_PREFIX" ] && [ -n "$BERTH_PREFIX" ] || { echo "no free 10.213/10.214 subnet" >&2; exit 1; }
+  if [ -z "$DOCKERD_PREFIX" ] || [ -z "$BERTH_PREFIX" ]; then echo "no free 10.213/10.214 subnet" >&2; exit 1; fi
   DOCKERD_BIP="$DOCKERD_PREFIX.1/24" BERTH_BIP="$BERTH_PREFIX.1/24"
 }
 
@@ -132,7 +132,7 @@ pick_ports() {
   read -r BERTH_PORT DOCKERD_PORT BERTH_IPERF_PORT DOCKERD_IPERF_PORT < <("${MEASURE[@]}" free-ports \
     --blocks 4 --start 31000 --end 31999 --step 7)
   read -r BERTH_RANGE DOCKERD_RANGE < <("${MEASURE[@]}" free-ports --count 1000 --blocks 2 --start 20000 --end 59999)
-  [ -n "${DOCKERD_IPERF_PORT:-}" ] && [ -n "${DOCKERD_RANGE:-}" ] || { echo "not enough free host ports" >&2; exit 1; }
+  if [ -z "${DOCKERD_IPERF_PORT:-}" ] || [ -z "${DOCKERD_RANGE:-}" ]; then echo "not enough free host ports" >&2; exit 1; fi
 }
 
 # ---- images -----------------------------------------------------------------------------------------------------
@@ -157,8 +157,7 @@ import_images() {   # $1 = socket
 
 # ---- daemons ----------------------------------------------------------------------------------------------------
 wait_ping() {   # $1 = socket, $2 = pid, $3 = seconds
-  local i
-  for i in $(seq $(( $3 * 10 ))); do
+  for _ in $(seq $(( $3 * 10 ))); do
     curl -sf --unix-socket "$1" http://x/_ping >/dev/null 2>&1 && return 0
     alive "$2" || return 1
     sleep 0.1
@@ -222,10 +221,10 @@ start_dockerd() {
 }
 
 stop_daemon() {   # $1 = name, $2 = pid: SIGTERM, then SIGKILL after 30 s; always reaped
-  local pid="$2" i
+  local pid="$2"
   alive "$pid" || return 0
   kill -TERM "$pid" 2>/dev/null || true
-  for i in $(seq 300); do alive "$pid" || break; sleep 0.1; done
+  for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
   if alive "$pid"; then echo "$1 ($pid) ignored SIGTERM for 30 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
   wait "$pid" 2>/dev/null || true
 }
@@ -284,6 +283,7 @@ berth_with_dockerd() {
   "${MEASURE[@]}" meta --out "$RESULTS" forward_policy_with_dockerd "$pol"
   local nsargs=(--netns "$NS")
   [ "$NS_CREATED" = 1 ] || nsargs=(--netns-error "$NEIGHBOUR_ERROR")
+  # shellcheck disable=SC2054  # the comma in --tests is part of the value
   local args=(--docker "$DOCKER_CLI" --host "unix://$BERTH_SOCK" --prefix "$PREFIX-berth" --ids "$WORK/ids.berth"
     --out "$RESULTS" --image "$IPERF_IMAGE" --port "$BERTH_IPERF_PORT" "${nsargs[@]}" --neighbour-host "$NB_HOST_IP"
     --secs 3 --reps 1 --tests loopback-published,neighbour-published)
@@ -302,7 +302,7 @@ remove_containers() {   # $1 = socket, $2 = pid
   alive "$2" || return 0
   local ids; ids=$(timeout 30 env DOCKER_HOST="unix://$1" "$DOCKER_CLI" ps -aq 2>/dev/null || true)
   [ -n "$ids" ] || return 0
-  echo "removing containers: $(echo $ids)"
+  echo "removing containers: $(tr '\n' ' ' <<<"$ids")"
   # shellcheck disable=SC2086
   timeout 300 env DOCKER_HOST="unix://$1" "$DOCKER_CLI" rm -f $ids >/dev/null 2>&1 || echo "docker rm -f failed or timed out"
 }
@@ -326,8 +326,8 @@ kill_leftover_processes() {
 }
 
 unmount_work() {
-  local pass m
-  for pass in 1 2 3 4 5; do
+  local m
+  for _ in 1 2 3 4 5; do      # nested mounts: repeat until nothing is left under the temp dir
     m=$(awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r)
     [ -n "$m" ] || return 0
     for m in $m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
@@ -372,6 +372,7 @@ cleanup_docker_host_state() {
 cleanup_container_leftovers() {
   # Per-container state outside the roots, left only when a removal failed: runc state, cgroups.
   local id d
+  # shellcheck disable=SC2013  # one container id per line, no spaces
   for id in $(cat "$WORK"/ids.* 2>/dev/null); do
     for d in /run/runc/"$id" /sys/fs/cgroup/*/berth/"$id" /sys/fs/cgroup/berth/"$id" /sys/fs/cgroup/*/docker/"$id"; do
       [ -d "$d" ] || continue
