@@ -201,52 +201,75 @@ def cmd_free_ports(a):
 # --------------------------------------------------------------------------------------------------------------
 # a. docker run -d -p → first successful curl
 
-def cmd_startup(a):
-    d = Docker(a.docker, a.host, a.ids)
-    url = f"http://127.0.0.1:{a.port}/"
-    times, run_times, rm_times, errors = [], [], [], []
-    # The client's own share: a docker CLI round trip that does no work (process start, config, /_ping, /version).
-    floor = []
-    for _ in range(5):
+class StartupSeries:
+    """One engine's runs of `docker run -d -p PORT:80` until curl answers."""
+
+    def __init__(self, a, name, host, port):
+        self.name, self.port = name, int(port)
+        self.d = Docker(a.docker, host, os.path.join(a.ids_dir, f"ids.{name}"))
+        self.url = f"http://127.0.0.1:{self.port}/"
+        self.prefix, self.image, self.timeout = f"{a.prefix}-{name}", a.image, a.timeout
+        self.times, self.run_times, self.rm_times, self.floor, self.errors = [], [], [], [], []
+
+    def cli_floor(self):
+        # The client's own share: a docker CLI round trip that does no work (process start, /_ping, /version).
         t0 = now()
-        if d("version", "--format", "{{.Server.Version}}")[0] == 0:
-            floor.append((now() - t0) * 1000)
-    for i in range(a.warmup + a.runs):
-        name = f"{a.prefix}-start{i}"
-        counted = i >= a.warmup          # the first run warms caches (image layers, page cache) and is not counted
+        if self.d("version", "--format", "{{.Server.Version}}")[0] == 0:
+            self.floor.append((now() - t0) * 1000)
+
+    def once(self, i, counted):
+        name = f"{self.prefix}-start{i}"
         try:
             t0 = now()
-            rc, out, err = d("run", "-d", "--name", name, "-p", f"{a.port}:80", a.image, timeout=120)
+            rc, out, err = self.d("run", "-d", "--name", name, "-p", f"{self.port}:80", self.image, timeout=120)
             t_run = now()
             if rc != 0:
-                errors.append(f"run {i}: docker run failed: {short(err)}")
-                continue
-            d.remember(out.strip())
-            t_ok = wait_answer(url, t0 + a.timeout)
+                self.errors.append(f"run {i}: docker run failed: {short(err)}")
+                return
+            self.d.remember(out.strip())
+            t_ok = wait_answer(self.url, t0 + self.timeout)
             if t_ok is None:
-                errors.append(f"run {i}: no answer on {url} within {a.timeout} s")
-                continue
+                self.errors.append(f"run {i}: no answer on {self.url} within {self.timeout} s")
+                return
             if counted:
-                times.append((t_ok - t0) * 1000)
-                run_times.append((t_run - t0) * 1000)
+                self.times.append((t_ok - t0) * 1000)
+                self.run_times.append((t_run - t0) * 1000)
         finally:
             t_rm = now()
-            rc, _, err = d.rm(name)
+            rc, _, err = self.d.rm(name)
             if counted and rc == 0:
-                rm_times.append((now() - t_rm) * 1000)
-            if not wait_silent(url):
-                errors.append(f"run {i}: {url} still answers after docker rm -f")
-    result = {"port": a.port, "runs": a.runs, "warmup": a.warmup, **summary_ms(times),
-              "cli_return_median_ms": round(statistics.median(run_times), 1) if run_times else None,
-              "rm_median_ms": round(statistics.median(rm_times), 1) if rm_times else None,
-              "cli_floor_median_ms": round(statistics.median(floor), 1) if floor else None}
-    if errors:
-        result["errors"] = errors
-    if not times:
-        result["error"] = errors[0] if errors else "no successful run"
-    merge(a.out, a.key, result)
-    print(f"  {a.key}: " + (f"median {result['median_ms']} ms (min {result['min_ms']}, max {result['max_ms']}), "
-                            f"{len(errors)} error(s)" if times else f"FAILED: {result['error']}"))
+                self.rm_times.append((now() - t_rm) * 1000)
+            if not wait_silent(self.url):
+                self.errors.append(f"run {i}: {self.url} still answers after docker rm -f")
+
+    def result(self, runs, warmup):
+        med = lambda xs: round(statistics.median(xs), 1) if xs else None
+        r = {"port": self.port, "runs": runs, "warmup": warmup, **summary_ms(self.times),
+             "cli_return_median_ms": med(self.run_times), "rm_median_ms": med(self.rm_times),
+             "cli_floor_median_ms": med(self.floor)}
+        if self.errors:
+            r["errors"] = self.errors
+        if not self.times:
+            r["error"] = self.errors[0] if self.errors else "no successful run"
+        return r
+
+
+def cmd_startup(a):
+    """Runs of all engines interleaved (and their order alternated), so load from other work on a shared machine
+    falls on every engine alike and the ratio between them holds even when the absolute figures drift."""
+    series = [StartupSeries(a, *e) for e in a.engine]
+    for _ in range(5):
+        for s in series:
+            s.cli_floor()
+    for i in range(a.warmup + a.runs):
+        counted = i >= a.warmup          # the first run warms caches (image layers, page cache) and is not counted
+        for s in (series if i % 2 == 0 else series[::-1]):
+            s.once(i, counted)
+    for s in series:
+        r = s.result(a.runs, a.warmup)
+        merge(a.out, f"{s.name}.startup", r)
+        print(f"  {s.name}.startup: " + (f"median {r['median_ms']} ms (min {r['min_ms']}, max {r['max_ms']}), "
+                                         f"{len(s.errors)} error(s)" if s.times else f"FAILED: {r['error']}"))
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -590,8 +613,13 @@ def main():
     s.set_defaults(fn=cmd_free_ports)
 
     s = sub.add_parser("startup")
-    engine_args(s)
-    s.add_argument("--port", type=int, required=True)
+    s.add_argument("--docker", required=True, help="path of the docker CLI")
+    s.add_argument("--engine", nargs=3, action="append", required=True, metavar=("NAME", "DOCKER_HOST", "PORT"),
+                   help="an engine to measure (repeatable; runs are interleaved)")
+    s.add_argument("--image", required=True)
+    s.add_argument("--prefix", required=True, help="container name prefix, unique to this run")
+    s.add_argument("--ids-dir", required=True, help="where ids.NAME files of created container ids go")
+    s.add_argument("--out", required=True, help="results JSON file")
     s.add_argument("--runs", type=int, default=7)
     s.add_argument("--warmup", type=int, default=1)
     s.add_argument("--timeout", type=float, default=30)

@@ -58,7 +58,7 @@ DOCKER_CLI=/usr/local/bin/docker            # the unmodified docker CLI 28.x, th
 [ -x "$DOCKER_CLI" ] || DOCKER_CLI=$(command -v docker)
 
 # State the cleanup needs; empty/0 = nothing to undo.
-BERTH_PID="" DOCKERD_PID="" DOCKERD_STARTED=0 POLICY_RC_CREATED=0 NS_CREATED=0 CLEANED=0
+BERTH_PID="" DOCKERD_PID="" DOCKERD_UP=0 DOCKERD_STARTED=0 POLICY_RC_CREATED=0 NS_CREATED=0 CLEANED=0
 DOCKER_PROXY_PIDS=""
 BEFORE_FORWARD_POLICY="" BEFORE_FILTER_TABLE=1 BEFORE_NAT_TABLE=1 BEFORE_ETC_DOCKER=1 BEFORE_RUN_DOCKER=1
 BEFORE_SYSCTLS=""
@@ -251,26 +251,31 @@ route_neighbour() {   # $1 = engine subnet: the neighbour reaches container addr
 }
 
 # ---- measurements -----------------------------------------------------------------------------------------------
-measure_engine() {   # $1 = berth|dockerd, $2 = socket, $3 = pid, $4 = startup port, $5 = range start, $6 = iperf port
+measure_startup() {   # both engines (or Berth alone), runs interleaved
+  local engines=(--engine berth "unix://$BERTH_SOCK" "$BERTH_PORT")
+  [ "$DOCKERD_UP" = 1 ] && engines+=(--engine dockerd "unix://$DOCKERD_SOCK" "$DOCKERD_PORT")
+  log "docker run -d -p PORT:80 until curl answers: $RUNS runs (+1 warm-up) per engine, interleaved"
+  "${MEASURE[@]}" startup --docker "$DOCKER_CLI" --image "$WEBAPP_IMAGE" --prefix "$PREFIX" --ids-dir "$WORK" \
+    --out "$RESULTS" --runs "$RUNS" "${engines[@]}"
+}
+
+measure_engine() {   # $1 = berth|dockerd, $2 = socket, $3 = pid, $4 = range start, $5 = iperf port
   local eng="$1" sock="$2" pid="$3" common
   common=(--docker "$DOCKER_CLI" --host "unix://$sock" --prefix "$PREFIX-$eng" --ids "$WORK/ids.$eng" --out "$RESULTS")
-  log "$eng: docker run -d -p $4:80 until curl answers, $RUNS runs (+1 warm-up)"
-  "${MEASURE[@]}" startup "${common[@]}" --image "$WEBAPP_IMAGE" --key "$eng.startup" --port "$4" --runs "$RUNS"
-
   if [ "$eng" = dockerd ] && [ "$QUICK" = 1 ]; then
     note "dockerd's 1000-port range skipped (--quick)"
   else
-    log "$eng: 1000-port range $5-$(( $5 + 999 ))"
+    log "$eng: 1000-port range $4-$(( $4 + 999 ))"
     local proxy=() timeout=$BERTH_RANGE_TIMEOUT
     [ "$eng" = dockerd ] && proxy=(--proxy-comm docker-proxy) timeout=$DOCKERD_RANGE_TIMEOUT
-    "${MEASURE[@]}" range "${common[@]}" --image "$WEBAPP_IMAGE" --key "$eng.range" --first "$5" --pid "$pid" \
+    "${MEASURE[@]}" range "${common[@]}" --image "$WEBAPP_IMAGE" --key "$eng.range" --first "$4" --pid "$pid" \
       --timeout "$timeout" "${proxy[@]}"
   fi
 
   log "$eng: iperf3, ${IPERF_SECS} s x $IPERF_REPS per path"
   local nsargs=(--netns "$NS")
   [ "$NS_CREATED" = 1 ] || nsargs=(--netns-error "$NEIGHBOUR_ERROR")
-  "${MEASURE[@]}" iperf "${common[@]}" --image "$IPERF_IMAGE" --key "$eng.iperf" --port "$6" "${nsargs[@]}" \
+  "${MEASURE[@]}" iperf "${common[@]}" --image "$IPERF_IMAGE" --key "$eng.iperf" --port "$5" "${nsargs[@]}" \
     --neighbour-host "$NB_HOST_IP" --secs "$IPERF_SECS" --reps "$IPERF_REPS"
 }
 
@@ -444,7 +449,8 @@ main() {
   pick_ports
   local m=("${MEASURE[@]}" meta --out "$RESULTS")
   "${m[@]}" date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
-  "${m[@]}" berth_commit "$(git -C "$ROOT" rev-parse --short HEAD)$(git -C "$ROOT" diff --quiet HEAD -- src || echo -dirty)"
+  # the last commit that changed the engine (bench/ commits do not change what is measured)
+  "${m[@]}" berth_commit "$(git -C "$ROOT" log -1 --format=%h -- src)$(git -C "$ROOT" diff --quiet HEAD -- src || echo -dirty)"
   "${m[@]}" docker_cli "$("$DOCKER_CLI" --version)"
   [ "$BERTH_ONLY" = 1 ] || "${m[@]}" dockerd_version "$(dockerd --version)"
   "${m[@]}" kernel "$(uname -r)"
@@ -460,22 +466,26 @@ main() {
   make_rootfs_tars
   setup_neighbour
 
-  # Berth first, alone, then dockerd: dockerd's firewall changes must not colour Berth's own figures; how Berth
-  # fares next to dockerd is checked separately once dockerd is up.
+  # Both engines up side by side (dockerd idle while Berth is measured and the other way round), so the docker-run
+  # runs can be interleaved: on a shared machine that keeps their ratio honest while absolute figures drift.
   start_berth
   import_images "$BERTH_SOCK"
   route_neighbour "$BERTH_PREFIX.0/24"
-  measure_engine berth "$BERTH_SOCK" "$BERTH_PID" "$BERTH_PORT" "$BERTH_RANGE" "$BERTH_IPERF_PORT"
-
   if [ "$BERTH_ONLY" = 0 ]; then
     if start_dockerd; then
       import_images "$DOCKERD_SOCK"
       route_neighbour "$DOCKERD_PREFIX.0/24"
-      berth_with_dockerd
-      measure_engine dockerd "$DOCKERD_SOCK" "$DOCKERD_PID" "$DOCKERD_PORT" "$DOCKERD_RANGE" "$DOCKERD_IPERF_PORT"
+      DOCKERD_UP=1
     else
       note "dockerd could not be started: dockerd figures missing"
     fi
+  fi
+
+  measure_startup
+  measure_engine berth "$BERTH_SOCK" "$BERTH_PID" "$BERTH_RANGE" "$BERTH_IPERF_PORT"
+  if [ "$DOCKERD_UP" = 1 ]; then
+    measure_engine dockerd "$DOCKERD_SOCK" "$DOCKERD_PID" "$DOCKERD_RANGE" "$DOCKERD_IPERF_PORT"
+    berth_with_dockerd
   fi
 
   "${MEASURE[@]}" meta --out "$RESULTS" loadavg_end "$(cut -d' ' -f1-3 /proc/loadavg)"
