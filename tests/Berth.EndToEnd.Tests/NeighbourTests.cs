@@ -68,14 +68,15 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
     [Fact]
     public async Task A_loopback_publication_and_unpublished_ports_stay_closed_to_a_neighbour_with_a_route()
     {
-        string local = TestNames.Unique("lp", 12), plain = TestNames.Unique("pl", 12);
-        int port = Ports.Free();
+        string local = TestNames.Unique("lp", 12), plain = TestNames.Unique("pl", 12), open = TestNames.Unique("op", 12);
+        int port = Ports.Free(), openPort = Ports.Free();
         using var neighbour = Neighbour.Create();
         try
         {
             Run(local, "-p", $"127.0.0.1:{port}:80", "webapp:noexpose");
             Run(plain, "webapp:expose");
-            string localIp = AddressOf(local), plainIp = AddressOf(plain);
+            Run(open, "-p", $"{openPort}:80", "webapp:noexpose");
+            string localIp = AddressOf(local), plainIp = AddressOf(plain), openIp = AddressOf(open);
             // The host reaches both at their addresses, so a refusal below is the firewall's doing.
             Assert.Contains("Hostname", await Http.GetStringAsync($"http://{localIp}/"));
             Assert.Contains("Hostname", await Http.GetStringAsync($"http://{plainIp}/"));
@@ -85,10 +86,14 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
             Assert.NotEqual(0, neighbour.Curl($"http://{localIp}/").ExitCode);
             Assert.NotEqual(0, neighbour.Curl($"http://{plainIp}/").ExitCode);
             Assert.NotEqual(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
+            // As Docker 28: a port published on every address may also be reached at the container's own address.
+            var direct = neighbour.Curl($"http://{openIp}/");
+            Assert.Equal(0, direct.ExitCode);
+            Assert.Contains($"<b>Remote IP:</b> {Neighbour.Address}", direct.Stdout);
         }
         finally
         {
-            Engine.Docker("rm", "-f", local, plain);
+            Engine.Docker("rm", "-f", local, plain, open);
         }
     }
 
@@ -119,6 +124,44 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
         finally
         {
             Sh.Run("nft", ["flush", "chain", "ip", userTable, "forward"]);
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+
+    [Fact]
+    public void Next_to_dockerd_with_forward_policy_drop_a_neighbour_still_reaches_published_ports()
+    {
+        string name = TestNames.Unique("dk", 12);
+        int port = Ports.Free();
+        using var neighbour = Neighbour.Create();
+        // What dockerd leaves behind: its DOCKER-USER chain jumped to from FORWARD, and the FORWARD policy DROP.
+        string policy = Sh.Bash("iptables -w -S FORWARD | head -1").Stdout.Trim().Split(' ').Last();
+        bool created = Sh.Run("iptables", ["-w", "-S", "DOCKER-USER"]).ExitCode != 0;
+        try
+        {
+            if (created)
+            {
+                EngineFixture.Check(Sh.Run("iptables", ["-w", "-N", "DOCKER-USER"]));
+                EngineFixture.Check(Sh.Run("iptables", ["-w", "-I", "FORWARD", "-j", "DOCKER-USER"]));
+            }
+            EngineFixture.Check(Sh.Run("iptables", ["-w", "-P", "FORWARD", "DROP"]));
+            Run(name, "-p", $"{port}:80", "webapp:noexpose");
+            // Berth notices the chain within its 3 s watch and opens it for its bridge.
+            ShResult answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
+            for (int i = 0; i < 8 && answer.ExitCode != 0; i++) answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
+            output.WriteLine(Sh.Run("iptables", ["-w", "-S", "DOCKER-USER"]).Stdout);
+            Assert.Equal(0, answer.ExitCode);
+            Assert.Contains($"-A DOCKER-USER -o {Engine.Bridge} -j ACCEPT", Sh.Run("iptables", ["-w", "-S", "DOCKER-USER"]).Stdout);
+        }
+        finally
+        {
+            Sh.Run("iptables", ["-w", "-P", "FORWARD", policy is "DROP" or "ACCEPT" ? policy : "ACCEPT"]);
+            Sh.Bash($"for d in -i -o; do iptables -w -D DOCKER-USER $d {Engine.Bridge} -j ACCEPT 2>/dev/null; done; true");
+            if (created)
+            {
+                Sh.Run("iptables", ["-w", "-D", "FORWARD", "-j", "DOCKER-USER"]);
+                Sh.Run("iptables", ["-w", "-X", "DOCKER-USER"]);
+            }
             Engine.Docker("rm", "-f", name);
         }
     }

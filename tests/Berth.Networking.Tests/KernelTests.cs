@@ -412,7 +412,7 @@ public sealed class KernelTests
         string twice = Nft("list", "table", "ip", table);
         Assert.Equal(once, twice);
         Assert.Equal(WithoutHandles(initial), WithoutElements(twice));
-        Assert.Equal(2, Lines(twice).Count(l => l.StartsWith("elements = ", StringComparison.Ordinal)));
+        Assert.Equal(3, Lines(twice).Count(l => l.StartsWith("elements = ", StringComparison.Ordinal))); // two maps and the direct set
         Assert.Single(Lines(Nft("list", "map", "ip", table, RulesetRenderer.AnyMap)), l => l.Contains($"tcp . {port}"));
         Assert.Equal(userWithRule, Nft("-a", "list", "table", "ip", manager.UserTableName));
         Assert.NotEqual(userInitial, userWithRule);

@@ -39,7 +39,8 @@ public sealed class PortSpecTests
             new PortPublication("c1", null, PortProtocol.Tcp, 8080, IPAddress.Parse("10.1.0.2"), 80, "bb0"),
             new PortPublication("c1", IPAddress.Parse("127.0.0.1"), PortProtocol.Udp, 9000, IPAddress.Parse("10.1.0.2"), 9000, "bb0"),
         };
-        Assert.Equal("add element ip t published_any { tcp . 8080 : 10.1.0.2 . 80 }\nadd element ip t published_addr { 127.0.0.1 . udp . 9000 : 10.1.0.2 . 9000 }\n",
+        Assert.Equal("add element ip t published_any { tcp . 8080 : 10.1.0.2 . 80 }\nadd element ip t published_addr { 127.0.0.1 . udp . 9000 : 10.1.0.2 . 9000 }\n"
+            + "add element ip t published_direct { 10.1.0.2 . tcp . 80 }\n",
             RulesetRenderer.RenderAddPublications("t", pubs));
         string table = RulesetRenderer.RenderTable("t", [new NetworkFirewallSpec("bb0", IPNetwork.Parse("10.1.0.0/24"))], pubs);
         Assert.Contains("elements = { tcp . 8080 : 10.1.0.2 . 80 }", table);

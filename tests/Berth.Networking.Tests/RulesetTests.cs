@@ -31,6 +31,9 @@ public sealed class RulesetTests
         	map published_addr {
         		type ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service
         	}
+        	set published_direct {
+        		type ipv4_addr . inet_proto . inet_service
+        	}
         	chain guard {
         		type filter hook prerouting priority -300; policy accept;
         		iifname != "lo" ip daddr 127.0.0.0/8 drop
@@ -58,6 +61,7 @@ public sealed class RulesetTests
         		oifname "bb0" ct state established,related accept
         		oifname "bb0" iifname "bb0" accept
         		oifname "bb0" ct status dnat accept
+        		oifname "bb0" ip daddr . meta l4proto . th dport @published_direct accept
         		oifname "bb0" drop
         		iifname "bb0" accept
         	}
@@ -83,6 +87,8 @@ public sealed class RulesetTests
         [
             "\t\telements = { tcp . 8080 : 10.1.0.2 . 80, udp . 5353 : 10.1.0.2 . 53, sctp . 3868 : 10.1.0.3 . 3868 }",
             "\t\telements = { 127.0.0.1 . tcp . 9000 : 10.1.0.3 . 90, 192.0.2.2 . udp . 9001 : 10.1.0.3 . 91 }",
+            // Routed straight to the container: ports published on a non-loopback address only (not 127.0.0.1:9000).
+            "\t\telements = { 10.1.0.2 . tcp . 80, 10.1.0.2 . udp . 53, 10.1.0.3 . sctp . 3868, 10.1.0.3 . udp . 91 }",
         ], elements);
         // The any-address elements sit in published_any, the others in published_addr.
         int any = Array.FindIndex(lines, l => l.Contains("map published_any")), addr = Array.FindIndex(lines, l => l.Contains("map published_addr"));
@@ -139,6 +145,7 @@ public sealed class RulesetTests
             "oifname \"bb0\" ct state established,related accept",
             "oifname \"bb0\" iifname \"bb0\" accept",
             "oifname \"bb0\" ct status dnat accept",
+            "oifname \"bb0\" ip daddr . meta l4proto . th dport @published_direct accept",
             "oifname \"bb0\" drop",
             "iifname \"bb0\" accept",
         ], chain);
@@ -192,7 +199,8 @@ public sealed class RulesetTests
     {
         Assert.Equal(
             "delete element ip t published_any { tcp . 8080, udp . 5353, sctp . 3868 }\n" +
-            "delete element ip t published_addr { 127.0.0.1 . tcp . 9000, 192.0.2.2 . udp . 9001 }\n",
+            "delete element ip t published_addr { 127.0.0.1 . tcp . 9000, 192.0.2.2 . udp . 9001 }\n" +
+            "delete element ip t published_direct { 10.1.0.2 . tcp . 80, 10.1.0.2 . udp . 53, 10.1.0.3 . sctp . 3868, 10.1.0.3 . udp . 91 }\n",
             RulesetRenderer.RenderRemovePublications("t", Publications));
         Assert.Equal("", RulesetRenderer.RenderRemovePublications("t", []));
     }

@@ -14,7 +14,7 @@ public sealed record PortPublication(string OwnerId, IPAddress? HostIp, PortProt
 /// docs/data-path.md shows it with one line of why per rule.</summary>
 public static class RulesetRenderer
 {
-    public const string AnyMap = "published_any", AddressMap = "published_addr";
+    public const string AnyMap = "published_any", AddressMap = "published_addr", DirectSet = "published_direct";
 
     /// <summary>The whole table, replacing any previous one in the same transaction; the user table is only
     /// created when missing, never flushed.</summary>
@@ -31,6 +31,10 @@ public static class RulesetRenderer
         s.Append("\t}\n");
         s.Append($"\tmap {AddressMap} {{\n\t\ttype ipv4_addr . inet_proto . inet_service : ipv4_addr . inet_service\n");
         AppendElements(s, pubs.Where(p => p.HostIp is not null));
+        s.Append("\t}\n");
+        s.Append($"\tset {DirectSet} {{\n\t\ttype ipv4_addr . inet_proto . inet_service\n");
+        var direct = DirectKeys(pubs);
+        if (direct.Count > 0) s.Append("\t\telements = { ").Append(string.Join(", ", direct)).Append(" }\n");
         s.Append("\t}\n");
         s.Append("\tchain guard {\n\t\ttype filter hook prerouting priority -300; policy accept;\n");
         s.Append("\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 drop\n");
@@ -56,6 +60,7 @@ public static class RulesetRenderer
             s.Append($"\t\toifname \"{n.BridgeName}\" ct state established,related accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" iifname \"{n.BridgeName}\" accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" ct status dnat accept\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" ip daddr . meta l4proto . th dport @{DirectSet} accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" drop\n");
             s.Append(n.Masquerade ? $"\t\tiifname \"{n.BridgeName}\" accept\n" : $"\t\tiifname \"{n.BridgeName}\" drop\n");
         }
@@ -77,15 +82,25 @@ public static class RulesetRenderer
 
     private static string RenderElements(string verb, string table, IEnumerable<PortPublication> publications, bool withValues)
     {
+        var list = publications.ToList();
         var s = new StringBuilder();
-        foreach (var group in publications.GroupBy(p => p.HostIp is null))
+        foreach (var group in list.GroupBy(p => p.HostIp is null))
         {
             s.Append($"{verb} element ip {table} {(group.Key ? AnyMap : AddressMap)} {{ ");
             s.Append(string.Join(", ", group.Select(p => withValues ? Element(p) : Key(p))));
             s.Append(" }\n");
         }
+        var direct = DirectKeys(list);
+        if (direct.Count > 0) s.Append($"{verb} element ip {table} {DirectSet} {{ {string.Join(", ", direct)} }}\n");
         return s.ToString();
     }
+
+    /// <summary>As Docker 28: a container port published on a non-loopback host address may also be reached by
+    /// routing to the container's own address; one published on loopback only, and unpublished ports, may not.</summary>
+    private static List<string> DirectKeys(IEnumerable<PortPublication> publications) =>
+        publications.Where(p => p.HostIp is null || !IPAddress.IsLoopback(p.HostIp))
+            .Select(p => $"{p.ContainerIp} . {ContainerPort.Name(p.Protocol)} . {p.ContainerPort}")
+            .Distinct().ToList();
 
     private static void AppendElements(StringBuilder s, IEnumerable<PortPublication> publications)
     {
