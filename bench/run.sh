@@ -231,6 +231,9 @@ stop_daemon() {   # $1 = name, $2 = pid: SIGTERM, then SIGKILL after 30 s; alway
 
 # ---- the neighbour host -----------------------------------------------------------------------------------------
 setup_neighbour() {
+  # 192.168.33.2 is one per machine: the end-to-end tests take their neighbour under the same lock.
+  exec 9>/run/berth-test-neighbour.lock
+  flock -w 600 9 || { NEIGHBOUR_ERROR="the neighbour lock stayed taken: neighbour tests skipped"; note "$NEIGHBOUR_ERROR"; return 0; }
   if ip -4 addr show | grep -q 'inet 192\.168\.33\.' || ip -4 route show | grep -q '^192\.168\.33\.'; then
     NEIGHBOUR_ERROR="192.168.33.0/24 is already in use on this host: neighbour tests skipped"
     note "$NEIGHBOUR_ERROR"; return 0
@@ -257,6 +260,9 @@ measure_startup() {   # both engines (or Berth alone), runs interleaved
   log "docker run -d -p PORT:80 until curl answers: $RUNS runs (+1 warm-up) per engine, interleaved"
   "${MEASURE[@]}" startup --docker "$DOCKER_CLI" --image "$WEBAPP_IMAGE" --prefix "$PREFIX" --ids-dir "$WORK" \
     --out "$RESULTS" --runs "$RUNS" "${engines[@]}"
+  log "docker run -d (no -p) until curl answers at the container's address"
+  "${MEASURE[@]}" startup --docker "$DOCKER_CLI" --image "$WEBAPP_IMAGE" --prefix "$PREFIX" --ids-dir "$WORK" \
+    --out "$RESULTS" --runs "$RUNS" --by-address "${engines[@]}"
 }
 
 measure_engine() {   # $1 = berth|dockerd, $2 = socket, $3 = pid, $4 = range start, $5 = iperf port

@@ -136,7 +136,11 @@ public sealed class EngineProcess : IAsyncDisposable
         catch (Exception) { }
         // Safety net for whatever a failed test left. Separate commands: a `pkill -f` inside `bash -c` would match
         // (and kill) its own shell, whose command line holds the same pattern.
-        Sh.Run("pkill", ["-f", $"^conmon .*{Root}"]);
+        // conmon does not exit on SIGTERM, and its container outlives it: delete what is left through the runtime,
+        // then kill the monitors.
+        foreach (string bundle in Directory.Exists(Path.Combine(Root, "data", "containers")) ? Directory.GetDirectories(Path.Combine(Root, "data", "containers")) : [])
+            Sh.Run("runc", ["delete", "--force", Path.GetFileName(bundle)]);
+        Sh.Run("pkill", ["-KILL", "-f", $"^conmon .*{Root}"]);
         Sh.Run("ip", ["link", "del", Bridge]);
         Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}"]);
         Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}_user"]);
