@@ -209,6 +209,83 @@ public sealed class PublishingFormsTests(EngineFixture fixture, ITestOutputHelpe
         }
     }
 
+    [Fact]
+    public async Task Container_port_only_and_address_only_forms_take_an_ephemeral_host_port()
+    {
+        string name = TestNames.Unique("ep", 12);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", name, "--expose", "7070", "-p", "80", "-p", "127.0.0.1::81/udp", "webapp:noexpose"));
+            var (low, high) = EphemeralRange();
+            string any = Ok(Engine.Docker("port", name, "80/tcp")).Stdout.Split('\n')[0];
+            int anyPort = int.Parse(any[(any.LastIndexOf(':') + 1)..]);
+            Assert.InRange(anyPort, low, high);
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{anyPort}/"));
+            string local = Ok(Engine.Docker("port", name, "81/udp")).Stdout.Trim();
+            Assert.StartsWith("127.0.0.1:", local);
+            Assert.InRange(int.Parse(local[(local.LastIndexOf(':') + 1)..]), low, high);
+            // --expose documents without publishing.
+            Assert.Contains("7070/tcp", Ps(name));
+            Assert.DoesNotContain("->7070", Ps(name));
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+
+    [Theory]
+    [InlineData("{\"80/tcp\":[{\"HostPort\":\"70000\"}]}", "70000")]
+    [InlineData("{\"80/xyz\":[{\"HostPort\":\"8080\"}]}", "xyz")]
+    [InlineData("{\"80/tcp\":[{\"HostIp\":\"300.1.1.1\",\"HostPort\":\"8080\"}]}", "300.1.1.1")]
+    [InlineData("{\"0/tcp\":[{\"HostPort\":\"8080\"}]}", "0")]
+    public void Bad_port_bindings_sent_raw_to_the_api_are_a_400_with_a_message(string bindings, string named)
+    {
+        string body = $"{{\"Image\":\"webapp:noexpose\",\"HostConfig\":{{\"PortBindings\":{bindings}}}}}";
+        var result = Sh.Run("curl", ["-s", "-o", "-", "-w", "\n%{http_code}", "--unix-socket", Engine.SocketPath,
+            "-H", "Content-Type: application/json", "-d", body, "http://berth/v1.50/containers/create"]);
+        output.WriteLine(result.Stdout);
+        var lines = result.Stdout.Trim().Split('\n');
+        Assert.Equal("400", lines[^1]);
+        using var error = JsonDocument.Parse(lines[0]);
+        Assert.Contains(named, error.RootElement.GetProperty("message").GetString());
+    }
+
+    [Fact]
+    public async Task Rules_and_allocations_go_with_a_container_that_is_removed_or_crashes()
+    {
+        string removed = TestNames.Unique("rm", 12), crashed = TestNames.Unique("cr", 12);
+        int removedPort = Ports.Free(), crashedPort = Ports.Free();
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", removed, "-p", $"{removedPort}:80", "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", crashed, "-p", $"{crashedPort}:80", "webapp:noexpose"));
+            Assert.Contains($"tcp . {crashedPort} :", Table());
+            Ok(Engine.Docker("rm", "-f", removed));
+            Assert.DoesNotContain($"tcp . {removedPort} :", Table());
+
+            // The container's init dies under the engine's feet: its exit is noticed and everything goes with it.
+            string pid = Engine.Docker("inspect", "-f", "{{.State.Pid}}", crashed).Stdout.Trim();
+            Ok(Sh.Run("kill", ["-KILL", pid]));
+            for (int i = 0; i < 50 && Table().Contains($"tcp . {crashedPort} :"); i++) await Task.Delay(100);
+            Assert.DoesNotContain($"tcp . {crashedPort} :", Table());
+            Assert.Equal("exited", Engine.Docker("inspect", "-f", "{{.State.Status}}", crashed).Stdout.Trim());
+            Assert.Empty(Sh.Run("ip", ["-o", "link", "show", "master", Engine.Bridge]).Stdout.Trim());
+            // Both host ports are free again: a new container takes them.
+            Ok(Engine.Docker("rm", "-f", crashed));
+            Ok(Engine.Docker("run", "-d", "--name", crashed, "-p", $"{removedPort}:80", "-p", $"{crashedPort}:81", "webapp:noexpose"));
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{removedPort}/"));
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", removed, crashed);
+        }
+    }
+
+    private string Table() => Sh.Run("nft", ["list", "table", "ip", Engine.FirewallTable]).Stdout;
+
+    private static ShResult Ok(ShResult result) => EngineFixture.Check(result);
+
     private static (int Low, int High) EphemeralRange()
     {
         var parts = File.ReadAllText("/proc/sys/net/ipv4/ip_local_port_range").Split((char[])['\t', ' ', '\n'], StringSplitOptions.RemoveEmptyEntries);
