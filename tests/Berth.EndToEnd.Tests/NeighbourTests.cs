@@ -136,6 +136,7 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
         using var neighbour = Neighbour.Create();
         // What dockerd leaves behind: its DOCKER-USER chain jumped to from FORWARD, and the FORWARD policy DROP.
         string policy = Sh.Bash("iptables -w -S FORWARD | head -1").Stdout.Trim().Split(' ').Last();
+        bool filterTableExisted = Sh.Run("nft", ["list", "table", "ip", "filter"]).ExitCode == 0;
         bool created = Sh.Run("iptables", ["-w", "-S", "DOCKER-USER"]).ExitCode != 0;
         try
         {
@@ -162,6 +163,8 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
                 Sh.Run("iptables", ["-w", "-D", "FORWARD", "-j", "DOCKER-USER"]);
                 Sh.Run("iptables", ["-w", "-X", "DOCKER-USER"]);
             }
+            // iptables-nft made the filter table for the chain: it goes too when it was not there before.
+            if (!filterTableExisted) Sh.Run("nft", ["delete", "table", "ip", "filter"]);
             Engine.Docker("rm", "-f", name);
         }
     }
