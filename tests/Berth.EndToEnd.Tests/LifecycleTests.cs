@@ -99,6 +99,40 @@ public sealed class LifecycleTests(EngineFixture fixture, ITestOutputHelper outp
         Assert.DoesNotContain(net, Engine.Docker("network", "ls", "--format", "{{.Name}}").Stdout);
     }
 
+    [Fact]
+    public async Task Network_connect_adds_an_interface_to_a_running_container_and_disconnect_takes_it_away()
+    {
+        string net = TestNames.Unique("cn", 12), name = TestNames.Unique("cc", 12);
+        int x = Random.Shared.Next(100, 250), y = Random.Shared.Next(1, 250);
+        try
+        {
+            Ok(Engine.Docker("network", "create", "--subnet", $"10.{x}.{y}.0/24", net));
+            Ok(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose"));
+            Ok(Engine.Docker("network", "connect", net, name));
+            string ip = Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", name).Stdout.Trim();
+            Assert.StartsWith($"10.{x}.{y}.", ip);
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{ip}/"));
+            Assert.Contains("eth1", Ok(Engine.Docker("exec", name, "ip", "-o", "addr")).Stdout);
+            // Still reachable on the first network, whose gateway keeps the default route.
+            string first = Engine.Docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", name).Stdout.Trim();
+            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{first}/"));
+
+            var again = Engine.Docker("network", "connect", net, name);
+            Assert.NotEqual(0, again.ExitCode);
+            Assert.Contains("already exists", again.Stderr);
+
+            Ok(Engine.Docker("network", "disconnect", net, name));
+            Assert.DoesNotContain(net, Engine.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}} {{end}}", name).Stdout);
+            Assert.DoesNotContain("eth1", Ok(Engine.Docker("exec", name, "ip", "-o", "addr")).Stdout);
+            Ok(Engine.Docker("network", "rm", net));
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+            Engine.Docker("network", "rm", net);
+        }
+    }
+
     /// <summary>The layout `docker save` writes: manifest.json, the config blob and one layer tar.</summary>
     private static string WriteDockerSaveArchive(string dir, string tag)
     {

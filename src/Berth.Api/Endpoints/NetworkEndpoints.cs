@@ -53,6 +53,22 @@ public static class NetworkEndpoints
             DockerResults.NoContent(ctx);
         });
 
+        app.MapPost("/networks/{id}/connect", async (HttpContext ctx, string id) =>
+        {
+            var request = await DockerResults.ReadBody<NetworkConnectRequest>(ctx);
+            if (string.IsNullOrEmpty(request.Container)) throw new BadRequestException("no container specified");
+            await engine.Containers.ConnectAsync(request.Container, id, request.EndpointConfig);
+            ctx.Response.StatusCode = 200;
+        });
+
+        app.MapPost("/networks/{id}/disconnect", async (HttpContext ctx, string id) =>
+        {
+            var request = await DockerResults.ReadBody<NetworkConnectRequest>(ctx);
+            if (string.IsNullOrEmpty(request.Container)) throw new BadRequestException("no container specified");
+            await engine.Containers.DisconnectAsync(request.Container, id);
+            ctx.Response.StatusCode = 200;
+        });
+
         app.MapPost("/networks/prune", async (HttpContext ctx) =>
             await DockerResults.Json(ctx, new { NetworksDeleted = Array.Empty<string>() }));
     }
@@ -96,4 +112,12 @@ public static class NetworkEndpoints
             ["Labels"] = labels,
         };
     }
+}
+
+/// <summary>`POST /networks/{id}/connect` and `/disconnect` bodies.</summary>
+public sealed class NetworkConnectRequest
+{
+    public string? Container { get; set; }
+    public EndpointSettings? EndpointConfig { get; set; }
+    public bool Force { get; set; }
 }

@@ -531,6 +531,61 @@ public sealed partial class ContainerService
         }
     }
 
+    // ---------------------------------------------------------------- network connect / disconnect
+
+    /// <summary>`docker network connect`: a running container gets a new interface at once; a stopped one joins at
+    /// its next start.</summary>
+    public async Task ConnectAsync(string idOrName, string networkIdOrName, EndpointSettings? settings)
+    {
+        var record = Get(idOrName);
+        var network = _networks.Get(networkIdOrName);
+        var handle = Handle(record.Id);
+        await handle.Lock.WaitAsync();
+        try
+        {
+            if (record.HostConfig.NetworkMode is "none" or "host")
+                throw new BadRequestException($"container {record.Name} with network mode {record.HostConfig.NetworkMode} cannot be connected to other networks");
+            if (record.RequestedNetworks.ContainsKey(network.Name))
+                throw new ConflictException($"endpoint with name {record.Name} already exists in network {network.Name}");
+            if (record.State.Running)
+            {
+                IPAddress? requested = settings?.IPAMConfig?["IPv4Address"]?.GetValue<string>() is { Length: > 0 } ip ? IPAddress.Parse(ip) : null;
+                var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();
+                string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
+                record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, requested, settings?.Aliases));
+            }
+            record.RequestedNetworks[network.Name] = settings;
+            _store.Save(record);
+        }
+        finally { handle.Lock.Release(); }
+    }
+
+    /// <summary>`docker network disconnect`: the interface goes, and with the first network the published ports.</summary>
+    public async Task DisconnectAsync(string idOrName, string networkIdOrName)
+    {
+        var record = Get(idOrName);
+        var network = _networks.Get(networkIdOrName);
+        var handle = Handle(record.Id);
+        await handle.Lock.WaitAsync();
+        try
+        {
+            if (!record.RequestedNetworks.Remove(network.Name))
+                throw new EngineException(403, $"container {record.Id} is not connected to network {network.Name}");
+            if (record.Endpoints.FindIndex(e => e.NetworkId == network.Id) is int index and >= 0)
+            {
+                if (index == 0 && record.Ports.Count > 0)
+                {
+                    _ports.Unpublish(record.Id);
+                    record.Ports.Clear();
+                }
+                _networks.Detach(record.Endpoints[index]);
+                record.Endpoints.RemoveAt(index);
+            }
+            _store.Save(record);
+        }
+        finally { handle.Lock.Release(); }
+    }
+
     // ---------------------------------------------------------------- attach, logs
 
     /// <summary>Attach to a running container now, or to the next start of a created/exited one.</summary>

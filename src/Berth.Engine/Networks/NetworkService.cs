@@ -166,7 +166,7 @@ public sealed partial class NetworkService
         try
         {
             _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
-                subnet.PrefixLength, gateway, mac, _options.Mtu, Hairpin: true));
+                subnet.PrefixLength, gateway, mac, _options.Mtu, Hairpin: true, DefaultRoute: interfaceName == "eth0"));
         }
         catch
         {

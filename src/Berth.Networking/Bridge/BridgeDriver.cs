@@ -9,7 +9,8 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Berth.Networking.Bridge;
 
 public sealed record EndpointRequest(string NetnsPath, string BridgeName, string HostVethName, string ContainerInterfaceName,
-    IPAddress Address, int PrefixLength, IPAddress Gateway, PhysicalAddress Mac, int Mtu = 1500, bool Hairpin = true);
+    IPAddress Address, int PrefixLength, IPAddress Gateway, PhysicalAddress Mac, int Mtu = 1500, bool Hairpin = true,
+    bool DefaultRoute = true);
 
 /// <summary>Linux bridges and the veth pairs that plug container namespaces into them, over rtnetlink.</summary>
 public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
@@ -57,7 +58,8 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
                 inside.SetLinkMac(index, r.Mac);
                 inside.AddAddress(index, r.Address, r.PrefixLength);
                 inside.SetLinkUp(index);
-                inside.AddRoute(new IPNetwork(IPAddress.Any, 0), r.Gateway, index);
+                // One default route per namespace: through the first network's gateway; the others only reach their subnet.
+                if (r.DefaultRoute) inside.AddRoute(new IPNetwork(IPAddress.Any, 0), r.Gateway, index);
             }
             _host.SetLinkMaster(hostIndex, bridge);
             if (r.Hairpin) _host.SetBridgePortHairpin(r.HostVethName, true);
