@@ -12,24 +12,25 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
     private EngineProcess Engine => fixture.Engine;
     private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(3) };
 
-    private string Run(string name, params string[] args)
-    {
-        string id = EngineFixture.Check(Engine.Docker(["run", "-d", "--name", name, .. args])).Stdout.Trim();
-        return id;
-    }
+    private string Run(string name, params string[] args) => RunWith("docker", name, args);
 
-    private string AddressOf(string name) =>
-        Engine.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).Stdout.Trim();
+    private string RunWith(string cli, string name, params string[] args) =>
+        EngineFixture.Check(Engine.Client(cli, ["run", "-d", "--name", name, .. args])).Stdout.Trim();
 
-    [Fact]
-    public void A_neighbour_reaches_a_published_port_and_is_seen_with_its_own_address()
+    private string AddressOf(string name, string cli = "docker") =>
+        Engine.Client(cli, "inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).Stdout.Trim();
+
+    [Theory]
+    [InlineData("docker")]
+    [InlineData("berth")]
+    public void A_neighbour_reaches_a_published_port_and_is_seen_with_its_own_address(string cli)
     {
         string name = TestNames.Unique("nb", 12);
         int port = Ports.Free();
         using var neighbour = Neighbour.Create();
         try
         {
-            Run(name, "-p", $"{port}:80", "webapp:noexpose");
+            RunWith(cli, name, "-p", $"{port}:80", "webapp:noexpose");
             var answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
             output.WriteLine(answer.Stdout);
             Assert.Equal(0, answer.ExitCode);
@@ -41,17 +42,19 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
         }
     }
 
-    [Fact]
-    public async Task A_port_bound_to_one_host_address_answers_on_that_address_only()
+    [Theory]
+    [InlineData("docker")]
+    [InlineData("berth")]
+    public async Task A_port_bound_to_one_host_address_answers_on_that_address_only(string cli)
     {
         string name = TestNames.Unique("ha", 12);
         int port = Ports.Free();
         using var neighbour = Neighbour.Create();
         try
         {
-            Run(name, "-p", $"{Neighbour.HostAddress}:{port}:80", "webapp:noexpose");
+            RunWith(cli, name, "-p", $"{Neighbour.HostAddress}:{port}:80", "webapp:noexpose");
             Assert.Equal($"{Neighbour.HostAddress}:{port}->80/tcp",
-                Engine.Docker("ps", "--filter", $"name={name}", "--format", "{{.Ports}}").Stdout.Trim());
+                Engine.Client(cli, "ps", "--filter", $"name={name}", "--format", "{{.Ports}}").Stdout.Trim());
             var answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
             Assert.Equal(0, answer.ExitCode);
             Assert.Contains($"<b>Remote IP:</b> {Neighbour.Address}", answer.Stdout);
@@ -65,18 +68,20 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
         }
     }
 
-    [Fact]
-    public async Task A_loopback_publication_and_unpublished_ports_stay_closed_to_a_neighbour_with_a_route()
+    [Theory]
+    [InlineData("docker")]
+    [InlineData("berth")]
+    public async Task A_loopback_publication_and_unpublished_ports_stay_closed_to_a_neighbour_with_a_route(string cli)
     {
         string local = TestNames.Unique("lp", 12), plain = TestNames.Unique("pl", 12), open = TestNames.Unique("op", 12);
         int port = Ports.Free(), openPort = Ports.Free();
         using var neighbour = Neighbour.Create();
         try
         {
-            Run(local, "-p", $"127.0.0.1:{port}:80", "webapp:noexpose");
-            Run(plain, "webapp:expose");
-            Run(open, "-p", $"{openPort}:80", "webapp:noexpose");
-            string localIp = AddressOf(local), plainIp = AddressOf(plain), openIp = AddressOf(open);
+            RunWith(cli, local, "-p", $"127.0.0.1:{port}:80", "webapp:noexpose");
+            RunWith(cli, plain, "webapp:expose");
+            RunWith(cli, open, "-p", $"{openPort}:80", "webapp:noexpose");
+            string localIp = AddressOf(local, cli), plainIp = AddressOf(plain, cli), openIp = AddressOf(open, cli);
             // The host reaches both at their addresses, so a refusal below is the firewall's doing.
             Assert.Contains("Hostname", await Http.GetStringAsync($"http://{localIp}/"));
             Assert.Contains("Hostname", await Http.GetStringAsync($"http://{plainIp}/"));

@@ -13,21 +13,23 @@ public sealed class PublishingTests(EngineFixture fixture, ITestOutputHelper out
 
     private static int FreePort() => Ports.Free();
 
-    [Fact]
-    public async Task A_published_port_answers_on_loopback_and_the_gateway_and_clients_are_seen_as_the_gateway()
+    [Theory]
+    [InlineData("docker")]
+    [InlineData("berth")]
+    public async Task A_published_port_answers_on_loopback_and_the_gateway_and_clients_are_seen_as_the_gateway(string cli)
     {
         string name = TestNames.Unique("pub", 12);
         int port = FreePort();
         try
         {
-            EngineFixture.Check(Engine.Docker("run", "--rm", "-d", "--name", name, "-p", $"{port}:80", "webapp:noexpose"));
+            EngineFixture.Check(Engine.Client(cli, "run", "--rm", "-d", "--name", name, "-p", $"{port}:80", "webapp:noexpose"));
             Assert.Equal($"0.0.0.0:{port}->80/tcp, [::]:{port}->80/tcp",
-                Engine.Docker("ps", "--filter", $"name={name}", "--format", "{{.Ports}}").Stdout.Trim());
+                Engine.Client(cli, "ps", "--filter", $"name={name}", "--format", "{{.Ports}}").Stdout.Trim());
             string viaLoopback = await Http.GetStringAsync($"http://127.0.0.1:{port}/");
             Assert.Contains($"<b>Remote IP:</b> {Engine.Gateway}", viaLoopback);
             string viaGateway = await Http.GetStringAsync($"http://{Engine.Gateway}:{port}/");
             Assert.Contains($"<b>Remote IP:</b> {Engine.Gateway}", viaGateway);
-            Assert.Contains($"80/tcp -> 0.0.0.0:{port}", Engine.Docker("port", name).Stdout);
+            Assert.Contains($"80/tcp -> 0.0.0.0:{port}", Engine.Client(cli, "port", name).Stdout);
         }
         finally
         {
@@ -53,15 +55,17 @@ public sealed class PublishingTests(EngineFixture fixture, ITestOutputHelper out
         }
     }
 
-    [Fact]
-    public async Task A_taken_port_fails_the_second_container_and_the_first_keeps_working()
+    [Theory]
+    [InlineData("docker")]
+    [InlineData("berth")]
+    public async Task A_taken_port_fails_the_second_container_and_the_first_keeps_working(string cli)
     {
         string first = TestNames.Unique("one", 12), second = TestNames.Unique("two", 12);
         int port = FreePort();
         try
         {
-            EngineFixture.Check(Engine.Docker("run", "-d", "--name", first, "-p", $"{port}:80", "webapp:noexpose"));
-            var clash = Engine.Docker("run", "-d", "--name", second, "-p", $"{port}:80", "webapp:noexpose");
+            EngineFixture.Check(Engine.Client(cli, "run", "-d", "--name", first, "-p", $"{port}:80", "webapp:noexpose"));
+            var clash = Engine.Client(cli, "run", "-d", "--name", second, "-p", $"{port}:80", "webapp:noexpose");
             Assert.Equal(125, clash.ExitCode);
             Assert.Contains($"Bind for 0.0.0.0:{port} failed: port is already allocated", clash.Stderr);
             Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));

@@ -121,6 +121,11 @@ public sealed class EngineProcess : IAsyncDisposable
 
     public ShResult Docker(params string[] args) => Sh.Docker(DockerHost, args);
 
+    /// <summary>The same command through the docker CLI or through Berth's own CLI ("docker" or "berth").</summary>
+    public ShResult Client(string cli, params string[] args) => cli == "berth"
+        ? Sh.Run(Path.Combine(RepoRoot(), "berth"), args, TimeSpan.FromSeconds(180), new Dictionary<string, string> { ["BERTH_HOST"] = DockerHost })
+        : Docker(args);
+
     public async ValueTask DisposeAsync()
     {
         try
