@@ -232,8 +232,7 @@ public sealed partial class ContainerService
                 foreach (var (networkName, settings) in record.RequestedNetworks)
                 {
                     var network = _networks.Find(networkName) ?? throw new NotFoundException($"network {networkName} not found");
-                    IPAddress? requested = settings?.IPAMConfig?["IPv4Address"]?.GetValue<string>() is { Length: > 0 } ip ? IPAddress.Parse(ip) : null;
-                    var endpoint = _networks.Attach(record.Id, network, netns, $"eth{index++}", requested, settings?.Aliases);
+                    var endpoint = _networks.Attach(record.Id, network, netns, $"eth{index++}", RequestedAddress(settings), settings?.Aliases);
                     undo.Push(() => _networks.Detach(endpoint));
                     record.Endpoints.Add(endpoint);
                 }
@@ -549,16 +548,19 @@ public sealed partial class ContainerService
                 throw new ConflictException($"endpoint with name {record.Name} already exists in network {network.Name}");
             if (record.State.Running)
             {
-                IPAddress? requested = settings?.IPAMConfig?["IPv4Address"]?.GetValue<string>() is { Length: > 0 } ip ? IPAddress.Parse(ip) : null;
                 var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();
                 string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
-                record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, requested, settings?.Aliases));
+                record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases));
             }
             record.RequestedNetworks[network.Name] = settings;
             _store.Save(record);
         }
         finally { handle.Lock.Release(); }
     }
+
+    /// <summary>The address asked for in NetworkingConfig (`--ip`), if any.</summary>
+    private static IPAddress? RequestedAddress(EndpointSettings? settings) =>
+        settings?.IPAMConfig?["IPv4Address"]?.GetValue<string>() is { Length: > 0 } ip ? IPAddress.Parse(ip) : null;
 
     /// <summary>`docker network disconnect`: the interface goes, and with the first network the published ports.</summary>
     public async Task DisconnectAsync(string idOrName, string networkIdOrName)

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Berth.Networking.Ports;
 using Microsoft.Extensions.Logging;
 
@@ -23,21 +22,10 @@ public sealed class Conntrack(ILogger logger)
 
     private void Run(List<string> args)
     {
-        var info = new ProcessStartInfo("conntrack") { RedirectStandardError = true, RedirectStandardOutput = true };
-        foreach (string arg in args) info.ArgumentList.Add(arg);
-        try
-        {
-            using var process = Process.Start(info)!;
-            string error = process.StandardError.ReadToEnd();
-            process.StandardOutput.ReadToEnd();
-            process.WaitForExit();
-            // Exit 1 with "0 flow entries have been deleted" is the common, harmless case.
-            if (process.ExitCode != 0 && !error.Contains("0 flow entries", StringComparison.Ordinal))
-                logger.LogWarning("conntrack {Args} failed: {Error}", string.Join(' ', args), error.Trim());
-        }
-        catch (Exception e) when (e is System.ComponentModel.Win32Exception or InvalidOperationException)
-        {
-            logger.LogWarning("conntrack(8) is not available; stale UDP flows to published ports are not flushed: {Message}", e.Message);
-        }
+        if (ExternalTool.Run("conntrack", args) is not { } result)
+            logger.LogWarning("conntrack(8) is not available; stale UDP flows to published ports are not flushed");
+        // Exit 1 with "0 flow entries have been deleted" is the common, harmless case.
+        else if (result.ExitCode != 0 && !result.Error.Contains("0 flow entries", StringComparison.Ordinal))
+            logger.LogWarning("conntrack {Args} failed: {Error}", string.Join(' ', args), result.Error);
     }
 }

@@ -1,4 +1,3 @@
-using System.Diagnostics;
 using Microsoft.Extensions.Logging;
 
 namespace Berth.Networking.Firewall;
@@ -38,22 +37,12 @@ public sealed class DockerUserChain(INftables nft, ILogger logger)
 
     private bool Iptables(params string[] args)
     {
-        var info = new ProcessStartInfo("iptables") { RedirectStandardError = true, RedirectStandardOutput = true };
-        info.ArgumentList.Add("-w");
-        foreach (string arg in args) info.ArgumentList.Add(arg);
-        try
+        if (ExternalTool.Run("iptables", ["-w", .. args]) is not { } result)
         {
-            using var process = Process.Start(info)!;
-            process.StandardOutput.ReadToEnd();
-            string error = process.StandardError.ReadToEnd();
-            process.WaitForExit();
-            if (process.ExitCode != 0 && args[0] != "-D") logger.LogWarning("iptables {Args} failed: {Error}", string.Join(' ', args), error.Trim());
-            return process.ExitCode == 0;
-        }
-        catch (System.ComponentModel.Win32Exception e)
-        {
-            logger.LogWarning("iptables(8) is not available to open dockerd's {Chain} chain for Berth's bridges: {Message}", Chain, e.Message);
+            logger.LogWarning("iptables(8) is not available to open dockerd's {Chain} chain for Berth's bridges", Chain);
             return false;
         }
+        if (result.ExitCode != 0 && args[0] != "-D") logger.LogWarning("iptables {Args} failed: {Error}", string.Join(' ', args), result.Error);
+        return result.ExitCode == 0;
     }
 }

@@ -270,7 +270,8 @@ public sealed partial class ImageStore
         string path = Path.Combine(Images, hex + ".json");
         if (!File.Exists(path)) return null;
         var document = JsonSerializer.Deserialize<ImageDocument>(File.ReadAllBytes(path))!;
-        long size = document.RootFs.DiffIds.Sum(d => long.TryParse(TryRead(Path.Combine(Layers, d[7..], "size")), out long s) ? s : 0);
+        var diffIds = document.RootFs?.DiffIds ?? [];
+        long size = diffIds.Sum(d => long.TryParse(TryRead(Path.Combine(Layers, d[7..], "size")), out long s) ? s : 0);
         return new ImageRecord
         {
             Id = "sha256:" + hex,
@@ -280,10 +281,10 @@ public sealed partial class ImageStore
             DockerVersion = document.DockerVersion ?? "",
             Author = document.Author ?? "",
             Config = document.Config ?? new ImageConfig(),
-            Architecture = document.Architecture,
-            Os = document.Os,
+            Architecture = document.Architecture ?? "amd64",
+            Os = document.Os ?? "linux",
             Size = size,
-            LayerDiffIds = document.RootFs.DiffIds,
+            LayerDiffIds = diffIds,
         };
     }
 
