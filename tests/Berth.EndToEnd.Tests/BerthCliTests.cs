@@ -65,7 +65,7 @@ public sealed class BerthCliTests(EngineFixture fixture, ITestOutputHelper outpu
                 same = Berth("ps", "-a").Stdout == Engine.Docker("ps", "-a").Stdout;
             Assert.True(same, "berth ps -a differs from docker ps -a");
 
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
 
             string ports = Ok(Berth("port", name)).Stdout;
             Assert.Equal($"80/tcp -> 0.0.0.0:{port}\n80/tcp -> [::]:{port}\n", ports);

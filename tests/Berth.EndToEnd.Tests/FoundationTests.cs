@@ -30,7 +30,7 @@ public sealed class FoundationTests(EngineFixture fixture, ITestOutputHelper out
             string ip = EngineFixture.Check(Engine.Docker("inspect", "-f", "{{range .NetworkSettings.Networks}}{{.IPAddress}}{{end}}", name)).Stdout.Trim();
             Assert.StartsWith(Engine.Subnet[..Engine.Subnet.LastIndexOf('.')], ip);
 
-            string body = await Http.GetStringAsync($"http://{ip}/");
+            string body = await Http.GetWhenUpAsync($"http://{ip}/");
             output.WriteLine(body);
             Assert.Contains($"<b>Hostname:</b> {id[..12]}<br/>", body);
             Assert.Contains($"<b>Remote IP:</b> {Engine.Gateway}", body);
@@ -97,8 +97,8 @@ public sealed class FoundationTests(EngineFixture fixture, ITestOutputHelper out
             string ipA = Engine.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", a).Stdout.Trim();
             string ipB = Engine.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", b).Stdout.Trim();
             Assert.NotEqual(ipA, ipB);
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{ipB}/"));
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{ipA}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://{ipB}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://{ipA}/"));
         }
         finally
         {

@@ -31,7 +31,7 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
         try
         {
             RunWith(cli, name, "-p", $"{port}:80", "webapp:noexpose");
-            var answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
+            var answer = WaitFor.UntilSuccess(() => neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/"));
             output.WriteLine(answer.Stdout);
             Assert.Equal(0, answer.ExitCode);
             Assert.Contains($"<b>Remote IP:</b> {Neighbour.Address}", answer.Stdout);
@@ -55,10 +55,10 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
             RunWith(cli, name, "-p", $"{Neighbour.HostAddress}:{port}:80", "webapp:noexpose");
             Assert.Equal($"{Neighbour.HostAddress}:{port}->80/tcp",
                 Engine.Client(cli, "ps", "--filter", $"name={name}", "--format", "{{.Ports}}").Stdout.Trim());
-            var answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
+            var answer = WaitFor.UntilSuccess(() => neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/"));
             Assert.Equal(0, answer.ExitCode);
             Assert.Contains($"<b>Remote IP:</b> {Neighbour.Address}", answer.Stdout);
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{Neighbour.HostAddress}:{port}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://{Neighbour.HostAddress}:{port}/"));
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => Http.GetStringAsync($"http://127.0.0.1:{port}/"));
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => Http.GetStringAsync($"http://{Engine.Gateway}:{port}/"));
         }
@@ -83,16 +83,16 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
             RunWith(cli, open, "-p", $"{openPort}:80", "webapp:noexpose");
             string localIp = AddressOf(local, cli), plainIp = AddressOf(plain, cli), openIp = AddressOf(open, cli);
             // The host reaches both at their addresses, so a refusal below is the firewall's doing.
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{localIp}/"));
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://{plainIp}/"));
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://{localIp}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://{plainIp}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
 
             neighbour.RouteViaHost(Engine.Subnet);
             Assert.NotEqual(0, neighbour.Curl($"http://{localIp}/").ExitCode);
             Assert.NotEqual(0, neighbour.Curl($"http://{plainIp}/").ExitCode);
             Assert.NotEqual(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
             // As Docker 28: a port published on every address may also be reached at the container's own address.
-            var direct = neighbour.Curl($"http://{openIp}/");
+            var direct = WaitFor.UntilSuccess(() => neighbour.Curl($"http://{openIp}/"));
             Assert.Equal(0, direct.ExitCode);
             Assert.Contains($"<b>Remote IP:</b> {Neighbour.Address}", direct.Stdout);
         }
@@ -112,7 +112,7 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
         try
         {
             Run(name, "-p", $"{port}:80", "webapp:noexpose");
-            Assert.Equal(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
+            Assert.Equal(0, WaitFor.UntilSuccess(() => neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/")).ExitCode);
 
             EngineFixture.Check(Sh.Run("nft", ["add", "rule", "ip", userTable, "forward", "ip", "saddr", Neighbour.Address, "tcp", "dport", "80", "drop"]));
             Assert.NotEqual(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
@@ -121,10 +121,10 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
             Assert.Contains($"ip saddr {Neighbour.Address} tcp dport 80 drop", Sh.Run("nft", ["list", "table", "ip", userTable]).Stdout);
             Assert.NotEqual(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
             // Loopback clients do not cross the forward hook.
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
 
             EngineFixture.Check(Sh.Run("nft", ["flush", "chain", "ip", userTable, "forward"]));
-            Assert.Equal(0, neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/").ExitCode);
+            Assert.Equal(0, WaitFor.UntilSuccess(() => neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/")).ExitCode);
         }
         finally
         {

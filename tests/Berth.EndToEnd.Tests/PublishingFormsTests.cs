@@ -37,8 +37,8 @@ public sealed class PublishingFormsTests(EngineFixture fixture, ITestOutputHelpe
             Assert.Contains($"[::1]:{v6}->80/tcp", ports);
 
             // The first port of the range maps to 80, where httpd listens; IPv6 loopback goes through the in-process proxy.
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{range}/"));
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://[::1]:{v6}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{range}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://[::1]:{v6}/"));
 
             string port = EngineFixture.Check(Engine.Docker("port", name, "53/udp")).Stdout;
             Assert.Equal($"0.0.0.0:{single}\n[::]:{single}\n", port);
@@ -73,13 +73,13 @@ public sealed class PublishingFormsTests(EngineFixture fixture, ITestOutputHelpe
             int hostPort = int.Parse(tcp[(tcp.LastIndexOf(':') + 1)..]);
             Assert.InRange(hostPort, low, high);
             Assert.Contains("->7000/udp", ports);
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{hostPort}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{hostPort}/"));
 
             EngineFixture.Check(Engine.Docker("run", "-d", "--name", one, "-p", $"{range}-{range + 4}:80", "webapp:noexpose"));
             string chosen = EngineFixture.Check(Engine.Docker("port", one, "80")).Stdout.Split('\n')[0];
             int chosenPort = int.Parse(chosen[(chosen.LastIndexOf(':') + 1)..]);
             Assert.InRange(chosenPort, range, range + 4);
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{chosenPort}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{chosenPort}/"));
         }
         finally
         {
@@ -97,6 +97,7 @@ public sealed class PublishingFormsTests(EngineFixture fixture, ITestOutputHelpe
             EngineFixture.Check(Engine.Docker("run", "-d", "--name", a, "-p", $"{portA}:80", "webapp:noexpose"));
             EngineFixture.Check(Engine.Docker("run", "-d", "--name", b, "-p", $"{portB}:80", "webapp:noexpose"));
             string idA = Engine.Docker("inspect", "-f", "{{.Id}}", a).Stdout.Trim();
+            WaitFor.GetWhenUpAsync(Http, $"http://127.0.0.1:{portA}/").GetAwaiter().GetResult();
             string own = EngineFixture.Check(Engine.Docker("exec", a, "wget", "-q", "-O", "-", $"http://{Engine.Gateway}:{portA}/")).Stdout;
             Assert.Contains($"<b>Hostname:</b> {idA[..12]}", own);
             string other = EngineFixture.Check(Engine.Docker("exec", b, "wget", "-q", "-O", "-", $"http://{Engine.Gateway}:{portA}/")).Stdout;
@@ -131,13 +132,13 @@ public sealed class PublishingFormsTests(EngineFixture fixture, ITestOutputHelpe
             Assert.Equal(rulesBefore, Sh.Run("nft", ["list", "table", "ip", Engine.FirewallTable]).Stdout);
             Assert.Equal(linksBefore, Sh.Run("ip", ["-o", "link", "show", "master", Engine.Bridge]).Stdout);
             Assert.Equal("Created", Engine.Docker("ps", "-a", "--filter", $"name={second}", "--format", "{{.State}}").Stdout.Trim(), ignoreCase: true);
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{firstPort}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{firstPort}/"));
 
             // Once the host process lets go, the same container starts: its failed attempt held nothing back.
             holder.Stop();
             Engine.Docker("rm", "-f", second);
             EngineFixture.Check(Engine.Docker("run", "-d", "--name", second, "-p", $"{held}:80", "webapp:noexpose"));
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{held}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{held}/"));
         }
         finally
         {
@@ -163,7 +164,7 @@ public sealed class PublishingFormsTests(EngineFixture fixture, ITestOutputHelpe
                 after = Sh.Run("nft", ["list", "table", "ip", Engine.FirewallTable]).Stdout;
             }
             Assert.Equal(before, after);
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
             // A reload re-applies the same state: nothing doubled.
             EngineFixture.Check(Sh.Run("curl", ["-sf", "-X", "POST", "--unix-socket", Engine.SocketPath, "http://berth/berth/firewall/reload"]));
             Assert.Equal(before, Sh.Run("nft", ["list", "table", "ip", Engine.FirewallTable]).Stdout);
@@ -220,7 +221,7 @@ public sealed class PublishingFormsTests(EngineFixture fixture, ITestOutputHelpe
             string any = Ok(Engine.Docker("port", name, "80/tcp")).Stdout.Split('\n')[0];
             int anyPort = int.Parse(any[(any.LastIndexOf(':') + 1)..]);
             Assert.InRange(anyPort, low, high);
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{anyPort}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{anyPort}/"));
             string local = Ok(Engine.Docker("port", name, "81/udp")).Stdout.Trim();
             Assert.StartsWith("127.0.0.1:", local);
             Assert.InRange(int.Parse(local[(local.LastIndexOf(':') + 1)..]), low, high);
@@ -274,7 +275,7 @@ public sealed class PublishingFormsTests(EngineFixture fixture, ITestOutputHelpe
             // Both host ports are free again: a new container takes them.
             Ok(Engine.Docker("rm", "-f", crashed));
             Ok(Engine.Docker("run", "-d", "--name", crashed, "-p", $"{removedPort}:80", "-p", $"{crashedPort}:81", "webapp:noexpose"));
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{removedPort}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{removedPort}/"));
         }
         finally
         {

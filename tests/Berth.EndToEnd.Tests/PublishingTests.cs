@@ -25,9 +25,9 @@ public sealed class PublishingTests(EngineFixture fixture, ITestOutputHelper out
             EngineFixture.Check(Engine.Client(cli, "run", "--rm", "-d", "--name", name, "-p", $"{port}:80", "webapp:noexpose"));
             Assert.Equal($"0.0.0.0:{port}->80/tcp, [::]:{port}->80/tcp",
                 Engine.Client(cli, "ps", "--filter", $"name={name}", "--format", "{{.Ports}}").Stdout.Trim());
-            string viaLoopback = await Http.GetStringAsync($"http://127.0.0.1:{port}/");
+            string viaLoopback = await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/");
             Assert.Contains($"<b>Remote IP:</b> {Engine.Gateway}", viaLoopback);
-            string viaGateway = await Http.GetStringAsync($"http://{Engine.Gateway}:{port}/");
+            string viaGateway = await Http.GetWhenUpAsync($"http://{Engine.Gateway}:{port}/");
             Assert.Contains($"<b>Remote IP:</b> {Engine.Gateway}", viaGateway);
             Assert.Contains($"80/tcp -> 0.0.0.0:{port}", Engine.Client(cli, "port", name).Stdout);
         }
@@ -46,7 +46,7 @@ public sealed class PublishingTests(EngineFixture fixture, ITestOutputHelper out
         try
         {
             EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "-p", $"127.0.0.1:{port}:80", "webapp:noexpose"));
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
             await Assert.ThrowsAnyAsync<HttpRequestException>(() => Http.GetStringAsync($"http://{Engine.Gateway}:{port}/"));
         }
         finally
@@ -68,7 +68,7 @@ public sealed class PublishingTests(EngineFixture fixture, ITestOutputHelper out
             var clash = Engine.Client(cli, "run", "-d", "--name", second, "-p", $"{port}:80", "webapp:noexpose");
             Assert.Equal(125, clash.ExitCode);
             Assert.Contains($"Bind for 0.0.0.0:{port} failed: port is already allocated", clash.Stderr);
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
         }
         finally
         {

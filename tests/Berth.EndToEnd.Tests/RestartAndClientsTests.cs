@@ -30,7 +30,7 @@ public sealed class RestartAndClientsTests(EngineFixture fixture, ITestOutputHel
             Assert.Equal("running", Engine.Docker("inspect", "-f", "{{.State.Status}}", name).Stdout.Trim());
             Assert.Equal(ip, Engine.Docker("inspect", "-f", "{{.NetworkSettings.IPAddress}}", name).Stdout.Trim());
             Assert.Equal(rules, Sh.Run("nft", ["list", "table", "ip", Engine.FirewallTable]).Stdout);
-            Assert.Contains("Hostname", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
             // The allocation came back too: the port is still refused to a second container.
             var clash = Engine.Docker("run", "-d", "-p", $"{port}:80", "webapp:noexpose");
             Assert.Contains("port is already allocated", clash.Stderr);
@@ -74,8 +74,8 @@ public sealed class RestartAndClientsTests(EngineFixture fixture, ITestOutputHel
             var binding = inspect.NetworkSettings.Ports["80/tcp"][0];
             Assert.Equal(("127.0.0.1", $"{port}"), (binding.HostIP, binding.HostPort));
             string ip = inspect.NetworkSettings.Networks["bridge"].IPAddress;
-            Assert.Contains($"<b>Hostname:</b> {created.ID[..12]}", await Http.GetStringAsync($"http://{ip}/"));
-            Assert.Contains($"<b>Remote IP:</b> {Engine.Gateway}", await Http.GetStringAsync($"http://127.0.0.1:{port}/"));
+            Assert.Contains($"<b>Hostname:</b> {created.ID[..12]}", await Http.GetWhenUpAsync($"http://{ip}/"));
+            Assert.Contains($"<b>Remote IP:</b> {Engine.Gateway}", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
 
             var listed = await client.Containers.ListContainersAsync(new ContainersListParameters
             {

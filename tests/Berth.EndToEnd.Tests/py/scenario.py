@@ -1,5 +1,7 @@
 """The seed scenario through docker-py 7.1: ping, version, run detached, inspect the address, fetch it, stop, remove."""
 import sys
+import time
+import urllib.error
 import urllib.request
 
 import docker
@@ -14,7 +16,15 @@ try:
     ip = container.attrs["NetworkSettings"]["Networks"]["bridge"]["IPAddress"]
     assert container.status == "running", container.status
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))
-    print(opener.open(f"http://{ip}/", timeout=5).read().decode())
+    # run(detach=True) returns once the process runs, not once httpd listens: retry a refused connection briefly.
+    for attempt in range(50):
+        try:
+            print(opener.open(f"http://{ip}/", timeout=5).read().decode())
+            break
+        except urllib.error.URLError:
+            if attempt == 49:
+                raise
+            time.sleep(0.1)
     assert name in [c.name for c in client.containers.list()]
     container.stop(timeout=1)
     container.reload()

@@ -1,0 +1,30 @@
+namespace Berth.TestSupport;
+
+/// <summary>`docker run -d` returns once the process runs, not once httpd listens: a request expected to succeed
+/// retries for a few seconds; one expected to fail does not.</summary>
+public static class WaitFor
+{
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
+
+    public static async Task<string> GetWhenUpAsync(this HttpClient http, string url)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        while (true)
+        {
+            try { return await http.GetStringAsync(url); }
+            catch (HttpRequestException) when (DateTime.UtcNow < deadline) { await Task.Delay(50); }
+        }
+    }
+
+    public static ShResult UntilSuccess(Func<ShResult> attempt)
+    {
+        var deadline = DateTime.UtcNow + Patience;
+        var result = attempt();
+        while (result.ExitCode != 0 && DateTime.UtcNow < deadline)
+        {
+            Thread.Sleep(100);
+            result = attempt();
+        }
+        return result;
+    }
+}
