@@ -99,7 +99,7 @@ public static class SystemEndpoints
                 ContainerdCommit = new { ID = "", Expected = "" },
                 RuncCommit = new { ID = "", Expected = "" },
                 InitCommit = new { ID = "", Expected = "" },
-                SecurityOptions = Array.Empty<string>(),
+                SecurityOptions = engine.Containers.Runtime.Security.InfoOptions,
                 Warnings = (string[]?)null,
             });
         });

@@ -78,6 +78,7 @@ public sealed partial class ContainerService
         var image = _images.Find(request.Image) ?? throw new NotFoundException($"No such image: {NormalizeReference(request.Image)}");
         var hostConfig = request.HostConfig ?? new HostConfig();
         NormalizeHostConfig(hostConfig);
+        ContainerSecurity.Validate(hostConfig, _runtime.Security);
         hostConfig.Runtime = _runtimeName;
 
         var config = MergeConfig(request, image);
@@ -277,6 +278,9 @@ public sealed partial class ContainerService
                 Annotations = record.Config.Labels ?? new(),
                 ShmSize = record.HostConfig.ShmSize,
                 Mounts = ParseBinds(record.HostConfig.Binds),
+                Security = ContainerSecurity.Parse(record.HostConfig),
+                MaskedPaths = record.HostConfig.MaskedPaths,
+                ReadonlyPaths = record.HostConfig.ReadonlyPaths,
             };
             int pid = await _runtime.CreateAsync(spec, ct);
             undo.Push(() => _runtime.DeleteAsync(record.Id).GetAwaiter().GetResult());

@@ -7,6 +7,7 @@ using System.Text;
 using System.Threading.Channels;
 using Berth.Linux;
 using Berth.Runtime.Oci;
+using Berth.Runtime.Security;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -24,10 +25,12 @@ public sealed class ContainerRuntime
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _exitSignals = new();
     private readonly FileSystemWatcher _exitWatcher;
 
-    public ContainerRuntime(OciRuntimeInfo runtime, string runRoot, ILogger<ContainerRuntime>? logger = null)
+    public ContainerRuntime(OciRuntimeInfo runtime, string runRoot, ILogger<ContainerRuntime>? logger = null,
+        HostSecurity? security = null)
     {
         _runtime = runtime;
         _logger = logger ?? NullLogger<ContainerRuntime>.Instance;
+        Security = security ?? HostSecurity.Detect(runRoot, _logger);
         _exitDirectory = Path.Combine(runRoot, "exits");
         _socketDirectory = Path.Combine(runRoot, "sock");
         Directory.CreateDirectory(_exitDirectory);
@@ -41,6 +44,9 @@ public sealed class ContainerRuntime
     }
 
     public string RuntimeName => _runtime.Name;
+
+    /// <summary>Seccomp, AppArmor and devices as this host offers them (found once, at construction).</summary>
+    public HostSecurity Security { get; }
 
     private static string Short(string id) => id[..12];
     private static string Rootfs(string bundle) => Path.Combine(bundle, "rootfs");
@@ -62,7 +68,9 @@ public sealed class ContainerRuntime
         try
         {
             var (uid, gid, groups) = UserResolver.Resolve(rootfs, spec.User);
-            File.WriteAllText(Path.Combine(bundle, "config.json"), OciSpecBuilder.Build(spec, rootfs, uid, gid, groups));
+            var isolation = Security.Resolve(spec, OciSpecBuilder.Capabilities(spec));
+            File.WriteAllText(Path.Combine(bundle, "config.json"),
+                OciSpecBuilder.Build(spec, rootfs, uid, gid, groups, isolation: isolation));
             _exitSignals.TryRemove(spec.Id, out _);
             var conmon = new ProcessStartInfo("conmon") { RedirectStandardError = true, RedirectStandardOutput = true };
             foreach (string arg in new[]

@@ -1,4 +1,5 @@
 using System.Net;
+using Berth.Runtime.Security;
 
 namespace Berth.Runtime.Containers;
 
@@ -30,6 +31,11 @@ public sealed record ContainerSpec
     public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
     public long ShmSize { get; init; } = 64L * 1024 * 1024;
     public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
+    /// <summary>Parsed HostConfig.SecurityOpt.</summary>
+    public SecurityOptions Security { get; init; } = SecurityOptions.None;
+    /// <summary>HostConfig.MaskedPaths/ReadonlyPaths: null means Docker's defaults (none when privileged).</summary>
+    public IReadOnlyList<string>? MaskedPaths { get; init; }
+    public IReadOnlyList<string>? ReadonlyPaths { get; init; }
 }
 
 public enum StdStream { Stdin = 0, Stdout = 1, Stderr = 2 }

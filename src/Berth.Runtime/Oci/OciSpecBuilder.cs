@@ -1,42 +1,43 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Berth.Runtime.Containers;
+using Berth.Runtime.Security;
 
 namespace Berth.Runtime.Oci;
 
 /// <summary>config.json for a container, with Docker's defaults: capabilities, masked and read-only paths, mounts,
-/// namespaces (the network one by path, made by Berth before start), and no rlimit above the host's hard limit
+/// namespaces (the network one by path, made by Berth before start), the seccomp filter, AppArmor profile and
+/// devices the host gives it (<see cref="Isolation"/>), and no rlimit above the host's hard limit
 /// (runtimes without CAP_SYS_RESOURCE, as in this sandbox, fail on a higher one).</summary>
 public static class OciSpecBuilder
 {
-    public static readonly string[] DefaultCapabilities =
-    [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_FSETID", "CAP_FOWNER", "CAP_MKNOD", "CAP_NET_RAW", "CAP_SETGID", "CAP_SETUID",
-        "CAP_SETFCAP", "CAP_SETPCAP", "CAP_NET_BIND_SERVICE", "CAP_SYS_CHROOT", "CAP_KILL", "CAP_AUDIT_WRITE",
-    ];
+    public static IReadOnlyList<string> DefaultCapabilities => Security.Capabilities.Default;
 
-    private static readonly string[] AllCapabilities =
-    [
-        "CAP_CHOWN", "CAP_DAC_OVERRIDE", "CAP_DAC_READ_SEARCH", "CAP_FOWNER", "CAP_FSETID", "CAP_KILL", "CAP_SETGID", "CAP_SETUID",
-        "CAP_SETPCAP", "CAP_LINUX_IMMUTABLE", "CAP_NET_BIND_SERVICE", "CAP_NET_BROADCAST", "CAP_NET_ADMIN", "CAP_NET_RAW",
-        "CAP_IPC_LOCK", "CAP_IPC_OWNER", "CAP_SYS_MODULE", "CAP_SYS_RAWIO", "CAP_SYS_CHROOT", "CAP_SYS_PTRACE", "CAP_SYS_PACCT",
-        "CAP_SYS_ADMIN", "CAP_SYS_BOOT", "CAP_SYS_NICE", "CAP_SYS_RESOURCE", "CAP_SYS_TIME", "CAP_SYS_TTY_CONFIG", "CAP_MKNOD",
-        "CAP_LEASE", "CAP_AUDIT_WRITE", "CAP_AUDIT_CONTROL", "CAP_SETFCAP", "CAP_MAC_OVERRIDE", "CAP_MAC_ADMIN", "CAP_SYSLOG",
-        "CAP_WAKE_ALARM", "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ",
-    ];
-
+    /// <summary>Docker 28's masked paths (moby's oci defaults); the thermal_throttle directory of each CPU is added
+    /// where it exists (<see cref="DefaultMaskedPaths"/>).</summary>
     public static readonly string[] MaskedPaths =
     [
-        "/proc/asound", "/proc/acpi", "/proc/kcore", "/proc/keys", "/proc/latency_stats", "/proc/timer_list",
-        "/proc/timer_stats", "/proc/sched_debug", "/proc/scsi", "/sys/firmware", "/sys/devices/virtual/powercap",
+        "/proc/acpi", "/proc/asound", "/proc/interrupts", "/proc/kcore", "/proc/keys", "/proc/latency_stats",
+        "/proc/sched_debug", "/proc/scsi", "/proc/timer_list", "/proc/timer_stats", "/sys/devices/virtual/powercap",
+        "/sys/firmware",
     ];
 
     public static readonly string[] ReadonlyPaths =
         ["/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"];
 
+    private static readonly Lazy<IReadOnlyList<string>> DefaultMasked = new(() =>
+    [
+        .. MaskedPaths,
+        .. ThermalThrottleDirectories(),
+    ]);
+
+    /// <summary><see cref="MaskedPaths"/> and this host's /sys/devices/system/cpu/cpuN/thermal_throttle.</summary>
+    public static IReadOnlyList<string> DefaultMaskedPaths => DefaultMasked.Value;
+
     public static string Build(ContainerSpec spec, string rootfsPath, uint uid = 0, uint gid = 0, IReadOnlyList<uint>? additionalGids = null,
-        ulong? hostNofileHardLimit = null)
+        ulong? hostNofileHardLimit = null, Isolation? isolation = null)
     {
+        isolation ??= Isolation.None;
         var caps = Capabilities(spec);
         ulong nofile = Math.Min(1048576UL, hostNofileHardLimit ?? HostNofileHardLimit());
         var process = new JsonObject
@@ -51,15 +52,17 @@ public static class OciSpecBuilder
                 ["bounding"] = Strings(caps), ["effective"] = Strings(caps), ["permitted"] = Strings(caps),
             },
             ["rlimits"] = new JsonArray(new JsonObject { ["type"] = "RLIMIT_NOFILE", ["hard"] = nofile, ["soft"] = nofile }),
-            ["noNewPrivileges"] = false,
+            ["noNewPrivileges"] = spec.Security.NoNewPrivileges,
         };
+        if (isolation.AppArmorProfile is { } appArmor) process["apparmorProfile"] = appArmor;
         var mounts = new JsonArray
         {
             Mount("/proc", "proc", "proc", ["nosuid", "noexec", "nodev"]),
             Mount("/dev", "tmpfs", "tmpfs", ["nosuid", "strictatime", "mode=755", "size=65536k"]),
             Mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
             Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", spec.Privileged ? "rw" : "ro"]),
-            Mount("/sys/fs/cgroup", "cgroup", "cgroup", ["nosuid", "noexec", "nodev", "relatime", "ro"]),
+            Mount("/sys/fs/cgroup", "cgroup", "cgroup",
+                ["nosuid", "noexec", "nodev", "relatime", (spec.Security.WritableCgroups ?? spec.Privileged) ? "rw" : "ro"]),
             Mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
             Mount("/dev/shm", "shm", "tmpfs", ["nosuid", "noexec", "nodev", "mode=1777", $"size={spec.ShmSize}"]),
         };
@@ -82,11 +85,16 @@ public static class OciSpecBuilder
             ["cgroupsPath"] = $"/berth/{spec.Id}",
             ["resources"] = new JsonObject { ["devices"] = new JsonArray(new JsonObject { ["allow"] = spec.Privileged, ["access"] = "rwm" }) },
         };
-        if (!spec.Privileged)
-        {
-            linux["maskedPaths"] = Strings(MaskedPaths);
-            linux["readonlyPaths"] = Strings(ReadonlyPaths);
-        }
+        var (masked, readOnly) = SystemPaths(spec);
+        if (masked.Count > 0) linux["maskedPaths"] = Strings(masked);
+        if (readOnly.Count > 0) linux["readonlyPaths"] = Strings(readOnly);
+        if (isolation.Seccomp is { } seccomp) linux["seccomp"] = seccomp;
+        if (isolation.Devices.Count > 0)
+            linux["devices"] = new JsonArray(isolation.Devices.Select(d => (JsonNode?)new JsonObject
+            {
+                ["path"] = d.Path, ["type"] = d.Type.ToString(), ["major"] = d.Major, ["minor"] = d.Minor,
+                ["fileMode"] = d.FileMode, ["uid"] = d.Uid, ["gid"] = d.Gid,
+            }).ToArray());
         var annotations = new JsonObject();
         foreach (var (k, v) in spec.Annotations) annotations[k] = v;
         var root = new JsonObject
@@ -103,18 +111,45 @@ public static class OciSpecBuilder
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
     }
 
-    public static List<string> Capabilities(ContainerSpec spec)
+    /// <summary>The container's capabilities as dockerd computes them (CapAdd/CapDrop with ALL, privileged).</summary>
+    public static List<string> Capabilities(ContainerSpec spec) =>
+        Security.Capabilities.Effective(spec.Privileged, spec.CapAdd, spec.CapDrop);
+
+    /// <summary>Masked and read-only paths: HostConfig's lists when given, else Docker's defaults (none for a
+    /// privileged container); `systempaths=unconfined` clears both, `mask=` adds, `unmask=` removes.</summary>
+    public static (List<string> Masked, List<string> ReadOnly) SystemPaths(ContainerSpec spec,
+        IReadOnlyList<string>? defaultMasked = null)
     {
-        if (spec.Privileged) return AllCapabilities.ToList();
-        static string Norm(string c) => c.StartsWith("CAP_", StringComparison.OrdinalIgnoreCase) ? c.ToUpperInvariant() : "CAP_" + c.ToUpperInvariant();
-        var caps = spec.CapDrop.Any(c => c.Equals("ALL", StringComparison.OrdinalIgnoreCase)) ? new List<string>() : DefaultCapabilities.ToList();
-        caps.RemoveAll(c => spec.CapDrop.Select(Norm).Contains(c));
-        foreach (string add in spec.CapAdd)
+        var options = spec.Security;
+        if (options.SystemPathsUnconfined) return ([.. options.Mask], []);
+        var masked = spec.MaskedPaths?.ToList() ?? (spec.Privileged ? [] : (defaultMasked ?? DefaultMaskedPaths).ToList());
+        var readOnly = spec.ReadonlyPaths?.ToList() ?? (spec.Privileged ? [] : ReadonlyPaths.ToList());
+        foreach (string path in options.Mask)
+            if (!masked.Contains(path)) masked.Add(path);
+        if (options.UnmaskAll)
         {
-            if (add.Equals("ALL", StringComparison.OrdinalIgnoreCase)) { caps = AllCapabilities.ToList(); continue; }
-            if (!caps.Contains(Norm(add))) caps.Add(Norm(add));
+            masked.Clear();
+            readOnly.Clear();
         }
-        return caps;
+        masked.RemoveAll(options.Unmask.Contains);
+        readOnly.RemoveAll(options.Unmask.Contains);
+        return (masked, readOnly);
+    }
+
+    private static IEnumerable<string> ThermalThrottleDirectories()
+    {
+        const string cpus = "/sys/devices/system/cpu";
+        if (!Directory.Exists(cpus)) return [];
+        try
+        {
+            return Directory.EnumerateDirectories(cpus, "cpu*")
+                .Where(d => Path.GetFileName(d)[3..] is { Length: > 0 } n && n.All(char.IsAsciiDigit))
+                .OrderBy(d => int.Parse(Path.GetFileName(d)[3..]))
+                .Select(d => d + "/thermal_throttle")
+                .Where(Directory.Exists)
+                .ToList();
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
     }
 
     /// <summary>The hard RLIMIT_NOFILE of this process, from /proc/self/limits.</summary>
