@@ -108,6 +108,17 @@ public sealed class SecurityTests
         var e = Assert.Throws<SecurityOptionException>(() => Capabilities.Effective(false, ["FOO"], null, all));
         Assert.Equal("invalid CapAdd: unknown capability: \"CAP_FOO\"", e.Message);
         Assert.Throws<SecurityOptionException>(() => Capabilities.Normalize(["CAP_NOPE"], "CapDrop"));
+
+        // A sandbox whose bounding set lacks CAP_SYS_RESOURCE (as this one): privileged gets the other 40, and
+        // asking for it is refused at create rather than failing in the runtime at start.
+        var sandbox = Capabilities.FromMask(0x1fffeffffff);
+        Assert.Equal(40, sandbox.Count);
+        Assert.DoesNotContain("CAP_SYS_RESOURCE", sandbox);
+        Assert.Equal(sandbox, Capabilities.Effective(true, null, null, sandbox));
+        Assert.DoesNotContain("CAP_SYS_RESOURCE", Capabilities.Effective(false, ["ALL"], null, sandbox));
+        e = Assert.Throws<SecurityOptionException>(() => Capabilities.Normalize(["sys_resource"], "CapAdd", sandbox));
+        Assert.Equal("invalid CapAdd: capability not supported by your kernel or not available in the current "
+            + "environment: \"CAP_SYS_RESOURCE\"", e.Message);
     }
 
     // ------------------------------------------------------------------ seccomp translation

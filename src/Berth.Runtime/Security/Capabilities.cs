@@ -2,7 +2,8 @@ namespace Berth.Runtime.Security;
 
 /// <summary>A container's capability set as dockerd computes it: the default set, minus CapDrop, plus CapAdd;
 /// `ALL` in CapAdd means every capability but the dropped ones, `ALL` in CapDrop means only the added ones;
-/// privileged means every capability the kernel has.</summary>
+/// privileged means every capability the daemon itself holds (its bounding set: a sandbox may lack some, and a
+/// runtime asked for one it cannot give fails).</summary>
 public static class Capabilities
 {
     public static readonly IReadOnlyList<string> Default =
@@ -24,16 +25,21 @@ public static class Capabilities
         "CAP_BLOCK_SUSPEND", "CAP_AUDIT_READ", "CAP_PERFMON", "CAP_BPF", "CAP_CHECKPOINT_RESTORE",
     ];
 
-    private static readonly Lazy<IReadOnlyList<string>> HostAll = new(() => AllUpTo(HostLastCapability()));
+    private static readonly Lazy<IReadOnlyList<string>> HostAll = new(() => FromMask(HostBoundingSet()));
 
-    /// <summary>Every capability this kernel knows (up to /proc/sys/kernel/cap_last_cap).</summary>
+    /// <summary>Every capability this daemon can give: its bounding set.</summary>
     public static IReadOnlyList<string> All => HostAll.Value;
 
     public static IReadOnlyList<string> AllUpTo(int lastCapability) =>
         ByNumber.Take(Math.Clamp(lastCapability + 1, 1, ByNumber.Length)).ToArray();
 
-    /// <summary>Upper case with the CAP_ prefix; `ALL` stays. An unknown name is an error, as in dockerd.</summary>
-    public static List<string> Normalize(IEnumerable<string>? names, string field)
+    /// <summary>The capabilities whose bits are set in a mask such as /proc/self/status's CapBnd.</summary>
+    public static IReadOnlyList<string> FromMask(ulong mask) =>
+        ByNumber.Where((_, bit) => (mask & (1UL << bit)) != 0).ToArray();
+
+    /// <summary>Upper case with the CAP_ prefix; `ALL` stays. An unknown name is an error, as in dockerd, and so is
+    /// one this daemon does not hold itself.</summary>
+    public static List<string> Normalize(IEnumerable<string>? names, string field, IReadOnlyList<string>? available = null)
     {
         var result = new List<string>();
         foreach (string raw in names ?? [])
@@ -42,6 +48,9 @@ public static class Capabilities
             if (name != "ALL" && !name.StartsWith("CAP_", StringComparison.Ordinal)) name = "CAP_" + name;
             if (name != "ALL" && !ByNumber.Contains(name))
                 throw new SecurityOptionException($"invalid {field}: unknown capability: \"{name}\"");
+            if (name != "ALL" && !(available ?? All).Contains(name))
+                throw new SecurityOptionException($"invalid {field}: capability not supported by your kernel or not "
+                    + $"available in the current environment: \"{name}\"");
             result.Add(name);
         }
         return result;
@@ -52,8 +61,8 @@ public static class Capabilities
     {
         all ??= All;
         if (privileged) return all.ToList();
-        var adds = Normalize(add, "CapAdd");
-        var drops = Normalize(drop, "CapDrop");
+        var adds = Normalize(add, "CapAdd", all);
+        var drops = Normalize(drop, "CapDrop", all);
         IEnumerable<string> caps;
         if (adds.Contains("ALL")) caps = all.Where(c => !drops.Contains(c));
         else if (drops.Contains("ALL")) caps = adds;
@@ -61,12 +70,14 @@ public static class Capabilities
         return caps.Distinct().ToList();
     }
 
-    private static int HostLastCapability()
+    private static ulong HostBoundingSet()
     {
-        try { return int.Parse(File.ReadAllText("/proc/sys/kernel/cap_last_cap").Trim()); }
-        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException)
+        try
         {
-            return Array.IndexOf(ByNumber, "CAP_AUDIT_READ");
+            string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+            if (line is not null) return Convert.ToUInt64(line["CapBnd:".Length..].Trim(), 16);
         }
+        catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { }
+        return (1UL << (Array.IndexOf(ByNumber, "CAP_AUDIT_READ") + 1)) - 1;
     }
 }
