@@ -396,6 +396,25 @@ public sealed class SecurityTests
         Assert.False(AppArmor.HostSupports(Path.Combine(Path.GetTempPath(), TestNames.Unique("no-apparmor-", 30))));
     }
 
+    /// <summary>The profile text is checked by AppArmor's own parser (compiled, not loaded: this host's kernel may
+    /// have no AppArmor; scripts/install-deps.sh installs the parser).</summary>
+    [Fact]
+    public void The_default_apparmor_profile_compiles()
+    {
+        string parser = "/usr/sbin/apparmor_parser";
+        Assert.True(File.Exists(parser), $"{parser} is missing: run scripts/install-deps.sh");
+        string file = Path.Combine(Path.GetTempPath(), TestNames.Unique("berth-apparmor-", 30));
+        try
+        {
+            File.WriteAllText(file, AppArmor.DefaultProfileText());
+            var result = Sh.Run(parser, ["--skip-kernel-load", "--skip-cache", "-o", "/dev/null", file]);
+            Assert.True(result.ExitCode == 0, result.Stderr);
+            File.WriteAllText(file, AppArmor.DefaultProfileText().Replace("deny mount,", "deny mount"));
+            Assert.NotEqual(0, Sh.Run(parser, ["--skip-kernel-load", "--skip-cache", "-o", "/dev/null", file]).ExitCode);
+        }
+        finally { File.Delete(file); }
+    }
+
     [Fact]
     public void Validate_refuses_bad_profiles_and_capabilities()
     {
