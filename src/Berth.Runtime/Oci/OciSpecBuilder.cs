@@ -62,7 +62,8 @@ public static class OciSpecBuilder
             Mount("/dev/pts", "devpts", "devpts", ["nosuid", "noexec", "newinstance", "ptmxmode=0666", "mode=0620", "gid=5"]),
             Mount("/sys", "sysfs", "sysfs", ["nosuid", "noexec", "nodev", spec.Privileged ? "rw" : "ro"]),
             Mount("/sys/fs/cgroup", "cgroup", "cgroup",
-                ["nosuid", "noexec", "nodev", "relatime", (spec.Security.WritableCgroups ?? spec.Privileged) ? "rw" : "ro"]),
+                ["nosuid", "noexec", "nodev", "relatime",
+                    (spec.Security.WritableCgroups ?? spec.Privileged) ? "rw" : "ro"]),
             Mount("/dev/mqueue", "mqueue", "mqueue", ["nosuid", "noexec", "nodev"]),
             Mount("/dev/shm", "shm", "tmpfs", ["nosuid", "noexec", "nodev", "mode=1777", $"size={spec.ShmSize}"]),
         };
@@ -122,7 +123,8 @@ public static class OciSpecBuilder
     {
         var options = spec.Security;
         if (options.SystemPathsUnconfined) return ([.. options.Mask], []);
-        var masked = spec.MaskedPaths?.ToList() ?? (spec.Privileged ? [] : (defaultMasked ?? DefaultMaskedPaths).ToList());
+        var masked = spec.MaskedPaths?.ToList()
+            ?? (spec.Privileged ? [] : (defaultMasked ?? DefaultMaskedPaths).ToList());
         var readOnly = spec.ReadonlyPaths?.ToList() ?? (spec.Privileged ? [] : ReadonlyPaths.ToList());
         foreach (string path in options.Mask)
             if (!masked.Contains(path)) masked.Add(path);

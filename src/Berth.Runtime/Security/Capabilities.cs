@@ -39,7 +39,8 @@ public static class Capabilities
 
     /// <summary>Upper case with the CAP_ prefix; `ALL` stays. An unknown name is an error, as in dockerd, and so is
     /// one this daemon does not hold itself.</summary>
-    public static List<string> Normalize(IEnumerable<string>? names, string field, IReadOnlyList<string>? available = null)
+    public static List<string> Normalize(IEnumerable<string>? names, string field,
+        IReadOnlyList<string>? available = null)
     {
         var result = new List<string>();
         foreach (string raw in names ?? [])
@@ -74,7 +75,8 @@ public static class Capabilities
     {
         try
         {
-            string? line = File.ReadLines("/proc/self/status").FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
+            string? line = File.ReadLines("/proc/self/status")
+                .FirstOrDefault(l => l.StartsWith("CapBnd:", StringComparison.Ordinal));
             if (line is not null) return Convert.ToUInt64(line["CapBnd:".Length..].Trim(), 16);
         }
         catch (Exception e) when (e is IOException or FormatException or UnauthorizedAccessException) { }

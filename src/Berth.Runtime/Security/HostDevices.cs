@@ -11,7 +11,8 @@ public sealed record DeviceNode(string Path, char Type, uint Major, uint Minor, 
 /// symlinks and other kinds of nodes are skipped.</summary>
 public static class HostDevices
 {
-    private static readonly HashSet<string> SkippedDirectories = ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
+    private static readonly HashSet<string> SkippedDirectories =
+        ["pts", "shm", "fd", "mqueue", ".lxc", ".lxd-mounts", ".udev"];
 
     /// <param name="root">/dev, or a test's own directory.</param>
     /// <param name="containerRoot">the path they get inside the container.</param>

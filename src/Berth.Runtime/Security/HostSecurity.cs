@@ -6,7 +6,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Berth.Runtime.Security;
 
-/// <summary>What one container gets beyond its spec: the seccomp filter, the AppArmor profile, the host's devices.</summary>
+/// <summary>What one container gets beyond its spec: seccomp filter, AppArmor profile, the host's devices.</summary>
 public sealed record Isolation(JsonObject? Seccomp, string? AppArmorProfile, IReadOnlyList<DeviceNode> Devices)
 {
     public static readonly Isolation None = new(null, null, []);
@@ -17,10 +17,10 @@ public sealed record Isolation(JsonObject? Seccomp, string? AppArmorProfile, IRe
 /// Turns a container's security options into its <see cref="Isolation"/>.</summary>
 public sealed class HostSecurity
 {
-    /// <summary>Where the default profile is looked for, first found wins: Docker's own profile (scripts/install-deps.sh
-    /// puts the one Debian's golang-github-docker-docker-dev ships at the first path; the package itself installs the
-    /// second), then Debian's containers-common profile (Podman's: less strict, it lets unshare, keyctl and mount
-    /// through to the capability checks).</summary>
+    /// <summary>Where the default profile is looked for, first found wins: Docker's own profile
+    /// (scripts/install-deps.sh puts the one Debian's golang-github-docker-docker-dev ships at the first path; the
+    /// package itself installs the second), then Debian's containers-common profile (Podman's: less strict, it lets
+    /// unshare, keyctl and mount through to the capability checks).</summary>
     public static readonly IReadOnlyList<string> DefaultProfilePaths =
     [
         "/usr/share/berth/seccomp/default.json",
@@ -61,9 +61,11 @@ public sealed class HostSecurity
     ];
 
     /// <summary>Looks at this host once; what is missing is logged and left out, never a failure.</summary>
-    public static HostSecurity Detect(string stateDirectory, ILogger? logger = null, IReadOnlyList<string>? profilePaths = null)
+    public static HostSecurity Detect(string stateDirectory, ILogger? logger = null,
+        IReadOnlyList<string>? profilePaths = null)
     {
         logger ??= NullLogger.Instance;
+        profilePaths ??= DefaultProfilePaths;
         bool seccompSupported = KernelHasSeccomp();
         SeccompProfile? profile = null;
         string source = "";
@@ -71,21 +73,22 @@ public sealed class HostSecurity
             logger.LogWarning("seccomp is not enabled in this kernel: containers run without a seccomp filter");
         else
         {
-            source = (profilePaths ?? DefaultProfilePaths).FirstOrDefault(File.Exists) ?? "";
+            source = profilePaths.FirstOrDefault(File.Exists) ?? "";
             if (source.Length == 0)
-                logger.LogWarning("no default seccomp profile found (looked for {Paths}; scripts/install-deps.sh installs "
-                    + "one): containers run WITHOUT a seccomp filter", string.Join(", ", profilePaths ?? DefaultProfilePaths));
+                logger.LogWarning("no default seccomp profile found (looked for {Paths}; scripts/install-deps.sh "
+                    + "installs one): containers run WITHOUT a seccomp filter", string.Join(", ", profilePaths));
             else
             {
                 try
                 {
                     profile = SeccompProfile.Parse(File.ReadAllText(source));
-                    logger.LogInformation("default seccomp profile: {Path} ({Rules} rules)", source, profile.Syscalls.Count);
+                    logger.LogInformation("default seccomp profile: {Path} ({Rules} rules)", source,
+                        profile.Syscalls.Count);
                 }
                 catch (Exception e) when (e is SecurityOptionException or IOException)
                 {
-                    logger.LogWarning("the default seccomp profile {Path} cannot be used ({Error}): containers run WITHOUT "
-                        + "a seccomp filter", source, e.Message);
+                    logger.LogWarning("the default seccomp profile {Path} cannot be used ({Error}): containers run "
+                        + "WITHOUT a seccomp filter", source, e.Message);
                     source = "";
                 }
             }
@@ -114,7 +117,8 @@ public sealed class HostSecurity
         if (options.Seccomp == SeccompMode.Custom)
         {
             if (!SeccompSupported)
-                throw new SecurityOptionException("seccomp is not enabled in this kernel, cannot run a custom seccomp profile");
+                throw new SecurityOptionException(
+                    "seccomp is not enabled in this kernel, cannot run a custom seccomp profile");
             Custom(options.SeccompProfile);
         }
         if (options.AppArmorProfile is { } requested && requested != "unconfined" && !AppArmorEnabled)

@@ -16,7 +16,7 @@ public sealed record SeccompRule(IReadOnlyList<string> Names, string Action, uin
 
 public sealed record SeccompArch(string Architecture, IReadOnlyList<string> SubArchitectures);
 
-/// <summary>Where a profile is translated for: the host's architecture (Go's name and libseccomp's) and kernel.</summary>
+/// <summary>Where a profile is translated for: the host's architecture (Go's and libseccomp's names), kernel.</summary>
 public sealed record SeccompHost(string GoArch, string SeccompArch, Version Kernel)
 {
     /// <summary>This machine: Go's GOARCH names, as profiles' includes/excludes use them.</summary>

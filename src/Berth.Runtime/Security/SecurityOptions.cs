@@ -14,7 +14,8 @@ public sealed record SecurityOptions
     public static readonly SecurityOptions None = new();
 
     public SeccompMode Seccomp { get; init; } = SeccompMode.Default;
-    /// <summary>The profile's JSON content for <see cref="SeccompMode.Custom"/> (the docker CLI sends the file's content).</summary>
+    /// <summary>The profile's JSON for <see cref="SeccompMode.Custom"/> (the docker CLI sends the file's
+    /// content).</summary>
     public string SeccompProfile { get; init; } = "";
     public bool NoNewPrivileges { get; init; }
     /// <summary>null: the engine's default; "unconfined" or a profile name otherwise.</summary>
