@@ -425,6 +425,48 @@ public sealed class SecurityTests
         host.Validate(SecurityOptions.Parse(["seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}"]), ["ALL"], ["net_raw"]);
     }
 
+    [Fact]
+    public void Daemon_start_takes_the_first_profile_found_and_warns_when_there_is_none()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), TestNames.Unique("berth-profiles-", 30));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string missing = Path.Combine(dir, "missing.json"), bad = Path.Combine(dir, "bad.json");
+            string good = Path.Combine(dir, "good.json");
+            File.WriteAllText(bad, "{\"defaultAction\": 7}");
+            File.WriteAllText(good, ConditionalProfile);
+
+            var log = new ListLogger();
+            var none = HostSecurity.Detect(dir, log, [missing], detectAppArmor: false);
+            Assert.Null(none.DefaultSeccomp);
+            Assert.Empty(none.InfoOptions);
+            Assert.Contains(log.Lines, l => l.StartsWith("Warning: no default seccomp profile found", StringComparison.Ordinal)
+                && l.Contains("WITHOUT a seccomp filter"));
+            Assert.Contains(log.Lines, l => l.StartsWith("Information: AppArmor is not enabled", StringComparison.Ordinal));
+
+            var broken = HostSecurity.Detect(dir, log, [bad, good], detectAppArmor: false);
+            Assert.Null(broken.DefaultSeccomp); // the first one found is the one meant: a broken one is not skipped
+            Assert.Contains(log.Lines, l => l.Contains("cannot be used") && l.Contains("'defaultAction' is not a string"));
+
+            var found = HostSecurity.Detect(dir, log, [missing, good], detectAppArmor: false);
+            Assert.Equal(good, found.DefaultSeccompSource);
+            Assert.Equal(11, found.DefaultSeccomp!.Syscalls.Count);
+            Assert.Equal(["name=seccomp,profile=builtin"], found.InfoOptions);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Lines { get; } = [];
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId,
+            TState state, Exception? exception, Func<TState, Exception?, string> formatter) =>
+            Lines.Add($"{logLevel}: {formatter(state, exception)}");
+    }
+
     // ------------------------------------------------------------------ host devices (real nodes in a temp dir)
 
     [Fact]

@@ -61,8 +61,9 @@ public sealed class HostSecurity
     ];
 
     /// <summary>Looks at this host once; what is missing is logged and left out, never a failure.</summary>
+    /// <param name="detectAppArmor">false in tests: loading a profile would change the host.</param>
     public static HostSecurity Detect(string stateDirectory, ILogger? logger = null,
-        IReadOnlyList<string>? profilePaths = null)
+        IReadOnlyList<string>? profilePaths = null, bool detectAppArmor = true)
     {
         logger ??= NullLogger.Instance;
         profilePaths ??= DefaultProfilePaths;
@@ -94,7 +95,7 @@ public sealed class HostSecurity
             }
         }
 
-        bool appArmor = AppArmor.HostSupports();
+        bool appArmor = detectAppArmor && AppArmor.HostSupports();
         string? appArmorProfile = null;
         if (!appArmor)
             logger.LogInformation("AppArmor is not enabled on this host: containers run without an AppArmor profile");
