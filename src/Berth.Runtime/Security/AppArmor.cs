@@ -57,6 +57,22 @@ public static class AppArmor
     private static string? Parser() =>
         new[] { "/sbin/apparmor_parser", "/usr/sbin/apparmor_parser" }.FirstOrDefault(File.Exists);
 
+    /// <summary>As dockerd: a package upgrade or an admin may unload profiles; load ours again when the kernel no
+    /// longer lists it (a start would fail otherwise).</summary>
+    public static void EnsureDefaultProfileLoaded(string directory,
+        string loadedProfiles = "/sys/kernel/security/apparmor/profiles")
+    {
+        try
+        {
+            if (File.ReadLines(loadedProfiles).Any(l => l.StartsWith(DefaultProfileName + " (", StringComparison.Ordinal)))
+                return;
+        }
+        catch (IOException) { }
+        if (LoadDefaultProfile(directory) is { } error)
+            throw new SecurityOptionException($"AppArmor profile {DefaultProfileName} is not loaded and loading it "
+                + $"failed: {error}");
+    }
+
     /// <summary>Writes the profile under <paramref name="directory"/> and loads (or replaces) it in the kernel;
     /// null on success, else why not.</summary>
     public static string? LoadDefaultProfile(string directory)

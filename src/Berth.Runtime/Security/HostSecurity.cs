@@ -32,6 +32,7 @@ public sealed class HostSecurity
     private readonly ConcurrentDictionary<string, JsonObject?> _defaultByCaps = new();
     private readonly ConcurrentDictionary<string, SeccompProfile> _custom = new();
     private readonly SeccompHost _host;
+    private string? _appArmorDirectory;
 
     public HostSecurity(SeccompProfile? defaultSeccomp, string defaultSeccompSource, bool seccompSupported,
         bool appArmorEnabled, string? defaultAppArmorProfile, SeccompHost? host = null)
@@ -107,7 +108,10 @@ public sealed class HostSecurity
             appArmorProfile = AppArmor.DefaultProfileName;
             logger.LogInformation("AppArmor profile {Profile} loaded", appArmorProfile);
         }
-        return new HostSecurity(profile, source, seccompSupported, appArmor, appArmorProfile);
+        return new HostSecurity(profile, source, seccompSupported, appArmor, appArmorProfile)
+        {
+            _appArmorDirectory = Path.Combine(stateDirectory, "apparmor"),
+        };
     }
 
     /// <summary>Create-time checks, so a container that cannot start as asked is refused at once (400).</summary>
@@ -142,7 +146,11 @@ public sealed class HostSecurity
         }
         string? appArmor = null;
         if (AppArmorEnabled)
+        {
             appArmor = options.AppArmorProfile ?? (spec.Privileged ? "unconfined" : DefaultAppArmorProfile);
+            if (appArmor == AppArmor.DefaultProfileName && _appArmorDirectory is not null)
+                AppArmor.EnsureDefaultProfileLoaded(_appArmorDirectory);
+        }
         var devices = spec.Privileged ? HostDevices.Scan() : [];
         return new Isolation(seccomp, appArmor, devices);
     }
