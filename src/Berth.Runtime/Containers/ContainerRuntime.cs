@@ -512,8 +512,8 @@ public static class UserResolver
     {
         if (string.IsNullOrEmpty(user)) return (0, 0, []);
         string[] parts = user.Split(':', 2);
-        var passwd = ReadTable(Path.Combine(rootfs, "etc/passwd"));
-        var group = ReadTable(Path.Combine(rootfs, "etc/group"));
+        var passwd = ReadTable(rootfs, "/etc/passwd");
+        var group = ReadTable(rootfs, "/etc/group");
         uint uid, gid = 0;
         if (uint.TryParse(parts[0], out uid))
         {
@@ -536,6 +536,14 @@ public static class UserResolver
         return (uid, gid, []);
     }
 
-    private static List<string[]> ReadTable(string path) =>
-        File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0 && !l.StartsWith('#')).Select(l => l.Split(':')).ToList() : [];
+    /// <summary>Read inside the rootfs, regular files only, size-capped: the image chose what these paths are.</summary>
+    private static List<string[]> ReadTable(string rootfs, string path)
+    {
+        try
+        {
+            return Files.RootfsFile.ReadLines(rootfs, path)
+                .Where(l => l.Length > 0 && !l.StartsWith('#')).Select(l => l.Split(':')).ToList();
+        }
+        catch (Files.RootfsFileException e) { throw new RuntimeException($"unable to read {path}: {e.Message}"); }
+    }
 }
