@@ -75,7 +75,7 @@ public sealed partial class ImageStore
             Commit(pending);
             return lines;
         }
-        catch (Exception e) when (e is JsonException or InvalidOperationException or ArgumentException)
+        catch (Exception e) when (e is JsonException || e is InvalidOperationException && e.Source == "System.Text.Json")
         {
             throw new ImageException($"invalid archive: {e.Message}"); // JSON of the wrong shape
         }
