@@ -82,6 +82,14 @@ public sealed class RootfsFileTests : IDisposable
         Assert.Equal((1000u, 1001u), Ids(UserResolver.Resolve(_rootfs, "bob")));
     }
 
+    [Fact]
+    public void A_malformed_passwd_line_is_a_clear_error()
+    {
+        File.WriteAllText(Etc("passwd"), "alice:x:many:1::/:/bin/sh\n");
+        var error = Assert.Throws<RuntimeException>(() => UserResolver.Resolve(_rootfs, "alice"));
+        Assert.Contains("invalid entry for alice in /etc/passwd", error.Message);
+    }
+
     private static (uint, uint) Ids((uint Uid, uint Gid, List<uint> Groups) user) => (user.Uid, user.Gid);
 
     /// <summary>Runs <paramref name="read"/> on its own thread so a hang fails the test instead of stalling the run.</summary>

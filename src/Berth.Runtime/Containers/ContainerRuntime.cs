@@ -518,23 +518,28 @@ public static class UserResolver
         if (uint.TryParse(parts[0], out uid))
         {
             var entry = passwd.FirstOrDefault(p => p.Length > 3 && p[2] == parts[0]);
-            if (entry is not null) gid = uint.Parse(entry[3]);
+            if (entry is not null) gid = Id(entry, 3, "/etc/passwd");
         }
         else
         {
             var entry = passwd.FirstOrDefault(p => p[0] == parts[0])
                 ?? throw new RuntimeException($"unable to find user {parts[0]}: no matching entries in passwd file");
-            uid = uint.Parse(entry[2]);
-            gid = uint.Parse(entry[3]);
+            uid = Id(entry, 2, "/etc/passwd");
+            gid = Id(entry, 3, "/etc/passwd");
         }
         if (parts.Length == 2 && !uint.TryParse(parts[1], out gid))
         {
             var entry = group.FirstOrDefault(g => g[0] == parts[1])
                 ?? throw new RuntimeException($"unable to find group {parts[1]}: no matching entries in group file");
-            gid = uint.Parse(entry[2]);
+            gid = Id(entry, 2, "/etc/group");
         }
         return (uid, gid, []);
     }
+
+    /// <summary>A numeric field of a passwd/group line; a malformed line of the image's file is a clear error.</summary>
+    private static uint Id(string[] entry, int field, string file) =>
+        entry.Length > field && uint.TryParse(entry[field], out uint id) ? id
+            : throw new RuntimeException($"invalid entry for {entry[0]} in {file}");
 
     /// <summary>Read inside the rootfs, regular files only, size-capped: the image chose what these paths are.</summary>
     private static List<string[]> ReadTable(string rootfs, string path)
