@@ -114,6 +114,13 @@ public sealed class HostileLayerTests : IDisposable
         Assert.Equal((UnixFileMode)0x16d, File.GetUnixFileMode(Path.Combine(_root, "ro")));
     }
 
+    [Fact]
+    public async Task A_directory_named_twice_takes_its_last_entrys_mode()
+    {
+        await Extract(Tar(Dir("d", 0x1c0), Regular("d/f", "f"), Dir("d", 0x1ed)));
+        Assert.Equal((UnixFileMode)0x1ed, File.GetUnixFileMode(Path.Combine(_root, "d")));
+    }
+
     private async Task Extract(byte[] tar)
     {
         using var stream = new MemoryStream(tar);

@@ -29,7 +29,9 @@ public sealed class LayerExtractor
     private SafeFileHandle? _parent;
     private long _size;
 
-    private readonly record struct DeferredDirectory(string Relative, TarEntry Entry, ulong Device, ulong Inode);
+    private readonly Dictionary<string, int> _deferredIndex = new(StringComparer.Ordinal);
+
+    private readonly record struct DeferredDirectory(string Relative, TarEntry Entry, ulong Device, ulong Inode, bool Skip);
 
     private LayerExtractor(RootedDirectory root, ILogger? logger)
     {
@@ -208,7 +210,10 @@ public sealed class LayerExtractor
     private void Defer(string relative, TarEntry entry, SafeFileHandle parent, string name)
     {
         var info = Interop.StatAt(parent, name)!.Value;
-        _deferred.Add(new DeferredDirectory(relative, entry, info.Device, info.Inode));
+        // A directory named twice takes its last entry's metadata.
+        if (_deferredIndex.TryGetValue(relative, out int earlier)) _deferred[earlier] = _deferred[earlier] with { Skip = true };
+        _deferredIndex[relative] = _deferred.Count;
+        _deferred.Add(new DeferredDirectory(relative, entry, info.Device, info.Inode, false));
     }
 
     /// <summary>Directories last, deepest first (writing into them changed their times). Each is reopened without
@@ -219,7 +224,8 @@ public sealed class LayerExtractor
         DisposeParent();
         for (int i = _deferred.Count - 1; i >= 0; i--)
         {
-            var (relative, entry, device, inode) = _deferred[i];
+            var (relative, entry, device, inode, skip) = _deferred[i];
+            if (skip) continue;
             SafeFileHandle handle;
             try { handle = _root.OpenDirectory(relative); }
             catch (UnsafePathException e)
