@@ -36,7 +36,8 @@ public static unsafe partial class Interop
     private static partial int symlinkat(string target, SafeHandle dir, string name);
 
     [LibraryImport(Libc, EntryPoint = "linkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int linkat_fd(SafeHandle oldDir, string oldName, SafeHandle newDir, string newName, int flags);
+    private static partial int linkat_fd(SafeHandle oldDir, string oldName, SafeHandle newDir, string newName,
+        int flags);
 
     [LibraryImport(Libc, EntryPoint = "mknodat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int mknodat(SafeHandle dir, string name, uint mode, ulong dev);
@@ -110,13 +111,15 @@ public static unsafe partial class Interop
 
     public static void UnlinkAt(SafeHandle dir, string name, bool directory)
     {
-        if (unlinkat(dir, name, directory ? AT_REMOVEDIR : 0) != 0) throw LinuxException.FromLastError($"unlinkat {name}");
+        if (unlinkat(dir, name, directory ? AT_REMOVEDIR : 0) != 0)
+            throw LinuxException.FromLastError($"unlinkat {name}");
     }
 
     /// <summary>Owner of the node itself (a symlink is not followed).</summary>
     public static void ChownAtNoFollow(SafeHandle dir, string name, int uid, int gid)
     {
-        if (fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0) throw LinuxException.FromLastError($"fchownat {name}");
+        if (fchownat(dir, name, uid, gid, AT_SYMLINK_NOFOLLOW) != 0)
+            throw LinuxException.FromLastError($"fchownat {name}");
     }
 
     /// <summary>Owner of the open file itself.</summary>
@@ -125,7 +128,8 @@ public static unsafe partial class Interop
         if (fchownat(fd, "", uid, gid, AT_EMPTY_PATH) != 0) throw LinuxException.FromLastError($"fchown {what}");
     }
 
-    /// <summary>Mode of a node that is not a symlink; glibc does it on an O_PATH|O_NOFOLLOW fd (ENOTSUP on a symlink).</summary>
+    /// <summary>Mode of a node that is not a symlink; glibc does it on an O_PATH|O_NOFOLLOW fd (ENOTSUP on a
+    /// symlink).</summary>
     public static void ChmodAtNoFollow(SafeHandle dir, string name, uint mode)
     {
         if (fchmodat(dir, name, mode, AT_SYMLINK_NOFOLLOW) != 0) throw LinuxException.FromLastError($"fchmodat {name}");
@@ -142,7 +146,8 @@ public static unsafe partial class Interop
         Timespec* times = stackalloc Timespec[2];
         times[0] = ToTimespec(accessed);
         times[1] = ToTimespec(modified);
-        if (utimensat_fd(dir, name, times, AT_SYMLINK_NOFOLLOW) != 0) throw LinuxException.FromLastError($"utimensat {name}");
+        if (utimensat_fd(dir, name, times, AT_SYMLINK_NOFOLLOW) != 0)
+            throw LinuxException.FromLastError($"utimensat {name}");
     }
 
     /// <summary>Times of the open file itself.</summary>

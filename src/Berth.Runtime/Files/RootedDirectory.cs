@@ -98,7 +98,8 @@ public sealed class RootedDirectory : IDisposable
         else Interop.UnlinkAt(parent, name, directory: false);
     }
 
-    /// <summary>Removes the tree at <paramref name="path"/> (an engine-made path) without following any symlink in it.</summary>
+    /// <summary>Removes the tree at <paramref name="path"/> (an engine-made path) without following any symlink
+    /// in it.</summary>
     public static void RemoveTree(string path)
     {
         string full = System.IO.Path.GetFullPath(path).TrimEnd('/');
@@ -106,9 +107,11 @@ public sealed class RootedDirectory : IDisposable
         RemoveEntry(parent, System.IO.Path.GetFileName(full));
     }
 
-    /// <summary>The names in an open directory, read through the fd's /proc link (bound to the fd, not a path).</summary>
+    /// <summary>The names in an open directory, read through the fd's /proc link (bound to the fd, not a
+    /// path).</summary>
     public static List<string> ListNames(SafeFileHandle directory) =>
-        Directory.EnumerateFileSystemEntries(ProcPath(directory)).Select(System.IO.Path.GetFileName).OfType<string>().ToList();
+        Directory.EnumerateFileSystemEntries(ProcPath(directory))
+            .Select(System.IO.Path.GetFileName).OfType<string>().ToList();
 
     /// <summary>"/proc/self/fd/N[/name]": the kernel resolves the fd part to the very directory held open, and
     /// <paramref name="name"/> (one component) inside it; for calls that only exist with a path (lsetxattr).</summary>

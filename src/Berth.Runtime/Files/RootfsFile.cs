@@ -28,7 +28,10 @@ public static class RootfsFile
         {
             var info = Interop.StatAt(handle, "")!.Value;
             if (!info.IsRegular)
-                throw new RootfsFileException($"{path} in the container is not a regular file (mode 0{Convert.ToString(info.Mode, 8)})");
+            {
+                string mode = Convert.ToString(info.Mode, 8);
+                throw new RootfsFileException($"{path} in the container is not a regular file (mode 0{mode})");
+            }
             if (info.Size > maxBytes)
                 throw new RootfsFileException($"{path} in the container is larger than {maxBytes} bytes ({info.Size})");
             // The size may change under us: read at most maxBytes + 1 and refuse if the extra byte came.

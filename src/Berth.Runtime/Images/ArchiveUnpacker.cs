@@ -70,7 +70,8 @@ internal static class ArchiveUnpacker
     }
 
     /// <summary>A regular file of the archive, resolved inside it.</summary>
-    public static FileStream OpenRead(RootedDirectory root, string name) => new(OpenRegular(root, name, out _), FileAccess.Read);
+    public static FileStream OpenRead(RootedDirectory root, string name) =>
+        new(OpenRegular(root, name, out _), FileAccess.Read);
 
     /// <summary>A regular file of the archive, at most <paramref name="maxBytes"/> long.</summary>
     public static byte[] ReadAll(RootedDirectory root, string name, int maxBytes)

@@ -86,15 +86,18 @@ public sealed partial class ImageStore
         }
     }
 
-    private async Task ReadDockerSave(RootedDirectory root, List<PendingImage> pending, List<string> lines, CancellationToken ct)
+    private async Task ReadDockerSave(RootedDirectory root, List<PendingImage> pending, List<string> lines,
+        CancellationToken ct)
     {
         var manifest = ParseJson(root, "manifest.json")?.AsArray() ?? throw new ImageException("invalid manifest.json");
         foreach (var entry in manifest)
         {
-            string configName = entry?["Config"]?.GetValue<string>() ?? throw new ImageException("invalid archive: manifest entry without Config");
+            string configName = entry?["Config"]?.GetValue<string>()
+                ?? throw new ImageException("invalid archive: manifest entry without Config");
             byte[] configBytes = ArchiveUnpacker.ReadAll(root, configName, MaxJsonBytes);
             // Docker names the config by its digest ("<hex>.json", or "blobs/sha256/<hex>" since Docker 25).
-            if (DigestInName().Match(configName) is { Success: true } named) VerifyDigest(configBytes, "sha256:" + named.Groups[1].Value, configName);
+            if (DigestInName().Match(configName) is { Success: true } named)
+                VerifyDigest(configBytes, "sha256:" + named.Groups[1].Value, configName);
             var document = ParseDocument(configBytes);
             var layerNames = entry!["Layers"]?.AsArray().Select(l => l!.GetValue<string>()).ToList() ?? [];
             var diffIds = ExpectedDiffIds(document, layerNames.Count);
@@ -103,8 +106,8 @@ public sealed partial class ImageStore
             for (int i = 0; i < layerNames.Count; i++)
             {
                 // A "blobs/sha256/<hex>" layer is named by the digest of its bytes; "<id>/layer.tar" names only an id.
-                string? blobDigest = layerNames[i].StartsWith("blobs/", StringComparison.Ordinal) &&
-                                     DigestInName().Match(layerNames[i]) is { Success: true } m ? "sha256:" + m.Groups[1].Value : null;
+                string? blobDigest = layerNames[i].StartsWith("blobs/", StringComparison.Ordinal)
+                    && DigestInName().Match(layerNames[i]) is { Success: true } m ? "sha256:" + m.Groups[1].Value : null;
                 await using var stream = ArchiveUnpacker.OpenRead(root, layerNames[i]);
                 image.Layers.Add(await ExtractLayerAsync(stream, blobDigest, diffIds[i], ct, layerNames[i]));
             }
@@ -115,7 +118,8 @@ public sealed partial class ImageStore
         }
     }
 
-    private async Task ReadOciLayout(RootedDirectory root, List<PendingImage> pending, List<string> lines, CancellationToken ct)
+    private async Task ReadOciLayout(RootedDirectory root, List<PendingImage> pending, List<string> lines,
+        CancellationToken ct)
     {
         var index = ParseJson(root, "index.json");
         foreach (var descriptor in index?["manifests"]?.AsArray() ?? [])
@@ -152,7 +156,10 @@ public sealed partial class ImageStore
 
     private static ImageDocument ParseDocument(byte[] bytes)
     {
-        try { return JsonSerializer.Deserialize<ImageDocument>(bytes) ?? throw new ImageException("invalid image config"); }
+        try
+        {
+            return JsonSerializer.Deserialize<ImageDocument>(bytes) ?? throw new ImageException("invalid image config");
+        }
         catch (JsonException e) { throw new ImageException($"invalid image config: {e.Message}"); }
     }
 
@@ -161,7 +168,8 @@ public sealed partial class ImageStore
     {
         var diffIds = document.RootFs?.DiffIds ?? [];
         if (diffIds.Count != layers)
-            throw new ImageException($"invalid archive: the manifest lists {layers} layers, the image config's rootfs.diff_ids {diffIds.Count}");
+            throw new ImageException(
+                $"invalid archive: the manifest lists {layers} layers, the image config's rootfs.diff_ids {diffIds.Count}");
         return diffIds.Select(CheckDigest).ToList();
     }
 
@@ -178,20 +186,22 @@ public sealed partial class ImageStore
 
     private static string CheckDigest(string? digest) =>
         digest is not null && DigestPattern().IsMatch(digest) ? digest
-            : throw new ImageException($"invalid archive: unsupported or malformed digest \"{digest}\" (sha256:<64 hex> expected)");
+            : throw new ImageException(
+                $"invalid archive: unsupported or malformed digest \"{digest}\" (sha256:<64 hex> expected)");
 
     private static void VerifyDigest(byte[] bytes, string digest, string name)
     {
         string actual = "sha256:" + Sha256Hex(bytes);
-        if (actual != digest) throw new ImageException($"invalid archive: {name} has digest {actual}, expected {digest}");
+        if (actual != digest)
+            throw new ImageException($"invalid archive: {name} has digest {actual}, expected {digest}");
     }
 
     private static string Sha256Hex(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
 
     /// <summary>Extracts a layer tar (plain or gzip) into tmp/, hashing the uncompressed bytes for its diff id and the
     /// stored bytes for the blob digest; both are checked when expected values are given.</summary>
-    private async Task<PendingLayer> ExtractLayerAsync(Stream input, string? blobDigest, string? diffId, CancellationToken ct,
-        string? name = null)
+    private async Task<PendingLayer> ExtractLayerAsync(Stream input, string? blobDigest, string? diffId,
+        CancellationToken ct, string? name = null)
     {
         var layer = new PendingLayer(Path.Combine(Temp, "layer-" + Guid.NewGuid().ToString("N")[..12]));
         try
@@ -208,15 +218,19 @@ public sealed partial class ImageStore
             if (blobDigest is not null && blob != blobDigest)
                 throw new ImageException($"invalid archive: layer {name} has digest {blob}, expected {blobDigest}");
             if (diffId is not null && layer.DiffId != diffId)
-                throw new ImageException($"invalid archive: layer {name} has diff id {layer.DiffId}, the image config says {diffId}");
-            WriteAtomic(Path.Combine(layer.Directory, "size"), System.Text.Encoding.ASCII.GetBytes(layer.Size.ToString()));
+                throw new ImageException(
+                    $"invalid archive: layer {name} has diff id {layer.DiffId}, the image config says {diffId}");
+            byte[] size = System.Text.Encoding.ASCII.GetBytes(layer.Size.ToString());
+            WriteAtomic(Path.Combine(layer.Directory, "size"), size);
             return layer;
         }
         catch (Exception e)
         {
             layer.Dispose();
-            if (e is InvalidDataException or FormatException) throw new ImageException($"invalid tar archive: {e.Message}");
-            if (LayerExtractor.IsNoSpace(e) && e is not ImageException) throw new ImageStorageException($"no space left on device: {e.Message}");
+            if (e is InvalidDataException or FormatException)
+                throw new ImageException($"invalid tar archive: {e.Message}");
+            if (LayerExtractor.IsNoSpace(e) && e is not ImageException)
+                throw new ImageStorageException($"no space left on device: {e.Message}");
             throw;
         }
     }
@@ -263,7 +277,8 @@ public sealed partial class ImageStore
     }
 
     /// <summary>An image read from an archive, with its layers extracted into tmp/ and not yet committed.</summary>
-    private sealed record PendingImage(ImageDocument Document, byte[]? Original, List<PendingLayer> Layers, List<string> Tags);
+    private sealed record PendingImage(ImageDocument Document, byte[]? Original, List<PendingLayer> Layers,
+        List<string> Tags);
 
     /// <summary>A layer extracted into tmp/; removed on disposal unless it was moved into layers/.</summary>
     private sealed class PendingLayer(string directory) : IDisposable
@@ -416,7 +431,8 @@ public sealed partial class ImageStore
     {
         lock (_lock)
         {
-            var tags = new Dictionary<string, string>(_tags) { [tag] = hex.StartsWith("sha256:", StringComparison.Ordinal) ? hex[7..] : hex };
+            string id = hex.StartsWith("sha256:", StringComparison.Ordinal) ? hex[7..] : hex;
+            var tags = new Dictionary<string, string>(_tags) { [tag] = id };
             SaveTags(tags);
         }
     }
@@ -428,7 +444,8 @@ public sealed partial class ImageStore
         _tags = tags;
     }
 
-    /// <summary>temp file, fsync, rename over, fsync of the directory: after a crash the file is old or new, whole.</summary>
+    /// <summary>temp file, fsync, rename over, fsync of the directory: after a crash the file is old or new,
+    /// whole.</summary>
     private static void WriteAtomic(string path, byte[] bytes)
     {
         string temp = $"{path}.{Guid.NewGuid():N}.tmp";
@@ -445,7 +462,8 @@ public sealed partial class ImageStore
         catch (Exception e) when (e is IOException or LinuxException)
         {
             File.Delete(temp);
-            if (LayerExtractor.IsNoSpace(e)) throw new ImageStorageException($"no space left on device writing {path}: {e.Message}");
+            if (LayerExtractor.IsNoSpace(e))
+                throw new ImageStorageException($"no space left on device writing {path}: {e.Message}");
             throw;
         }
     }

@@ -31,7 +31,8 @@ public sealed class LayerExtractor
 
     private readonly Dictionary<string, int> _deferredIndex = new(StringComparer.Ordinal);
 
-    private readonly record struct DeferredDirectory(string Relative, TarEntry Entry, ulong Device, ulong Inode, bool Skip);
+    private readonly record struct DeferredDirectory(string Relative, TarEntry Entry, ulong Device, ulong Inode,
+        bool Skip);
 
     private LayerExtractor(RootedDirectory root, ILogger? logger)
     {
@@ -41,7 +42,8 @@ public sealed class LayerExtractor
 
     /// <summary>Extracts the tar stream (uncompressed) into <paramref name="destination"/>, which must exist.
     /// Returns the layer's size: the bytes of its regular files, hard links counted once.
-    /// Hostile or broken input is an <see cref="ImageException"/>; a full disk an <see cref="ImageStorageException"/>.</summary>
+    /// Hostile or broken input is an <see cref="ImageException"/>; a full disk an
+    /// <see cref="ImageStorageException"/>.</summary>
     public static async Task<long> ExtractAsync(Stream tar, string destination, ILogger? logger, CancellationToken ct)
     {
         using var root = RootedDirectory.Open(destination);
@@ -124,10 +126,13 @@ public sealed class LayerExtractor
                 var posix = (PosixTarEntry)entry;
                 uint kind = type switch
                 {
-                    TarEntryType.CharacterDevice => Interop.S_IFCHR, TarEntryType.BlockDevice => Interop.S_IFBLK, _ => Interop.S_IFIFO,
+                    TarEntryType.CharacterDevice => Interop.S_IFCHR,
+                    TarEntryType.BlockDevice => Interop.S_IFBLK,
+                    _ => Interop.S_IFIFO,
                 };
                 uint mode = kind | ((uint)entry.Mode & 0xfff);
-                Replace(parent, name, () => Interop.MknodAt(parent, name, mode, (uint)posix.DeviceMajor, (uint)posix.DeviceMinor));
+                uint major = (uint)posix.DeviceMajor, minor = (uint)posix.DeviceMinor;
+                Replace(parent, name, () => Interop.MknodAt(parent, name, mode, major, minor));
                 break;
             default:
                 _logger.LogWarning("layer entry {Name} of type {Type} skipped", entry.Name, type);
@@ -145,7 +150,7 @@ public sealed class LayerExtractor
             Interop.SetXattrFd(parent, "trusted.overlay.opaque", "y"u8, entry.Name);
             return;
         }
-        if (name.StartsWith(WhiteoutMetaPrefix, StringComparison.Ordinal)) return; // other .wh..wh. names: aufs bookkeeping
+        if (name.StartsWith(WhiteoutMetaPrefix, StringComparison.Ordinal)) return; // other .wh..wh.: aufs bookkeeping
         string hidden = name[WhiteoutPrefix.Length..];
         RootedDirectory.CheckName(hidden, $"whiteout {entry.Name}");
         Replace(parent, hidden, () => Interop.MknodAt(parent, hidden, Interop.S_IFCHR, 0, 0));
@@ -178,7 +183,8 @@ public sealed class LayerExtractor
         // ever name a node that is already inside the root.
         using var targetParent = _root.OpenDirectory(targetParentPath);
         var info = Interop.StatAt(targetParent, targetName)
-            ?? throw new ImageException($"invalid layer: hard link {entry.Name} to {entry.LinkName}: no such file in the layer");
+            ?? throw new ImageException(
+                $"invalid layer: hard link {entry.Name} to {entry.LinkName}: no such file in the layer");
         if (info.IsDirectory) throw new ImageException($"invalid layer: hard link {entry.Name} points to a directory");
         if (targetParentPath == ParentOf(Clean(entry.Name)) && targetName == name) return; // a link to itself
         Replace(parent, name, () => Interop.LinkAt(targetParent, targetName, parent, name));
@@ -192,8 +198,12 @@ public sealed class LayerExtractor
     {
         Interop.ChownAtNoFollow(parent, name, entry.Uid, entry.Gid);
         foreach (var (attribute, value) in Xattrs(entry))
-            TrySetXattr(() => Interop.SetXattr(RootedDirectory.ProcPath(parent, name), attribute, value), attribute, entry.Name);
-        if (entry.EntryType != TarEntryType.SymbolicLink) Interop.ChmodAtNoFollow(parent, name, (uint)entry.Mode & 0xfff);
+        {
+            string path = RootedDirectory.ProcPath(parent, name);
+            TrySetXattr(() => Interop.SetXattr(path, attribute, value), attribute, entry.Name);
+        }
+        if (entry.EntryType != TarEntryType.SymbolicLink)
+            Interop.ChmodAtNoFollow(parent, name, (uint)entry.Mode & 0xfff);
         Interop.SetTimesAtNoFollow(parent, name, entry.ModificationTime, entry.ModificationTime);
     }
 
@@ -211,7 +221,8 @@ public sealed class LayerExtractor
     {
         var info = Interop.StatAt(parent, name)!.Value;
         // A directory named twice takes its last entry's metadata.
-        if (_deferredIndex.TryGetValue(relative, out int earlier)) _deferred[earlier] = _deferred[earlier] with { Skip = true };
+        if (_deferredIndex.TryGetValue(relative, out int earlier))
+            _deferred[earlier] = _deferred[earlier] with { Skip = true };
         _deferredIndex[relative] = _deferred.Count;
         _deferred.Add(new DeferredDirectory(relative, entry, info.Device, info.Inode, false));
     }
@@ -257,10 +268,11 @@ public sealed class LayerExtractor
                 _logger.LogWarning("xattr {Attribute} of {Entry} not taken from the archive", name, entry.Name);
                 continue;
             }
-            // TarReader hands PAX values over as UTF-8 text; a binary value that did not survive that cannot be restored.
+            // TarReader hands PAX values over as UTF-8 text: a binary value that did not survive cannot be restored.
             if (value.Contains('\uFFFD'))
             {
-                _logger.LogWarning("xattr {Attribute} of {Entry} is not valid UTF-8 after tar decoding; skipped", name, entry.Name);
+                _logger.LogWarning("xattr {Attribute} of {Entry} is not valid UTF-8 after tar decoding; skipped",
+                    name, entry.Name);
                 continue;
             }
             yield return (name, Encoding.UTF8.GetBytes(value));
@@ -269,7 +281,8 @@ public sealed class LayerExtractor
 
     public static bool XattrAllowed(string name) =>
         name == "security.capability" ||
-        !(name.StartsWith("trusted.", StringComparison.Ordinal) || name.StartsWith("security.", StringComparison.Ordinal));
+        !(name.StartsWith("trusted.", StringComparison.Ordinal)
+          || name.StartsWith("security.", StringComparison.Ordinal));
 
     private void TrySetXattr(Action set, string name, string entryName)
     {
