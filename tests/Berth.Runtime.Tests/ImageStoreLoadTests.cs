@@ -24,13 +24,16 @@ public sealed class ImageStoreLoadTests : IDisposable
         Assert.Equal(["Loaded image: saved:1"], lines);
         lines = await Load(store, OciLayout("oci:1", [SmallLayer("other\n")]));
         Assert.Equal(["Loaded image: oci:1"], lines);
-        Assert.Equal(2, store.List().Count);
-        Assert.Equal(2, Directory.GetDirectories(Path.Combine(_root, "layers")).Length);
+        lines = await Load(store, DockerSave("blobs:1", [SmallLayer("third\n")], blobs: true));
+        Assert.Equal(["Loaded image: blobs:1"], lines);
+        Assert.Equal(3, store.List().Count);
+        Assert.Equal(3, Directory.GetDirectories(Path.Combine(_root, "layers")).Length);
         Assert.Empty(Directory.EnumerateFileSystemEntries(Path.Combine(_root, "tmp")));
     }
 
     public static TheoryData<string> TamperedArchives() =>
-        new("docker-save-layer", "docker-save-layer-count", "docker-save-config-name", "oci-layer", "oci-config", "oci-manifest");
+        new("docker-save-layer", "docker-save-layer-count", "docker-save-config-name", "docker-save-blob",
+            "oci-layer", "oci-config", "oci-manifest");
 
     [Theory]
     [MemberData(nameof(TamperedArchives))]
@@ -46,6 +49,7 @@ public sealed class ImageStoreLoadTests : IDisposable
             "docker-save-layer" => DockerSave("bad:1", [SmallLayer("first\n"), evil], [Sha256(SmallLayer("first\n")), Sha256(good)]),
             "docker-save-layer-count" => DockerSave("bad:1", [good, evil], [Sha256(good)]),
             "docker-save-config-name" => Rename(DockerSave("bad:1", [good])),
+            "docker-save-blob" => DockerSave("bad:1", [good], blobs: true, stored: [evil]),
             "oci-layer" => OciLayout("bad:1", [good], (k, b) => k == "layer" ? evil : b),
             "oci-config" => OciLayout("bad:1", [good], (k, b) => k == "config" ? Flip(b) : b),
             _ => OciLayout("bad:1", [good], (k, b) => k == "manifest" ? Flip(b) : b),

@@ -128,19 +128,22 @@ public static class HostileArchives
         rootfs = new { type = "layers", diff_ids = diffIds },
     });
 
-    /// <summary>A `docker save` archive (the legacy layout: &lt;config hex&gt;.json, &lt;id&gt;/layer.tar,
-    /// manifest.json) of one image; <paramref name="diffIds"/> defaults to the layers' true diff ids.</summary>
-    public static byte[] DockerSave(string repoTag, byte[][] layers, string[]? diffIds = null, byte[]? config = null)
+    /// <summary>A `docker save` archive of one image: the legacy layout (&lt;config hex&gt;.json, &lt;id&gt;/layer.tar,
+    /// manifest.json) or, with <paramref name="blobs"/>, Docker 25's (blobs/sha256/&lt;digest&gt;, manifest.json).
+    /// <paramref name="diffIds"/> defaults to the layers' true diff ids; <paramref name="stored"/> replaces the bytes
+    /// written for the layers (named after <paramref name="layers"/>).</summary>
+    public static byte[] DockerSave(string repoTag, byte[][] layers, string[]? diffIds = null, byte[]? config = null,
+        bool blobs = false, byte[][]? stored = null)
     {
         diffIds ??= layers.Select(Sha256).ToArray();
         config ??= Config(diffIds);
-        string configName = Sha256(config)[7..] + ".json";
+        string configName = blobs ? "blobs/sha256/" + Sha256(config)[7..] : Sha256(config)[7..] + ".json";
         var entries = new List<PaxTarEntry> { Blob(configName, config) };
         var layerNames = new List<string>();
         for (int i = 0; i < layers.Length; i++)
         {
-            string name = $"{i:x2}{Sha256(layers[i])[9..]}/layer.tar";
-            entries.Add(Blob(name, layers[i]));
+            string name = blobs ? "blobs/sha256/" + Sha256(layers[i])[7..] : $"{i:x2}{Sha256(layers[i])[9..]}/layer.tar";
+            entries.Add(Blob(name, (stored ?? layers)[i]));
             layerNames.Add(name);
         }
         entries.Add(Blob("manifest.json", JsonSerializer.SerializeToUtf8Bytes(new[]
