@@ -104,6 +104,7 @@ public static class ApiServer
                 EngineException engine => (engine.Status, engine.Message),
                 ImageNotFoundException => (404, e.Message),
                 ImageConflictException => (409, e.Message),
+                ImageStorageException => (500, e.Message),
                 ImageException => (400, e.Message),
                 Microsoft.AspNetCore.Http.BadHttpRequestException bad => (bad.StatusCode, bad.Message),
                 OperationCanceledException when context.RequestAborted.IsCancellationRequested => (499, "request aborted"),

@@ -57,14 +57,9 @@ public static class ImageEndpoints
         app.MapPost("/images/load", async (HttpContext ctx) =>
         {
             bool quiet = DockerResults.Flag(ctx, "quiet");
-            IReadOnlyList<string> loaded;
-            try { loaded = await images.LoadAsync(ctx.Request.Body, ctx.RequestAborted); }
-            catch (ImageException e)
-            {
-                // Once the stream has begun, errors travel inside it, as dockerd does.
-                await DockerResults.Json(ctx, new { errorDetail = new { message = e.Message }, error = e.Message });
-                return;
-            }
+            // Nothing is written before the load has finished, so a bad archive is a plain 400 (as dockerd answers
+            // when its stream has not begun).
+            var loaded = await images.LoadAsync(ctx.Request.Body, ctx.RequestAborted);
             ctx.Response.ContentType = DockerResults.JsonType;
             foreach (string line in loaded)
                 await ctx.Response.WriteAsync(JsonSerializer.Serialize(new { stream = line + "\n" }) + "\n");

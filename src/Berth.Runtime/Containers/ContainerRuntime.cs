@@ -520,30 +520,43 @@ public static class UserResolver
     {
         if (string.IsNullOrEmpty(user)) return (0, 0, []);
         string[] parts = user.Split(':', 2);
-        var passwd = ReadTable(Path.Combine(rootfs, "etc/passwd"));
-        var group = ReadTable(Path.Combine(rootfs, "etc/group"));
+        var passwd = ReadTable(rootfs, "/etc/passwd");
+        var group = ReadTable(rootfs, "/etc/group");
         uint uid, gid = 0;
         if (uint.TryParse(parts[0], out uid))
         {
             var entry = passwd.FirstOrDefault(p => p.Length > 3 && p[2] == parts[0]);
-            if (entry is not null) gid = uint.Parse(entry[3]);
+            if (entry is not null) gid = Id(entry, 3, "/etc/passwd");
         }
         else
         {
             var entry = passwd.FirstOrDefault(p => p[0] == parts[0])
                 ?? throw new RuntimeException($"unable to find user {parts[0]}: no matching entries in passwd file");
-            uid = uint.Parse(entry[2]);
-            gid = uint.Parse(entry[3]);
+            uid = Id(entry, 2, "/etc/passwd");
+            gid = Id(entry, 3, "/etc/passwd");
         }
         if (parts.Length == 2 && !uint.TryParse(parts[1], out gid))
         {
             var entry = group.FirstOrDefault(g => g[0] == parts[1])
                 ?? throw new RuntimeException($"unable to find group {parts[1]}: no matching entries in group file");
-            gid = uint.Parse(entry[2]);
+            gid = Id(entry, 2, "/etc/group");
         }
         return (uid, gid, []);
     }
 
-    private static List<string[]> ReadTable(string path) =>
-        File.Exists(path) ? File.ReadAllLines(path).Where(l => l.Length > 0 && !l.StartsWith('#')).Select(l => l.Split(':')).ToList() : [];
+    /// <summary>A numeric field of a passwd/group line; a malformed line of the image's file is a clear error.</summary>
+    private static uint Id(string[] entry, int field, string file) =>
+        entry.Length > field && uint.TryParse(entry[field], out uint id) ? id
+            : throw new RuntimeException($"invalid entry for {entry[0]} in {file}");
+
+    /// <summary>Read inside the rootfs, regular files only, size-capped: the image chose what these paths are.</summary>
+    private static List<string[]> ReadTable(string rootfs, string path)
+    {
+        try
+        {
+            return Files.RootfsFile.ReadLines(rootfs, path)
+                .Where(l => l.Length > 0 && !l.StartsWith('#')).Select(l => l.Split(':')).ToList();
+        }
+        catch (Files.RootfsFileException e) { throw new RuntimeException($"unable to read {path}: {e.Message}"); }
+    }
 }

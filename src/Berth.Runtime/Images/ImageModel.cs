@@ -148,3 +148,6 @@ public sealed class ImageNotFoundException(string message) : ImageException(mess
 
 /// <summary>Removal refused because of tags or containers (HTTP 409).</summary>
 public sealed class ImageConflictException(string message) : ImageException(message);
+
+/// <summary>The store could not take the image: the disk or quota is full (HTTP 500). Nothing of it is kept.</summary>
+public sealed class ImageStorageException(string message) : ImageException(message);

@@ -5,6 +5,7 @@ using System.Text.Json;
 using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Berth.Linux;
+using Berth.Runtime.Files;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
 
@@ -28,7 +29,8 @@ public sealed partial class ImageStore
         _logger = logger ?? NullLogger<ImageStore>.Instance;
         foreach (string dir in new[] { Layers, Images, Temp }) Directory.CreateDirectory(dir);
         foreach (string stale in Directory.EnumerateFileSystemEntries(Temp))
-            try { if (Directory.Exists(stale)) Directory.Delete(stale, true); else File.Delete(stale); } catch (IOException) { }
+            try { RootedDirectory.RemoveTree(stale); } catch (Exception e) when (e is IOException or LinuxException) { }
+        foreach (string stale in Directory.EnumerateFiles(Images, "*.tmp")) File.Delete(stale);
         _tags = File.Exists(TagsFile) ? JsonSerializer.Deserialize<Dictionary<string, string>>(File.ReadAllBytes(TagsFile)) ?? new() : new();
     }
 
@@ -38,20 +40,22 @@ public sealed partial class ImageStore
     private string TagsFile => Path.Combine(_root, "repositories.json");
 
     // ------------------------------------------------------------------ import and load
+    // Layers are extracted into tmp/ and checked first; only then, under the store's lock (which garbage collection
+    // of layers also takes), are they moved into layers/ together with the image record and tags. A failure before
+    // that leaves nothing behind.
 
     public async Task<ImageRecord> ImportAsync(Stream tar, string? repoTag, IReadOnlyList<string> changes, string? message, CancellationToken ct)
     {
         string? tag = repoTag is null ? null : NormalizeTag(repoTag);
         var config = new ImageConfig();
         foreach (string change in changes) ImageChanges.Apply(config, change);
-        var (diffId, size) = await ExtractLayerAsync(tar, ct);
+        using var layer = await ExtractLayerAsync(tar, null, null, ct);
         var document = new ImageDocument
         {
             Created = DateTimeOffset.UtcNow, Comment = message ?? "Imported from -", Config = config,
-            RootFs = new() { DiffIds = [diffId] },
+            RootFs = new() { DiffIds = [layer.DiffId] },
         };
-        string id = SaveDocument(document);
-        if (tag is not null) SetTag(tag, id);
+        string id = Commit([new PendingImage(document, null, [layer], tag is null ? [] : [tag])])[0];
         return Find(id)!;
     }
 
@@ -59,100 +63,233 @@ public sealed partial class ImageStore
     {
         string dir = Path.Combine(Temp, "load-" + Guid.NewGuid().ToString("N")[..12]);
         Directory.CreateDirectory(dir);
+        var pending = new List<PendingImage>();
         try
         {
-            try { await TarFile.ExtractToDirectoryAsync(await Decompress(archive, ct), dir, overwriteFiles: true, ct); }
-            catch (Exception e) when (e is InvalidDataException or FormatException or IOException)
-            {
-                throw new ImageException($"invalid archive: {e.Message}");
-            }
+            await ArchiveUnpacker.UnpackAsync(await Decompress(archive, ct), dir, ct);
+            using var root = RootedDirectory.Open(dir);
             var lines = new List<string>();
-            if (File.Exists(Path.Combine(dir, "manifest.json"))) await LoadDockerSave(dir, lines, ct);
-            else if (File.Exists(Path.Combine(dir, "index.json"))) await LoadOciLayout(dir, lines, ct);
+            if (ArchiveUnpacker.Exists(root, "manifest.json")) await ReadDockerSave(root, pending, lines, ct);
+            else if (ArchiveUnpacker.Exists(root, "index.json")) await ReadOciLayout(root, pending, lines, ct);
             else throw new ImageException("invalid archive: neither a docker save archive (manifest.json) nor an OCI image layout (index.json)");
+            Commit(pending);
             return lines;
         }
-        finally { Directory.Delete(dir, recursive: true); }
-    }
-
-    private async Task LoadDockerSave(string dir, List<string> lines, CancellationToken ct)
-    {
-        var manifest = JsonNode.Parse(File.ReadAllBytes(Path.Combine(dir, "manifest.json")))?.AsArray()
-            ?? throw new ImageException("invalid manifest.json");
-        foreach (var entry in manifest)
+        catch (Exception e) when (e is JsonException || e is InvalidOperationException && e.Source == "System.Text.Json")
         {
-            string configPath = Inside(dir, entry?["Config"]?.GetValue<string>() ?? throw new ImageException("manifest entry without Config"));
-            var document = JsonSerializer.Deserialize<ImageDocument>(File.ReadAllBytes(configPath)) ?? throw new ImageException("invalid image config");
-            foreach (var layer in entry!["Layers"]?.AsArray() ?? [])
-            {
-                await using var stream = File.OpenRead(Inside(dir, layer!.GetValue<string>()));
-                await ExtractLayerAsync(stream, ct);
-            }
-            string id = SaveDocument(document, File.ReadAllBytes(configPath));
-            var tags = entry["RepoTags"]?.AsArray().Select(t => t!.GetValue<string>()).ToList() ?? [];
-            foreach (string tag in tags) { SetTag(NormalizeTag(tag), id); lines.Add($"Loaded image: {NormalizeTag(tag)}"); }
-            if (tags.Count == 0) lines.Add($"Loaded image ID: {id}");
+            throw new ImageException($"invalid archive: {e.Message}"); // JSON of the wrong shape
         }
-    }
-
-    private async Task LoadOciLayout(string dir, List<string> lines, CancellationToken ct)
-    {
-        var index = JsonNode.Parse(File.ReadAllBytes(Path.Combine(dir, "index.json")));
-        foreach (var descriptor in index?["manifests"]?.AsArray() ?? [])
-        {
-            var manifest = JsonNode.Parse(File.ReadAllBytes(Blob(dir, descriptor!["digest"]!.GetValue<string>())));
-            if (manifest?["manifests"] is JsonArray) continue; // nested index: not supported here
-            string configPath = Blob(dir, manifest!["config"]!["digest"]!.GetValue<string>());
-            var document = JsonSerializer.Deserialize<ImageDocument>(File.ReadAllBytes(configPath)) ?? throw new ImageException("invalid image config");
-            foreach (var layer in manifest["layers"]?.AsArray() ?? [])
-            {
-                await using var stream = File.OpenRead(Blob(dir, layer!["digest"]!.GetValue<string>()));
-                await ExtractLayerAsync(stream, ct);
-            }
-            string id = SaveDocument(document, File.ReadAllBytes(configPath));
-            var annotations = descriptor["annotations"];
-            string? name = annotations?["io.containerd.image.name"]?.GetValue<string>() ?? annotations?["org.opencontainers.image.ref.name"]?.GetValue<string>();
-            if (name is not null && !name.Contains(':') && !name.Contains('/') && annotations?["io.containerd.image.name"] is null) name = null; // a bare ref name is only a tag
-            if (name is not null) { SetTag(NormalizeTag(name), id); lines.Add($"Loaded image: {NormalizeTag(name)}"); }
-            else lines.Add($"Loaded image ID: {id}");
-        }
-    }
-
-    private static string Blob(string dir, string digest) => Inside(dir, Path.Combine("blobs", digest.Replace(':', '/')));
-
-    private static string Inside(string dir, string relative)
-    {
-        string full = Path.GetFullPath(Path.Combine(dir, relative));
-        if (!full.StartsWith(dir + "/", StringComparison.Ordinal)) throw new ImageException($"invalid archive: {relative} points outside it");
-        if (!File.Exists(full)) throw new ImageException($"invalid archive: {relative} is missing");
-        return full;
-    }
-
-    /// <summary>Extracts a layer tar (plain or gzip), hashing the uncompressed bytes for its diff id; stored once.</summary>
-    private async Task<(string DiffId, long Size)> ExtractLayerAsync(Stream input, CancellationToken ct)
-    {
-        string temp = Path.Combine(Temp, "layer-" + Guid.NewGuid().ToString("N")[..12]);
-        string diff = Path.Combine(temp, "diff");
-        Directory.CreateDirectory(diff);
-        try
-        {
-            await using var hashing = new HashingStream(await Decompress(input, ct));
-            long size = await LayerExtractor.ExtractAsync(hashing, diff, null, ct);
-            await hashing.CopyToAsync(Stream.Null, ct); // trailing blocks count in the digest
-            string hex = Convert.ToHexString(hashing.Hash()).ToLowerInvariant();
-            string final = Path.Combine(Layers, hex);
-            lock (_lock)
-            {
-                if (!Directory.Exists(final)) Directory.Move(temp, final);
-            }
-            File.WriteAllText(Path.Combine(final, "size"), size.ToString());
-            return ("sha256:" + hex, size);
-        }
-        catch (InvalidDataException e) { throw new ImageException($"invalid tar archive: {e.Message}"); }
-        catch (FormatException e) { throw new ImageException($"invalid tar archive: {e.Message}"); }
         finally
         {
-            if (Directory.Exists(temp)) Directory.Delete(temp, recursive: true);
+            foreach (var layer in pending.SelectMany(p => p.Layers)) layer.Dispose();
+            RootedDirectory.RemoveTree(dir);
+        }
+    }
+
+    private async Task ReadDockerSave(RootedDirectory root, List<PendingImage> pending, List<string> lines,
+        CancellationToken ct)
+    {
+        var manifest = ParseJson(root, "manifest.json")?.AsArray() ?? throw new ImageException("invalid manifest.json");
+        foreach (var entry in manifest)
+        {
+            string configName = entry?["Config"]?.GetValue<string>()
+                ?? throw new ImageException("invalid archive: manifest entry without Config");
+            byte[] configBytes = ArchiveUnpacker.ReadAll(root, configName, MaxJsonBytes);
+            // Docker names the config by its digest ("<hex>.json", or "blobs/sha256/<hex>" since Docker 25).
+            if (DigestInName().Match(configName) is { Success: true } named)
+                VerifyDigest(configBytes, "sha256:" + named.Groups[1].Value, configName);
+            var document = ParseDocument(configBytes);
+            var layerNames = entry!["Layers"]?.AsArray().Select(l => l!.GetValue<string>()).ToList() ?? [];
+            var diffIds = ExpectedDiffIds(document, layerNames.Count);
+            var image = new PendingImage(document, configBytes, [], []);
+            pending.Add(image);
+            for (int i = 0; i < layerNames.Count; i++)
+            {
+                // A "blobs/sha256/<hex>" layer is named by the digest of its bytes; "<id>/layer.tar" names only an id.
+                string? blobDigest = layerNames[i].StartsWith("blobs/", StringComparison.Ordinal)
+                    && DigestInName().Match(layerNames[i]) is { Success: true } m ? "sha256:" + m.Groups[1].Value : null;
+                await using var stream = ArchiveUnpacker.OpenRead(root, layerNames[i]);
+                image.Layers.Add(await ExtractLayerAsync(stream, blobDigest, diffIds[i], ct, layerNames[i]));
+            }
+            var tags = entry["RepoTags"]?.AsArray().Select(t => NormalizeTag(t!.GetValue<string>())).ToList() ?? [];
+            image.Tags.AddRange(tags);
+            foreach (string tag in tags) lines.Add($"Loaded image: {tag}");
+            if (tags.Count == 0) lines.Add($"Loaded image ID: sha256:{Sha256Hex(configBytes)}");
+        }
+    }
+
+    private async Task ReadOciLayout(RootedDirectory root, List<PendingImage> pending, List<string> lines,
+        CancellationToken ct)
+    {
+        var index = ParseJson(root, "index.json");
+        foreach (var descriptor in index?["manifests"]?.AsArray() ?? [])
+        {
+            var manifest = JsonNode.Parse(ReadBlob(root, descriptor?["digest"]?.GetValue<string>()));
+            if (manifest?["manifests"] is JsonArray) continue; // nested index: not supported here
+            byte[] configBytes = ReadBlob(root, manifest?["config"]?["digest"]?.GetValue<string>());
+            var document = ParseDocument(configBytes);
+            var layers = manifest!["layers"]?.AsArray() ?? [];
+            var diffIds = ExpectedDiffIds(document, layers.Count);
+            var image = new PendingImage(document, configBytes, [], []);
+            pending.Add(image);
+            for (int i = 0; i < layers.Count; i++)
+            {
+                string digest = CheckDigest(layers[i]?["digest"]?.GetValue<string>());
+                await using var stream = ArchiveUnpacker.OpenRead(root, BlobName(digest));
+                image.Layers.Add(await ExtractLayerAsync(stream, digest, diffIds[i], ct, BlobName(digest)));
+            }
+            var annotations = descriptor!["annotations"];
+            string? name = annotations?["io.containerd.image.name"]?.GetValue<string>() ?? annotations?["org.opencontainers.image.ref.name"]?.GetValue<string>();
+            if (name is not null && !name.Contains(':') && !name.Contains('/') && annotations?["io.containerd.image.name"] is null) name = null; // a bare ref name is only a tag
+            if (name is not null) { image.Tags.Add(NormalizeTag(name)); lines.Add($"Loaded image: {NormalizeTag(name)}"); }
+            else lines.Add($"Loaded image ID: sha256:{Sha256Hex(configBytes)}");
+        }
+    }
+
+    private const int MaxJsonBytes = 16 << 20;
+
+    private static JsonNode? ParseJson(RootedDirectory root, string name)
+    {
+        try { return JsonNode.Parse(ArchiveUnpacker.ReadAll(root, name, MaxJsonBytes)); }
+        catch (JsonException e) { throw new ImageException($"invalid archive: {name}: {e.Message}"); }
+    }
+
+    private static ImageDocument ParseDocument(byte[] bytes)
+    {
+        try
+        {
+            return JsonSerializer.Deserialize<ImageDocument>(bytes) ?? throw new ImageException("invalid image config");
+        }
+        catch (JsonException e) { throw new ImageException($"invalid image config: {e.Message}"); }
+    }
+
+    /// <summary>The config's rootfs.diff_ids, one per layer the manifest lists.</summary>
+    private static List<string> ExpectedDiffIds(ImageDocument document, int layers)
+    {
+        var diffIds = document.RootFs?.DiffIds ?? [];
+        if (diffIds.Count != layers)
+            throw new ImageException(
+                $"invalid archive: the manifest lists {layers} layers, the image config's rootfs.diff_ids {diffIds.Count}");
+        return diffIds.Select(CheckDigest).ToList();
+    }
+
+    /// <summary>An OCI blob, its bytes checked against its digest.</summary>
+    private static byte[] ReadBlob(RootedDirectory root, string? digest)
+    {
+        string name = BlobName(CheckDigest(digest));
+        byte[] bytes = ArchiveUnpacker.ReadAll(root, name, MaxJsonBytes);
+        VerifyDigest(bytes, digest!, name);
+        return bytes;
+    }
+
+    private static string BlobName(string digest) => "blobs/sha256/" + digest[7..];
+
+    private static string CheckDigest(string? digest) =>
+        digest is not null && DigestPattern().IsMatch(digest) ? digest
+            : throw new ImageException(
+                $"invalid archive: unsupported or malformed digest \"{digest}\" (sha256:<64 hex> expected)");
+
+    private static void VerifyDigest(byte[] bytes, string digest, string name)
+    {
+        string actual = "sha256:" + Sha256Hex(bytes);
+        if (actual != digest)
+            throw new ImageException($"invalid archive: {name} has digest {actual}, expected {digest}");
+    }
+
+    private static string Sha256Hex(byte[] bytes) => Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
+
+    /// <summary>Extracts a layer tar (plain or gzip) into tmp/, hashing the uncompressed bytes for its diff id and the
+    /// stored bytes for the blob digest; both are checked when expected values are given.</summary>
+    private async Task<PendingLayer> ExtractLayerAsync(Stream input, string? blobDigest, string? diffId,
+        CancellationToken ct, string? name = null)
+    {
+        var layer = new PendingLayer(Path.Combine(Temp, "layer-" + Guid.NewGuid().ToString("N")[..12]));
+        try
+        {
+            string diff = Path.Combine(layer.Directory, "diff");
+            Directory.CreateDirectory(diff);
+            await using var raw = new HashingStream(input);
+            await using var hashing = new HashingStream(await Decompress(raw, ct));
+            layer.Size = await LayerExtractor.ExtractAsync(hashing, diff, _logger, ct);
+            await hashing.CopyToAsync(Stream.Null, ct); // trailing blocks count in the digest
+            await raw.CopyToAsync(Stream.Null, ct);
+            layer.DiffId = "sha256:" + Convert.ToHexString(hashing.Hash()).ToLowerInvariant();
+            string blob = "sha256:" + Convert.ToHexString(raw.Hash()).ToLowerInvariant();
+            if (blobDigest is not null && blob != blobDigest)
+                throw new ImageException($"invalid archive: layer {name} has digest {blob}, expected {blobDigest}");
+            if (diffId is not null && layer.DiffId != diffId)
+                throw new ImageException(
+                    $"invalid archive: layer {name} has diff id {layer.DiffId}, the image config says {diffId}");
+            byte[] size = System.Text.Encoding.ASCII.GetBytes(layer.Size.ToString());
+            WriteAtomic(Path.Combine(layer.Directory, "size"), size);
+            return layer;
+        }
+        catch (Exception e)
+        {
+            layer.Dispose();
+            if (e is InvalidDataException or FormatException)
+                throw new ImageException($"invalid tar archive: {e.Message}");
+            if (LayerExtractor.IsNoSpace(e) && e is not ImageException)
+                throw new ImageStorageException($"no space left on device: {e.Message}");
+            throw;
+        }
+    }
+
+    /// <summary>Moves the images' layers into place and writes their records and tags, all under the lock that
+    /// garbage collection takes: no layer is ever seen without the image that uses it. Returns the image ids.</summary>
+    private List<string> Commit(IReadOnlyList<PendingImage> images)
+    {
+        lock (_lock)
+        {
+            var ids = new List<string>();
+            var movedLayers = new List<string>();
+            var newRecords = new List<string>();
+            try
+            {
+                foreach (var layer in images.SelectMany(i => i.Layers))
+                {
+                    string final = Path.Combine(Layers, layer.DiffId[7..]);
+                    if (Directory.Exists(final)) continue; // shared with an image already here
+                    Directory.Move(layer.Directory, final);
+                    movedLayers.Add(final);
+                }
+                Interop.FsyncDirectory(Layers);
+                var tags = new Dictionary<string, string>(_tags);
+                foreach (var image in images)
+                {
+                    bool existed = false;
+                    string id = SaveDocument(image.Document, image.Original, ref existed);
+                    if (!existed) newRecords.Add(Path.Combine(Images, id + ".json"));
+                    ids.Add(id);
+                    foreach (string tag in image.Tags) tags[tag] = id;
+                }
+                if (images.Any(i => i.Tags.Count > 0)) SaveTags(tags);
+                return ids;
+            }
+            catch
+            {
+                // Undo in reverse: records first, so no record ever names a missing layer.
+                foreach (string record in newRecords) File.Delete(record);
+                foreach (string layer in movedLayers) RootedDirectory.RemoveTree(layer);
+                throw;
+            }
+        }
+    }
+
+    /// <summary>An image read from an archive, with its layers extracted into tmp/ and not yet committed.</summary>
+    private sealed record PendingImage(ImageDocument Document, byte[]? Original, List<PendingLayer> Layers,
+        List<string> Tags);
+
+    /// <summary>A layer extracted into tmp/; removed on disposal unless it was moved into layers/.</summary>
+    private sealed class PendingLayer(string directory) : IDisposable
+    {
+        public string Directory { get; } = directory;
+        public string DiffId { get; set; } = "";
+        public long Size { get; set; }
+
+        public void Dispose()
+        {
+            if (Path.Exists(Directory)) RootedDirectory.RemoveTree(Directory);
         }
     }
 
@@ -218,8 +355,9 @@ public sealed partial class ImageStore
             string? container = usedBy(image.Id);
             if (byTag && tags.Count > 1)
             {
-                _tags.Remove(tag!);
-                SaveTags();
+                var untagged = new Dictionary<string, string>(_tags);
+                untagged.Remove(tag!);
+                SaveTags(untagged);
                 return [new ImageDeleteItem(tag, null)];
             }
             if (container is not null && !force)
@@ -229,8 +367,9 @@ public sealed partial class ImageStore
             if (!byTag && tags.Count > 1 && !force)
                 throw new ImageConflictException($"conflict: unable to delete {hex[..12]} (must be forced) - image is referenced in multiple repositories");
             var result = tags.Select(t => new ImageDeleteItem(t, null)).ToList();
-            foreach (string t in tags) _tags.Remove(t);
-            SaveTags();
+            var remaining = new Dictionary<string, string>(_tags);
+            foreach (string t in tags) remaining.Remove(t);
+            SaveTags(remaining);
             if (container is null)
             {
                 File.Delete(Path.Combine(Images, hex + ".json"));
@@ -244,24 +383,22 @@ public sealed partial class ImageStore
     public IReadOnlyList<string> LayerDirectories(ImageRecord image) =>
         image.LayerDiffIds.Reverse().Select(d => Path.Combine(Layers, d[7..], "diff")).ToList();
 
+    /// <summary>Called under the lock only: layers an import is committing are moved in under the same lock, together
+    /// with the record that uses them.</summary>
     private void RemoveUnusedLayers()
     {
         var used = List().SelectMany(i => i.LayerDiffIds).Select(d => d[7..]).ToHashSet();
         foreach (string dir in Directory.EnumerateDirectories(Layers))
-            if (!used.Contains(Path.GetFileName(dir))) Directory.Delete(dir, recursive: true);
+            if (!used.Contains(Path.GetFileName(dir))) RootedDirectory.RemoveTree(dir);
     }
 
-    private string SaveDocument(ImageDocument document, byte[]? original = null)
+    private string SaveDocument(ImageDocument document, byte[]? original, ref bool existed)
     {
         byte[] bytes = original ?? JsonSerializer.SerializeToUtf8Bytes(document, Json);
         string hex = Convert.ToHexString(SHA256.HashData(bytes)).ToLowerInvariant();
         string path = Path.Combine(Images, hex + ".json");
-        if (!File.Exists(path))
-        {
-            string temp = path + ".tmp";
-            File.WriteAllBytes(temp, bytes);
-            File.Move(temp, path, overwrite: true);
-        }
+        existed = File.Exists(path);
+        if (!existed) WriteAtomic(path, bytes);
         return hex;
     }
 
@@ -294,16 +431,41 @@ public sealed partial class ImageStore
     {
         lock (_lock)
         {
-            _tags[tag] = hex.StartsWith("sha256:", StringComparison.Ordinal) ? hex[7..] : hex;
-            SaveTags();
+            string id = hex.StartsWith("sha256:", StringComparison.Ordinal) ? hex[7..] : hex;
+            var tags = new Dictionary<string, string>(_tags) { [tag] = id };
+            SaveTags(tags);
         }
     }
 
-    private void SaveTags()
+    /// <summary>Writes the tags index, then makes it the current one (a failed write changes nothing).</summary>
+    private void SaveTags(Dictionary<string, string> tags)
     {
-        string temp = TagsFile + ".tmp";
-        File.WriteAllBytes(temp, JsonSerializer.SerializeToUtf8Bytes(_tags));
-        File.Move(temp, TagsFile, overwrite: true);
+        WriteAtomic(TagsFile, JsonSerializer.SerializeToUtf8Bytes(tags));
+        _tags = tags;
+    }
+
+    /// <summary>temp file, fsync, rename over, fsync of the directory: after a crash the file is old or new,
+    /// whole.</summary>
+    private static void WriteAtomic(string path, byte[] bytes)
+    {
+        string temp = $"{path}.{Guid.NewGuid():N}.tmp";
+        try
+        {
+            using (var file = new FileStream(temp, FileMode.CreateNew, FileAccess.Write, FileShare.None, 0))
+            {
+                file.Write(bytes);
+                file.Flush(flushToDisk: true);
+            }
+            File.Move(temp, path, overwrite: true);
+            Interop.FsyncDirectory(Path.GetDirectoryName(path)!);
+        }
+        catch (Exception e) when (e is IOException or LinuxException)
+        {
+            File.Delete(temp);
+            if (LayerExtractor.IsNoSpace(e))
+                throw new ImageStorageException($"no space left on device writing {path}: {e.Message}");
+            throw;
+        }
     }
 
     /// <summary>"webapp" → "webapp:latest"; "docker.io/library/webapp:v1" → "webapp:v1"; invalid → ImageException.</summary>
@@ -319,6 +481,12 @@ public sealed partial class ImageStore
         if (r.IndexOf(':', slash + 1) < 0) r += ":latest";
         return ReferencePattern().IsMatch(r) ? r : null;
     }
+
+    [GeneratedRegex("^sha256:[0-9a-f]{64}$")]
+    private static partial Regex DigestPattern();
+
+    [GeneratedRegex("^(?:blobs/sha256/)?([0-9a-f]{64})(?:\\.json)?$")]
+    private static partial Regex DigestInName();
 
     [GeneratedRegex("^[0-9a-f]{1,64}$")]
     private static partial Regex HexPattern();

@@ -1,60 +1,84 @@
 using System.Formats.Tar;
 using System.Text;
 using Berth.Linux;
+using Berth.Runtime.Files;
 using Microsoft.Extensions.Logging;
 using Microsoft.Extensions.Logging.Abstractions;
+using Microsoft.Win32.SafeHandles;
 
 namespace Berth.Runtime.Images;
 
 /// <summary>Unpacks one layer tar into a directory that overlayfs can use as a lower layer: owners, modes (setuid
 /// included), times and xattrs kept; devices, fifos and hard links made; OCI whiteouts turned into overlay whiteouts
-/// (a 0:0 char device) and opaque directories (trusted.overlay.opaque=y). Nothing is ever written outside the
-/// destination: ".." escapes and paths through symlinks are refused.</summary>
+/// (a 0:0 char device) and opaque directories (trusted.overlay.opaque=y).
+/// Nothing is ever reached outside the destination: the destination is held open as a <see cref="RootedDirectory"/>
+/// and every call names a node by a parent directory fd and one name; parents are opened component by component
+/// without following symlinks (an entry through a symlink is refused), ".." escapes are refused, and the directory
+/// modes applied at the end go through a handle checked to be the directory that was created.</summary>
 public sealed class LayerExtractor
 {
     private const string WhiteoutPrefix = ".wh.", OpaqueMarker = ".wh..wh..opq", WhiteoutMetaPrefix = ".wh..wh.";
-    private const UnixFileMode DirectoryDefault = (UnixFileMode)0x1ed; // 0755, as Docker creates missing parents
+    private const int DirectoryDefault = 0x1ed; // 0755, as Docker creates missing parents
+    private const string XattrPrefix = "SCHILY.xattr.";
 
-    private readonly string _root;
+    private readonly RootedDirectory _root;
     private readonly ILogger _logger;
-    private readonly HashSet<string> _directories = new(StringComparer.Ordinal) { "" }; // relative dirs known to be real
-    private readonly List<(string Relative, TarEntry Entry)> _directoryEntries = new();
+    // Directory entries whose metadata waits for the end, with the identity of the directory that was made for them.
+    private readonly List<DeferredDirectory> _deferred = new();
+    private string? _parentPath;
+    private SafeFileHandle? _parent;
     private long _size;
 
-    private LayerExtractor(string destination, ILogger? logger)
+    private readonly Dictionary<string, int> _deferredIndex = new(StringComparer.Ordinal);
+
+    private readonly record struct DeferredDirectory(string Relative, TarEntry Entry, ulong Device, ulong Inode,
+        bool Skip);
+
+    private LayerExtractor(RootedDirectory root, ILogger? logger)
     {
-        _root = Path.GetFullPath(destination).TrimEnd('/');
+        _root = root;
         _logger = logger ?? NullLogger.Instance;
     }
 
     /// <summary>Extracts the tar stream (uncompressed) into <paramref name="destination"/>, which must exist.
-    /// Returns the layer's size: the bytes of its regular files, hard links counted once.</summary>
+    /// Returns the layer's size: the bytes of its regular files, hard links counted once.
+    /// Hostile or broken input is an <see cref="ImageException"/>; a full disk an
+    /// <see cref="ImageStorageException"/>.</summary>
     public static async Task<long> ExtractAsync(Stream tar, string destination, ILogger? logger, CancellationToken ct)
     {
-        var extractor = new LayerExtractor(destination, logger);
+        using var root = RootedDirectory.Open(destination);
+        var extractor = new LayerExtractor(root, logger);
         var reader = new TarReader(tar, leaveOpen: true);
         try
         {
             TarEntry? entry;
             while ((entry = await reader.GetNextEntryAsync(copyData: false, ct)) is not null)
                 await extractor.ExtractEntryAsync(entry, ct);
+            extractor.ApplyDeferredDirectories();
+            return extractor._size;
         }
         catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
         {
             throw new ImageException($"invalid tar archive: {e.Message}");
         }
-        catch (LinuxException e)
+        catch (UnsafePathException e) { throw new ImageException($"invalid layer: {e.Message}"); }
+        catch (Exception e) when (IsNoSpace(e))
         {
-            throw new ImageException($"failed to extract layer: {e.Message}");
+            throw new ImageStorageException($"failed to extract layer: no space left on device ({e.Message})");
         }
-        // Directories last, deepest first: writing into them changed their times, and a read-only mode would block extraction.
-        for (int i = extractor._directoryEntries.Count - 1; i >= 0; i--)
-        {
-            var (relative, dirEntry) = extractor._directoryEntries[i];
-            extractor.ApplyMetadata(extractor.Full(relative), dirEntry);
-        }
-        return extractor._size;
+        catch (LinuxException e) { throw new ImageException($"failed to extract layer: {e.Message}"); }
+        finally { extractor._parent?.Dispose(); }
     }
+
+    /// <summary>ENOSPC or EDQUOT, from our own calls or from a FileStream write.</summary>
+    internal static bool IsNoSpace(Exception e) => e switch
+    {
+        LinuxException linux => linux.Errno is Errno.ENOSPC or Errno.EDQUOT,
+        IOException io => io.HResult is Errno.ENOSPC or Errno.EDQUOT || (io.HResult & 0xffff) is 0x70 or 0x27
+            || io.Message.Contains("No space left on device", StringComparison.Ordinal)
+            || io.Message.Contains("quota exceeded", StringComparison.OrdinalIgnoreCase),
+        _ => false,
+    };
 
     private async Task ExtractEntryAsync(TarEntry entry, CancellationToken ct)
     {
@@ -67,94 +91,202 @@ public sealed class LayerExtractor
         string relative = Clean(entry.Name);
         if (relative.Length == 0)
         {
-            if (type == TarEntryType.Directory) _directoryEntries.Add(("", entry));
+            if (type == TarEntryType.Directory) Defer("", entry, Parent(""), ".");
             return;
         }
-        string parent = ParentOf(relative), name = relative[(parent.Length == 0 ? 0 : parent.Length + 1)..];
-        EnsureDirectory(parent, entry.Name);
+        string parentPath = ParentOf(relative), name = relative[(parentPath.Length == 0 ? 0 : parentPath.Length + 1)..];
+        var parent = Parent(parentPath);
 
         if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
-            if (name == OpaqueMarker) Interop.SetXattr(Full(parent), "trusted.overlay.opaque", "y"u8);
-            else if (!name.StartsWith(WhiteoutMetaPrefix, StringComparison.Ordinal)) // other .wh..wh. names are aufs bookkeeping
-            {
-                string hidden = Join(parent, name[WhiteoutPrefix.Length..]);
-                Replace(hidden, path => Interop.MakeNode(path, Interop.S_IFCHR, 0, 0));
-                Interop.ChownNoFollow(Full(hidden), entry.Uid, entry.Gid);
-            }
+            ExtractWhiteout(parent, name, entry);
             return;
         }
-
-        string full = Full(relative);
         switch (type)
         {
             case TarEntryType.Directory:
-                if (!_directories.Contains(relative))
+                var existing = Interop.StatAt(parent, name);
+                if (existing is not { IsDirectory: true })
                 {
-                    if (IsRealDirectory(full) is false) Remove(full);
-                    Directory.CreateDirectory(full, DirectoryDefault);
-                    _directories.Add(relative);
+                    if (existing is not null) RootedDirectory.RemoveEntry(parent, name);
+                    Interop.MkdirAt(parent, name, DirectoryDefault);
                 }
-                _directoryEntries.Add((relative, entry));
-                return;
+                Defer(relative, entry, parent, name);
+                return; // metadata at the end: a read-only mode would block what goes inside
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
-                Forget(relative);
-                var options = new FileStreamOptions { Mode = FileMode.CreateNew, Access = FileAccess.Write, BufferSize = 0, UnixCreateMode = UnixFileMode.UserRead | UnixFileMode.UserWrite };
-                FileStream file;
-                try { file = new FileStream(full, options); }
-                catch (IOException) when (Exists(full)) { Remove(full); file = new FileStream(full, options); }
-                await using (file)
-                {
-                    if (entry.DataStream is not null) await entry.DataStream.CopyToAsync(file, 128 * 1024, ct);
-                }
-                _size += entry.Length;
-                break;
+                await ExtractFileAsync(parent, name, entry, ct);
+                return;
             case TarEntryType.SymbolicLink:
-                Forget(relative);
-                Replace(relative, path => File.CreateSymbolicLink(path, entry.LinkName));
+                Replace(parent, name, () => Interop.SymlinkAt(entry.LinkName, parent, name));
                 break;
             case TarEntryType.HardLink:
-                string target = Clean(entry.LinkName);
-                EnsureDirectory(ParentOf(target), entry.LinkName);
-                if (target.Length == 0 || _directories.Contains(target)) throw new ImageException($"invalid layer: hard link {entry.Name} points to a directory");
-                Forget(relative);
-                try { Replace(relative, path => Interop.HardLink(Full(target), path)); }
-                catch (LinuxException e) { throw new ImageException($"invalid layer: hard link {entry.Name} to {entry.LinkName}: {e.Message}"); }
+                ExtractHardLink(parent, name, entry);
                 return; // shares its target's inode and metadata
             case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
-                Forget(relative);
                 var posix = (PosixTarEntry)entry;
-                uint kind = type switch { TarEntryType.CharacterDevice => Interop.S_IFCHR, TarEntryType.BlockDevice => Interop.S_IFBLK, _ => Interop.S_IFIFO };
-                Replace(relative, path => Interop.MakeNode(path, kind | ((uint)entry.Mode & 0xfff), (uint)posix.DeviceMajor, (uint)posix.DeviceMinor));
+                uint kind = type switch
+                {
+                    TarEntryType.CharacterDevice => Interop.S_IFCHR,
+                    TarEntryType.BlockDevice => Interop.S_IFBLK,
+                    _ => Interop.S_IFIFO,
+                };
+                uint mode = kind | ((uint)entry.Mode & 0xfff);
+                uint major = (uint)posix.DeviceMajor, minor = (uint)posix.DeviceMinor;
+                Replace(parent, name, () => Interop.MknodAt(parent, name, mode, major, minor));
                 break;
             default:
                 _logger.LogWarning("layer entry {Name} of type {Type} skipped", entry.Name, type);
                 return;
         }
-        ApplyMetadata(full, entry);
+        ApplyMetadataAt(parent, name, entry);
     }
 
-    /// <summary>Owner first (chown clears setuid bits and capabilities), then xattrs, mode and times.</summary>
-    private void ApplyMetadata(string path, TarEntry entry)
+    /// <summary>".wh.name" hides name of the lower layers (a 0:0 char device); ".wh..wh..opq" makes the directory
+    /// opaque. Both only ever touch the entry's own parent, which was opened inside the root.</summary>
+    private void ExtractWhiteout(SafeFileHandle parent, string name, TarEntry entry)
     {
-        Interop.ChownNoFollow(path, entry.Uid, entry.Gid);
-        bool symlink = entry.EntryType == TarEntryType.SymbolicLink;
-        if (entry is PaxTarEntry pax)
-            foreach (var (key, value) in pax.ExtendedAttributes)
-                if (key.StartsWith("SCHILY.xattr.", StringComparison.Ordinal)) SetXattr(path, key["SCHILY.xattr.".Length..], value, entry.Name);
-        if (!symlink) File.SetUnixFileMode(path, (UnixFileMode)((int)entry.Mode & 0xfff));
-        Interop.SetTimesNoFollow(path, entry.ModificationTime, entry.ModificationTime);
-    }
-
-    private void SetXattr(string path, string name, string value, string entryName)
-    {
-        // TarReader hands PAX values over as UTF-8 text; a binary value that did not survive that cannot be restored.
-        if (value.Contains('\uFFFD'))
+        if (name == OpaqueMarker)
         {
-            _logger.LogWarning("xattr {Attribute} of {Entry} is not valid UTF-8 after tar decoding; skipped", name, entryName);
+            Interop.SetXattrFd(parent, "trusted.overlay.opaque", "y"u8, entry.Name);
             return;
         }
-        try { Interop.SetXattr(path, name, Encoding.UTF8.GetBytes(value)); }
+        if (name.StartsWith(WhiteoutMetaPrefix, StringComparison.Ordinal)) return; // other .wh..wh.: aufs bookkeeping
+        string hidden = name[WhiteoutPrefix.Length..];
+        RootedDirectory.CheckName(hidden, $"whiteout {entry.Name}");
+        Replace(parent, hidden, () => Interop.MknodAt(parent, hidden, Interop.S_IFCHR, 0, 0));
+        Interop.ChownAtNoFollow(parent, hidden, entry.Uid, entry.Gid);
+    }
+
+    private async Task ExtractFileAsync(SafeFileHandle parent, string name, TarEntry entry, CancellationToken ct)
+    {
+        const int flags = Interop.O_WRONLY | Interop.O_CREAT | Interop.O_EXCL | Interop.O_NOFOLLOW;
+        SafeFileHandle handle;
+        try { handle = Interop.OpenAt(parent, name, flags, 0x180); }
+        catch (LinuxException e) when (e.Errno == Errno.EEXIST)
+        {
+            RootedDirectory.RemoveEntry(parent, name);
+            handle = Interop.OpenAt(parent, name, flags, 0x180);
+        }
+        await using var file = new FileStream(handle, FileAccess.Write, bufferSize: 0); // owns the handle
+        if (entry.DataStream is not null) await entry.DataStream.CopyToAsync(file, 128 * 1024, ct);
+        _size += entry.Length;
+        ApplyMetadataFd(handle, entry);
+    }
+
+    private void ExtractHardLink(SafeFileHandle parent, string name, TarEntry entry)
+    {
+        string target = Clean(entry.LinkName);
+        if (target.Length == 0) throw new ImageException($"invalid layer: hard link {entry.Name} points to a directory");
+        string targetParentPath = ParentOf(target);
+        string targetName = target[(targetParentPath.Length == 0 ? 0 : targetParentPath.Length + 1)..];
+        // The target's parent is opened like any other (no symlink on the way, nothing created): the link can only
+        // ever name a node that is already inside the root.
+        using var targetParent = _root.OpenDirectory(targetParentPath);
+        var info = Interop.StatAt(targetParent, targetName)
+            ?? throw new ImageException(
+                $"invalid layer: hard link {entry.Name} to {entry.LinkName}: no such file in the layer");
+        if (info.IsDirectory) throw new ImageException($"invalid layer: hard link {entry.Name} points to a directory");
+        if (targetParentPath == ParentOf(Clean(entry.Name)) && targetName == name) return; // a link to itself
+        Replace(parent, name, () => Interop.LinkAt(targetParent, targetName, parent, name));
+    }
+
+    // ------------------------------------------------------------------ metadata
+
+    /// <summary>Owner first (chown clears setuid bits and capabilities), then xattrs, mode and times; by parent fd and
+    /// name, never following a final symlink.</summary>
+    private void ApplyMetadataAt(SafeFileHandle parent, string name, TarEntry entry)
+    {
+        Interop.ChownAtNoFollow(parent, name, entry.Uid, entry.Gid);
+        foreach (var (attribute, value) in Xattrs(entry))
+        {
+            string path = RootedDirectory.ProcPath(parent, name);
+            TrySetXattr(() => Interop.SetXattr(path, attribute, value), attribute, entry.Name);
+        }
+        if (entry.EntryType != TarEntryType.SymbolicLink)
+            Interop.ChmodAtNoFollow(parent, name, (uint)entry.Mode & 0xfff);
+        Interop.SetTimesAtNoFollow(parent, name, entry.ModificationTime, entry.ModificationTime);
+    }
+
+    /// <summary>The same on an open file or directory.</summary>
+    private void ApplyMetadataFd(SafeFileHandle handle, TarEntry entry)
+    {
+        Interop.ChownFd(handle, entry.Uid, entry.Gid, entry.Name);
+        foreach (var (attribute, value) in Xattrs(entry))
+            TrySetXattr(() => Interop.SetXattrFd(handle, attribute, value, entry.Name), attribute, entry.Name);
+        Interop.ChmodFd(handle, (uint)entry.Mode & 0xfff, entry.Name);
+        Interop.SetTimesFd(handle, entry.ModificationTime, entry.ModificationTime, entry.Name);
+    }
+
+    private void Defer(string relative, TarEntry entry, SafeFileHandle parent, string name)
+    {
+        var info = Interop.StatAt(parent, name)!.Value;
+        // A directory named twice takes its last entry's metadata.
+        if (_deferredIndex.TryGetValue(relative, out int earlier))
+            _deferred[earlier] = _deferred[earlier] with { Skip = true };
+        _deferredIndex[relative] = _deferred.Count;
+        _deferred.Add(new DeferredDirectory(relative, entry, info.Device, info.Inode, false));
+    }
+
+    /// <summary>Directories last, deepest first (writing into them changed their times). Each is reopened without
+    /// following symlinks and must still be the very directory made for its entry: one a later entry replaced (by a
+    /// symlink to a host path, say) is skipped, so its mode can never land on what the symlink points to.</summary>
+    private void ApplyDeferredDirectories()
+    {
+        DisposeParent();
+        for (int i = _deferred.Count - 1; i >= 0; i--)
+        {
+            var (relative, entry, device, inode, skip) = _deferred[i];
+            if (skip) continue;
+            SafeFileHandle handle;
+            try { handle = _root.OpenDirectory(relative); }
+            catch (UnsafePathException e)
+            {
+                _logger.LogDebug("metadata of directory {Name} not applied: {Reason}", entry.Name, e.Message);
+                continue;
+            }
+            using (handle)
+            {
+                var info = Interop.StatAt(handle, "")!.Value;
+                if (info.Device != device || info.Inode != inode) continue; // replaced by a later entry
+                ApplyMetadataFd(handle, entry);
+            }
+        }
+    }
+
+    /// <summary>The entry's xattrs that may be restored. trusted.* (overlayfs reads trusted.overlay.* from lower
+    /// layers: redirect, metacopy, opaque) and security.* other than file capabilities are not taken from archives,
+    /// as containerd keeps only security.capability among them.</summary>
+    private IEnumerable<(string Name, byte[] Value)> Xattrs(TarEntry entry)
+    {
+        if (entry is not PaxTarEntry pax) yield break;
+        foreach (var (key, value) in pax.ExtendedAttributes)
+        {
+            if (!key.StartsWith(XattrPrefix, StringComparison.Ordinal)) continue;
+            string name = key[XattrPrefix.Length..];
+            if (!XattrAllowed(name))
+            {
+                _logger.LogWarning("xattr {Attribute} of {Entry} not taken from the archive", name, entry.Name);
+                continue;
+            }
+            // TarReader hands PAX values over as UTF-8 text: a binary value that did not survive cannot be restored.
+            if (value.Contains('\uFFFD'))
+            {
+                _logger.LogWarning("xattr {Attribute} of {Entry} is not valid UTF-8 after tar decoding; skipped",
+                    name, entry.Name);
+                continue;
+            }
+            yield return (name, Encoding.UTF8.GetBytes(value));
+        }
+    }
+
+    public static bool XattrAllowed(string name) =>
+        name == "security.capability" ||
+        !(name.StartsWith("trusted.", StringComparison.Ordinal)
+          || name.StartsWith("security.", StringComparison.Ordinal));
+
+    private void TrySetXattr(Action set, string name, string entryName)
+    {
+        try { set(); }
         catch (LinuxException e) when (e.Errno is Errno.ENOTSUP or Errno.EPERM)
         {
             _logger.LogWarning("xattr {Attribute} of {Entry} not set: {Error}", name, entryName, e.Message);
@@ -163,8 +295,39 @@ public sealed class LayerExtractor
 
     // ------------------------------------------------------------------ paths
 
+    /// <summary>The open parent directory for entries under <paramref name="relative"/>, made (0755) when missing.
+    /// One handle is kept while consecutive entries share a parent; every change an entry makes is a child of its
+    /// own parent, so the kept handle never goes stale.</summary>
+    private SafeFileHandle Parent(string relative)
+    {
+        if (_parent is not null && _parentPath == relative) return _parent;
+        DisposeParent();
+        _parent = _root.OpenDirectory(relative, DirectoryDefault);
+        _parentPath = relative;
+        return _parent;
+    }
+
+    private void DisposeParent()
+    {
+        _parent?.Dispose();
+        _parent = null;
+        _parentPath = null;
+    }
+
+    /// <summary>Creates a node; when something is already there, removes it (a directory with its content) and tries
+    /// once more.</summary>
+    private static void Replace(SafeFileHandle parent, string name, Action create)
+    {
+        try { create(); }
+        catch (LinuxException e) when (e.Errno == Errno.EEXIST)
+        {
+            RootedDirectory.RemoveEntry(parent, name);
+            create();
+        }
+    }
+
     /// <summary>The entry name as a clean relative path ("" for the root); ImageException when it climbs out.</summary>
-    private static string Clean(string name)
+    internal static string Clean(string name)
     {
         var parts = new List<string>();
         foreach (string part in name.Split('/'))
@@ -175,6 +338,7 @@ public sealed class LayerExtractor
                 if (parts.Count == 0) throw new ImageException($"invalid layer: {name} points outside the layer");
                 parts.RemoveAt(parts.Count - 1);
             }
+            else if (part.Contains('\0')) throw new ImageException($"invalid layer: {name} holds a NUL character");
             else parts.Add(part);
         }
         return string.Join('/', parts);
@@ -184,64 +348,5 @@ public sealed class LayerExtractor
     {
         int slash = relative.LastIndexOf('/');
         return slash < 0 ? "" : relative[..slash];
-    }
-
-    private static string Join(string parent, string name) => parent.Length == 0 ? name : parent + "/" + name;
-
-    private string Full(string relative) => relative.Length == 0 ? _root : _root + "/" + relative;
-
-    /// <summary>Makes sure every component of <paramref name="relative"/> is a real directory (created 0755 when missing),
-    /// so that nothing is written through a symlink the layer planted.</summary>
-    private void EnsureDirectory(string relative, string entryName)
-    {
-        if (_directories.Contains(relative)) return;
-        EnsureDirectory(ParentOf(relative), entryName);
-        string full = Full(relative);
-        switch (IsRealDirectory(full))
-        {
-            case true: break;
-            case null: Directory.CreateDirectory(full, DirectoryDefault); break;
-            case false:
-                throw new ImageException(new FileInfo(full).LinkTarget is not null
-                    ? $"invalid layer: {entryName} goes through the symlink /{relative}"
-                    : $"invalid layer: {entryName} needs /{relative} to be a directory");
-        }
-        _directories.Add(relative);
-    }
-
-    /// <summary>true for a directory, false for anything else (a symlink to a directory included), null when absent.</summary>
-    private static bool? IsRealDirectory(string full)
-    {
-        var info = new FileInfo(full);
-        if (info.LinkTarget is not null) return false;
-        if (Directory.Exists(full)) return true;
-        return info.Exists || File.Exists(full) ? false : null;
-    }
-
-    private static bool Exists(string full) => new FileInfo(full).LinkTarget is not null || Path.Exists(full);
-
-    /// <summary>Creates a node; when something is already there, removes it and tries once more.</summary>
-    private void Replace(string relative, Action<string> create)
-    {
-        string full = Full(relative);
-        try { create(full); }
-        catch (Exception e) when (e is IOException or LinuxException { Errno: Errno.EEXIST } && Exists(full))
-        {
-            Forget(relative);
-            Remove(full);
-            create(full);
-        }
-    }
-
-    /// <summary>The path is about to become something other than a directory: it and everything below stop being known dirs.</summary>
-    private void Forget(string relative)
-    {
-        if (_directories.Remove(relative)) _directories.RemoveWhere(d => d.StartsWith(relative + "/", StringComparison.Ordinal));
-    }
-
-    private static void Remove(string full)
-    {
-        if (new FileInfo(full).LinkTarget is null && Directory.Exists(full)) Directory.Delete(full, recursive: true);
-        else File.Delete(full);
     }
 }
