@@ -42,6 +42,9 @@ public sealed partial class ContainerService
 
     public ContainerRuntime Runtime => _runtime;
 
+    /// <summary>Raised with the container's id once it has been removed (its exec instances go with it).</summary>
+    public event Action<string>? Removed;
+
     public IReadOnlyCollection<ContainerRecord> All => _store.All.ToList();
 
     // ---------------------------------------------------------------- lookup
@@ -78,6 +81,7 @@ public sealed partial class ContainerService
         var image = _images.Find(request.Image) ?? throw new NotFoundException($"No such image: {NormalizeReference(request.Image)}");
         var hostConfig = request.HostConfig ?? new HostConfig();
         NormalizeHostConfig(hostConfig);
+        hostConfig.LogConfig = LogConfigs.Merge(hostConfig.LogConfig, _options.LogOptions);
         hostConfig.Runtime = _runtimeName;
 
         var config = MergeConfig(request, image);
@@ -277,6 +281,7 @@ public sealed partial class ContainerService
                 Annotations = record.Config.Labels ?? new(),
                 ShmSize = record.HostConfig.ShmSize,
                 Mounts = ParseBinds(record.HostConfig.Binds),
+                Log = LogConfigs.PolicyOf(record.HostConfig.LogConfig),
             };
             int pid = await _runtime.CreateAsync(spec, ct);
             undo.Push(() => _runtime.DeleteAsync(record.Id).GetAwaiter().GetResult());
@@ -509,6 +514,7 @@ public sealed partial class ContainerService
         }
         finally { handle.Lock.Release(); }
         _handles.TryRemove(record.Id, out _);
+        Removed?.Invoke(record.Id);
         handle.SignalRemoved();
         _logger.LogInformation("removed container {Id}", record.ShortId);
     }

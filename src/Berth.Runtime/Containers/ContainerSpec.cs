@@ -30,6 +30,8 @@ public sealed record ContainerSpec
     public IReadOnlyDictionary<string, string> Annotations { get; init; } = new Dictionary<string, string>();
     public long ShmSize { get; init; } = 64L * 1024 * 1024;
     public IReadOnlyList<MountSpec> Mounts { get; init; } = [];
+    /// <summary>Log size cap and rotation (`--log-opt max-size/max-file`).</summary>
+    public LogPolicy Log { get; init; } = LogPolicy.Unlimited;
 }
 
 public enum StdStream { Stdin = 0, Stdout = 1, Stderr = 2 }
