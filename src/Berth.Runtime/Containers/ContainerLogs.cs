@@ -120,7 +120,9 @@ public static class LogFiles
         if (!Directory.Exists(bundle)) yield break;
         foreach (string path in Directory.EnumerateFiles(bundle, CurrentName + ".*"))
         {
-            string suffix = Path.GetFileName(path)[(CurrentName.Length + 1)..];
+            string name = Path.GetFileName(path);
+            if (name.Length <= CurrentName.Length + 1) continue; // the pattern also matches container.log itself
+            string suffix = name[(CurrentName.Length + 1)..];
             if (int.TryParse(suffix, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0) yield return (n, path);
         }
     }
@@ -335,6 +337,20 @@ public sealed class K8sLogReader(Stream stream)
         }
     }
 
+    /// <summary>What is left of lines that never ended (a prompt without newline, a process cut off), for a reader
+    /// that is done with the log.</summary>
+    public IEnumerable<LogEntry> Flush()
+    {
+        foreach (var (stream, message) in _partial)
+        {
+            if (message.Length == 0) continue;
+            yield return new LogEntry(_lastTime, stream, message.ToArray());
+            message.SetLength(0);
+        }
+    }
+
+    private DateTimeOffset _lastTime;
+
     private void Parse(ReadOnlySpan<byte> line, List<LogEntry> entries)
     {
         int a = line.IndexOf((byte)' ');
@@ -345,11 +361,12 @@ public sealed class K8sLogReader(Stream stream)
         if (c <= b) return;
         if (!DateTimeOffset.TryParse(Encoding.ASCII.GetString(line[..a]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
             return;
+        _lastTime = time;
         var stream = line.Slice(a + 1, b - a - 1).SequenceEqual("stderr"u8) ? StdStream.Stderr : StdStream.Stdout;
         bool partial = line.Slice(b + 1, c - b - 1).SequenceEqual("P"u8);
         var content = line[(c + 1)..];
         if (!_partial.TryGetValue(stream, out var message)) _partial[stream] = message = new MemoryStream();
-        while (message.Length + content.Length > MaxMessage)
+        while (message.Length + content.Length >= MaxMessage)
         {
             int room = MaxMessage - (int)message.Length;
             message.Write(content[..room]);

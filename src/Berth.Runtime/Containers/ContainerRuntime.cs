@@ -334,7 +334,11 @@ public sealed class ContainerRuntime
                     if (since is null || entry.Time >= since) yield return entry;
                 }
             }
-            if (!follow || stream is null || reader is null) yield break;
+            if (!follow || stream is null || reader is null)
+            {
+                foreach (var entry in reader?.Flush() ?? []) yield return entry;
+                yield break;
+            }
             var followed = Interop.Identity(LogFiles.Current(bundle));
             while (!ct.IsCancellationRequested)
             {
@@ -351,7 +355,11 @@ public sealed class ContainerRuntime
                     reader.SwitchTo(stream);
                     continue;
                 }
-                if (exited) yield break;
+                if (exited)
+                {
+                    foreach (var entry in reader.Flush()) yield return entry;
+                    yield break;
+                }
                 try { await Task.Delay(100, ct); }
                 catch (OperationCanceledException) { yield break; }
             }
