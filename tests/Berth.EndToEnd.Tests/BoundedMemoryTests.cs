@@ -214,6 +214,32 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
     }
 
     [Fact]
+    public async Task A_restarted_daemon_takes_over_the_rotation_of_a_running_container()
+    {
+        string name = TestNames.Unique("ra", 12);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", name, "--log-opt", "max-size=10k", "--log-opt", "max-file=3",
+                "webapp:noexpose", "sh", "-c", "i=1; while [ $i -le 3000 ]; do echo $i; usleep 2000; i=$((i+1)); done"));
+            await Task.Delay(1000);
+            await Engine.RestartAsync();
+            Assert.Equal("0", Ok(Engine.Docker("wait", name)).Stdout.Trim());
+            var files = LogFilesOf(BundleOf(name));
+            Assert.True(files.Select(f => f[1]).Distinct().Count() <= 3, "more than max-file=3 log files");
+            Assert.All(files, f => Assert.True(long.Parse(f[2]) <= 10 * 1024, $"{f[0]} has {f[2]} bytes"));
+            // What the daemon missed while it was away is gone (conmon only truncates); after, files are kept again.
+            var lines = NumberedLines(name);
+            output.WriteLine($"docker logs {lines.Count} lines, {lines.First()}..{lines.Last()}");
+            Assert.True(lines.Count > 300, "the files rotated after the restart were not kept");
+            Assert.Equal(Enumerable.Range(lines[0], 3001 - lines[0]), lines);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+
+    [Fact]
     public void The_daemon_caps_logs_by_default_and_bad_log_options_are_a_400()
     {
         string name = TestNames.Unique("df", 12);
