@@ -94,6 +94,7 @@ public sealed class ContainerLogsTests : IDisposable
         Assert.Equal(["line 5", "line 6"], ReadAll(tail: 2));
         Assert.Equal(["line 2", "line 3line 4", "line 5", "line 6"], ReadAll(tail: 4));
         Assert.Equal(["line 1", "line 2", "line 3line 4", "line 5", "line 6"], ReadAll(tail: 100));
+        Assert.Equal(5, ReadAll(tail: int.MaxValue).Count);
         Assert.Empty(ReadAll(tail: 0));
     }
 

@@ -238,7 +238,7 @@ public static class LogTail
         }
         // The start is just after the (lines+1)-th complete record from the end; a line split into P records
         // belongs with the F record that ends it.
-        int needed = lines + 1;
+        int needed = lines == int.MaxValue ? lines : lines + 1;
         for (int i = files.Count - 1; i >= 0; i--)
         {
             if (!File.Exists(files[i])) continue;
