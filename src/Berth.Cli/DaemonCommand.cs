@@ -23,9 +23,13 @@ public static class DaemonCommand
         var debug = new Option<bool>("--debug", "-D") { Description = "Verbose logging" };
         var logOpts = new Option<string[]>("--log-opt")
         {
-            Description = "Default json-file log option, key=value (repeatable): max-size (default 20m), max-file (default 5)",
+            Description = "Default json-file log option, key=value (repeatable): max-size (default 20m), "
+                + "max-file (default 5)",
         };
-        var command = new Command("daemon", "Run the engine in the foreground") { hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts };
+        var command = new Command("daemon", "Run the engine in the foreground")
+        {
+            hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts,
+        };
         command.SetAction(async (parse, ct) =>
         {
             var options = new EngineOptions

@@ -24,7 +24,7 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
         throw new InvalidOperationException("no VmRSS");
     }
 
-    /// <summary>The daemon's RSS growth over its RSS before <paramref name="action"/>: the peak of samples every 10 ms.</summary>
+    /// <summary>The daemon's RSS growth during <paramref name="action"/>: the peak of samples every 10 ms.</summary>
     private long PeakGrowthDuring(Action action, string what)
     {
         long baseline = RssBytes(), peak = baseline;
@@ -44,12 +44,16 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
             sampler.Wait();
         }
         peak = Math.Max(peak, RssBytes());
-        output.WriteLine($"{what}: daemon RSS {baseline / 1048576} MiB -> peak {peak / 1048576} MiB (+{(peak - baseline) / 1048576} MiB)");
+        const long MiB = 1048576;
+        output.WriteLine($"{what}: daemon RSS {baseline / MiB} MiB -> peak {peak / MiB} MiB (+{(peak - baseline) / MiB} MiB)");
         return peak - baseline;
     }
 
-    private string BundleOf(string container) =>
-        Path.Combine(Engine.Root, "data", "containers", Ok(Engine.Docker("inspect", "-f", "{{.Id}}", container)).Stdout.Trim());
+    private string BundleOf(string container)
+    {
+        string id = Ok(Engine.Docker("inspect", "-f", "{{.Id}}", container)).Stdout.Trim();
+        return Path.Combine(Engine.Root, "data", "containers", id);
+    }
 
     [Fact]
     public void Two_hundred_execs_leave_the_exec_table_small()
@@ -59,7 +63,8 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
         {
             Ok(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose", "sleep", "300"));
             for (int i = 0; i < 200; i++) Assert.Equal(3, Engine.Docker("exec", name, "sh", "-c", "exit 3").ExitCode);
-            var ids = JsonSerializer.Deserialize<List<string>?>(Ok(Engine.Docker("inspect", "-f", "{{json .ExecIDs}}", name)).Stdout) ?? [];
+            string json = Ok(Engine.Docker("inspect", "-f", "{{json .ExecIDs}}", name)).Stdout;
+            var ids = JsonSerializer.Deserialize<List<string>?>(json) ?? [];
             output.WriteLine($"exec instances held after 200 execs: {ids.Count}");
             Assert.True(ids.Count <= 16, $"{ids.Count} exec instances held after 200 ended and inspected execs");
         }
@@ -69,10 +74,13 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
         }
     }
 
-    /// <summary>Reads the client's output slowly (16 KiB every 20 ms) for a few seconds, then drops the client.</summary>
+    /// <summary>Reads the client's output slowly (16 KiB every 20 ms) for 4 seconds, then drops the client.</summary>
     private void SlowClient(params string[] dockerArgs)
     {
-        var info = new ProcessStartInfo("/usr/local/bin/docker") { RedirectStandardOutput = true, RedirectStandardError = true };
+        var info = new ProcessStartInfo("/usr/local/bin/docker")
+        {
+            RedirectStandardOutput = true, RedirectStandardError = true,
+        };
         info.Environment["DOCKER_HOST"] = Engine.DockerHost;
         foreach (string a in dockerArgs) info.ArgumentList.Add(a);
         using var client = Process.Start(info)!;
@@ -114,7 +122,8 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
         string name = TestNames.Unique("sa", 12);
         try
         {
-            long growth = PeakGrowthDuring(() => SlowClient("run", "--name", name, "webapp:noexpose", "head", "-c", "268435456", "/dev/zero"),
+            long growth = PeakGrowthDuring(
+                () => SlowClient("run", "--name", name, "webapp:noexpose", "head", "-c", "268435456", "/dev/zero"),
                 "attached run of 256 MiB to a slow client");
             Assert.True(growth < Bound, $"the daemon grew by {growth / 1048576} MiB");
         }
@@ -131,8 +140,8 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
         try
         {
             // 1000-byte lines, 200 MiB, then five known lines; one file with no cap in the way.
-            Ok(Engine.Docker("run", "-d", "--name", name, "--log-opt", "max-size=1g", "--log-opt", "max-file=1", "webapp:noexpose",
-                "sh", "-c", "l=0123456789; l=$l$l$l$l$l$l$l$l$l$l; yes \"$l$l$l$l$l$l$l$l$l$l\" | head -c 209715200 >/dev/null; " +
+            Ok(Engine.Docker("run", "-d", "--name", name, "--log-opt", "max-size=1g", "--log-opt", "max-file=1",
+                "webapp:noexpose", "sh", "-c", "l=0123456789; l=$l$l$l$l$l$l$l$l$l$l; " +
                 "yes \"$l$l$l$l$l$l$l$l$l$l\" | head -n 209716; for i in 1 2 3 4 5; do echo end$i; done"));
             Assert.Equal("0", Ok(Engine.Docker("wait", name)).Stdout.Trim());
             long size = new FileInfo(Path.Combine(BundleOf(name), "container.log")).Length;
@@ -140,13 +149,15 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
             Assert.True(size > 200L * 1024 * 1024);
 
             string tail = "";
-            long tailGrowth = PeakGrowthDuring(() => tail = Ok(Engine.Docker("logs", "--tail", "5", name)).Stdout, "logs --tail 5");
+            long tailGrowth = PeakGrowthDuring(
+                () => tail = Ok(Engine.Docker("logs", "--tail", "5", name)).Stdout, "logs --tail 5");
             Assert.Equal("end1\nend2\nend3\nend4\nend5\n", tail);
             Assert.True(tailGrowth < Bound, $"logs --tail grew the daemon by {tailGrowth / 1048576} MiB");
 
             string count = "";
             long allGrowth = PeakGrowthDuring(
-                () => count = Sh.Bash($"DOCKER_HOST={Engine.DockerHost} /usr/local/bin/docker logs {name} | wc -c", TimeSpan.FromSeconds(180)).Stdout,
+                () => count = Sh.Bash($"DOCKER_HOST={Engine.DockerHost} /usr/local/bin/docker logs {name} | wc -c",
+                    TimeSpan.FromSeconds(180)).Stdout,
                 "logs (all 200 MiB)");
             Assert.Equal(209716L * 1001 + 5 * 5, long.Parse(count.Trim()));
             Assert.True(allGrowth < Bound, $"logs grew the daemon by {allGrowth / 1048576} MiB");
@@ -168,7 +179,8 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
     }
 
     private List<int> NumberedLines(string container, params string[] options) =>
-        Ok(Engine.Docker(["logs", .. options, container])).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
+        Ok(Engine.Docker(["logs", .. options, container])).Stdout
+            .Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(int.Parse).ToList();
 
     [Fact]
     public void Logs_rotate_at_max_size_keep_max_file_files_and_read_in_order()
@@ -205,7 +217,8 @@ public sealed class BoundedMemoryTests(EngineFixture fixture, ITestOutputHelper 
             string bundle = BundleOf(burst);
             Assert.Equal("{\"Type\":\"json-file\",\"Config\":{\"max-file\":\"3\",\"max-size\":\"10k\"}}",
                 Ok(Engine.Docker("inspect", "-f", "{{json .HostConfig.LogConfig}}", burst)).Stdout.Trim());
-            Assert.Equal(Path.Combine(bundle, "container.log"), Ok(Engine.Docker("inspect", "-f", "{{.LogPath}}", burst)).Stdout.Trim());
+            Assert.Equal(Path.Combine(bundle, "container.log"),
+                Ok(Engine.Docker("inspect", "-f", "{{.LogPath}}", burst)).Stdout.Trim());
         }
         finally
         {

@@ -37,10 +37,14 @@ public sealed partial record LogPolicy(long MaxSize, int MaxFiles)
                     break;
                 case "max-file":
                     if (!int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out maxFiles) || maxFiles < 1)
-                        throw new ArgumentException($"invalid value for log opt max-file: \"{value}\": a whole number of at least 1");
+                    {
+                        throw new ArgumentException(
+                            $"invalid value for log opt max-file: \"{value}\": a whole number of at least 1");
+                    }
                     break;
                 case "compress":
-                    if (!bool.TryParse(value, out _)) throw new ArgumentException($"invalid value for log opt compress: \"{value}\"");
+                    if (!bool.TryParse(value, out _))
+                        throw new ArgumentException($"invalid value for log opt compress: \"{value}\"");
                     break;
                 // Docker adds these as attributes to each json entry; Berth's log has no place for them.
                 case "labels" or "labels-regex" or "env" or "env-regex" or "tag":
@@ -57,9 +61,14 @@ public sealed partial record LogPolicy(long MaxSize, int MaxFiles)
     public static long ParseSize(string text)
     {
         var match = SizePattern().Match(text);
-        if (!match.Success || !decimal.TryParse(match.Groups[1].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out decimal number))
+        decimal number = 0;
+        if (!match.Success || !decimal.TryParse(match.Groups[1].Value, NumberStyles.AllowDecimalPoint,
+                CultureInfo.InvariantCulture, out number))
+        {
             throw new ArgumentException($"invalid value for log opt max-size: \"{text}\": a size such as 10k, 20m or 1g");
-        int power = "bkmgtp".IndexOf(char.ToLowerInvariant(match.Groups[2].Value is { Length: > 0 } unit ? unit[0] : 'b'));
+        }
+        string unit = match.Groups[2].Value;
+        int power = "bkmgtp".IndexOf(unit.Length > 0 ? char.ToLowerInvariant(unit[0]) : 'b');
         decimal bytes = number;
         for (int i = 0; i < power; i++) bytes *= 1024;
         if (bytes < 1 || bytes > long.MaxValue / 2)
@@ -70,14 +79,15 @@ public sealed partial record LogPolicy(long MaxSize, int MaxFiles)
     [GeneratedRegex(@"^(\d+(?:\.\d+)?) ?([kKmMgGtTpP]?)[iI]?[bB]?$")]
     private static partial Regex SizePattern();
 
-    /// <summary>The policy as kept in the bundle, so a daemon restart can adopt a running container's rotation.</summary>
+    /// <summary>The policy as kept in the bundle, so a restarted daemon adopts a running container's rotation.</summary>
     internal string Serialize() => $"{MaxSize} {MaxFiles}";
 
     internal static LogPolicy Deserialize(string text)
     {
         var parts = text.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-        return parts.Length == 2 && long.TryParse(parts[0], out long size) && int.TryParse(parts[1], out int files) && files >= 1
-            ? new LogPolicy(Math.Max(0, size), files) : Unlimited;
+        bool valid = parts.Length == 2 && long.TryParse(parts[0], out long size) && size > 0
+            && int.TryParse(parts[1], out int files) && files >= 1;
+        return valid ? new LogPolicy(long.Parse(parts[0]), int.Parse(parts[1])) : Unlimited;
     }
 }
 
@@ -123,7 +133,8 @@ public static class LogFiles
             string name = Path.GetFileName(path);
             if (name.Length <= CurrentName.Length + 1) continue; // the pattern also matches container.log itself
             string suffix = name[(CurrentName.Length + 1)..];
-            if (int.TryParse(suffix, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0) yield return (n, path);
+            if (int.TryParse(suffix, NumberStyles.None, CultureInfo.InvariantCulture, out int n) && n > 0)
+                yield return (n, path);
         }
     }
 
@@ -142,7 +153,7 @@ public static class LogFiles
     }
 
     /// <summary>Before conmon starts on an existing log: conmon counts its cap from zero, so a non-empty
-    /// container.log is rotated first (with max-file 1 it is dropped once full), keeping every file under the cap.</summary>
+    /// container.log is rotated first (with max-file 1 it is dropped once full): every file stays under the cap.</summary>
     public static void PrepareForStart(string bundle, LogPolicy policy)
     {
         File.Delete(Path.Combine(bundle, CurrentName + ".tmp"));
@@ -292,10 +303,10 @@ public static class LogTail
     }
 }
 
-/// <summary>Reads conmon's k8s-file log: "&lt;RFC3339Nano&gt; &lt;stdout|stderr&gt; &lt;F|P&gt; &lt;bytes&gt;\n"; P marks a partial
-/// line continued by the next record, so lines are joined back as the process wrote them, up to Docker's 16 KiB per
-/// message (a longer line comes out in 16 KiB pieces, as Docker's partial messages). Memory is bounded whatever the
-/// file holds: one read block, one record, one partial message per stream.</summary>
+/// <summary>Reads conmon's k8s-file log: "&lt;RFC3339Nano&gt; &lt;stdout|stderr&gt; &lt;F|P&gt; &lt;bytes&gt;\n";
+/// P marks a partial line continued by the next record, so lines are joined back as the process wrote them, up to
+/// Docker's 16 KiB per message (a longer line comes out in 16 KiB pieces, as Docker's partial messages). Memory is
+/// bounded whatever the file holds: one read block, one record, one partial message per stream.</summary>
 public sealed class K8sLogReader(Stream stream)
 {
     public const int MaxMessage = 16 * 1024;
@@ -359,8 +370,11 @@ public sealed class K8sLogReader(Stream stream)
         if (b <= a) return;
         int c = line[(b + 1)..].IndexOf((byte)' ') + b + 1;
         if (c <= b) return;
-        if (!DateTimeOffset.TryParse(Encoding.ASCII.GetString(line[..a]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
+        if (!DateTimeOffset.TryParse(Encoding.ASCII.GetString(line[..a]), CultureInfo.InvariantCulture,
+                DateTimeStyles.AssumeUniversal, out var time))
+        {
             return;
+        }
         _lastTime = time;
         var stream = line.Slice(a + 1, b - a - 1).SequenceEqual("stderr"u8) ? StdStream.Stderr : StdStream.Stdout;
         bool partial = line.Slice(b + 1, c - b - 1).SequenceEqual("P"u8);

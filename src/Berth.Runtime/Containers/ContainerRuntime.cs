@@ -128,7 +128,8 @@ public sealed class ContainerRuntime
         }
         catch (Exception e) when (e is IOException or ArgumentException or LinuxException)
         {
-            _logger.LogWarning(e, "watching the log of {Id} failed: conmon still caps it, older files are not kept", Short(id));
+            _logger.LogWarning(e, "watching the log of {Id} failed: conmon still caps it, older files are not kept",
+                Short(id));
         }
     }
 
@@ -507,8 +508,11 @@ public sealed class ExecSession : IAsyncDisposable
     private const int ChunkSize = 16384;
 
     private readonly Process _process;
-    private readonly Channel<(StdStream, ReadOnlyMemory<byte>)> _output = Channel.CreateBounded<(StdStream, ReadOnlyMemory<byte>)>(
-        new BoundedChannelOptions(ChannelCapacity) { FullMode = BoundedChannelFullMode.Wait, SingleReader = true });
+    private readonly Channel<(StdStream, ReadOnlyMemory<byte>)> _output =
+        Channel.CreateBounded<(StdStream, ReadOnlyMemory<byte>)>(new BoundedChannelOptions(ChannelCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait, SingleReader = true,
+        });
     private readonly CancellationTokenSource _abandoned = new();
 
     public ExecSession(Process process, bool stdin)
