@@ -370,11 +370,12 @@ public sealed class K8sLogReader(Stream stream)
         if (b <= a) return;
         int c = line[(b + 1)..].IndexOf((byte)' ') + b + 1;
         if (c <= b) return;
-        if (!DateTimeOffset.TryParse(Encoding.ASCII.GetString(line[..a]), CultureInfo.InvariantCulture,
-                DateTimeStyles.AssumeUniversal, out var time))
-        {
+        // The time parsed from a stack copy: no string per record, as this runs once per line of a large log.
+        if (a > 64) return;
+        Span<char> timeText = stackalloc char[a];
+        Encoding.ASCII.GetChars(line[..a], timeText);
+        if (!DateTimeOffset.TryParse(timeText, CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
             return;
-        }
         _lastTime = time;
         var stream = line.Slice(a + 1, b - a - 1).SequenceEqual("stderr"u8) ? StdStream.Stderr : StdStream.Stdout;
         bool partial = line.Slice(b + 1, c - b - 1).SequenceEqual("P"u8);
