@@ -21,7 +21,15 @@ public static class DaemonCommand
         var bip = new Option<string?>("--bip") { Description = "Gateway address and prefix of the default bridge, e.g. 10.88.0.1/24 (default: a free subnet from Docker's pools)" };
         var runtime = new Option<string?>("--runtime") { Description = "OCI runtime to use (crun or runc; default: the first that works here)" };
         var debug = new Option<bool>("--debug", "-D") { Description = "Verbose logging" };
-        var command = new Command("daemon", "Run the engine in the foreground") { hosts, dataRoot, execRoot, bridge, bip, runtime, debug };
+        var logOpts = new Option<string[]>("--log-opt")
+        {
+            Description = "Default json-file log option, key=value (repeatable): max-size (default 20m), "
+                + "max-file (default 5)",
+        };
+        var command = new Command("daemon", "Run the engine in the foreground")
+        {
+            hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts,
+        };
         command.SetAction(async (parse, ct) =>
         {
             var options = new EngineOptions
@@ -32,6 +40,12 @@ public static class DaemonCommand
                 BridgeIp = parse.GetValue(bip),
                 Runtime = parse.GetValue(runtime),
             };
+            try { options.LogOptions = DaemonLogOptions.Parse(parse.GetValue(logOpts) ?? []); }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"berth daemon: invalid --log-opt: {e.Message}");
+                return 2;
+            }
             var hostList = parse.GetValue(hosts) is { Length: > 0 } given ? given : [$"unix://{DefaultSocket}"];
             return await RunAsync(options, hostList, parse.GetValue(debug), ct);
         });
@@ -97,6 +111,25 @@ public static class DaemonCommand
         }
         logger.LogInformation("daemon stopped; containers keep running");
         return 0;
+    }
+}
+
+/// <summary>`--log-opt key=value` as dockerd takes it: the given keys replace Berth's default cap as a whole
+/// (max-size without max-file means one file, as in Docker), checked as a container's options are.</summary>
+public static class DaemonLogOptions
+{
+    public static IReadOnlyDictionary<string, string> Parse(IEnumerable<string> values)
+    {
+        var options = new Dictionary<string, string>();
+        foreach (string value in values)
+        {
+            int equals = value.IndexOf('=');
+            if (equals <= 0) throw new ArgumentException($"\"{value}\": expected key=value");
+            options[value[..equals]] = value[(equals + 1)..];
+        }
+        if (options.Count == 0) return Berth.Runtime.Containers.LogPolicy.DefaultOptions;
+        Berth.Runtime.Containers.LogPolicy.Parse(options);
+        return options;
     }
 }
 

@@ -11,6 +11,9 @@ public sealed class EngineOptions
     public string? BridgeIp { get; set; }
     public string? Runtime { get; set; }
     public int Mtu { get; set; } = 1500;
+    /// <summary>The daemon's `--log-opt` defaults for json-file (Berth's own cap when none is given).</summary>
+    public IReadOnlyDictionary<string, string> LogOptions { get; set; } =
+        Berth.Runtime.Containers.LogPolicy.DefaultOptions;
 
     /// <summary>One nftables table per engine, so engines side by side do not touch each other's rules.</summary>
     public string FirewallTable => BridgeName == "berth0" ? "berth" : "berth_" + BridgeName;

@@ -1,4 +1,3 @@
-using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 using Microsoft.Win32.SafeHandles;
 
@@ -13,7 +12,6 @@ public static unsafe partial class Interop
     public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_IN_ROOT = 0x10;
     public const uint S_IFMT = 0xf000, S_IFDIR = 0x4000, S_IFREG = 0x8000, S_IFLNK = 0xa000;
     private const long SYS_openat2 = 437;
-    private const uint STATX_BASIC_STATS = 0x7ff;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct OpenHow
@@ -62,9 +60,6 @@ public static unsafe partial class Interop
 
     [LibraryImport(Libc, EntryPoint = "fsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int fsetxattr(SafeHandle fd, string name, byte* value, nuint size, int flags);
-
-    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
-    private static partial int statx(SafeHandle dir, string name, int flags, uint mask, byte* buffer);
 
     /// <summary>openat(2) of one name in <paramref name="dir"/>; O_CLOEXEC always added.</summary>
     public static SafeFileHandle OpenAt(SafeHandle dir, string name, int flags, int mode = 0)
@@ -168,27 +163,6 @@ public static unsafe partial class Interop
         }
     }
 
-    /// <summary>Type, identity and size of a node: <paramref name="name"/> in <paramref name="dir"/> (not followed),
-    /// or the fd itself when the name is empty. Null when the name does not exist.</summary>
-    public static NodeInfo? StatAt(SafeHandle dir, string name)
-    {
-        byte* buffer = stackalloc byte[256];
-        int flags = AT_SYMLINK_NOFOLLOW | (name.Length == 0 ? AT_EMPTY_PATH : 0);
-        if (statx(dir, name, flags, STATX_BASIC_STATS, buffer) != 0)
-        {
-            int errno = Marshal.GetLastPInvokeError();
-            if (errno == Errno.ENOENT) return null;
-            throw new LinuxException($"statx {name}", errno);
-        }
-        var span = new ReadOnlySpan<byte>(buffer, 256);
-        uint mode = BinaryPrimitives.ReadUInt16LittleEndian(span[28..]);
-        ulong ino = BinaryPrimitives.ReadUInt64LittleEndian(span[32..]);
-        long size = BinaryPrimitives.ReadInt64LittleEndian(span[40..]);
-        ulong dev = ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(span[136..]) << 32) |
-                    BinaryPrimitives.ReadUInt32LittleEndian(span[140..]);
-        return new NodeInfo(mode, dev, ino, size);
-    }
-
     /// <summary>fsync(2) of an open fd (a file's data, or a directory's entries).</summary>
     public static void Fsync(SafeHandle fd, string what)
     {
@@ -199,13 +173,4 @@ public static unsafe partial class Interop
     private static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) |
         ((ulong)(minor & 0xffffff00) << 12) | (minor & 0xff);
-}
-
-/// <summary>What statx says about a node: its mode (type bits included), identity and size.</summary>
-public readonly record struct NodeInfo(uint Mode, ulong Device, ulong Inode, long Size)
-{
-    public uint Type => Mode & Interop.S_IFMT;
-    public bool IsDirectory => Type == Interop.S_IFDIR;
-    public bool IsRegular => Type == Interop.S_IFREG;
-    public bool IsSymlink => Type == Interop.S_IFLNK;
 }

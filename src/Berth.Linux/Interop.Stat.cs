@@ -1,15 +1,10 @@
+using System.Buffers.Binary;
 using System.Runtime.InteropServices;
 
 namespace Berth.Linux;
 
-/// <summary>What lstat tells about a node that the BCL does not: its type bits, owner and device numbers.</summary>
-public readonly record struct NodeStatus(uint Mode, uint Uid, uint Gid, uint DeviceMajor, uint DeviceMinor)
-{
-    public uint Type => Mode & 0xF000;
-    public uint Permissions => Mode & 0xFFF;
-}
-
-/// <summary>statx(2), whose struct layout is the same on every architecture (struct stat is not).</summary>
+/// <summary>statx(2): what the BCL does not tell about a node (type bits, owner, identity, device numbers).
+/// struct statx has one layout on every architecture, unlike struct stat.</summary>
 public static unsafe partial class Interop
 {
     private const uint STATX_BASIC_STATS = 0x7ff;
@@ -18,14 +13,58 @@ public static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int statx(int dirFd, string path, int flags, uint mask, byte* buffer);
 
-    /// <summary>The node at <paramref name="path"/> itself (a symlink is not followed).</summary>
-    public static NodeStatus StatNoFollow(string path)
+    [LibraryImport(Libc, EntryPoint = "statx", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial int statx(SafeHandle dir, string name, int flags, uint mask, byte* buffer);
+
+    /// <summary>The node at <paramref name="path"/> itself (a symlink is not followed); null when nothing is there.</summary>
+    public static NodeInfo? StatNoFollow(string path)
     {
         byte* buffer = stackalloc byte[StatxSize];
         if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) != 0)
-            throw LinuxException.FromLastError($"statx {path}");
-        // Offsets of struct statx (include/uapi/linux/stat.h): uid 20, gid 24, mode 28, rdev_major 128, rdev_minor 132.
-        return new NodeStatus(*(ushort*)(buffer + 28), *(uint*)(buffer + 20), *(uint*)(buffer + 24),
-            *(uint*)(buffer + 128), *(uint*)(buffer + 132));
+            return NullWhenMissing($"statx {path}");
+        return Decode(new ReadOnlySpan<byte>(buffer, StatxSize));
     }
+
+    /// <summary><paramref name="name"/> in <paramref name="dir"/> (not followed), or the fd itself when the name is
+    /// empty. Null when the name does not exist.</summary>
+    public static NodeInfo? StatAt(SafeHandle dir, string name)
+    {
+        byte* buffer = stackalloc byte[StatxSize];
+        int flags = AT_SYMLINK_NOFOLLOW | (name.Length == 0 ? AT_EMPTY_PATH : 0);
+        if (statx(dir, name, flags, STATX_BASIC_STATS, buffer) != 0)
+            return NullWhenMissing($"statx {name}");
+        return Decode(new ReadOnlySpan<byte>(buffer, StatxSize));
+    }
+
+    private static NodeInfo? NullWhenMissing(string what)
+    {
+        int errno = Marshal.GetLastPInvokeError();
+        if (errno == Errno.ENOENT) return null;
+        throw new LinuxException(what, errno);
+    }
+
+    // Offsets of struct statx (include/uapi/linux/stat.h): nlink 16, uid 20, gid 24, mode 28, ino 32, size 40,
+    // rdev_major 128, rdev_minor 132, dev_major 136, dev_minor 140.
+    private static NodeInfo Decode(ReadOnlySpan<byte> s) => new(
+        Mode: BinaryPrimitives.ReadUInt16LittleEndian(s[28..]),
+        Uid: BinaryPrimitives.ReadUInt32LittleEndian(s[20..]),
+        Gid: BinaryPrimitives.ReadUInt32LittleEndian(s[24..]),
+        Links: BinaryPrimitives.ReadUInt32LittleEndian(s[16..]),
+        Device: ((ulong)BinaryPrimitives.ReadUInt32LittleEndian(s[136..]) << 32) | BinaryPrimitives.ReadUInt32LittleEndian(s[140..]),
+        Inode: BinaryPrimitives.ReadUInt64LittleEndian(s[32..]),
+        Size: BinaryPrimitives.ReadInt64LittleEndian(s[40..]),
+        DeviceMajor: BinaryPrimitives.ReadUInt32LittleEndian(s[128..]),
+        DeviceMinor: BinaryPrimitives.ReadUInt32LittleEndian(s[132..]));
+}
+
+/// <summary>What statx says about a node. Device is the filesystem's (major:minor packed); DeviceMajor/Minor are the
+/// node's own numbers when it is a device.</summary>
+public readonly record struct NodeInfo(uint Mode, uint Uid, uint Gid, uint Links, ulong Device, ulong Inode, long Size,
+    uint DeviceMajor, uint DeviceMinor)
+{
+    public uint Type => Mode & Interop.S_IFMT;
+    public uint Permissions => Mode & 0xFFF;
+    public bool IsDirectory => Type == Interop.S_IFDIR;
+    public bool IsRegular => Type == Interop.S_IFREG;
+    public bool IsSymlink => Type == Interop.S_IFLNK;
 }

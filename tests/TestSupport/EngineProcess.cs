@@ -23,6 +23,8 @@ public sealed class EngineProcess : IAsyncDisposable
     }
 
     public string Root { get; }
+    /// <summary>The daemon's own process (the launcher execs it).</summary>
+    public int Pid => _process.Id;
     public string Bridge { get; }
     public string Gateway { get; }
     public string Subnet { get; }

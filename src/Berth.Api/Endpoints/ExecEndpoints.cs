@@ -68,7 +68,7 @@ public static class ExecEndpoints
 
         app.MapGet("/exec/{id}/json", async (HttpContext ctx, string id) =>
         {
-            var exec = execs.Get(id);
+            var exec = execs.Inspect(id);
             await DockerResults.Json(ctx, new
             {
                 ID = exec.Id,

@@ -42,6 +42,9 @@ public sealed partial class ContainerService
 
     public ContainerRuntime Runtime => _runtime;
 
+    /// <summary>Raised with the container's id once it has been removed (its exec instances go with it).</summary>
+    public event Action<string>? Removed;
+
     public IReadOnlyCollection<ContainerRecord> All => _store.All.ToList();
 
     // ---------------------------------------------------------------- lookup
@@ -79,6 +82,7 @@ public sealed partial class ContainerService
         var hostConfig = request.HostConfig ?? new HostConfig();
         NormalizeHostConfig(hostConfig);
         ContainerSecurity.Validate(hostConfig, _runtime.Security);
+        hostConfig.LogConfig = LogConfigs.Merge(hostConfig.LogConfig, _options.LogOptions);
         hostConfig.Runtime = _runtimeName;
 
         var config = MergeConfig(request, image);
@@ -281,6 +285,7 @@ public sealed partial class ContainerService
                 Security = ContainerSecurity.Parse(record.HostConfig),
                 MaskedPaths = record.HostConfig.MaskedPaths,
                 ReadonlyPaths = record.HostConfig.ReadonlyPaths,
+                Log = LogConfigs.PolicyOf(record.HostConfig.LogConfig),
             };
             int pid = await _runtime.CreateAsync(spec, ct);
             undo.Push(() => _runtime.DeleteAsync(record.Id).GetAwaiter().GetResult());
@@ -513,6 +518,7 @@ public sealed partial class ContainerService
         }
         finally { handle.Lock.Release(); }
         _handles.TryRemove(record.Id, out _);
+        Removed?.Invoke(record.Id);
         handle.SignalRemoved();
         _logger.LogInformation("removed container {Id}", record.ShortId);
     }

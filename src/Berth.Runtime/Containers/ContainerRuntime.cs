@@ -23,6 +23,7 @@ public sealed class ContainerRuntime
     private readonly string _socketDirectory;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _exitSignals = new();
+    private readonly ConcurrentDictionary<string, LogRotator> _logRotators = new();
     private readonly FileSystemWatcher _exitWatcher;
 
     public ContainerRuntime(OciRuntimeInfo runtime, string runRoot, ILogger<ContainerRuntime>? logger = null,
@@ -72,6 +73,9 @@ public sealed class ContainerRuntime
             File.WriteAllText(Path.Combine(bundle, "config.json"),
                 OciSpecBuilder.Build(spec, rootfs, uid, gid, groups, isolation: isolation));
             _exitSignals.TryRemove(spec.Id, out _);
+            StopLogRotation(spec.Id);
+            LogFiles.PrepareForStart(bundle, spec.Log);
+            LogFiles.SavePolicy(bundle, spec.Log);
             var conmon = new ProcessStartInfo("conmon") { RedirectStandardError = true, RedirectStandardOutput = true };
             foreach (string arg in new[]
             {
@@ -85,13 +89,21 @@ public sealed class ContainerRuntime
             if (spec.OpenStdin) conmon.ArgumentList.Add("-i");
             if (spec.OpenStdin && !spec.StdinOnce) conmon.ArgumentList.Add("--leave-stdin-open");
             if (spec.Tty) conmon.ArgumentList.Add("-t");
+            if (spec.Log.Capped)
+            {
+                // conmon enforces the cap even while the daemon is away; Berth keeps the files it rotates out.
+                conmon.ArgumentList.Add("--log-size-max");
+                conmon.ArgumentList.Add(spec.Log.MaxSize.ToString(CultureInfo.InvariantCulture));
+            }
             using (var process = Process.Start(conmon)!)
             {
                 await process.WaitForExitAsync(ct);
                 if (process.ExitCode != 0)
                     throw new RuntimeException($"conmon failed to start ({process.ExitCode}): {(await process.StandardError.ReadToEndAsync(ct)).Trim()}");
             }
-            return await WaitForPidAsync(spec.Id, bundle, ct);
+            int pid = await WaitForPidAsync(spec.Id, bundle, ct);
+            StartLogRotation(spec.Id, bundle, spec.Log);
+            return pid;
         }
         catch
         {
@@ -106,7 +118,33 @@ public sealed class ContainerRuntime
     /// <summary>The bundle of a container this runtime created or recovered.</summary>
     private string Bundle(string id) => _bundles.TryGetValue(id, out var b) ? b : throw new RuntimeException($"unknown container {id}");
 
-    public void Recover(string id, string bundle) => _bundles[id] = bundle;
+    /// <summary>Adopts a container this daemon did not create (daemon restart): a running one gets its log
+    /// rotation back.</summary>
+    public void Recover(string id, string bundle)
+    {
+        _bundles[id] = bundle;
+        if (!_logRotators.ContainsKey(id) && IsRunning(id)) StartLogRotation(id, bundle, LogFiles.LoadPolicy(bundle));
+    }
+
+    private void StartLogRotation(string id, string bundle, LogPolicy policy)
+    {
+        if (!policy.Capped || policy.MaxFiles < 2) return;
+        try
+        {
+            var rotator = new LogRotator(bundle, policy, _logger);
+            if (!_logRotators.TryAdd(id, rotator)) rotator.Dispose();
+        }
+        catch (Exception e) when (e is IOException or ArgumentException or LinuxException)
+        {
+            _logger.LogWarning(e, "watching the log of {Id} failed: conmon still caps it, older files are not kept",
+                Short(id));
+        }
+    }
+
+    private void StopLogRotation(string id)
+    {
+        if (_logRotators.TryRemove(id, out var rotator)) rotator.Dispose();
+    }
 
     private async Task<int> WaitForPidAsync(string id, string bundle, CancellationToken ct)
     {
@@ -229,6 +267,7 @@ public sealed class ContainerRuntime
 
     public async Task DeleteAsync(string id)
     {
+        StopLogRotation(id);
         await RunRuntimeAsync(["delete", "--force", id], ignoreErrors: true);
         if (_bundles.TryGetValue(id, out var bundle)) Interop.Unmount(Rootfs(bundle));
         string sockets = Path.Combine(_socketDirectory, Short(id));
@@ -237,6 +276,7 @@ public sealed class ContainerRuntime
 
     public void Forget(string id)
     {
+        StopLogRotation(id);
         _bundles.TryRemove(id, out _);
         File.Delete(ExitFile(id));
     }
@@ -277,24 +317,76 @@ public sealed class ContainerRuntime
         }
     }
 
+    /// <summary>The log across its rotated files, streamed: memory does not depend on the log's size. With a tail
+    /// the files are first searched backwards for where the last lines start.</summary>
     public async IAsyncEnumerable<LogEntry> ReadLogsAsync(string id, bool follow, int? tail, DateTimeOffset? since,
         [EnumeratorCancellation] CancellationToken ct)
     {
-        string path = Path.Combine(Bundle(id), "container.log");
-        var buffered = new List<LogEntry>();
-        await using var stream = new FileStream(path, FileMode.OpenOrCreate, FileAccess.Read, FileShare.ReadWrite | FileShare.Delete);
-        var reader = new K8sLogReader(stream);
-        foreach (var entry in reader.ReadAvailable()) if (since is null || entry.Time >= since) buffered.Add(entry);
-        foreach (var entry in tail is int n ? buffered.Skip(Math.Max(0, buffered.Count - n)) : buffered) yield return entry;
-        if (!follow) yield break;
-        while (!ct.IsCancellationRequested)
+        string bundle = Bundle(id);
+        var files = LogFiles.ReadOrder(bundle);
+        var plan = tail is int lines ? LogTail.Plan(files, lines) : files.Select(f => (Path: f, Offset: 0L)).ToList();
+        K8sLogReader? reader = null;
+        FileStream? stream = null;
+        try
         {
-            bool exited = TryGetExit(id) is not null;
-            foreach (var entry in reader.ReadAvailable()) yield return entry;
-            if (exited) yield break;
-            try { await Task.Delay(100, ct); }
-            catch (OperationCanceledException) { yield break; }
+            foreach (var (path, offset) in plan)
+            {
+                var next = OpenLog(path, create: path == plan[^1].Path);
+                if (next is null) continue;
+                if (stream is not null) await stream.DisposeAsync();
+                stream = next;
+                stream.Seek(offset, SeekOrigin.Begin);
+                if (reader is null) reader = new K8sLogReader(stream);
+                else reader.SwitchTo(stream);
+                foreach (var entry in reader.ReadAvailable())
+                {
+                    if (since is null || entry.Time >= since) yield return entry;
+                }
+            }
+            if (!follow || stream is null || reader is null)
+            {
+                foreach (var entry in reader?.Flush() ?? []) yield return entry;
+                yield break;
+            }
+            var followed = Interop.StatNoFollow(LogFiles.Current(bundle));
+            while (!ct.IsCancellationRequested)
+            {
+                bool exited = TryGetExit(id) is not null;
+                foreach (var entry in reader.ReadAvailable()) yield return entry;
+                // conmon rotated: finish the old file (done above), then go on with the new one.
+                if (Interop.StatNoFollow(LogFiles.Current(bundle)) is { } now && now.Inode != followed?.Inode
+                    && OpenLog(LogFiles.Current(bundle), create: false) is { } rotated)
+                {
+                    foreach (var entry in reader.ReadAvailable()) yield return entry;
+                    await stream.DisposeAsync();
+                    stream = rotated;
+                    followed = now;
+                    reader.SwitchTo(stream);
+                    continue;
+                }
+                if (exited)
+                {
+                    foreach (var entry in reader.Flush()) yield return entry;
+                    yield break;
+                }
+                try { await Task.Delay(100, ct); }
+                catch (OperationCanceledException) { yield break; }
+            }
         }
+        finally
+        {
+            if (stream is not null) await stream.DisposeAsync();
+        }
+    }
+
+    private static FileStream? OpenLog(string path, bool create)
+    {
+        try
+        {
+            return new FileStream(path, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.Read,
+                FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
+        }
+        catch (FileNotFoundException) { return null; } // rotated away meanwhile
     }
 
     /// <summary>`runtime exec` run directly with pipes: an exec does not need to outlive the daemon.</summary>
@@ -414,11 +506,22 @@ public sealed class AttachSession : IAsyncDisposable
     }
 }
 
-/// <summary>An exec'd process: its output as (stream, bytes) in arrival order and its exit code.</summary>
+/// <summary>An exec'd process: its output as (stream, bytes) in arrival order and its exit code. The output goes
+/// through a small bounded channel: when the client reads slowly the pumps wait, the pipes fill and the process
+/// blocks on write, so a process that writes endlessly costs the daemon a fixed amount of memory.</summary>
 public sealed class ExecSession : IAsyncDisposable
 {
+    /// <summary>Chunks of at most 16 KiB: at most ~128 KiB waits in the daemon per exec.</summary>
+    private const int ChannelCapacity = 8;
+    private const int ChunkSize = 16384;
+
     private readonly Process _process;
-    private readonly Channel<(StdStream, ReadOnlyMemory<byte>)> _output = Channel.CreateUnbounded<(StdStream, ReadOnlyMemory<byte>)>();
+    private readonly Channel<(StdStream, ReadOnlyMemory<byte>)> _output =
+        Channel.CreateBounded<(StdStream, ReadOnlyMemory<byte>)>(new BoundedChannelOptions(ChannelCapacity)
+        {
+            FullMode = BoundedChannelFullMode.Wait, SingleReader = true,
+        });
+    private readonly CancellationTokenSource _abandoned = new();
 
     public ExecSession(Process process, bool stdin)
     {
@@ -448,67 +551,30 @@ public sealed class ExecSession : IAsyncDisposable
 
     private async Task Pump(Stream from, StdStream stream)
     {
-        var buffer = new byte[16384];
-        int n;
-        while ((n = await from.ReadAsync(buffer)) > 0) await _output.Writer.WriteAsync((stream, buffer.AsMemory(0, n).ToArray()));
+        var buffer = new byte[ChunkSize];
+        try
+        {
+            int n;
+            while ((n = await from.ReadAsync(buffer, _abandoned.Token)) > 0)
+                await _output.Writer.WriteAsync((stream, buffer.AsMemory(0, n).ToArray()), _abandoned.Token);
+        }
+        catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException) { }
+        finally
+        {
+            // Nobody reads any more: closing our end makes the process's next write fail (EPIPE/SIGPIPE), as with
+            // a closed terminal, instead of blocking it forever.
+            from.Dispose();
+        }
     }
 
+    /// <summary>Stops reading (the client went away or the output is no longer wanted); the process object is
+    /// released once the process has ended.</summary>
     public ValueTask DisposeAsync()
     {
-        _process.Dispose();
+        _abandoned.Cancel();
+        _output.Writer.TryComplete();
+        _ = Exited.ContinueWith(_ => { _process.Dispose(); _abandoned.Dispose(); }, TaskScheduler.Default);
         return ValueTask.CompletedTask;
-    }
-}
-
-/// <summary>Reads conmon's k8s-file log: "&lt;RFC3339Nano&gt; &lt;stdout|stderr&gt; &lt;F|P&gt; &lt;bytes&gt;\n"; P marks a partial
-/// line continued by the next record, so lines are joined back as the process wrote them.</summary>
-public sealed class K8sLogReader(Stream stream)
-{
-    private readonly MemoryStream _pending = new();
-    private readonly Dictionary<StdStream, List<byte>> _partial = new();
-
-    public List<LogEntry> ReadAvailable()
-    {
-        var entries = new List<LogEntry>();
-        var buffer = new byte[65536];
-        int n;
-        while ((n = stream.Read(buffer)) > 0) _pending.Write(buffer, 0, n);
-        var data = _pending.GetBuffer().AsSpan(0, (int)_pending.Length);
-        int consumed = 0;
-        while (true)
-        {
-            int newline = data[consumed..].IndexOf((byte)'\n');
-            if (newline < 0) break;
-            var line = data.Slice(consumed, newline);
-            consumed += newline + 1;
-            if (Parse(line) is { } entry) entries.Add(entry);
-        }
-        var rest = data[consumed..].ToArray();
-        _pending.SetLength(0);
-        _pending.Write(rest);
-        return entries;
-    }
-
-    private LogEntry? Parse(ReadOnlySpan<byte> line)
-    {
-        int a = line.IndexOf((byte)' ');
-        if (a < 0) return null;
-        int b = line[(a + 1)..].IndexOf((byte)' ') + a + 1;
-        if (b <= a) return null;
-        int c = line[(b + 1)..].IndexOf((byte)' ') + b + 1;
-        if (c <= b) return null;
-        if (!DateTimeOffset.TryParse(Encoding.ASCII.GetString(line[..a]), CultureInfo.InvariantCulture, DateTimeStyles.AssumeUniversal, out var time))
-            return null;
-        var stream = line.Slice(a + 1, b - a - 1).SequenceEqual("stderr"u8) ? StdStream.Stderr : StdStream.Stdout;
-        bool partial = line.Slice(b + 1, c - b - 1).SequenceEqual("P"u8);
-        var content = line[(c + 1)..];
-        if (!_partial.TryGetValue(stream, out var acc)) _partial[stream] = acc = new List<byte>();
-        acc.AddRange(content.ToArray());
-        if (partial) return null;
-        acc.Add((byte)'\n');
-        var entry = new LogEntry(time, stream, acc.ToArray());
-        acc.Clear();
-        return entry;
     }
 }
 

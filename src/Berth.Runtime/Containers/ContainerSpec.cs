@@ -36,6 +36,8 @@ public sealed record ContainerSpec
     /// <summary>HostConfig.MaskedPaths/ReadonlyPaths: null means Docker's defaults (none when privileged).</summary>
     public IReadOnlyList<string>? MaskedPaths { get; init; }
     public IReadOnlyList<string>? ReadonlyPaths { get; init; }
+    /// <summary>Log size cap and rotation (`--log-opt max-size/max-file`).</summary>
+    public LogPolicy Log { get; init; } = LogPolicy.Unlimited;
 }
 
 public enum StdStream { Stdin = 0, Stdout = 1, Stderr = 2 }

@@ -32,9 +32,9 @@ public static class HostDevices
         {
             string name = Path.GetFileName(path);
             string inContainer = containerDirectory.TrimEnd('/') + "/" + name;
-            NodeStatus status;
-            try { status = Interop.StatNoFollow(path); }
-            catch (LinuxException) { continue; } // gone meanwhile
+            NodeInfo status;
+            try { if (Interop.StatNoFollow(path) is { } found) status = found; else continue; } // gone meanwhile
+            catch (LinuxException) { continue; }
             switch (status.Type)
             {
                 case 0x4000 when !SkippedDirectories.Contains(name):
