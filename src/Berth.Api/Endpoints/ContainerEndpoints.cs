@@ -223,7 +223,7 @@ public static class ContainerEndpoints
     }
 
     /// <summary>`tail`: "all" or a count of lines, 0 or more.</summary>
-    internal static int? ParseTail(string? value)
+    public static int? ParseTail(string? value)
     {
         if (string.IsNullOrEmpty(value) || value == "all") return null;
         if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int lines)) return lines;
@@ -234,7 +234,7 @@ public static class ContainerEndpoints
 
     /// <summary>`since`/`until`: Unix seconds with an optional fraction (Docker's form), or an RFC 3339 time.
     /// Values outside what a date can hold are refused.</summary>
-    internal static DateTimeOffset? ParseUnixTime(string name, string? value)
+    public static DateTimeOffset? ParseUnixTime(string name, string? value)
     {
         if (string.IsNullOrEmpty(value) || value == "0") return null;
         const NumberStyles number = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint;
