@@ -138,6 +138,7 @@ public static class ContainerEndpoints
             ctx.Response.StatusCode = 200;
             ctx.Response.ContentType = tty ? StdStreamWriter.RawType : StdStreamWriter.MultiplexedType;
             await ctx.Response.StartAsync();
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted); // headers now, even when no line comes for a while
             var writer = new StdStreamWriter(ctx.Response.Body, !tty);
             try
             {
