@@ -16,13 +16,15 @@ namespace Berth.EndToEnd.Tests;
 /// started before the run still runs and still answers on its published port.
 /// Requests are raw HTTP/1.1 bytes over the unix socket, so paths reach the server as written (no client
 /// normalises `..` away). Ids in paths are never hex-only (a hex string could be a real id's prefix), and the
-/// target's own id appears only in a fixed list of requests that must be refused before anything is done.</summary>
+/// target's own id appears only in a fixed list of requests that must be refused before anything is done. A second,
+/// expendable container (the "victim", created and never given a published port) is fuzzed freely by name, so the
+/// checks behind the id lookup are reached too; it is created again whenever a request removed it.</summary>
 public sealed class ApiFuzzTests(EngineFixture fixture, ITestOutputHelper output) : IClassFixture<EngineFixture>
 {
     private const int Seed = 20261129;
     private const int RequestBudget = 2000;
     private static readonly TimeSpan TimeBudget = TimeSpan.FromSeconds(60);
-    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(3);
+    private static readonly TimeSpan RequestTimeout = TimeSpan.FromSeconds(5);
 
     /// <summary>5xx answers that are correct, with why. Matched on "METHOD /route-pattern".</summary>
     private static readonly (string Route, string Reason)[] Documented5xx = [];
@@ -35,6 +37,7 @@ public sealed class ApiFuzzTests(EngineFixture fixture, ITestOutputHelper output
     public async Task Every_route_survives_malformed_requests_without_5xx_and_nothing_running_is_harmed()
     {
         string name = TestNames.Unique("fuzzed", 14);
+        string victim = TestNames.Unique("fz-victim-", 18);
         int port = Ports.Free();
         EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "-p", $"127.0.0.1:{port}:80", "webapp:noexpose"));
         try
@@ -53,8 +56,22 @@ public sealed class ApiFuzzTests(EngineFixture fixture, ITestOutputHelper output
                 outcomes.Add(await SendAsync(request, route));
             for (int i = 0; outcomes.Count < RequestBudget && clock.Elapsed < TimeBudget; i++)
             {
+                if (i % 50 == 0 && Engine.Docker("container", "inspect", "-f", "{{.Id}}", victim) is { ExitCode: not 0 } gone)
+                {
+                    output.WriteLine($"victim gone after request {i}: {gone.Stderr.Trim()}");
+                    // Its process ends on SIGTERM within a second, so stop and restart answer in time whatever `t` says.
+                    var created = Engine.Docker("create", "--name", victim, "--stop-timeout", "1", "webapp:noexpose",
+                        "sh", "-c", "trap 'exit 0' TERM; while :; do sleep 1; done");
+                    if (created.ExitCode != 0)
+                    {
+                        output.WriteLine(Engine.Docker("ps", "-a", "--no-trunc", "--format", "{{.ID}} {{.Names}} {{.Status}}").Stdout);
+                        foreach (var o in outcomes.TakeLast(50)) output.WriteLine($"{o.Status} {o.Request}");
+                        output.WriteLine(Engine.Log);
+                        EngineFixture.Check(created);
+                    }
+                }
                 var (method, pattern) = routes[i % routes.Count];
-                var (request, shown) = Generate(random, method, pattern);
+                var (request, shown) = Generate(random, method, pattern, victim);
                 outcomes.Add(await SendAsync(request, $"{method} {pattern}", shown));
             }
             clock.Stop();
@@ -81,7 +98,7 @@ public sealed class ApiFuzzTests(EngineFixture fixture, ITestOutputHelper output
         }
         finally
         {
-            Engine.Docker("rm", "-f", name);
+            Engine.Docker("rm", "-f", name, victim);
         }
     }
 
@@ -208,13 +225,14 @@ public sealed class ApiFuzzTests(EngineFixture fixture, ITestOutputHelper output
         return random.Next(20) == 0 ? [.. bytes, 0xff, 0xfe, 0xc0] : bytes;
     }
 
-    private static (RawRequest Request, string Shown) Generate(Random random, string method, string pattern)
+    private static (RawRequest Request, string Shown) Generate(Random random, string method, string pattern, string victim)
     {
         string path = Regex.Replace(pattern, @"\{[^}]+\}", _ => random.Next(10) switch
         {
-            0 => "fz" + new string('z', random.Next(100, 9000)),
-            1 => "fz" + string.Concat(Enumerable.Range(0, random.Next(1, 20)).Select(_ => (char)random.Next(0x21, 0x7f)))
-                .Replace("/", "%2F").Replace("?", "%3F").Replace("#", "%23").Replace("%", "%25"),
+            < 3 => victim,
+            3 => "fz" + new string('z', random.Next(100, 9000)),
+            4 => "fz" + string.Concat(Enumerable.Range(0, random.Next(1, 20)).Select(_ => (char)random.Next(0x21, 0x7f)))
+                .Replace("%", "%25").Replace("/", "%2F").Replace("?", "%3F").Replace("#", "%23"),
             _ => PathIds[random.Next(PathIds.Length)],
         });
         if (random.Next(12) == 0) path = "/v" + (random.Next(3) switch { 0 => "1.99", 1 => "0.1", _ => "99999999999.1" }) + path;
