@@ -57,8 +57,10 @@ public static class RequestGuards
         await next(context);
     }
 
+    /// <summary>A body in the request, or one the hijack transport moved into a header (an upgrade request).</summary>
     public static bool HasBody(HttpRequest request) =>
-        request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0);
+        request.ContentLength > 0 || (request.ContentLength is null && request.Headers.TransferEncoding.Count > 0)
+        || request.Headers.ContainsKey(Streams.HijackTransport.Header);
 
     public static bool IsJson(string? contentType) =>
         MediaTypeHeaderValue.TryParse(contentType, out var parsed)

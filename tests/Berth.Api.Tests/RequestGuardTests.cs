@@ -67,6 +67,14 @@ public sealed class RequestGuardTests
         Assert.Contains("application/json", error.Message);
     }
 
+    [Fact]
+    public async Task A_body_moved_into_the_upgrade_header_is_checked_like_a_body()
+    {
+        var context = Request("text/plain", null);
+        context.Request.Headers[Streams.HijackTransport.Header] = "e30=";
+        await Assert.ThrowsAsync<BadRequestException>(() => RequestGuards.CheckBody(context, _ => Task.CompletedTask));
+    }
+
     [Theory]
     [InlineData("application/json", "{}")]
     [InlineData("application/json; charset=utf-8", "{}")]
