@@ -52,8 +52,14 @@ public sealed class ApiFuzzTests(EngineFixture fixture, ITestOutputHelper output
             var outcomes = new List<Outcome>();
             var clock = Stopwatch.StartNew();
 
+            var refusalsNotRefused = new List<string>();
             foreach (var (request, route) in TargetedRequests(id))
-                outcomes.Add(await SendAsync(request, route));
+            {
+                var outcome = await SendAsync(request, route);
+                outcomes.Add(outcome);
+                bool read = request.Method == "GET" && !request.Target.Contains('=') || request.Target.EndsWith("tail=0");
+                if (!read && outcome.Status is < 400 or >= 500) refusalsNotRefused.Add($"{outcome.Status} {outcome.Request}");
+            }
             for (int i = 0; outcomes.Count < RequestBudget && clock.Elapsed < TimeBudget; i++)
             {
                 if (i % 50 == 0 && Engine.Docker("container", "inspect", "-f", "{{.Id}}", victim) is { ExitCode: not 0 } gone)
@@ -95,6 +101,7 @@ public sealed class ApiFuzzTests(EngineFixture fixture, ITestOutputHelper output
             Assert.Equal("true", EngineFixture.Check(Engine.Docker("inspect", "-f", "{{.State.Running}}", id)).Stdout.Trim());
             Assert.Contains("Hostname", await http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
             Assert.Empty(failures.Select(f => $"{Describe(f.Status)} {f.Route}: {f.Request}"));
+            Assert.Empty(refusalsNotRefused);
         }
         finally
         {
@@ -156,13 +163,12 @@ public sealed class ApiFuzzTests(EngineFixture fixture, ITestOutputHelper output
                      "{\"PortBindings\":{\"99999/tcp\":[{\"HostPort\":\"8080\"}]}}",
                      "{\"PortBindings\":{\"80/sctpx\":[{\"HostPort\":\"8080\"}]}}",
                      "{\"PortBindings\":{\"abc\":[{\"HostPort\":\"8080\"}]}}",
-                     "{\"PortBindings\":{\"80/tcp\":[null]}}",
+                     "{\"PortBindings\":{\"80/tcp\":[null,{\"HostPort\":\"99999\"}]}}",
                      "{\"RestartPolicy\":{\"Name\":\"sometimes\"}}",
                      "{\"NetworkMode\":\"../../etc\"}",
-                     "{\"Binds\":[\"relative:/x\"]}",
                  })
             yield return (Post("/containers/create?name=fz-create-refused", "application/json",
-                $"{{\"Image\":\"webapp:noexpose\",\"ExposedPorts\":{{\"0/tcp\":{{}}}},\"HostConfig\":{hostConfig}}}"),
+                $"{{\"Image\":\"webapp:noexpose\",\"HostConfig\":{hostConfig}}}"),
                 "POST /containers/create");
         yield return (Post("/containers/create?name=fz-create-refused", "application/json",
             "{\"Image\":\"webapp:noexpose\",\"ExposedPorts\":{\"99999/tcp\":{}}}"), "POST /containers/create");

@@ -4,29 +4,31 @@ using Xunit.Abstractions;
 
 namespace Berth.EndToEnd.Tests;
 
-/// <summary>A TCP listener as dockerd's --tlsverify: TLS with client certificates signed by the given CA, next to the
-/// unix socket. A CA, a server and a client certificate (and a stranger's client certificate from another CA) are made
-/// with openssl in the test's own directory.</summary>
-public sealed class ApiTlsTests(ITestOutputHelper output) : IAsyncLifetime
+/// <summary>An engine serving its unix socket and, as dockerd's --tlsverify, a TCP port with TLS and client
+/// certificates signed by the given CA. A CA, a server and a client certificate (and a stranger's client certificate
+/// from another CA) are made with openssl in the fixture's own directory.</summary>
+public sealed class TlsEngineFixture : IAsyncLifetime
 {
     private readonly string _dir = Path.Combine("/tmp", TestNames.Unique("berth-tls-", 20));
     private readonly int _port = Ports.Free();
-    private EngineProcess? _engine;
 
-    private string File(string name) => Path.Combine(_dir, name);
-    private string TcpHost => $"tcp://127.0.0.1:{_port}";
+    public EngineProcess Engine { get; private set; } = null!;
+    public string File(string name) => Path.Combine(_dir, name);
+    public string TcpHost => $"tcp://127.0.0.1:{_port}";
+    public int Port => _port;
+    public string Dir => _dir;
 
     public async Task InitializeAsync()
     {
         Directory.CreateDirectory(_dir);
         MakeCertificates();
-        _engine = await EngineProcess.StartAsync("--host", TcpHost, "--tlsverify",
+        Engine = await EngineProcess.StartAsync("--host", TcpHost, "--tlsverify",
             "--tlscacert", File("ca.pem"), "--tlscert", File("server-cert.pem"), "--tlskey", File("server-key.pem"));
     }
 
     public async Task DisposeAsync()
     {
-        if (_engine is not null) await _engine.DisposeAsync();
+        if (Engine is not null) await Engine.DisposeAsync();
         Directory.Delete(_dir, recursive: true);
     }
 
@@ -50,12 +52,18 @@ public sealed class ApiTlsTests(ITestOutputHelper output) : IAsyncLifetime
             leaf stranger stranger-ca "extendedKeyUsage=clientAuth\n"
             """;
         var made = Sh.Bash(script);
-        Assert.True(made.ExitCode == 0, made.Stderr);
+        if (made.ExitCode != 0) throw new InvalidOperationException($"openssl failed: {made.Stderr}");
     }
+}
+
+public sealed class ApiTlsTests(TlsEngineFixture fixture, ITestOutputHelper output) : IClassFixture<TlsEngineFixture>
+{
+    private string File(string name) => fixture.File(name);
+    private string TcpHost => fixture.TcpHost;
 
     private ShResult Docker(params string[] args) =>
         Sh.Run("/usr/local/bin/docker", ["-H", TcpHost, .. args], TimeSpan.FromSeconds(60),
-            new Dictionary<string, string> { ["DOCKER_CONFIG"] = _dir });
+            new Dictionary<string, string> { ["DOCKER_CONFIG"] = fixture.Dir });
 
     [Fact]
     public void The_docker_cli_with_a_client_certificate_is_served_over_tls_next_to_the_unix_socket()
@@ -66,7 +74,7 @@ public sealed class ApiTlsTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.Equal(0, version.ExitCode);
         Assert.Contains("berth", version.Stdout);
         // The unix socket is served too.
-        Assert.Equal(0, _engine!.Docker("version").ExitCode);
+        Assert.Equal(0, fixture.Engine.Docker("version").ExitCode);
     }
 
     [Fact]
@@ -84,8 +92,25 @@ public sealed class ApiTlsTests(ITestOutputHelper output) : IAsyncLifetime
         Assert.DoesNotContain("berth", stranger.Stdout);
 
         // Plain HTTP to the TLS port gets no API answer.
-        var plain = Sh.Run("curl", ["-sS", "--max-time", "5", $"http://127.0.0.1:{_port}/version"]);
+        var plain = Sh.Run("curl", ["-sS", "--max-time", "5", $"http://127.0.0.1:{fixture.Port}/version"]);
         Assert.DoesNotContain("ApiVersion", plain.Stdout);
+    }
+}
+
+/// <summary>`berth daemon` refuses a TCP host it cannot serve safely, before it does anything; --insecure-tcp serves
+/// plain TCP on loopback with a warning.</summary>
+public sealed class ApiTcpRefusalTests(ITestOutputHelper output)
+{
+    [Fact]
+    public async Task Insecure_tcp_on_loopback_is_served_with_a_warning()
+    {
+        string host = $"tcp://127.0.0.1:{Ports.Free()}";
+        await using var engine = await EngineProcess.StartAsync("--host", host, "--insecure-tcp");
+        var version = Sh.Docker(host, "version", "--format", "{{.Server.Version}}");
+        output.WriteLine(version.Stdout + version.Stderr);
+        Assert.Equal(0, version.ExitCode);
+        Assert.Contains("berth", version.Stdout);
+        Assert.Contains("plain TCP without TLS", engine.Log);
     }
 
     [Theory]
@@ -97,13 +122,20 @@ public sealed class ApiTlsTests(ITestOutputHelper output) : IAsyncLifetime
     public void Plain_or_misconfigured_tcp_refuses_to_start_with_a_clear_error(string[] args, string expected)
     {
         int port = Ports.Free();
-        string root = Path.Combine(_dir, TestNames.Unique("refused-", 16));
+        string root = Path.Combine("/tmp", TestNames.Unique("berth-refused-", 20));
         string[] daemon = ["daemon", "--data-root", Path.Combine(root, "data"), "--exec-root", Path.Combine(root, "exec"),
             "--bridge", TestNames.Unique("bz", 12), .. args.Select(a => a.Replace("{port}", port.ToString()))];
-        var run = Sh.Run(Path.Combine(EngineProcess.RepoRoot(), "berth"), daemon, TimeSpan.FromSeconds(180));
-        output.WriteLine(run.Stderr + run.Stdout);
-        Assert.Equal(2, run.ExitCode);
-        Assert.Contains(expected, run.Stderr);
-        Assert.False(Directory.Exists(Path.Combine(root, "exec")), "the daemon went further than its option checks");
+        try
+        {
+            var run = Sh.Run(Path.Combine(EngineProcess.RepoRoot(), "berth"), daemon, TimeSpan.FromSeconds(180));
+            output.WriteLine(run.Stderr + run.Stdout);
+            Assert.Equal(2, run.ExitCode);
+            Assert.Contains(expected, run.Stderr);
+            Assert.False(Directory.Exists(Path.Combine(root, "exec")), "the daemon went further than its option checks");
+        }
+        finally
+        {
+            if (Directory.Exists(root)) Directory.Delete(root, recursive: true);
+        }
     }
 }
