@@ -1,4 +1,3 @@
-using System.Net;
 using Berth.Api.Endpoints;
 using Berth.Api.Streams;
 using Berth.Engine;
@@ -10,13 +9,15 @@ using Microsoft.AspNetCore.Server.Kestrel.Core;
 using Microsoft.Extensions.DependencyInjection;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
+using Microsoft.AspNetCore.Routing;
 
 namespace Berth.Api;
 
-/// <summary>The Docker Engine API on Kestrel: unix sockets (0660) and loopback TCP only.</summary>
+/// <summary>The Docker Engine API on Kestrel: unix sockets (0660), TCP with TLS and client certificates, or plain TCP
+/// on loopback when asked for explicitly (see <see cref="ApiListeners"/>).</summary>
 public static class ApiServer
 {
-    public static WebApplication Build(BerthEngine engine, IReadOnlyList<string> hosts, ILoggerFactory loggers)
+    public static WebApplication Build(BerthEngine engine, IReadOnlyList<ApiListener> listeners, ILoggerFactory loggers)
     {
         var builder = WebApplication.CreateSlimBuilder();
         builder.Logging.ClearProviders();
@@ -27,67 +28,75 @@ public static class ApiServer
         builder.WebHost.ConfigureKestrel(kestrel =>
         {
             kestrel.AddServerHeader = false;
-            kestrel.Limits.MaxRequestBodySize = null;
+            // JSON bodies are capped; the archive routes lift the cap for themselves (RequestGuards.CheckBody).
+            kestrel.Limits.MaxRequestBodySize = RequestGuards.JsonBodyLimit;
             kestrel.Limits.KeepAliveTimeout = TimeSpan.FromMinutes(10);
             kestrel.Limits.MinRequestBodyDataRate = null;
             kestrel.Limits.MinResponseDataRate = null;
-            foreach (string host in hosts) Listen(kestrel, host);
+            foreach (var listener in listeners) Listen(kestrel, listener);
         });
         var app = builder.Build();
         app.Use(HijackTransport.TrackRequest);
         app.Use(ErrorMiddleware(loggers.CreateLogger("Berth.Api")));
+        app.Use(RequestGuards.RefuseBrowsers);
         app.Use(ApiVersion.Middleware);
         app.UseRouting();
+        app.Use(RequestGuards.CheckBody);
+        MapRoutes(app, engine);
+        return app;
+    }
+
+    private static void MapRoutes(IEndpointRouteBuilder app, BerthEngine engine)
+    {
         SystemEndpoints.Map(app, engine);
         ContainerEndpoints.Map(app, engine);
         ImageEndpoints.Map(app, engine);
         NetworkEndpoints.Map(app, engine);
         app.MapFallback((HttpContext ctx) =>
-            throw new NotFoundException($"page not found: {ctx.Request.Method} {ctx.Request.Path}"));
-        return app;
+            throw new NotFoundException($"page not found: {ctx.Request.Method} {DockerResults.Shorten(ctx.Request.Path.Value ?? "")}"));
+    }
+
+    /// <summary>Every route the API maps, as (method, pattern), read from the endpoint data source of an app that is
+    /// built but never started: for tests that must cover every route (the fuzz run). The handlers never run there,
+    /// so the engine they would close over is an empty shell.</summary>
+    public static IReadOnlyList<(string Method, string Pattern)> Routes()
+    {
+        var builder = WebApplication.CreateSlimBuilder();
+        builder.Logging.ClearProviders();
+        var app = builder.Build();
+        var shell = (BerthEngine)System.Runtime.CompilerServices.RuntimeHelpers.GetUninitializedObject(typeof(BerthEngine));
+        MapRoutes(app, shell);
+        return ((IEndpointRouteBuilder)app).DataSources.SelectMany(d => d.Endpoints).OfType<RouteEndpoint>()
+            .SelectMany(e => (e.Metadata.GetMetadata<IHttpMethodMetadata>()?.HttpMethods ?? ["*"])
+                .Select(m => (m, "/" + e.RoutePattern.RawText!.TrimStart('/'))))
+            .ToList();
     }
 
     /// <summary>Sets 0660 on unix sockets once Kestrel has bound them.</summary>
-    public static void RestrictSockets(IReadOnlyList<string> hosts)
+    public static void RestrictSockets(IReadOnlyList<ApiListener> listeners)
     {
-        foreach (string host in hosts.Where(h => h.StartsWith("unix://", StringComparison.Ordinal)))
-            File.SetUnixFileMode(host["unix://".Length..], UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
+        foreach (var listener in listeners.Where(l => l.SocketPath is not null))
+            File.SetUnixFileMode(listener.SocketPath!,
+                UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.GroupRead | UnixFileMode.GroupWrite);
     }
 
-    public static void ValidateHosts(IReadOnlyList<string> hosts)
+    private static void Listen(KestrelServerOptions kestrel, ApiListener listener)
     {
-        foreach (string host in hosts) ParseHost(host);
-    }
-
-    private static void Listen(KestrelServerOptions kestrel, string host)
-    {
-        var (socketPath, endpoint) = ParseHost(host);
-        if (socketPath is not null)
+        if (listener.SocketPath is { } socketPath)
         {
             Directory.CreateDirectory(Path.GetDirectoryName(socketPath)!);
             if (File.Exists(socketPath)) File.Delete(socketPath);
-            kestrel.ListenUnixSocket(socketPath, listen => listen.Use(Streams.HijackTransport.Middleware));
+            kestrel.ListenUnixSocket(socketPath, listen => listen.Use(HijackTransport.Middleware));
+            return;
         }
-        else kestrel.Listen(endpoint!, listen => listen.Use(Streams.HijackTransport.Middleware));
-    }
-
-    /// <summary>unix:///path or tcp://127.0.0.1:port / tcp://[::1]:port; anything not on loopback is refused,
-    /// because the API is root on this machine and has no TLS.</summary>
-    public static (string? SocketPath, IPEndPoint? Endpoint) ParseHost(string host)
-    {
-        if (host.StartsWith("unix://", StringComparison.Ordinal))
+        kestrel.Listen(listener.Endpoint!, listen =>
         {
-            string path = host["unix://".Length..];
-            if (!Path.IsPathRooted(path)) throw new ArgumentException($"invalid --host {host}: the socket path must be absolute");
-            return (path, null);
-        }
-        if (host.StartsWith("tcp://", StringComparison.Ordinal) && IPEndPoint.TryParse(host["tcp://".Length..], out var endpoint) && endpoint.Port > 0)
-        {
-            if (!IPAddress.IsLoopback(endpoint.Address))
-                throw new ArgumentException($"invalid --host {host}: tcp:// is allowed on loopback addresses only (127.0.0.1, ::1)");
-            return (null, endpoint);
-        }
-        throw new ArgumentException($"invalid --host {host}: expected unix:///path or tcp://127.0.0.1:PORT");
+            // Hijacked streams (attach, exec) are HTTP/1.1 upgrades: no HTTP/2, even when TLS could offer it.
+            listen.Protocols = HttpProtocols.Http1;
+            // TLS first, so the hijack transport sees the plain bytes.
+            if (listener.Https is { } https) listen.UseHttps(https);
+            listen.Use(HijackTransport.Middleware);
+        });
     }
 
     private static Func<HttpContext, RequestDelegate, Task> ErrorMiddleware(ILogger logger) => async (context, next) =>

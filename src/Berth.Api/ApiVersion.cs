@@ -25,15 +25,16 @@ public static partial class ApiVersion
         var match = Prefix().Match(context.Request.Path.Value ?? "");
         if (match.Success)
         {
-            var requested = Version.Parse(match.Groups[1].Value);
+            // \d+ may overflow an int: such a version is simply too new.
+            var requested = Version.TryParse(match.Groups[1].Value, out var parsed) ? parsed : new Version(int.MaxValue, 0);
             if (requested > Version.Parse(Current))
             {
-                await DockerResults.Error(context, 400, $"client version {match.Groups[1].Value} is too new. Maximum supported API version is {Current}");
+                await DockerResults.Error(context, 400, $"client version {DockerResults.Shorten(match.Groups[1].Value)} is too new. Maximum supported API version is {Current}");
                 return;
             }
             if (requested < Version.Parse(Minimum))
             {
-                await DockerResults.Error(context, 400, $"client version {match.Groups[1].Value} is too old. Minimum supported API version is {Minimum}, please upgrade your client to a newer version");
+                await DockerResults.Error(context, 400, $"client version {DockerResults.Shorten(match.Groups[1].Value)} is too old. Minimum supported API version is {Minimum}, please upgrade your client to a newer version");
                 return;
             }
             context.Items[ItemKey] = requested;

@@ -1,3 +1,4 @@
+using System.Globalization;
 using System.Text.Json;
 using Berth.Engine.Store;
 using Microsoft.AspNetCore.Http;
@@ -26,22 +27,41 @@ public static class DockerResults
 
     public static void NoContent(HttpContext context) => context.Response.StatusCode = 204;
 
-    /// <summary>Reads a JSON body; a malformed one is the client's mistake (400), an empty one yields a default.</summary>
+    /// <summary>Reads a JSON body; a malformed one is the client's mistake (400), an empty one yields a default.
+    /// Bodies above <see cref="RequestGuards.JsonBodyLimit"/> are refused (413) before or while they are read.</summary>
     public static async Task<T> ReadBody<T>(HttpContext context) where T : new()
+    {
+        if (context.Request.ContentLength == 0) return new T();
+        if (context.Request.ContentLength > RequestGuards.JsonBodyLimit) throw BodyTooLarge();
+        using var buffer = new MemoryStream();
+        try
+        {
+            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
+        }
+        catch (Microsoft.AspNetCore.Http.BadHttpRequestException e) when (e.StatusCode == 413)
+        {
+            throw BodyTooLarge();
+        }
+        if (buffer.Length > RequestGuards.JsonBodyLimit) throw BodyTooLarge();
+        return buffer.Length == 0 ? new T() : ParseJson<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length));
+    }
+
+    /// <summary>Parses a JSON document; anything the serializer refuses is a 400 that says why.</summary>
+    public static T ParseJson<T>(ReadOnlySpan<byte> json) where T : new()
     {
         try
         {
-            if (context.Request.ContentLength == 0) return new T();
-            using var buffer = new MemoryStream();
-            await context.Request.Body.CopyToAsync(buffer, context.RequestAborted);
-            if (buffer.Length == 0) return new T();
-            return JsonSerializer.Deserialize<T>(buffer.GetBuffer().AsSpan(0, (int)buffer.Length), EngineJson.Options) ?? new T();
+            return JsonSerializer.Deserialize<T>(json, EngineJson.Options) ?? new T();
         }
-        catch (JsonException e)
+        catch (Exception e) when (e is JsonException or FormatException or InvalidOperationException
+                                      or NotSupportedException or ArgumentException or OverflowException)
         {
             throw new Engine.BadRequestException($"invalid JSON in the request body: {e.Message}", e);
         }
     }
+
+    private static Engine.EngineException BodyTooLarge() =>
+        new(413, $"request body too large: JSON bodies are limited to {RequestGuards.JsonBodyLimit / (1024 * 1024)} MiB");
 
     public static bool Flag(HttpContext context, string name)
     {
@@ -53,6 +73,20 @@ public static class DockerResults
     {
         string? value = context.Request.Query[name];
         if (string.IsNullOrEmpty(value)) return null;
-        return int.TryParse(value, out int n) ? n : throw new Engine.BadRequestException($"invalid value for {name}: {value}");
+        return int.TryParse(value, NumberStyles.AllowLeadingSign, CultureInfo.InvariantCulture, out int n)
+            ? n
+            : throw new Engine.BadRequestException($"invalid value for {name}: {Shorten(value)}");
     }
+
+    /// <summary>An integer query value that must lie in [min, max]; absent is null.</summary>
+    public static int? Int(HttpContext context, string name, int min, int max)
+    {
+        int? value = Int(context, name);
+        if (value is { } n && (n < min || n > max))
+            throw new Engine.BadRequestException($"invalid value for {name}: {n} is out of range ({min} to {max})");
+        return value;
+    }
+
+    /// <summary>Client text echoed in an error, cut so a huge value does not come back whole.</summary>
+    public static string Shorten(string value, int max = 100) => value.Length <= max ? value : value[..max] + "...";
 }

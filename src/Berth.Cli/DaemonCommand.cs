@@ -14,7 +14,7 @@ public static class DaemonCommand
 
     public static Command Create()
     {
-        var hosts = new Option<string[]>("--host", "-H") { Description = "Where to serve the API: unix:///path or tcp://127.0.0.1:PORT (repeatable)" };
+        var hosts = new Option<string[]>("--host", "-H") { Description = "Where to serve the API: unix:///path or tcp://ADDRESS:PORT (repeatable; tcp needs --tlsverify or --insecure-tcp)" };
         var dataRoot = new Option<string>("--data-root") { Description = "Persistent state: images, containers, networks", DefaultValueFactory = _ => "/var/lib/berth" };
         var execRoot = new Option<string>("--exec-root") { Description = "Runtime state: namespaces, supervisors, sockets", DefaultValueFactory = _ => "/run/berth" };
         var bridge = new Option<string>("--bridge", "-b") { Description = "Linux bridge of the default network", DefaultValueFactory = _ => "berth0" };
@@ -26,9 +26,14 @@ public static class DaemonCommand
             Description = "Default json-file log option, key=value (repeatable): max-size (default 20m), "
                 + "max-file (default 5)",
         };
+        var tlsVerify = new Option<bool>("--tlsverify") { Description = "Serve tcp:// hosts with TLS and require client certificates signed by --tlscacert" };
+        var tlsCa = new Option<string?>("--tlscacert") { Description = "CA certificate(s) (PEM) that client certificates must chain to" };
+        var tlsCert = new Option<string?>("--tlscert") { Description = "The server's TLS certificate (PEM)" };
+        var tlsKey = new Option<string?>("--tlskey") { Description = "The server's TLS key (PEM)" };
+        var insecureTcp = new Option<bool>("--insecure-tcp") { Description = "Allow tcp:// hosts without TLS, on loopback addresses only (anyone who can connect is root)" };
         var command = new Command("daemon", "Run the engine in the foreground")
         {
-            hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts,
+            hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -47,12 +52,25 @@ public static class DaemonCommand
                 return 2;
             }
             var hostList = parse.GetValue(hosts) is { Length: > 0 } given ? given : [$"unix://{DefaultSocket}"];
-            return await RunAsync(options, hostList, parse.GetValue(debug), ct);
+            string? ca = parse.GetValue(tlsCa), cert = parse.GetValue(tlsCert), key = parse.GetValue(tlsKey);
+            if (!parse.GetValue(tlsVerify) && (ca ?? cert ?? key) is not null)
+            {
+                Console.Error.WriteLine("berth daemon: --tlscacert/--tlscert/--tlskey need --tlsverify (client certificates are always required)");
+                return 2;
+            }
+            if (parse.GetValue(tlsVerify) && (ca is null || cert is null || key is null))
+            {
+                Console.Error.WriteLine("berth daemon: --tlsverify needs --tlscacert, --tlscert and --tlskey");
+                return 2;
+            }
+            var listen = new ApiListenOptions(hostList, parse.GetValue(tlsVerify) ? new ApiTlsFiles(ca!, cert!, key!) : null,
+                parse.GetValue(insecureTcp));
+            return await RunAsync(options, listen, parse.GetValue(debug), ct);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(EngineOptions options, string[] hosts, bool debug, CancellationToken ct)
+    private static async Task<int> RunAsync(EngineOptions options, ApiListenOptions listen, bool debug, CancellationToken ct)
     {
         if (Environment.UserName != "root" && Linux.Interop.GetEUid() != 0)
         {
@@ -64,9 +82,11 @@ public static class DaemonCommand
             Console.Error.WriteLine($"berth daemon: invalid --bridge {options.BridgeName}: 1 to 15 characters");
             return 2;
         }
+        IReadOnlyList<ApiListener> listeners;
+        IReadOnlyList<string> listenWarnings;
         try
         {
-            ApiServer.ValidateHosts(hosts);
+            listeners = ApiListeners.Resolve(listen, out listenWarnings);
             if (options.BridgeIp is not null) Engine.Networks.NetworkService.ParseGatewayCidr(options.BridgeIp);
         }
         catch (ArgumentException e)
@@ -80,6 +100,7 @@ public static class DaemonCommand
             .SetMinimumLevel(debug ? LogLevel.Debug : LogLevel.Information)
             .AddFilter("Microsoft", debug ? LogLevel.Information : LogLevel.Warning));
         var logger = loggers.CreateLogger("Berth.Daemon");
+        foreach (string warning in listenWarnings) logger.LogWarning("{Warning}", warning);
 
         Directory.CreateDirectory(options.ExecRoot);
         using var exclusive = DaemonLock.Acquire(Path.Combine(options.ExecRoot, "berth.lock"));
@@ -98,11 +119,11 @@ public static class DaemonCommand
         }
         await using (engine)
         {
-            var app = ApiServer.Build(engine, hosts, loggers);
+            var app = ApiServer.Build(engine, listeners, loggers);
             await app.StartAsync(ct);
-            ApiServer.RestrictSockets(hosts);
+            ApiServer.RestrictSockets(listeners);
             File.WriteAllText(Path.Combine(options.ExecRoot, "berth.pid"), Environment.ProcessId.ToString());
-            logger.LogInformation("API listening on {Hosts}", string.Join(", ", hosts));
+            logger.LogInformation("API listening on {Hosts}", string.Join(", ", listen.Hosts));
             await app.WaitForShutdownAsync(ct);
             // Open streams (logs -f, attach, wait) would hold a graceful stop for the host's 30 s; containers keep
             // running without us, so give requests a moment and then drop them.

@@ -12,6 +12,7 @@ public sealed class EngineProcess : IAsyncDisposable
 {
     private Process _process;
     private readonly StringBuilder _log = new();
+    private string[] _extraArgs = [];
 
     private EngineProcess(Process process, string root, string bridge, string gateway, string subnet)
     {
@@ -40,13 +41,14 @@ public sealed class EngineProcess : IAsyncDisposable
         return dir ?? throw new InvalidOperationException("repository root (Berth.slnx) not found");
     }
 
-    public static async Task<EngineProcess> StartAsync()
+    /// <param name="extraArgs">More `berth daemon` options, e.g. a second --host with its TLS files.</param>
+    public static async Task<EngineProcess> StartAsync(params string[] extraArgs)
     {
         string root = Path.Combine("/tmp", TestNames.Unique("berth-e2e-", 20));
         Directory.CreateDirectory(root);
         string bridge = TestNames.Unique("bb", 12);
         var (a, b) = FreeSubnet();
-        var engine = new EngineProcess(null!, root, bridge, $"10.{a}.{b}.1", $"10.{a}.{b}.0/24");
+        var engine = new EngineProcess(null!, root, bridge, $"10.{a}.{b}.1", $"10.{a}.{b}.0/24") { _extraArgs = extraArgs };
         engine._process = engine.Launch();
         await engine.WaitForPingAsync();
         return engine;
@@ -70,7 +72,7 @@ public sealed class EngineProcess : IAsyncDisposable
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
         foreach (string arg in new[] { "daemon", "--host", DockerHost, "--data-root", Path.Combine(Root, "data"),
-                     "--exec-root", Path.Combine(Root, "exec"), "--bridge", Bridge, "--bip", Gateway + "/24" })
+                     "--exec-root", Path.Combine(Root, "exec"), "--bridge", Bridge, "--bip", Gateway + "/24" }.Concat(_extraArgs))
             info.ArgumentList.Add(arg);
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };

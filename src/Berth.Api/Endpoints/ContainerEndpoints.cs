@@ -2,6 +2,7 @@ using System.Globalization;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
 using Berth.Api.Streams;
 using Berth.Api.Views;
 using Berth.Engine;
@@ -54,19 +55,19 @@ public static class ContainerEndpoints
 
         app.MapPost("/containers/{id}/stop", async (HttpContext ctx, string id) =>
         {
-            await containers.StopAsync(id, DockerResults.Int(ctx, "t") ?? DockerResults.Int(ctx, "timeout"), ctx.Request.Query["signal"]);
+            await containers.StopAsync(id, StopTimeout(ctx), SignalName(ctx));
             DockerResults.NoContent(ctx);
         });
 
         app.MapPost("/containers/{id}/restart", async (HttpContext ctx, string id) =>
         {
-            await containers.RestartAsync(id, DockerResults.Int(ctx, "t") ?? DockerResults.Int(ctx, "timeout"));
+            await containers.RestartAsync(id, StopTimeout(ctx));
             DockerResults.NoContent(ctx);
         });
 
         app.MapPost("/containers/{id}/kill", async (HttpContext ctx, string id) =>
         {
-            await containers.KillAsync(id, ctx.Request.Query["signal"]);
+            await containers.KillAsync(id, SignalName(ctx));
             DockerResults.NoContent(ctx);
         });
 
@@ -80,9 +81,12 @@ public static class ContainerEndpoints
 
         app.MapPost("/containers/{id}/resize", async (HttpContext ctx, string id) =>
         {
+            // A terminal's size is two 16-bit numbers (struct winsize).
+            int height = DockerResults.Int(ctx, "h", 0, ushort.MaxValue) ?? 24;
+            int width = DockerResults.Int(ctx, "w", 0, ushort.MaxValue) ?? 80;
             var record = containers.Get(id);
             if (record.State.Running && record.Config.Tty)
-                await containers.Runtime.ResizeAsync(record.Id, DockerResults.Int(ctx, "h") ?? 24, DockerResults.Int(ctx, "w") ?? 80);
+                await containers.Runtime.ResizeAsync(record.Id, height, width);
             ctx.Response.StatusCode = 200;
         });
 
@@ -92,7 +96,7 @@ public static class ContainerEndpoints
             string? condition = ctx.Request.Query["condition"];
             containers.Get(id);
             if (condition is not (null or "" or "not-running" or "next-exit" or "removed"))
-                throw new BadRequestException($"invalid condition: \"{condition}\"");
+                throw new BadRequestException($"invalid condition: \"{DockerResults.Shorten(condition)}\"");
             ctx.Response.StatusCode = 200;
             ctx.Response.ContentType = DockerResults.JsonType;
             await ctx.Response.StartAsync();
@@ -127,14 +131,14 @@ public static class ContainerEndpoints
             if (!stdout && !stderr) throw new BadRequestException("Bad parameters: you must choose at least one stream");
             bool timestamps = DockerResults.Flag(ctx, "timestamps");
             string? tailText = ctx.Request.Query["tail"];
-            int? tail = string.IsNullOrEmpty(tailText) || tailText == "all" ? null
-                : int.TryParse(tailText, out int t) && t >= 0 ? t : throw new BadRequestException($"invalid value for tail: {tailText}");
-            var since = ParseUnixTime(ctx.Request.Query["since"]);
-            var until = ParseUnixTime(ctx.Request.Query["until"]);
+            int? tail = ParseTail(tailText);
+            var since = ParseUnixTime("since", ctx.Request.Query["since"]);
+            var until = ParseUnixTime("until", ctx.Request.Query["until"]);
             bool tty = record.Config.Tty;
             ctx.Response.StatusCode = 200;
             ctx.Response.ContentType = tty ? StdStreamWriter.RawType : StdStreamWriter.MultiplexedType;
             await ctx.Response.StartAsync();
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted); // headers now, even when no line comes for a while
             var writer = new StdStreamWriter(ctx.Response.Body, !tty);
             try
             {
@@ -202,47 +206,71 @@ public static class ContainerEndpoints
         }
     }
 
-    private static DateTimeOffset? ParseUnixTime(string? value)
+    /// <summary>`t` (or `timeout`, its older name): seconds before SIGKILL; -1 waits for as long as it takes.
+    /// The upper bound is what a timer can wait (about 24 days).</summary>
+    private static int? StopTimeout(HttpContext ctx)
+    {
+        const int max = int.MaxValue / 1000;
+        return DockerResults.Int(ctx, "t", -1, max) ?? DockerResults.Int(ctx, "timeout", -1, max);
+    }
+
+    /// <summary>The `signal` query value, checked before anything is done (Signals.Parse says why it is wrong).</summary>
+    private static string? SignalName(HttpContext ctx)
+    {
+        string? signal = ctx.Request.Query["signal"];
+        if (string.IsNullOrEmpty(signal)) return null;
+        Signals.Parse(signal);
+        return signal;
+    }
+
+    /// <summary>`tail`: "all" or a count of lines, 0 or more.</summary>
+    public static int? ParseTail(string? value)
+    {
+        if (string.IsNullOrEmpty(value) || value == "all") return null;
+        if (int.TryParse(value, NumberStyles.None, CultureInfo.InvariantCulture, out int lines)) return lines;
+        // More lines than an int holds: all of them.
+        if (value.All(char.IsAsciiDigit)) return null;
+        throw new BadRequestException($"invalid value for tail: {DockerResults.Shorten(value)}: \"all\" or a number of lines");
+    }
+
+    /// <summary>`since`/`until`: Unix seconds with an optional fraction (Docker's form), or an RFC 3339 time.
+    /// Values outside what a date can hold are refused.</summary>
+    public static DateTimeOffset? ParseUnixTime(string name, string? value)
     {
         if (string.IsNullOrEmpty(value) || value == "0") return null;
-        if (decimal.TryParse(value, NumberStyles.Float, CultureInfo.InvariantCulture, out decimal seconds))
+        const NumberStyles number = NumberStyles.AllowLeadingSign | NumberStyles.AllowDecimalPoint;
+        if (decimal.TryParse(value, number, CultureInfo.InvariantCulture, out decimal seconds))
+        {
+            decimal maxSeconds = (decimal)(DateTimeOffset.MaxValue - DateTimeOffset.UnixEpoch).TotalSeconds - 1;
+            decimal minSeconds = -(decimal)(DateTimeOffset.UnixEpoch - DateTimeOffset.MinValue).TotalSeconds + 1;
+            if (seconds < minSeconds || seconds > maxSeconds)
+                throw new BadRequestException($"invalid value for {name}: {DockerResults.Shorten(value)} is out of range");
             return DateTimeOffset.UnixEpoch.AddTicks((long)(seconds * TimeSpan.TicksPerSecond));
+        }
         if (DateTimeOffset.TryParse(value, CultureInfo.InvariantCulture, out var time)) return time;
-        throw new BadRequestException($"invalid time value: {value}");
+        throw new BadRequestException($"invalid value for {name}: {DockerResults.Shorten(value)}: Unix seconds or an RFC 3339 time");
     }
 }
 
-/// <summary>`GET /containers/json?filters=` as Docker reads it: {"name":["x"],"status":["running"],...}.</summary>
+/// <summary>`GET /containers/json?filters=` as Docker reads it: {"name":["x"],"status":["running"],...}.
+/// Name values are regular expressions, as in dockerd; they run with a match timeout.</summary>
 public sealed class ContainerFilters
 {
-    private readonly Dictionary<string, List<string>> _filters;
+    private static readonly string[] Known =
+        ["name", "id", "status", "label", "exited", "ancestor", "network", "before", "since", "publish", "expose"];
 
-    private ContainerFilters(Dictionary<string, List<string>> filters) => _filters = filters;
+    private readonly Dictionary<string, List<string>> _filters;
+    private readonly List<Regex> _names;
+
+    private ContainerFilters(Dictionary<string, List<string>> filters)
+    {
+        _filters = filters;
+        _names = filters.TryGetValue("name", out var names) ? names.Select(n => FilterJson.Regex("name", n)).ToList() : [];
+    }
 
     public bool HasStatusFilter => _filters.ContainsKey("status") || _filters.ContainsKey("exited");
 
-    public static ContainerFilters Parse(string? json)
-    {
-        var filters = new Dictionary<string, List<string>>();
-        if (string.IsNullOrEmpty(json)) return new(filters);
-        JsonNode? node;
-        try { node = JsonNode.Parse(json); }
-        catch (JsonException e) { throw new BadRequestException($"invalid filter: {e.Message}", e); }
-        if (node is not JsonObject obj) throw new BadRequestException("invalid filter: expected a JSON object");
-        foreach (var (key, value) in obj)
-        {
-            // Both {"name":["x"]} and the older {"name":{"x":true}} forms.
-            filters[key] = value switch
-            {
-                JsonArray array => array.Select(v => v?.GetValue<string>() ?? "").ToList(),
-                JsonObject map => map.Where(kv => kv.Value?.GetValue<bool>() == true).Select(kv => kv.Key).ToList(),
-                _ => throw new BadRequestException($"invalid filter '{key}'"),
-            };
-            if (key is not ("name" or "id" or "status" or "label" or "exited" or "ancestor" or "network" or "before" or "since" or "publish" or "expose"))
-                throw new BadRequestException($"invalid filter '{key}'");
-        }
-        return new(filters);
-    }
+    public static ContainerFilters Parse(string? json) => new(FilterJson.Parse(json, Known));
 
     public bool Matches(ContainerRecord c, BerthEngine engine)
     {
@@ -251,14 +279,14 @@ public sealed class ContainerFilters
             if (values.Count == 0) continue;
             bool ok = key switch
             {
-                "name" => values.Any(v => c.Name.Contains(v.TrimStart('/'), StringComparison.Ordinal)
-                    || System.Text.RegularExpressions.Regex.IsMatch("/" + c.Name, v)),
+                "name" => values.Any(v => c.Name.Contains(v.TrimStart('/'), StringComparison.Ordinal))
+                    || _names.Any(r => FilterJson.IsMatch(r, "/" + c.Name)),
                 "id" => values.Any(v => c.Id.StartsWith(v, StringComparison.Ordinal)),
                 "status" => values.Contains(c.State.Status),
                 "exited" => !c.State.Running && c.State.Status == "exited" && values.Contains(c.State.ExitCode.ToString()),
                 "label" => values.All(v => v.Split('=', 2) is var kv && c.Config.Labels is { } labels
                     && labels.TryGetValue(kv[0], out var actual) && (kv.Length == 1 || actual == kv[1])),
-                "ancestor" => values.Any(v => engine.Images.Find(v)?.Id == c.ImageId || c.Config.Image == v),
+                "ancestor" => values.Any(v => FindImage(engine, v)?.Id == c.ImageId || c.Config.Image == v),
                 "network" => values.Any(v => c.RequestedNetworks.ContainsKey(v) || c.Endpoints.Any(e => e.NetworkId.StartsWith(v, StringComparison.Ordinal))),
                 "publish" => values.Any(v => c.Ports.Any(p => p.HostPort.ToString() == v.Split('/')[0])),
                 "expose" => values.Any(v => c.Config.ExposedPorts?.ContainsKey(v.Contains('/') ? v : v + "/tcp") == true),
@@ -268,4 +296,67 @@ public sealed class ContainerFilters
         }
         return true;
     }
+
+    /// <summary>An ancestor value that is no valid reference matches no image rather than failing the list.</summary>
+    private static Runtime.Images.ImageRecord? FindImage(BerthEngine engine, string reference)
+    {
+        try { return engine.Images.Find(reference); }
+        catch (Runtime.Images.ImageException) { return null; }
+    }
+}
+
+/// <summary>Docker's `filters` query value: a JSON object of lists ({"name":["x"]}) or of sets ({"name":{"x":true}}),
+/// parsed strictly (anything else is a 400), and its regular expressions with a match timeout.</summary>
+public static class FilterJson
+{
+    public static readonly TimeSpan MatchTimeout = TimeSpan.FromMilliseconds(100);
+
+    public static Dictionary<string, List<string>> Parse(string? json, IReadOnlyCollection<string> known)
+    {
+        var filters = new Dictionary<string, List<string>>();
+        if (string.IsNullOrEmpty(json)) return filters;
+        JsonNode? node;
+        try { node = JsonNode.Parse(json); }
+        catch (JsonException e) { throw new BadRequestException($"invalid filter: {e.Message}", e); }
+        if (node is not JsonObject obj) throw new BadRequestException("invalid filter: expected a JSON object");
+        foreach (var (key, value) in obj)
+        {
+            if (!known.Contains(key)) throw new BadRequestException($"invalid filter '{DockerResults.Shorten(key)}'");
+            filters[key] = value switch
+            {
+                JsonArray array => array.Select(v => Text(key, v)).ToList(),
+                JsonObject map => map.Where(kv => Enabled(key, kv.Value)).Select(kv => kv.Key).ToList(),
+                _ => throw new BadRequestException($"invalid filter '{key}': expected a list of strings"),
+            };
+        }
+        return filters;
+    }
+
+    /// <summary>A filter value as a regular expression (Go's RE2 and .NET agree on the common forms).</summary>
+    public static Regex Regex(string key, string pattern)
+    {
+        try { return new Regex(pattern, RegexOptions.CultureInvariant, MatchTimeout); }
+        catch (ArgumentException e)
+        {
+            throw new BadRequestException($"invalid filter '{key}': {DockerResults.Shorten(pattern)} is not a valid regular expression: {e.Message}");
+        }
+    }
+
+    /// <summary>A match that takes too long is a client's pathological pattern: it is refused, not waited for.</summary>
+    public static bool IsMatch(Regex regex, string input)
+    {
+        try { return regex.IsMatch(input); }
+        catch (RegexMatchTimeoutException)
+        {
+            throw new BadRequestException($"filter pattern {DockerResults.Shorten(regex.ToString())} takes too long to match");
+        }
+    }
+
+    private static string Text(string key, JsonNode? value) =>
+        value is JsonValue v && v.TryGetValue(out string? text) ? text
+            : throw new BadRequestException($"invalid filter '{key}': expected a list of strings");
+
+    private static bool Enabled(string key, JsonNode? value) =>
+        value is JsonValue v && v.TryGetValue(out bool enabled) ? enabled
+            : throw new BadRequestException($"invalid filter '{key}': expected {{\"value\": true}}");
 }

@@ -62,6 +62,8 @@ public static class ExecEndpoints
 
         app.MapPost("/exec/{id}/resize", (HttpContext ctx, string id) =>
         {
+            DockerResults.Int(ctx, "h", 0, ushort.MaxValue);
+            DockerResults.Int(ctx, "w", 0, ushort.MaxValue);
             execs.Get(id);
             ctx.Response.StatusCode = 200;
         });

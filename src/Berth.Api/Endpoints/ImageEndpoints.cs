@@ -52,7 +52,7 @@ public static class ImageEndpoints
             var changes = ctx.Request.Query["changes"].Where(c => !string.IsNullOrEmpty(c)).Select(c => c!).ToList();
             var image = await images.ImportAsync(ctx.Request.Body, reference, changes, ctx.Request.Query["message"], ctx.RequestAborted);
             await DockerResults.Json(ctx, new { status = image.Id });
-        });
+        }).TakesArchive();
 
         app.MapPost("/images/load", async (HttpContext ctx) =>
         {
@@ -64,7 +64,7 @@ public static class ImageEndpoints
             foreach (string line in loaded)
                 await ctx.Response.WriteAsync(JsonSerializer.Serialize(new { stream = line + "\n" }) + "\n");
             _ = quiet;
-        });
+        }).TakesArchive();
 
         app.MapPost("/images/prune", async (HttpContext ctx) =>
             await DockerResults.Json(ctx, new { ImagesDeleted = Array.Empty<object>(), SpaceReclaimed = 0 }));

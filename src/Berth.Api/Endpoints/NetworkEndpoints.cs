@@ -29,7 +29,10 @@ public static class NetworkEndpoints
         var networks = engine.Networks;
 
         app.MapGet("/networks", async (HttpContext ctx) =>
-            await DockerResults.Json(ctx, networks.All.Select(n => Inspect(engine, n)).ToList()));
+        {
+            var filters = NetworkFilters.Parse(ctx.Request.Query["filters"]);
+            await DockerResults.Json(ctx, networks.All.Where(filters.Matches).Select(n => Inspect(engine, n)).ToList());
+        });
 
         app.MapGet("/networks/{id}", async (HttpContext ctx, string id) =>
             await DockerResults.Json(ctx, Inspect(engine, networks.Get(id))));
@@ -120,4 +123,47 @@ public sealed class NetworkConnectRequest
     public string? Container { get; set; }
     public EndpointSettings? EndpointConfig { get; set; }
     public bool Force { get; set; }
+}
+
+/// <summary>`GET /networks?filters=` as dockerd reads it: name (regular expression), id (prefix), driver, label,
+/// type (builtin/custom) and scope.</summary>
+public sealed class NetworkFilters
+{
+    private static readonly string[] Known = ["name", "id", "driver", "label", "type", "scope", "dangling"];
+    private static readonly string[] Builtin = ["bridge", "host", "none"];
+
+    private readonly Dictionary<string, List<string>> _filters;
+    private readonly List<System.Text.RegularExpressions.Regex> _names;
+
+    private NetworkFilters(Dictionary<string, List<string>> filters)
+    {
+        _filters = filters;
+        _names = filters.TryGetValue("name", out var names) ? names.Select(n => FilterJson.Regex("name", n)).ToList() : [];
+        foreach (string type in filters.GetValueOrDefault("type") ?? [])
+            if (type is not ("builtin" or "custom"))
+                throw new BadRequestException($"invalid filter: 'type'='{DockerResults.Shorten(type)}': builtin or custom");
+    }
+
+    public static NetworkFilters Parse(string? json) => new(FilterJson.Parse(json, Known));
+
+    public bool Matches(NetworkRecord n)
+    {
+        foreach (var (key, values) in _filters)
+        {
+            if (values.Count == 0) continue;
+            bool ok = key switch
+            {
+                "name" => _names.Any(r => FilterJson.IsMatch(r, n.Name)),
+                "id" => values.Any(v => n.Id.StartsWith(v, StringComparison.Ordinal)),
+                "driver" => values.Contains(n.Driver),
+                "label" => values.All(v => v.Split('=', 2) is var kv
+                    && n.Labels.TryGetValue(kv[0], out var actual) && (kv.Length == 1 || actual == kv[1])),
+                "type" => values.Contains(Builtin.Contains(n.Name) ? "builtin" : "custom"),
+                "scope" => values.Contains("local"),
+                _ => true,
+            };
+            if (!ok) return false;
+        }
+        return true;
+    }
 }

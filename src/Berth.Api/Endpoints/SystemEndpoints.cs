@@ -109,6 +109,8 @@ public static class SystemEndpoints
         {
             ctx.Response.ContentType = DockerResults.JsonType;
             await ctx.Response.StartAsync();
+            // The headers go out now: clients wait for them before they report the stream as open.
+            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
             if (!string.IsNullOrEmpty(ctx.Request.Query["until"])) return;
             try { await Task.Delay(Timeout.Infinite, ctx.RequestAborted); }
             catch (OperationCanceledException) { }

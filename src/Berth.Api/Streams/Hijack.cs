@@ -27,6 +27,7 @@ public static class Hijack
         }
         context.Response.StatusCode = 200;
         await context.Response.StartAsync();
+        await context.Response.Body.FlushAsync(context.RequestAborted);
         return new Connection(context.Response.Body, null, false);
     }
 }

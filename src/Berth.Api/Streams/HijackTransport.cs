@@ -1,8 +1,6 @@
 using System.Buffers;
 using System.IO.Pipelines;
 using System.Text;
-using System.Text.Json;
-using Berth.Engine.Store;
 using Microsoft.AspNetCore.Connections;
 using Microsoft.AspNetCore.Connections.Features;
 using Microsoft.AspNetCore.Http;
@@ -24,10 +22,15 @@ public static class HijackTransport
 {
     public const string Header = "X-Berth-Upgrade-Body";
 
-    public static T? ReadMovedBody<T>(HttpContext context) where T : class
+    /// <summary>The body moved into the header, or null. The header can come from any client, so a bad one is a 400.</summary>
+    public static T? ReadMovedBody<T>(HttpContext context) where T : class, new()
     {
         string? encoded = context.Request.Headers[Header];
-        return string.IsNullOrEmpty(encoded) ? null : JsonSerializer.Deserialize<T>(Convert.FromBase64String(encoded), EngineJson.Options);
+        if (string.IsNullOrEmpty(encoded)) return null;
+        byte[] body;
+        try { body = Convert.FromBase64String(encoded); }
+        catch (FormatException) { throw new Engine.BadRequestException($"invalid {Header} header: not base64"); }
+        return DockerResults.ParseJson<T>(body);
     }
 
     public static Func<ConnectionDelegate, ConnectionDelegate> Middleware => next => async connection =>

@@ -19,7 +19,15 @@ public static class Signals
         if (int.TryParse(signal, out int number) && number is > 0 and < 65) return number;
         string name = signal.StartsWith("SIG", StringComparison.OrdinalIgnoreCase) ? signal[3..] : signal;
         if (Numbers.TryGetValue(name, out number)) return number;
-        if (name.StartsWith("RTMIN", StringComparison.OrdinalIgnoreCase)) return 34 + (name.Length > 6 && int.TryParse(name[6..], out int plus) ? plus : 0);
-        throw new BadRequestException($"Invalid signal: {signal}");
+        // Real-time signals: RTMIN, RTMIN+n, RTMAX-n, RTMAX, within 34..64.
+        if (name.Equals("RTMIN", StringComparison.OrdinalIgnoreCase)) return 34;
+        if (name.Equals("RTMAX", StringComparison.OrdinalIgnoreCase)) return 64;
+        if (name.Length > 6 && int.TryParse(name[6..], System.Globalization.NumberStyles.None, null, out int offset) && offset <= 30)
+        {
+            if (name.StartsWith("RTMIN+", StringComparison.OrdinalIgnoreCase)) return 34 + offset;
+            if (name.StartsWith("RTMAX-", StringComparison.OrdinalIgnoreCase)) return 64 - offset;
+        }
+        string shown = signal.Length <= 40 ? signal : signal[..40] + "...";
+        throw new BadRequestException($"Invalid signal: {shown}");
     }
 }

@@ -20,7 +20,9 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         {
             var raw = (portBindings ?? new()).ToDictionary(
                 kv => kv.Key,
-                kv => (IReadOnlyList<PortBindingRequest>?)kv.Value?.Select(b => new PortBindingRequest(b.HostIp ?? "", b.HostPort ?? "")).ToList());
+                // A null item ([null] over the API) is an empty binding, as dockerd reads it.
+                kv => (IReadOnlyList<PortBindingRequest>?)kv.Value?
+                    .Select(b => new PortBindingRequest(b?.HostIp ?? "", b?.HostPort ?? "")).ToList());
             PortSpecParser.Validate(raw, exposedPorts?.ToDictionary(kv => kv.Key, kv => (object?)kv.Value));
             return raw.ToDictionary(kv => ContainerPort.Parse(kv.Key),
                 kv => kv.Value is { Count: > 0 } list ? list : (IReadOnlyList<PortBindingRequest>)[new PortBindingRequest("", "")]);
