@@ -43,6 +43,45 @@ public sealed class StoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Readers_never_see_a_record_half_way_through_an_update()
+    {
+        var store = new RecordStore<ContainerRecord>(_dir, c => c.Id, "state.json");
+        string id = new('b', 64);
+        store.Save(new ContainerRecord { Id = id, Name = "flask" });
+        var writer = Task.Run(() =>
+        {
+            for (int i = 0; i < 300; i++)
+            {
+                // As the service changes a record (start, exit): one field after another, then Save.
+                var record = store.Get(id)!;
+                bool running = !record.State.Running;
+                record.State.Running = running;
+                Thread.SpinWait(2000);
+                record.State.Status = running ? "running" : "exited";
+                record.State.Pid = running ? 4242 : 0;
+                record.State.FinishedAt = running ? DateTimeOffset.MinValue : DateTimeOffset.UtcNow;
+                store.Save(record);
+            }
+        });
+        int reads = 0;
+        var torn = new List<string>();
+        while (!writer.IsCompleted)
+        {
+            foreach (var c in store.All.Append(store.Get(id)!))
+            {
+                reads++;
+                bool stateSaysRunning = c.State.Status == "running" && c.State.Pid != 0 && c.State.FinishedAt.Year <= 1;
+                bool stateSaysExited = c.State.Status is "exited" or "created" && c.State.Pid == 0;
+                if (c.State.Running ? !stateSaysRunning : !stateSaysExited)
+                    torn.Add($"Running={c.State.Running} Status={c.State.Status} Pid={c.State.Pid}");
+            }
+        }
+        await writer;
+        Assert.True(reads > 100, $"only {reads} reads overlapped the writes");
+        Assert.Empty(torn);
+    }
+
+    [Fact]
     public void Times_are_written_as_docker_writes_them()
     {
         Assert.Equal("0001-01-01T00:00:00Z", DockerTimeConverter.Format(DateTimeOffset.MinValue));

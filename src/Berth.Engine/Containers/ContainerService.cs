@@ -42,18 +42,18 @@ public sealed partial class ContainerService
 
     public ContainerRuntime Runtime => _runtime;
 
-    public IReadOnlyCollection<ContainerRecord> All => _store.All.ToList();
+    /// <summary>A consistent copy of every record (the store hands out copies; see RecordStore).</summary>
+    public IReadOnlyCollection<ContainerRecord> All => _store.All;
 
     // ---------------------------------------------------------------- lookup
 
     public ContainerRecord? Find(string idOrName)
     {
         if (string.IsNullOrEmpty(idOrName)) return null;
-        var all = _store.All;
         string name = idOrName.TrimStart('/');
-        return all.FirstOrDefault(c => c.Id == idOrName)
-            ?? all.FirstOrDefault(c => c.Name == name)
-            ?? (all.Where(c => c.Id.StartsWith(idOrName, StringComparison.Ordinal)).Take(2).ToList() is [var single] ? single : null);
+        return _store.FirstOrDefault(c => c.Id == idOrName)
+            ?? _store.FirstOrDefault(c => c.Name == name)
+            ?? (_store.Where(c => c.Id.StartsWith(idOrName, StringComparison.Ordinal), 2) is [var single] ? single : null);
     }
 
     public ContainerRecord Get(string idOrName) =>
@@ -196,6 +196,8 @@ public sealed partial class ContainerService
         bool locked = true;
         try
         {
+            // Re-read under the lock: the copy from Get may predate a change another request saved meanwhile.
+            record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
             if (record.State.Running) throw new NotModifiedException();
             await StartLockedAsync(record, handle, ct);
         }
@@ -377,13 +379,14 @@ public sealed partial class ContainerService
 
     private async Task OnExitedAsync(string id, ContainerExit exit)
     {
-        var record = _store.Get(id);
-        if (record is null) return;
+        if (_store.Get(id) is null) return;
         var handle = Handle(id);
         await handle.Lock.WaitAsync();
+        ContainerRecord? record;
         try
         {
-            if (!record.State.Running) return;
+            record = _store.Get(id);
+            if (record is null || !record.State.Running) return;
             await TeardownAsync(record);
             record.State.Status = "exited";
             record.State.Running = false;
@@ -500,7 +503,8 @@ public sealed partial class ContainerService
         await handle.Lock.WaitAsync();
         try
         {
-            if (_store.Get(record.Id) is null) return;
+            if (_store.Get(record.Id) is not { } current) return;
+            record = current;
             if (record.State.Running)
                 throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
             await TeardownAsync(record);
@@ -519,15 +523,22 @@ public sealed partial class ContainerService
         newName = newName.TrimStart('/');
         if (!NamePattern().IsMatch(newName))
             throw new BadRequestException($"Invalid container name ({newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
-        lock (_nameLock)
+        var handle = Handle(record.Id);
+        handle.Lock.Wait();
+        try
         {
-            if (record.Name == newName)
-                throw new ConflictException($"Renaming a container with the same name as its current name");
-            if (_store.All.FirstOrDefault(c => c.Name == newName) is { } other)
-                throw new ConflictException($"Conflict. The container name \"/{newName}\" is already in use by container \"{other.Id}\". You have to remove (or rename) that container to be able to reuse that name.");
-            record.Name = newName;
-            _store.Save(record);
+            lock (_nameLock)
+            {
+                record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
+                if (record.Name == newName)
+                    throw new ConflictException($"Renaming a container with the same name as its current name");
+                if (_store.FirstOrDefault(c => c.Name == newName) is { } other)
+                    throw new ConflictException($"Conflict. The container name \"/{newName}\" is already in use by container \"{other.Id}\". You have to remove (or rename) that container to be able to reuse that name.");
+                record.Name = newName;
+                _store.Save(record);
+            }
         }
+        finally { handle.Lock.Release(); }
     }
 
     // ---------------------------------------------------------------- network connect / disconnect
@@ -542,6 +553,7 @@ public sealed partial class ContainerService
         await handle.Lock.WaitAsync();
         try
         {
+            record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
             if (record.HostConfig.NetworkMode is "none" or "host")
                 throw new BadRequestException($"container {record.Name} with network mode {record.HostConfig.NetworkMode} cannot be connected to other networks");
             if (record.RequestedNetworks.ContainsKey(network.Name))
@@ -571,6 +583,7 @@ public sealed partial class ContainerService
         await handle.Lock.WaitAsync();
         try
         {
+            record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
             if (!record.RequestedNetworks.Remove(network.Name))
                 throw new EngineException(403, $"container {record.Id} is not connected to network {network.Name}");
             if (record.Endpoints.FindIndex(e => e.NetworkId == network.Id) is int index and >= 0)

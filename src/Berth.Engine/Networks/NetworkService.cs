@@ -40,7 +40,7 @@ public sealed partial class NetworkService
 
     public IReadOnlyCollection<NetworkRecord> All => _store.All.ToList();
 
-    public NetworkRecord Default => _store.All.First(n => n.IsDefault);
+    public NetworkRecord Default => _store.FirstOrDefault(n => n.IsDefault) ?? throw new InvalidOperationException("no default network");
 
     /// <summary>Makes sure the default network exists with the configured bridge and subnet, and every
     /// network's bridge is up. Called once at daemon start, before the firewall is initialised.</summary>
@@ -73,10 +73,9 @@ public sealed partial class NetworkService
     {
         if (string.IsNullOrEmpty(idOrName)) return null;
         if (idOrName == "default") return Default;
-        var all = _store.All;
-        return all.FirstOrDefault(n => n.Id == idOrName)
-            ?? all.FirstOrDefault(n => n.Name == idOrName)
-            ?? (all.Where(n => n.Id.StartsWith(idOrName, StringComparison.Ordinal)).ToList() is [var single] ? single : null);
+        return _store.FirstOrDefault(n => n.Id == idOrName)
+            ?? _store.FirstOrDefault(n => n.Name == idOrName)
+            ?? (_store.Where(n => n.Id.StartsWith(idOrName, StringComparison.Ordinal), 2) is [var single] ? single : null);
     }
 
     public NetworkRecord Get(string idOrName) =>
