@@ -81,6 +81,55 @@ public sealed class StoreTests : IDisposable
         Assert.Empty(torn);
     }
 
+    [Theory]
+    [InlineData("")]
+    [InlineData("{ \"Id\": \"cccc")]
+    [InlineData("garbage \u0001\u0002")]
+    [InlineData("null")]
+    public void A_corrupt_record_is_moved_aside_and_the_others_load(string content)
+    {
+        var store = new RecordStore<ContainerRecord>(_dir, c => c.Id, "state.json");
+        string good = new('a', 64), bad = new('c', 64);
+        store.Save(new ContainerRecord { Id = good, Name = "good" });
+        store.Save(new ContainerRecord { Id = bad, Name = "bad" });
+        string badPath = store.PathFor(bad);
+        File.WriteAllText(badPath, content);
+
+        var logger = new ListLogger();
+        var reloaded = new RecordStore<ContainerRecord>(_dir, c => c.Id, "state.json", logger);
+
+        Assert.Equal("good", Assert.Single(reloaded.All).Name);
+        Assert.False(File.Exists(badPath));
+        string aside = Assert.Single(Directory.GetFiles(Path.GetDirectoryName(badPath)!, "state.json.corrupt-*"));
+        Assert.Equal(content, File.ReadAllText(aside));
+        Assert.Contains(logger.Messages, m => m.Contains(badPath) && m.Contains("moved aside"));
+    }
+
+    [Fact]
+    public void Records_and_their_directories_are_private_and_no_temp_file_stays()
+    {
+        var store = new RecordStore<ContainerRecord>(_dir, c => c.Id, "state.json");
+        string id = new('d', 64);
+        store.Save(new ContainerRecord { Id = id, Name = "secret", Config = new ContainerConfig { Env = ["SECRET=x"] } });
+        store.Save(store.Get(id)!);
+        Assert.Equal(AtomicFile.PrivateFile, File.GetUnixFileMode(store.PathFor(id)));
+        Assert.Equal(RecordStore<ContainerRecord>.PrivateDirectory, File.GetUnixFileMode(Path.GetDirectoryName(store.PathFor(id))!));
+        Assert.Equal(RecordStore<ContainerRecord>.PrivateDirectory, File.GetUnixFileMode(_dir));
+        Assert.Equal(["state.json"], Directory.GetFiles(Path.GetDirectoryName(store.PathFor(id))!).Select(Path.GetFileName));
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Messages { get; } = new();
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId,
+            TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Messages) Messages.Add(formatter(state, exception));
+        }
+    }
+
     [Fact]
     public void Times_are_written_as_docker_writes_them()
     {

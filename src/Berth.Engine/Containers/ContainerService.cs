@@ -37,7 +37,7 @@ public sealed partial class ContainerService
         _ports = ports;
         _runtime = runtime;
         _logger = logger;
-        _store = new RecordStore<ContainerRecord>(options.ContainersDirectory, c => c.Id, "state.json");
+        _store = new RecordStore<ContainerRecord>(options.ContainersDirectory, c => c.Id, "state.json", logger);
     }
 
     public ContainerRuntime Runtime => _runtime;

@@ -33,7 +33,7 @@ public sealed partial class NetworkService
         _bridges = bridges;
         _firewall = firewall;
         _logger = logger;
-        _store = new RecordStore<NetworkRecord>(options.NetworksDirectory, n => n.Id);
+        _store = new RecordStore<NetworkRecord>(options.NetworksDirectory, n => n.Id, logger: logger);
     }
 
     public FirewallManager Firewall => _firewall;

@@ -1,5 +1,8 @@
 using System.Collections.Concurrent;
+using System.Globalization;
 using System.Text.Json;
+using Microsoft.Extensions.Logging;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Berth.Engine.Store;
 
@@ -13,17 +16,22 @@ public sealed class RecordStore<T> where T : class
     private readonly string _directory;
     private readonly string? _fileName;
     private readonly Func<T, string> _key;
+    private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Saved> _records = new();
 
     /// <summary>One saved version: the bytes as written and a private copy that only predicates look at.</summary>
     private sealed record Saved(byte[] Json, T Snapshot);
 
-    public RecordStore(string directory, Func<T, string> key, string? fileName = null)
+    /// <summary>Directories of records: only root goes in (dockerd keeps containers/ at 0710, each one at 0700).</summary>
+    public const UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    public RecordStore(string directory, Func<T, string> key, string? fileName = null, ILogger? logger = null)
     {
         _directory = directory;
         _key = key;
         _fileName = fileName;
-        Directory.CreateDirectory(directory);
+        _logger = logger ?? NullLogger.Instance;
+        AtomicFile.EnsureDirectory(directory, PrivateDirectory);
         Load();
     }
 
@@ -54,7 +62,7 @@ public sealed class RecordStore<T> where T : class
     {
         string key = _key(record);
         string path = PathFor(key);
-        Directory.CreateDirectory(Path.GetDirectoryName(path)!);
+        if (_fileName is not null) AtomicFile.EnsureDirectory(Path.GetDirectoryName(path)!, PrivateDirectory);
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(record, EngineJson.Options);
         AtomicFile.WriteAllBytes(path, json);
         _records[key] = new Saved(json, Deserialize(json));
@@ -63,8 +71,16 @@ public sealed class RecordStore<T> where T : class
     public void Delete(string key)
     {
         _records.TryRemove(key, out _);
-        if (_fileName is null) File.Delete(PathFor(key));
-        else if (Directory.Exists(Path.Combine(_directory, key))) Directory.Delete(Path.Combine(_directory, key), recursive: true);
+        string path = PathFor(key);
+        if (File.Exists(path))
+        {
+            // The record goes first and durably: a crash later leaves a directory without a record, which the
+            // owner's reconcile removes, never a record whose files are half gone.
+            File.Delete(path);
+            Berth.Linux.Interop.SyncDirectory(Path.GetDirectoryName(path)!);
+        }
+        if (_fileName is not null && Directory.Exists(Path.Combine(_directory, key)))
+            Directory.Delete(Path.Combine(_directory, key), recursive: true);
     }
 
     private static T Copy(Saved saved) => Deserialize(saved.Json);
@@ -72,15 +88,35 @@ public sealed class RecordStore<T> where T : class
     private static T Deserialize(byte[] json) =>
         JsonSerializer.Deserialize<T>(json, EngineJson.Options) ?? throw new JsonException("a record is null");
 
+    /// <summary>Reads every record. A crash leaves at most a temp file (removed); a record that does not parse (a disk
+    /// fault, a hand edit) is moved aside with a warning, so the engine starts with the others.</summary>
     private void Load()
     {
+        IEnumerable<string> recordDirectories = _fileName is null ? [_directory] : Directory.EnumerateDirectories(_directory);
+        foreach (string dir in recordDirectories)
+            foreach (string temp in Directory.EnumerateFiles(dir).Where(AtomicFile.IsTemp))
+                File.Delete(temp);
         IEnumerable<string> files = _fileName is null
             ? Directory.EnumerateFiles(_directory, "*.json")
             : Directory.EnumerateDirectories(_directory).Select(d => Path.Combine(d, _fileName)).Where(File.Exists);
         foreach (string file in files)
         {
+            // Files from before records were private get the mode they should have had.
+            if (File.GetUnixFileMode(file) != AtomicFile.PrivateFile) File.SetUnixFileMode(file, AtomicFile.PrivateFile);
             byte[] json = File.ReadAllBytes(file);
-            var record = Deserialize(json);
+            T record;
+            try
+            {
+                record = Deserialize(json);
+                if (string.IsNullOrEmpty(_key(record))) throw new JsonException("the record has no key");
+            }
+            catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException)
+            {
+                string aside = $"{file}.corrupt-{DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)}";
+                File.Move(file, aside, overwrite: true);
+                _logger.LogWarning("record {File} is unreadable ({Error}); moved aside to {Aside}", file, e.Message, aside);
+                continue;
+            }
             _records[_key(record)] = new Saved(json, record);
         }
     }
