@@ -281,6 +281,8 @@ public sealed partial class ContainerService
                 Mounts = ParseBinds(record.HostConfig.Binds),
             };
             int pid = await _runtime.CreateAsync(spec, ct);
+            // Read while runc's init waits to exec the command: exec keeps pid and start time.
+            var process = ProcessIdentity.Read(pid);
             undo.Push(() => _runtime.DeleteAsync(record.Id).GetAwaiter().GetResult());
 
             // Attaches that came before start are connected now, between create and start: no output is lost.
@@ -295,6 +297,8 @@ public sealed partial class ContainerService
             {
                 Status = "running", Running = true, Pid = pid, StartedAt = DateTimeOffset.UtcNow,
                 FinishedAt = record.State.FinishedAt,
+                ProcessBootId = process?.BootId ?? ProcessIdentity.CurrentBoot(),
+                ProcessStartTime = process?.StartTime ?? 0,
             };
             _store.Save(record);
             WatchExit(record, handle);
@@ -431,6 +435,11 @@ public sealed partial class ContainerService
 
     // ---------------------------------------------------------------- stop, kill, restart, wait
 
+    /// <summary>The process recorded at start; null for records written before Berth recorded it.</summary>
+    private static ProcessIdentity? IdentityOf(ContainerRecord record) => record.State.ProcessBootId.Length > 0
+        ? new ProcessIdentity(record.State.Pid, record.State.ProcessBootId, record.State.ProcessStartTime)
+        : null;
+
     public async Task StopAsync(string idOrName, int? timeoutSeconds, string? signal = null)
     {
         var record = Get(idOrName);
@@ -439,12 +448,12 @@ public sealed partial class ContainerService
         var exited = handle.NextExit;
         int stopSignal = Signals.Parse(signal ?? record.Config.StopSignal ?? "SIGTERM");
         int timeout = timeoutSeconds ?? record.Config.StopTimeout ?? 10;
-        await _runtime.KillAsync(record.Id, stopSignal);
+        await _runtime.KillAsync(record.Id, stopSignal, IdentityOf(record));
         if (timeout < 0) { await exited; return; }
         if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeout))) != exited)
         {
             _logger.LogInformation("container {Id} did not stop within {Timeout}s; killing it", record.ShortId, timeout);
-            await _runtime.KillAsync(record.Id, Signals.SIGKILL);
+            await _runtime.KillAsync(record.Id, Signals.SIGKILL, IdentityOf(record));
             await exited;
         }
     }
@@ -455,7 +464,7 @@ public sealed partial class ContainerService
         int number = Signals.Parse(string.IsNullOrEmpty(signal) ? "SIGKILL" : signal);
         if (!record.State.Running)
             throw new ConflictException($"Cannot kill container: {idOrName}: Container {record.Id} is not running");
-        await _runtime.KillAsync(record.Id, number);
+        await _runtime.KillAsync(record.Id, number, IdentityOf(record));
         if (number == Signals.SIGKILL) await Handle(record.Id).NextExit;
     }
 
@@ -497,7 +506,7 @@ public sealed partial class ContainerService
             if (!force)
                 throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
             var exited = handle.NextExit;
-            await _runtime.KillAsync(record.Id, Signals.SIGKILL);
+            await _runtime.KillAsync(record.Id, Signals.SIGKILL, IdentityOf(record));
             await exited.WaitAsync(TimeSpan.FromSeconds(30));
         }
         await handle.Lock.WaitAsync();
@@ -634,7 +643,10 @@ public sealed partial class ContainerService
             bool alive = false;
             try
             {
-                alive = _runtime.IsRunning(record.Id);
+                // Only the process Berth started counts: after a reboot or a pid reuse the pid names a stranger.
+                alive = IdentityOf(record) is { } process
+                    ? _runtime.TryGetExit(record.Id) is null && process.IsCurrent()
+                    : _runtime.IsRunning(record.Id);
             }
             catch (Exception e) { _logger.LogWarning(e, "recovering container {Id} failed", record.ShortId); }
             if (alive)

@@ -170,10 +170,18 @@ public sealed class ContainerRuntime
         return true;
     }
 
-    /// <summary>Signals the container's init directly (no runtime fork); nothing to do when it already exited.</summary>
-    public Task KillAsync(string id, int signal)
+    /// <summary>Signals the container's init directly (no runtime fork); nothing to do when it already exited.
+    /// With <paramref name="expected"/> (the process recorded at start) a pid that names another process now (reused
+    /// after a reboot or the init's death) is never signalled.</summary>
+    public Task KillAsync(string id, int signal, ProcessIdentity? expected = null)
     {
-        if (GetPid(id) is int pid && TryGetExit(id) is null && Interop.Kill(pid, signal) != 0)
+        if (GetPid(id) is not int pid || TryGetExit(id) is not null) return Task.CompletedTask;
+        if (expected is not null && (expected.Pid != pid || !expected.IsCurrent()))
+        {
+            _logger.LogWarning("not signalling pid {Pid} for container {Id}: it is not the process Berth started", pid, Short(id));
+            return Task.CompletedTask;
+        }
+        if (Interop.Kill(pid, signal) != 0)
             _logger.LogDebug("kill {Pid} {Signal} failed: the container already exited", pid, signal);
         return Task.CompletedTask;
     }
