@@ -107,6 +107,7 @@ public sealed partial class ContainerService
             record.Name = name;
             _store.Save(record);
         }
+        CrashPoints.Hit("create.after-record");
         Handle(id);
         _runtime.Recover(id, BundleOf(id));
         _logger.LogInformation("created container {Id} ({Name}) from {Image}", record.ShortId, name, request.Image);
@@ -230,6 +231,7 @@ public sealed partial class ContainerService
                 NetworkNamespace.Create(netns);
                 string created = netns;
                 undo.Push(() => NetworkNamespace.Remove(created));
+                CrashPoints.Hit("start.after-netns");
                 int index = 0;
                 foreach (var (networkName, settings) in record.RequestedNetworks)
                 {
@@ -238,12 +240,14 @@ public sealed partial class ContainerService
                     undo.Push(() => _networks.Detach(endpoint));
                     record.Endpoints.Add(endpoint);
                 }
+                CrashPoints.Hit("start.after-endpoints");
                 var primary = record.Endpoints.FirstOrDefault();
                 if (primary is not null)
                 {
                     var network = _networks.Get(primary.NetworkId);
                     record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), network.BridgeName);
                     undo.Push(() => _ports.Unpublish(record.Id));
+                    CrashPoints.Hit("start.after-ports");
                 }
             }
             record.SandboxKey = netns;
@@ -284,6 +288,7 @@ public sealed partial class ContainerService
             // Read while runc's init waits to exec the command: exec keeps pid and start time.
             var process = ProcessIdentity.Read(pid);
             undo.Push(() => _runtime.DeleteAsync(record.Id).GetAwaiter().GetResult());
+            CrashPoints.Hit("start.after-runtime-create");
 
             // Attaches that came before start are connected now, between create and start: no output is lost.
             foreach (var pending in handle.TakePendingAttaches())
@@ -292,6 +297,7 @@ public sealed partial class ContainerService
                 catch (Exception e) { pending.Session.TrySetException(e); }
             }
             await _runtime.StartAsync(record.Id, ct);
+            CrashPoints.Hit("start.after-runtime-start");
 
             record.State = new ContainerState
             {
@@ -301,6 +307,7 @@ public sealed partial class ContainerService
                 ProcessStartTime = process?.StartTime ?? 0,
             };
             _store.Save(record);
+            CrashPoints.Hit("start.after-record");
             WatchExit(record, handle);
             _logger.LogInformation("started container {Id} pid {Pid}", record.ShortId, pid);
         }
@@ -399,6 +406,7 @@ public sealed partial class ContainerService
             record.State.OOMKilled = exit.OomKilled;
             record.State.FinishedAt = exit.FinishedAt;
             _store.Save(record);
+            CrashPoints.Hit("exit.after-record");
             _logger.LogInformation("container {Id} exited with {Code}", record.ShortId, exit.ExitCode);
         }
         finally { handle.Lock.Release(); }
@@ -416,13 +424,17 @@ public sealed partial class ContainerService
         handleWatcherCancel(record);
         try { await _runtime.DeleteAsync(record.Id); }
         catch (Exception e) { _logger.LogWarning(e, "runtime delete of {Id} failed", record.ShortId); }
+        CrashPoints.Hit("teardown.after-runtime-delete");
         _ports.Unpublish(record.Id);
+        CrashPoints.Hit("teardown.after-unpublish");
         foreach (var endpoint in record.Endpoints) _networks.Detach(endpoint);
+        CrashPoints.Hit("teardown.after-detach");
         if (!string.IsNullOrEmpty(record.SandboxKey))
         {
             try { NetworkNamespace.Remove(record.SandboxKey); }
             catch (Exception e) { _logger.LogWarning(e, "removing netns {Path} failed", record.SandboxKey); }
         }
+        CrashPoints.Hit("teardown.after-netns");
         record.Endpoints.Clear();
         record.Ports.Clear();
         record.SandboxKey = "";
@@ -517,8 +529,11 @@ public sealed partial class ContainerService
             if (record.State.Running)
                 throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
             await TeardownAsync(record);
+            CrashPoints.Hit("rm.after-teardown");
             _runtime.Forget(record.Id);
+            CrashPoints.Hit("rm.after-forget");
             _store.Delete(record.Id);
+            CrashPoints.Hit("rm.after-record");
         }
         finally { handle.Lock.Release(); }
         _handles.TryRemove(record.Id, out _);
@@ -639,7 +654,11 @@ public sealed partial class ContainerService
         {
             _runtime.Recover(record.Id, BundleOf(record.Id));
             var handle = Handle(record.Id);
-            if (!record.State.Running) continue;
+            if (!record.State.Running)
+            {
+                await RemoveLeftoversOfInterruptedStartAsync(record);
+                continue;
+            }
             bool alive = false;
             try
             {
@@ -658,8 +677,44 @@ public sealed partial class ContainerService
             var exit = _runtime.TryGetExit(record.Id) ?? new ContainerExit(255, DateTimeOffset.UtcNow, false);
             await OnExitedAsync(record.Id, exit);
         }
-        _networks.ReleaseAllocationsNotOwnedBy(_store.All.Select(c => c.Id).ToHashSet());
+        // Only a running container holds addresses: a start killed before its record was saved left one behind.
+        _networks.ReleaseAllocationsNotOwnedBy(_store.Where(c => c.State.Running).Select(c => c.Id).ToHashSet());
         RemoveStaleNamespaces();
+        await RemoveOrphanBundlesAsync();
+        _runtime.RemoveStaleFiles(_store.All.Select(c => c.Id).ToHashSet());
+    }
+
+    /// <summary>A daemon killed during start (before the record said running) or during teardown leaves a netns,
+    /// a veth, a rootfs mount or a created/running runtime container: the start did not happen, so undo it.</summary>
+    private async Task RemoveLeftoversOfInterruptedStartAsync(ContainerRecord record)
+    {
+        if (record.SandboxKey.Length == 0 && record.Endpoints.Count == 0 && record.Ports.Count == 0
+            && !_runtime.HasLeftovers(record.Id)
+            && !File.Exists(Path.Combine(_options.NetnsDirectory, record.ShortId)))
+            return;
+        _logger.LogWarning("container {Id}: removing what an interrupted start or stop left", record.ShortId);
+        await TeardownAsync(record);
+        // eth0's host end has a name derived from the id; the rest go with their namespace.
+        _networks.RemoveHostVeth(record.Id);
+        _store.Save(record);
+    }
+
+    /// <summary>Container directories without a record: a daemon killed in create (before the record landed) or in
+    /// rm (after it went). A directory holding a record moved aside as corrupt is kept for the admin.</summary>
+    private async Task RemoveOrphanBundlesAsync()
+    {
+        foreach (string dir in Directory.EnumerateDirectories(_options.ContainersDirectory))
+        {
+            string id = Path.GetFileName(dir);
+            if (_store.Any(c => c.Id == id) || Directory.EnumerateFiles(dir, "state.json.corrupt-*").Any()) continue;
+            _logger.LogWarning("removing {Directory}: a container directory without a record", dir);
+            try
+            {
+                if (await _runtime.RemoveOrphanAsync(id, dir)) Directory.Delete(dir, recursive: true);
+                else _logger.LogWarning("{Directory} keeps a mount; left in place", dir);
+            }
+            catch (Exception e) { _logger.LogWarning(e, "removing {Directory} failed", dir); }
+        }
     }
 
     private void RemoveStaleNamespaces()

@@ -189,6 +189,14 @@ public sealed partial class NetworkService
             Allocator(network).Release(address);
     }
 
+    /// <summary>Removes the host end of a container's first interface, which a start killed before its record was
+    /// saved may have left (its name comes from the container id).</summary>
+    public void RemoveHostVeth(string containerId)
+    {
+        try { _bridges.Detach(BridgeDriver.HostVethName(containerId)); }
+        catch (Exception e) { _logger.LogDebug(e, "no stale veth of {Id}", containerId[..12]); }
+    }
+
     /// <summary>Drops allocations whose owner no longer exists (after a crash between allocate and save).</summary>
     public void ReleaseAllocationsNotOwnedBy(IReadOnlySet<string> containerIds)
     {

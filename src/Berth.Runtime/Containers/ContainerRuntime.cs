@@ -241,6 +241,38 @@ public sealed class ContainerRuntime
         File.Delete(ExitFile(id));
     }
 
+    /// <summary>What a daemon killed in the middle of start or teardown leaves outside the record: the runtime's
+    /// container or the rootfs mount.</summary>
+    public bool HasLeftovers(string id) =>
+        Directory.Exists(StateDirectory(id)) || (_bundles.TryGetValue(id, out var bundle) && IsMountPoint(Rootfs(bundle)));
+
+    /// <summary>Removes the runtime side of a container whose record is gone (a daemon killed during create or rm).
+    /// True when nothing is mounted on its rootfs any more, so the bundle can be deleted.</summary>
+    public async Task<bool> RemoveOrphanAsync(string id, string bundle)
+    {
+        Recover(id, bundle);
+        await DeleteAsync(id);
+        Forget(id);
+        return !IsMountPoint(Rootfs(bundle));
+    }
+
+    /// <summary>Exit files and attach-socket directories of containers this engine no longer knows.</summary>
+    public void RemoveStaleFiles(IReadOnlySet<string> knownIds)
+    {
+        var shortIds = knownIds.Select(Short).ToHashSet();
+        foreach (string file in Directory.EnumerateFiles(_exitDirectory))
+            if (!knownIds.Contains(Path.GetFileName(file))) File.Delete(file);
+        foreach (string dir in Directory.EnumerateFileSystemEntries(_socketDirectory))
+            if (!shortIds.Contains(Path.GetFileName(dir)))
+            {
+                if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+                else File.Delete(dir);
+            }
+    }
+
+    private static bool IsMountPoint(string path) =>
+        File.ReadLines("/proc/self/mountinfo").Any(line => line.Split(' ') is { Length: > 4 } fields && fields[4] == path);
+
     public Task ResizeAsync(string id, int height, int width)
     {
         string ctl = Path.Combine(Bundle(id), "ctl");
