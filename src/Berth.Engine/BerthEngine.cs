@@ -131,5 +131,12 @@ public sealed class BerthEngine : IAsyncDisposable
         _stopping.Cancel();
         if (_firewallWatch is not null) await _firewallWatch;
         Containers.StopWatching();
+        // Running containers keep their bridges and rules for the next start to adopt; with none, nothing of the
+        // engine stays in the kernel.
+        if (Containers.All.Any(c => c.State.Running)) return;
+        _logger.LogInformation("no container running: removing bridges and firewall table {Table}", Options.FirewallTable);
+        try { Networks.Firewall.RemoveTable(); }
+        catch (Exception e) { _logger.LogWarning(e, "removing firewall table {Table} failed", Options.FirewallTable); }
+        Networks.RemoveBridges();
     }
 }

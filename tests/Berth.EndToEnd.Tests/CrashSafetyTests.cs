@@ -149,6 +149,58 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
         return true;
     }
 
+    private bool BridgeExists => Sh.Run("ip", ["link", "show", Engine.Bridge]).ExitCode == 0;
+    private bool TableExists => Sh.Run("nft", ["list", "table", "ip", Engine.FirewallTable]).ExitCode == 0;
+
+    [Fact]
+    public async Task An_engine_stopped_with_no_container_running_takes_its_bridge_and_table_and_the_next_start_makes_them()
+    {
+        string name = TestNames.Unique("nb", 12);
+        try
+        {
+            EngineFixture.Check(Engine.Docker("create", "--name", name, "webapp:noexpose"));
+            Assert.True(BridgeExists && TableExists);
+
+            await Engine.StopAsync();
+            Assert.False(BridgeExists, "the bridge stayed after the engine stopped with no container running");
+            Assert.False(TableExists, "the nft table stayed after the engine stopped with no container running");
+
+            await Engine.StartAgainAsync();
+            Assert.True(BridgeExists && TableExists);
+            EngineFixture.Check(Engine.Docker("start", name));
+            Assert.Equal("running", Engine.Docker("inspect", "-f", "{{.State.Status}}", name).Stdout.Trim());
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+            output.WriteLine(Engine.Log);
+        }
+    }
+
+    [Fact]
+    public async Task An_engine_stopped_with_a_running_container_leaves_it_running_and_the_next_start_adopts_it()
+    {
+        string name = TestNames.Unique("rb", 12);
+        try
+        {
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose"));
+            int pid = int.Parse(Engine.Docker("inspect", "-f", "{{.State.Pid}}", name).Stdout.Trim());
+
+            await Engine.StopAsync();
+            Assert.True(BridgeExists && TableExists);
+            Assert.True(File.Exists($"/proc/{pid}/stat"));
+
+            await Engine.StartAgainAsync();
+            Assert.Equal($"running {pid}", Engine.Docker("inspect", "-f", "{{.State.Status}} {{.State.Pid}}", name).Stdout.Trim());
+            EngineFixture.Check(Engine.Docker("stop", "-t", "1", name));
+            Assert.Equal("exited", Engine.Docker("inspect", "-f", "{{.State.Status}}", name).Stdout.Trim());
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+        }
+    }
+
     /// <summary>The steps of src/Berth.Engine/CrashPoints.cs, in the order create → start → rm -f passes them.</summary>
     public static readonly string[] CrashPointNames =
     [

@@ -144,6 +144,17 @@ public sealed partial class NetworkService
         }
     }
 
+    /// <summary>At daemon stop with no container running: every network's bridge goes (the next start makes them).
+    /// </summary>
+    public void RemoveBridges()
+    {
+        foreach (var network in _store.All)
+        {
+            try { _bridges.RemoveBridge(network.BridgeName); }
+            catch (Exception e) { _logger.LogWarning(e, "removing bridge {Bridge} failed", network.BridgeName); }
+        }
+    }
+
     /// <summary>Allocates an address and plugs a veth from the network's bridge into the namespace.
     /// Undoes the allocation when plugging fails.</summary>
     public EndpointRecord Attach(string containerId, NetworkRecord network, string netnsPath, string interfaceName,
