@@ -128,6 +128,11 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
                     Assert.False(ReadableBy(file, UnixFileMode.GroupRead, UnixFileMode.GroupExecute), $"the group can read {file}");
                 }
             Assert.Contains(RecordPath(id), holding);
+
+            // Root-only directories above layers and bundles do not lock out a container's own unprivileged user.
+            var asNobody = Engine.Docker("run", "--rm", "--user", "65534", "webapp:noexpose",
+                "sh", "-c", "cat /etc/group >/dev/null && touch /tmp/x && ls / >/dev/null && echo ok");
+            Assert.Equal("ok", asNobody.Stdout.Trim());
         }
         finally
         {
