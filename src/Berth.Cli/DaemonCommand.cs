@@ -31,9 +31,10 @@ public static class DaemonCommand
         var tlsCert = new Option<string?>("--tlscert") { Description = "The server's TLS certificate (PEM)" };
         var tlsKey = new Option<string?>("--tlskey") { Description = "The server's TLS key (PEM)" };
         var insecureTcp = new Option<bool>("--insecure-tcp") { Description = "Allow tcp:// hosts without TLS, on loopback addresses only (anyone who can connect is root)" };
+        var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
         var command = new Command("daemon", "Run the engine in the foreground")
         {
-            hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp,
+            hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -65,12 +66,12 @@ public static class DaemonCommand
             }
             var listen = new ApiListenOptions(hostList, parse.GetValue(tlsVerify) ? new ApiTlsFiles(ca!, cert!, key!) : null,
                 parse.GetValue(insecureTcp));
-            return await RunAsync(options, listen, parse.GetValue(debug), ct);
+            return await RunAsync(options, listen, parse.GetValue(debug), parse.GetValue(group), ct);
         });
         return command;
     }
 
-    private static async Task<int> RunAsync(EngineOptions options, ApiListenOptions listen, bool debug, CancellationToken ct)
+    private static async Task<int> RunAsync(EngineOptions options, ApiListenOptions listen, bool debug, string? group, CancellationToken ct)
     {
         if (Environment.UserName != "root" && Linux.Interop.GetEUid() != 0)
         {
@@ -82,10 +83,12 @@ public static class DaemonCommand
             Console.Error.WriteLine($"berth daemon: invalid --bridge {options.BridgeName}: 1 to 15 characters");
             return 2;
         }
+        int socketGid;
         IReadOnlyList<ApiListener> listeners;
         IReadOnlyList<string> listenWarnings;
         try
         {
+            socketGid = SocketAccess.GroupId(group);
             listeners = ApiListeners.Resolve(listen, out listenWarnings);
             if (options.BridgeIp is not null) Engine.Networks.NetworkService.ParseGatewayCidr(options.BridgeIp);
         }
@@ -122,6 +125,7 @@ public static class DaemonCommand
             var app = ApiServer.Build(engine, listeners, loggers);
             await app.StartAsync(ct);
             ApiServer.RestrictSockets(listeners);
+            SocketAccess.GrantGroup(listen.Hosts, socketGid, options.ExecRoot);
             File.WriteAllText(Path.Combine(options.ExecRoot, "berth.pid"), Environment.ProcessId.ToString());
             logger.LogInformation("API listening on {Hosts}", string.Join(", ", listen.Hosts));
             await app.WaitForShutdownAsync(ct);
@@ -161,5 +165,39 @@ internal static class DaemonLock
     {
         try { return new FileStream(path, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
         catch (IOException) { return null; }
+    }
+}
+
+/// <summary>Who may use the unix socket: root and one group (0660), as dockerd's `--group` (default "docker").</summary>
+internal static class SocketAccess
+{
+    /// <summary>The gid of the group; without --group, docker's when it exists, else root's.</summary>
+    public static int GroupId(string? name)
+    {
+        string wanted = string.IsNullOrEmpty(name) ? "docker" : name;
+        foreach (string line in File.Exists("/etc/group") ? File.ReadLines("/etc/group") : [])
+        {
+            string[] fields = line.Split(':');
+            if (fields.Length > 2 && fields[0] == wanted && int.TryParse(fields[2], out int gid)) return gid;
+        }
+        if (int.TryParse(wanted, out int numeric) && numeric >= 0) return numeric;
+        return string.IsNullOrEmpty(name) ? 0 : throw new ArgumentException($"invalid --group {name}: no such group");
+    }
+
+    /// <summary>Hands each unix socket to the group. A socket inside the exec root (0700) needs the group to pass
+    /// through it: the exec root becomes 0710 owned by that group, which lists nothing and opens nothing else.</summary>
+    public static void GrantGroup(IEnumerable<string> hosts, int gid, string execRoot)
+    {
+        foreach (string host in hosts.Where(h => h.StartsWith("unix://", StringComparison.Ordinal)))
+        {
+            string path = host["unix://".Length..];
+            Linux.Interop.ChownNoFollow(path, 0, gid);
+            if (gid != 0 && Path.GetDirectoryName(Path.GetFullPath(path)) == Path.GetFullPath(execRoot))
+            {
+                Linux.Interop.ChownNoFollow(execRoot, 0, gid);
+                File.SetUnixFileMode(execRoot, UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute
+                    | UnixFileMode.GroupExecute);
+            }
+        }
     }
 }

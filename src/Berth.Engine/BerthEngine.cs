@@ -41,8 +41,7 @@ public sealed class BerthEngine : IAsyncDisposable
     public static async Task<BerthEngine> StartAsync(EngineOptions options, ILoggerFactory loggers)
     {
         var logger = loggers.CreateLogger("Berth.Engine");
-        foreach (string dir in new[] { options.DataRoot, options.ExecRoot, options.ContainersDirectory, options.NetnsDirectory })
-            Directory.CreateDirectory(dir);
+        CreateRoots(options);
 
         var runtimeInfo = OciRuntimeInfo.Probe(options.Runtime, Path.Combine(options.ExecRoot, "probe"), loggers.CreateLogger<OciRuntimeInfo>());
         var runtime = new ContainerRuntime(runtimeInfo, options.ExecRoot, loggers.CreateLogger<ContainerRuntime>());
@@ -67,6 +66,19 @@ public sealed class BerthEngine : IAsyncDisposable
         logger.LogInformation("engine ready: runtime {Runtime}, bridge {Bridge} {Subnet}, firewall table {Table}",
             runtimeInfo.Name, networks.Default.BridgeName, networks.Default.Subnet, options.FirewallTable);
         return engine;
+    }
+
+    private const UnixFileMode OwnerOnly = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
+
+    /// <summary>Modes as dockerd's or tighter: the data root 0710, everything below it that holds layers, container
+    /// roots or records 0700 (so a container's Env and files are root's alone), the exec root 0700 (the daemon widens
+    /// it to its socket's group when the socket lives there).</summary>
+    private static void CreateRoots(EngineOptions options)
+    {
+        Store.AtomicFile.EnsureDirectory(options.DataRoot, OwnerOnly | UnixFileMode.GroupExecute);
+        foreach (string dir in new[] { options.ContainersDirectory, options.ImagesDirectory, options.NetworksDirectory,
+                     options.IpamDirectory, options.ExecRoot, options.NetnsDirectory })
+            Store.AtomicFile.EnsureDirectory(dir, OwnerOnly);
     }
 
     /// <summary>The whole desired firewall state from the store, applied as one transaction
@@ -119,5 +131,12 @@ public sealed class BerthEngine : IAsyncDisposable
         _stopping.Cancel();
         if (_firewallWatch is not null) await _firewallWatch;
         Containers.StopWatching();
+        // Running containers keep their bridges and rules for the next start to adopt; with none, nothing of the
+        // engine stays in the kernel.
+        if (Containers.All.Any(c => c.State.Running)) return;
+        _logger.LogInformation("no container running: removing bridges and firewall table {Table}", Options.FirewallTable);
+        try { Networks.Firewall.RemoveTable(); }
+        catch (Exception e) { _logger.LogWarning(e, "removing firewall table {Table} failed", Options.FirewallTable); }
+        Networks.RemoveBridges();
     }
 }

@@ -43,6 +43,94 @@ public sealed class StoreTests : IDisposable
     }
 
     [Fact]
+    public async Task Readers_never_see_a_record_half_way_through_an_update()
+    {
+        var store = new RecordStore<ContainerRecord>(_dir, c => c.Id, "state.json");
+        string id = new('b', 64);
+        store.Save(new ContainerRecord { Id = id, Name = "flask" });
+        var writer = Task.Run(() =>
+        {
+            for (int i = 0; i < 300; i++)
+            {
+                // As the service changes a record (start, exit): one field after another, then Save.
+                var record = store.Get(id)!;
+                bool running = !record.State.Running;
+                record.State.Running = running;
+                Thread.SpinWait(2000);
+                record.State.Status = running ? "running" : "exited";
+                record.State.Pid = running ? 4242 : 0;
+                record.State.FinishedAt = running ? DateTimeOffset.MinValue : DateTimeOffset.UtcNow;
+                store.Save(record);
+            }
+        });
+        int reads = 0;
+        var torn = new List<string>();
+        while (!writer.IsCompleted)
+        {
+            foreach (var c in store.All.Append(store.Get(id)!))
+            {
+                reads++;
+                bool stateSaysRunning = c.State.Status == "running" && c.State.Pid != 0 && c.State.FinishedAt.Year <= 1;
+                bool stateSaysExited = c.State.Status is "exited" or "created" && c.State.Pid == 0;
+                if (c.State.Running ? !stateSaysRunning : !stateSaysExited)
+                    torn.Add($"Running={c.State.Running} Status={c.State.Status} Pid={c.State.Pid}");
+            }
+        }
+        await writer;
+        Assert.True(reads > 100, $"only {reads} reads overlapped the writes");
+        Assert.Empty(torn);
+    }
+
+    [Theory]
+    [InlineData("")]
+    [InlineData("{ \"Id\": \"cccc")]
+    [InlineData("garbage \u0001\u0002")]
+    [InlineData("null")]
+    public void A_corrupt_record_is_moved_aside_and_the_others_load(string content)
+    {
+        var store = new RecordStore<ContainerRecord>(_dir, c => c.Id, "state.json");
+        string good = new('a', 64), bad = new('c', 64);
+        store.Save(new ContainerRecord { Id = good, Name = "good" });
+        store.Save(new ContainerRecord { Id = bad, Name = "bad" });
+        string badPath = store.PathFor(bad);
+        File.WriteAllText(badPath, content);
+
+        var logger = new ListLogger();
+        var reloaded = new RecordStore<ContainerRecord>(_dir, c => c.Id, "state.json", logger);
+
+        Assert.Equal("good", Assert.Single(reloaded.All).Name);
+        Assert.False(File.Exists(badPath));
+        string aside = Assert.Single(Directory.GetFiles(Path.GetDirectoryName(badPath)!, "state.json.corrupt-*"));
+        Assert.Equal(content, File.ReadAllText(aside));
+        Assert.Contains(logger.Messages, m => m.Contains(badPath) && m.Contains("moved aside"));
+    }
+
+    [Fact]
+    public void Records_and_their_directories_are_private_and_no_temp_file_stays()
+    {
+        var store = new RecordStore<ContainerRecord>(_dir, c => c.Id, "state.json");
+        string id = new('d', 64);
+        store.Save(new ContainerRecord { Id = id, Name = "secret", Config = new ContainerConfig { Env = ["SECRET=x"] } });
+        store.Save(store.Get(id)!);
+        Assert.Equal(AtomicFile.PrivateFile, File.GetUnixFileMode(store.PathFor(id)));
+        Assert.Equal(RecordStore<ContainerRecord>.PrivateDirectory, File.GetUnixFileMode(Path.GetDirectoryName(store.PathFor(id))!));
+        Assert.Equal(RecordStore<ContainerRecord>.PrivateDirectory, File.GetUnixFileMode(_dir));
+        Assert.Equal(["state.json"], Directory.GetFiles(Path.GetDirectoryName(store.PathFor(id))!).Select(Path.GetFileName));
+    }
+
+    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    {
+        public List<string> Messages { get; } = new();
+        public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;
+        public bool IsEnabled(Microsoft.Extensions.Logging.LogLevel logLevel) => true;
+        public void Log<TState>(Microsoft.Extensions.Logging.LogLevel logLevel, Microsoft.Extensions.Logging.EventId eventId,
+            TState state, Exception? exception, Func<TState, Exception?, string> formatter)
+        {
+            lock (Messages) Messages.Add(formatter(state, exception));
+        }
+    }
+
+    [Fact]
     public void Times_are_written_as_docker_writes_them()
     {
         Assert.Equal("0001-01-01T00:00:00Z", DockerTimeConverter.Format(DateTimeOffset.MinValue));

@@ -58,14 +58,37 @@ public sealed class EngineProcess : IAsyncDisposable
     /// running under their conmon meanwhile.</summary>
     public async Task RestartAsync()
     {
-        Sh.Run("kill", ["-TERM", _process.Id.ToString()]);
-        using (var cts = new CancellationTokenSource(TimeSpan.FromSeconds(30))) await _process.WaitForExitAsync(cts.Token);
+        await StopAsync();
+        await StartAgainAsync();
+    }
+
+    public string DataRoot => Path.Combine(Root, "data");
+    public string ExecRoot => Path.Combine(Root, "exec");
+    public bool HasExited => _process.HasExited;
+
+    /// <summary>SIGTERM, as an admin stops the daemon; waits until it is gone.</summary>
+    public async Task StopAsync()
+    {
+        if (!_process.HasExited) Sh.Run("kill", ["-TERM", _process.Id.ToString()]);
+        await WaitForExitAsync();
+    }
+
+    /// <summary>Waits for the daemon to be gone (stopped, or killed by a crash hook).</summary>
+    public async Task WaitForExitAsync()
+    {
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await _process.WaitForExitAsync(cts.Token);
+    }
+
+    /// <summary>Starts the daemon again on the same state, with extra environment (e.g. BERTH_TEST_CRASH_AT).</summary>
+    public async Task StartAgainAsync(IDictionary<string, string>? environment = null)
+    {
         _process.Dispose();
-        _process = Launch();
+        _process = Launch(environment);
         await WaitForPingAsync();
     }
 
-    private Process Launch()
+    private Process Launch(IDictionary<string, string>? environment = null)
     {
         var info = new ProcessStartInfo(Path.Combine(RepoRoot(), "berth"))
         {
@@ -74,6 +97,7 @@ public sealed class EngineProcess : IAsyncDisposable
         foreach (string arg in new[] { "daemon", "--host", DockerHost, "--data-root", Path.Combine(Root, "data"),
                      "--exec-root", Path.Combine(Root, "exec"), "--bridge", Bridge, "--bip", Gateway + "/24" }.Concat(_extraArgs))
             info.ArgumentList.Add(arg);
+        foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         var process = Process.Start(info)!;
         process.OutputDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };
         process.ErrorDataReceived += (_, e) => { if (e.Data is not null) lock (_log) _log.AppendLine(e.Data); };

@@ -37,7 +37,7 @@ public sealed partial class ContainerService
         _ports = ports;
         _runtime = runtime;
         _logger = logger;
-        _store = new RecordStore<ContainerRecord>(options.ContainersDirectory, c => c.Id, "state.json");
+        _store = new RecordStore<ContainerRecord>(options.ContainersDirectory, c => c.Id, "state.json", logger);
     }
 
     public ContainerRuntime Runtime => _runtime;
@@ -45,18 +45,18 @@ public sealed partial class ContainerService
     /// <summary>Raised with the container's id once it has been removed (its exec instances go with it).</summary>
     public event Action<string>? Removed;
 
-    public IReadOnlyCollection<ContainerRecord> All => _store.All.ToList();
+    /// <summary>A consistent copy of every record (the store hands out copies; see RecordStore).</summary>
+    public IReadOnlyCollection<ContainerRecord> All => _store.All;
 
     // ---------------------------------------------------------------- lookup
 
     public ContainerRecord? Find(string idOrName)
     {
         if (string.IsNullOrEmpty(idOrName)) return null;
-        var all = _store.All;
         string name = idOrName.TrimStart('/');
-        return all.FirstOrDefault(c => c.Id == idOrName)
-            ?? all.FirstOrDefault(c => c.Name == name)
-            ?? (all.Where(c => c.Id.StartsWith(idOrName, StringComparison.Ordinal)).Take(2).ToList() is [var single] ? single : null);
+        return _store.FirstOrDefault(c => c.Id == idOrName)
+            ?? _store.FirstOrDefault(c => c.Name == name)
+            ?? (_store.Where(c => c.Id.StartsWith(idOrName, StringComparison.Ordinal), 2) is [var single] ? single : null);
     }
 
     public ContainerRecord Get(string idOrName) =>
@@ -112,6 +112,7 @@ public sealed partial class ContainerService
             record.Name = name;
             _store.Save(record);
         }
+        CrashPoints.Hit("create.after-record");
         Handle(id);
         _runtime.Recover(id, BundleOf(id));
         _logger.LogInformation("created container {Id} ({Name}) from {Image}", record.ShortId, name, request.Image);
@@ -201,6 +202,8 @@ public sealed partial class ContainerService
         bool locked = true;
         try
         {
+            // Re-read under the lock: the copy from Get may predate a change another request saved meanwhile.
+            record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
             if (record.State.Running) throw new NotModifiedException();
             await StartLockedAsync(record, handle, ct);
         }
@@ -233,6 +236,7 @@ public sealed partial class ContainerService
                 NetworkNamespace.Create(netns);
                 string created = netns;
                 undo.Push(() => NetworkNamespace.Remove(created));
+                CrashPoints.Hit("start.after-netns");
                 int index = 0;
                 foreach (var (networkName, settings) in record.RequestedNetworks)
                 {
@@ -241,12 +245,14 @@ public sealed partial class ContainerService
                     undo.Push(() => _networks.Detach(endpoint));
                     record.Endpoints.Add(endpoint);
                 }
+                CrashPoints.Hit("start.after-endpoints");
                 var primary = record.Endpoints.FirstOrDefault();
                 if (primary is not null)
                 {
                     var network = _networks.Get(primary.NetworkId);
                     record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), network.BridgeName);
                     undo.Push(() => _ports.Unpublish(record.Id));
+                    CrashPoints.Hit("start.after-ports");
                 }
             }
             record.SandboxKey = netns;
@@ -288,7 +294,10 @@ public sealed partial class ContainerService
                 Log = LogConfigs.PolicyOf(record.HostConfig.LogConfig),
             };
             int pid = await _runtime.CreateAsync(spec, ct);
+            // Read while runc's init waits to exec the command: exec keeps pid and start time.
+            var process = ProcessIdentity.Read(pid);
             undo.Push(() => _runtime.DeleteAsync(record.Id).GetAwaiter().GetResult());
+            CrashPoints.Hit("start.after-runtime-create");
 
             // Attaches that came before start are connected now, between create and start: no output is lost.
             foreach (var pending in handle.TakePendingAttaches())
@@ -297,13 +306,17 @@ public sealed partial class ContainerService
                 catch (Exception e) { pending.Session.TrySetException(e); }
             }
             await _runtime.StartAsync(record.Id, ct);
+            CrashPoints.Hit("start.after-runtime-start");
 
             record.State = new ContainerState
             {
                 Status = "running", Running = true, Pid = pid, StartedAt = DateTimeOffset.UtcNow,
                 FinishedAt = record.State.FinishedAt,
+                ProcessBootId = process?.BootId ?? ProcessIdentity.CurrentBoot(),
+                ProcessStartTime = process?.StartTime ?? 0,
             };
             _store.Save(record);
+            CrashPoints.Hit("start.after-record");
             WatchExit(record, handle);
             _logger.LogInformation("started container {Id} pid {Pid}", record.ShortId, pid);
         }
@@ -386,13 +399,14 @@ public sealed partial class ContainerService
 
     private async Task OnExitedAsync(string id, ContainerExit exit)
     {
-        var record = _store.Get(id);
-        if (record is null) return;
+        if (_store.Get(id) is null) return;
         var handle = Handle(id);
         await handle.Lock.WaitAsync();
+        ContainerRecord? record;
         try
         {
-            if (!record.State.Running) return;
+            record = _store.Get(id);
+            if (record is null || !record.State.Running) return;
             await TeardownAsync(record);
             record.State.Status = "exited";
             record.State.Running = false;
@@ -401,6 +415,7 @@ public sealed partial class ContainerService
             record.State.OOMKilled = exit.OomKilled;
             record.State.FinishedAt = exit.FinishedAt;
             _store.Save(record);
+            CrashPoints.Hit("exit.after-record");
             _logger.LogInformation("container {Id} exited with {Code}", record.ShortId, exit.ExitCode);
         }
         finally { handle.Lock.Release(); }
@@ -418,13 +433,17 @@ public sealed partial class ContainerService
         handleWatcherCancel(record);
         try { await _runtime.DeleteAsync(record.Id); }
         catch (Exception e) { _logger.LogWarning(e, "runtime delete of {Id} failed", record.ShortId); }
+        CrashPoints.Hit("teardown.after-runtime-delete");
         _ports.Unpublish(record.Id);
+        CrashPoints.Hit("teardown.after-unpublish");
         foreach (var endpoint in record.Endpoints) _networks.Detach(endpoint);
+        CrashPoints.Hit("teardown.after-detach");
         if (!string.IsNullOrEmpty(record.SandboxKey))
         {
             try { NetworkNamespace.Remove(record.SandboxKey); }
             catch (Exception e) { _logger.LogWarning(e, "removing netns {Path} failed", record.SandboxKey); }
         }
+        CrashPoints.Hit("teardown.after-netns");
         record.Endpoints.Clear();
         record.Ports.Clear();
         record.SandboxKey = "";
@@ -437,6 +456,11 @@ public sealed partial class ContainerService
 
     // ---------------------------------------------------------------- stop, kill, restart, wait
 
+    /// <summary>The process recorded at start; null for records written before Berth recorded it.</summary>
+    private static ProcessIdentity? IdentityOf(ContainerRecord record) => record.State.ProcessBootId.Length > 0
+        ? new ProcessIdentity(record.State.Pid, record.State.ProcessBootId, record.State.ProcessStartTime)
+        : null;
+
     public async Task StopAsync(string idOrName, int? timeoutSeconds, string? signal = null)
     {
         var record = Get(idOrName);
@@ -445,12 +469,12 @@ public sealed partial class ContainerService
         var exited = handle.NextExit;
         int stopSignal = Signals.Parse(signal ?? record.Config.StopSignal ?? "SIGTERM");
         int timeout = timeoutSeconds ?? record.Config.StopTimeout ?? 10;
-        await _runtime.KillAsync(record.Id, stopSignal);
+        await _runtime.KillAsync(record.Id, stopSignal, IdentityOf(record));
         if (timeout < 0) { await exited; return; }
         if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeout))) != exited)
         {
             _logger.LogInformation("container {Id} did not stop within {Timeout}s; killing it", record.ShortId, timeout);
-            await _runtime.KillAsync(record.Id, Signals.SIGKILL);
+            await _runtime.KillAsync(record.Id, Signals.SIGKILL, IdentityOf(record));
             await exited;
         }
     }
@@ -461,7 +485,7 @@ public sealed partial class ContainerService
         int number = Signals.Parse(string.IsNullOrEmpty(signal) ? "SIGKILL" : signal);
         if (!record.State.Running)
             throw new ConflictException($"Cannot kill container: {idOrName}: Container {record.Id} is not running");
-        await _runtime.KillAsync(record.Id, number);
+        await _runtime.KillAsync(record.Id, number, IdentityOf(record));
         if (number == Signals.SIGKILL) await Handle(record.Id).NextExit;
     }
 
@@ -503,18 +527,22 @@ public sealed partial class ContainerService
             if (!force)
                 throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
             var exited = handle.NextExit;
-            await _runtime.KillAsync(record.Id, Signals.SIGKILL);
+            await _runtime.KillAsync(record.Id, Signals.SIGKILL, IdentityOf(record));
             await exited.WaitAsync(TimeSpan.FromSeconds(30));
         }
         await handle.Lock.WaitAsync();
         try
         {
-            if (_store.Get(record.Id) is null) return;
+            if (_store.Get(record.Id) is not { } current) return;
+            record = current;
             if (record.State.Running)
                 throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
             await TeardownAsync(record);
+            CrashPoints.Hit("rm.after-teardown");
             _runtime.Forget(record.Id);
+            CrashPoints.Hit("rm.after-forget");
             _store.Delete(record.Id);
+            CrashPoints.Hit("rm.after-record");
         }
         finally { handle.Lock.Release(); }
         _handles.TryRemove(record.Id, out _);
@@ -529,15 +557,22 @@ public sealed partial class ContainerService
         newName = newName.TrimStart('/');
         if (!NamePattern().IsMatch(newName))
             throw new BadRequestException($"Invalid container name ({newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
-        lock (_nameLock)
+        var handle = Handle(record.Id);
+        handle.Lock.Wait();
+        try
         {
-            if (record.Name == newName)
-                throw new ConflictException($"Renaming a container with the same name as its current name");
-            if (_store.All.FirstOrDefault(c => c.Name == newName) is { } other)
-                throw new ConflictException($"Conflict. The container name \"/{newName}\" is already in use by container \"{other.Id}\". You have to remove (or rename) that container to be able to reuse that name.");
-            record.Name = newName;
-            _store.Save(record);
+            lock (_nameLock)
+            {
+                record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
+                if (record.Name == newName)
+                    throw new ConflictException($"Renaming a container with the same name as its current name");
+                if (_store.FirstOrDefault(c => c.Name == newName) is { } other)
+                    throw new ConflictException($"Conflict. The container name \"/{newName}\" is already in use by container \"{other.Id}\". You have to remove (or rename) that container to be able to reuse that name.");
+                record.Name = newName;
+                _store.Save(record);
+            }
         }
+        finally { handle.Lock.Release(); }
     }
 
     // ---------------------------------------------------------------- network connect / disconnect
@@ -552,6 +587,7 @@ public sealed partial class ContainerService
         await handle.Lock.WaitAsync();
         try
         {
+            record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
             if (record.HostConfig.NetworkMode is "none" or "host")
                 throw new BadRequestException($"container {record.Name} with network mode {record.HostConfig.NetworkMode} cannot be connected to other networks");
             if (record.RequestedNetworks.ContainsKey(network.Name))
@@ -581,6 +617,7 @@ public sealed partial class ContainerService
         await handle.Lock.WaitAsync();
         try
         {
+            record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
             if (!record.RequestedNetworks.Remove(network.Name))
                 throw new EngineException(403, $"container {record.Id} is not connected to network {network.Name}");
             if (record.Endpoints.FindIndex(e => e.NetworkId == network.Id) is int index and >= 0)
@@ -627,11 +664,18 @@ public sealed partial class ContainerService
         {
             _runtime.Recover(record.Id, BundleOf(record.Id));
             var handle = Handle(record.Id);
-            if (!record.State.Running) continue;
+            if (!record.State.Running)
+            {
+                await RemoveLeftoversOfInterruptedStartAsync(record);
+                continue;
+            }
             bool alive = false;
             try
             {
-                alive = _runtime.IsRunning(record.Id);
+                // Only the process Berth started counts: after a reboot or a pid reuse the pid names a stranger.
+                alive = IdentityOf(record) is { } process
+                    ? _runtime.TryGetExit(record.Id) is null && process.IsCurrent()
+                    : _runtime.IsRunning(record.Id);
             }
             catch (Exception e) { _logger.LogWarning(e, "recovering container {Id} failed", record.ShortId); }
             if (alive)
@@ -643,8 +687,44 @@ public sealed partial class ContainerService
             var exit = _runtime.TryGetExit(record.Id) ?? new ContainerExit(255, DateTimeOffset.UtcNow, false);
             await OnExitedAsync(record.Id, exit);
         }
-        _networks.ReleaseAllocationsNotOwnedBy(_store.All.Select(c => c.Id).ToHashSet());
+        // Only a running container holds addresses: a start killed before its record was saved left one behind.
+        _networks.ReleaseAllocationsNotOwnedBy(_store.Where(c => c.State.Running).Select(c => c.Id).ToHashSet());
         RemoveStaleNamespaces();
+        await RemoveOrphanBundlesAsync();
+        _runtime.RemoveStaleFiles(_store.All.Select(c => c.Id).ToHashSet());
+    }
+
+    /// <summary>A daemon killed during start (before the record said running) or during teardown leaves a netns,
+    /// a veth, a rootfs mount or a created/running runtime container: the start did not happen, so undo it.</summary>
+    private async Task RemoveLeftoversOfInterruptedStartAsync(ContainerRecord record)
+    {
+        if (record.SandboxKey.Length == 0 && record.Endpoints.Count == 0 && record.Ports.Count == 0
+            && !_runtime.HasLeftovers(record.Id)
+            && !File.Exists(Path.Combine(_options.NetnsDirectory, record.ShortId)))
+            return;
+        _logger.LogWarning("container {Id}: removing what an interrupted start or stop left", record.ShortId);
+        await TeardownAsync(record);
+        // eth0's host end has a name derived from the id; the rest go with their namespace.
+        _networks.RemoveHostVeth(record.Id);
+        _store.Save(record);
+    }
+
+    /// <summary>Container directories without a record: a daemon killed in create (before the record landed) or in
+    /// rm (after it went). A directory holding a record moved aside as corrupt is kept for the admin.</summary>
+    private async Task RemoveOrphanBundlesAsync()
+    {
+        foreach (string dir in Directory.EnumerateDirectories(_options.ContainersDirectory))
+        {
+            string id = Path.GetFileName(dir);
+            if (_store.Any(c => c.Id == id) || Directory.EnumerateFiles(dir, "state.json.corrupt-*").Any()) continue;
+            _logger.LogWarning("removing {Directory}: a container directory without a record", dir);
+            try
+            {
+                if (await _runtime.RemoveOrphanAsync(id, dir)) Directory.Delete(dir, recursive: true);
+                else _logger.LogWarning("{Directory} keeps a mount; left in place", dir);
+            }
+            catch (Exception e) { _logger.LogWarning(e, "removing {Directory} failed", dir); }
+        }
     }
 
     private void RemoveStaleNamespaces()

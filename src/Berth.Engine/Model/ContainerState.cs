@@ -13,6 +13,9 @@ public sealed class ContainerState
     public string Error { get; set; } = "";
     public DateTimeOffset StartedAt { get; set; } = DateTimeOffset.MinValue;
     public DateTimeOffset FinishedAt { get; set; } = DateTimeOffset.MinValue;
+    /// <summary>Boot id and start time of the process at Pid (see ProcessIdentity); stored, not shown by inspect.</summary>
+    public string ProcessBootId { get; set; } = "";
+    public ulong ProcessStartTime { get; set; }
 }
 
 /// <summary>A host port published for one container port, as stored and shown (HostIp "0.0.0.0", "::", or an address).</summary>

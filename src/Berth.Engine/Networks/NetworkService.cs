@@ -33,14 +33,14 @@ public sealed partial class NetworkService
         _bridges = bridges;
         _firewall = firewall;
         _logger = logger;
-        _store = new RecordStore<NetworkRecord>(options.NetworksDirectory, n => n.Id);
+        _store = new RecordStore<NetworkRecord>(options.NetworksDirectory, n => n.Id, logger: logger);
     }
 
     public FirewallManager Firewall => _firewall;
 
     public IReadOnlyCollection<NetworkRecord> All => _store.All.ToList();
 
-    public NetworkRecord Default => _store.All.First(n => n.IsDefault);
+    public NetworkRecord Default => _store.FirstOrDefault(n => n.IsDefault) ?? throw new InvalidOperationException("no default network");
 
     /// <summary>Makes sure the default network exists with the configured bridge and subnet, and every
     /// network's bridge is up. Called once at daemon start, before the firewall is initialised.</summary>
@@ -73,10 +73,9 @@ public sealed partial class NetworkService
     {
         if (string.IsNullOrEmpty(idOrName)) return null;
         if (idOrName == "default") return Default;
-        var all = _store.All;
-        return all.FirstOrDefault(n => n.Id == idOrName)
-            ?? all.FirstOrDefault(n => n.Name == idOrName)
-            ?? (all.Where(n => n.Id.StartsWith(idOrName, StringComparison.Ordinal)).ToList() is [var single] ? single : null);
+        return _store.FirstOrDefault(n => n.Id == idOrName)
+            ?? _store.FirstOrDefault(n => n.Name == idOrName)
+            ?? (_store.Where(n => n.Id.StartsWith(idOrName, StringComparison.Ordinal), 2) is [var single] ? single : null);
     }
 
     public NetworkRecord Get(string idOrName) =>
@@ -145,6 +144,17 @@ public sealed partial class NetworkService
         }
     }
 
+    /// <summary>At daemon stop with no container running: every network's bridge goes (the next start makes them).
+    /// </summary>
+    public void RemoveBridges()
+    {
+        foreach (var network in _store.All)
+        {
+            try { _bridges.RemoveBridge(network.BridgeName); }
+            catch (Exception e) { _logger.LogWarning(e, "removing bridge {Bridge} failed", network.BridgeName); }
+        }
+    }
+
     /// <summary>Allocates an address and plugs a veth from the network's bridge into the namespace.
     /// Undoes the allocation when plugging fails.</summary>
     public EndpointRecord Attach(string containerId, NetworkRecord network, string netnsPath, string interfaceName,
@@ -188,6 +198,14 @@ public sealed partial class NetworkService
         catch (Exception e) { _logger.LogWarning(e, "detaching {Veth} failed", endpoint.HostVeth); }
         if (Find(endpoint.NetworkId) is { } network && IPAddress.TryParse(endpoint.IPAddress, out var address))
             Allocator(network).Release(address);
+    }
+
+    /// <summary>Removes the host end of a container's first interface, which a start killed before its record was
+    /// saved may have left (its name comes from the container id).</summary>
+    public void RemoveHostVeth(string containerId)
+    {
+        try { _bridges.Detach(BridgeDriver.HostVethName(containerId)); }
+        catch (Exception e) { _logger.LogDebug(e, "no stale veth of {Id}", containerId[..12]); }
     }
 
     /// <summary>Drops allocations whose owner no longer exists (after a crash between allocate and save).</summary>

@@ -89,6 +89,17 @@ public sealed class FirewallManager
         }
     }
 
+    /// <summary>The daemon stops with no container running: its table and its accept rules in dockerd's DOCKER-USER
+    /// chain go. The `_user` table stays: it holds the admin's rules, which Berth never changes.</summary>
+    public void RemoveTable()
+    {
+        lock (_lock)
+        {
+            if (TableExists()) _nft.Run($"delete table ip {_table}\n");
+            foreach (string bridge in _networks.Keys) _dockerUser.Remove(bridge);
+        }
+    }
+
     public bool TableExists() => _nft.List($"table ip {_table}") is not null;
 
     /// <summary>Opens dockerd's DOCKER-USER chain for our bridges when dockerd appeared since the last look.</summary>

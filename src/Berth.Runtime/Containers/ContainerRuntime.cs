@@ -216,10 +216,18 @@ public sealed class ContainerRuntime
         return true;
     }
 
-    /// <summary>Signals the container's init directly (no runtime fork); nothing to do when it already exited.</summary>
-    public Task KillAsync(string id, int signal)
+    /// <summary>Signals the container's init directly (no runtime fork); nothing to do when it already exited.
+    /// With <paramref name="expected"/> (the process recorded at start) a pid that names another process now (reused
+    /// after a reboot or the init's death) is never signalled.</summary>
+    public Task KillAsync(string id, int signal, ProcessIdentity? expected = null)
     {
-        if (GetPid(id) is int pid && TryGetExit(id) is null && Interop.Kill(pid, signal) != 0)
+        if (GetPid(id) is not int pid || TryGetExit(id) is not null) return Task.CompletedTask;
+        if (expected is not null && (expected.Pid != pid || !expected.IsCurrent()))
+        {
+            _logger.LogWarning("not signalling pid {Pid} for container {Id}: it is not the process Berth started", pid, Short(id));
+            return Task.CompletedTask;
+        }
+        if (Interop.Kill(pid, signal) != 0)
             _logger.LogDebug("kill {Pid} {Signal} failed: the container already exited", pid, signal);
         return Task.CompletedTask;
     }
@@ -280,6 +288,38 @@ public sealed class ContainerRuntime
         _bundles.TryRemove(id, out _);
         File.Delete(ExitFile(id));
     }
+
+    /// <summary>What a daemon killed in the middle of start or teardown leaves outside the record: the runtime's
+    /// container or the rootfs mount.</summary>
+    public bool HasLeftovers(string id) =>
+        Directory.Exists(StateDirectory(id)) || (_bundles.TryGetValue(id, out var bundle) && IsMountPoint(Rootfs(bundle)));
+
+    /// <summary>Removes the runtime side of a container whose record is gone (a daemon killed during create or rm).
+    /// True when nothing is mounted on its rootfs any more, so the bundle can be deleted.</summary>
+    public async Task<bool> RemoveOrphanAsync(string id, string bundle)
+    {
+        Recover(id, bundle);
+        await DeleteAsync(id);
+        Forget(id);
+        return !IsMountPoint(Rootfs(bundle));
+    }
+
+    /// <summary>Exit files and attach-socket directories of containers this engine no longer knows.</summary>
+    public void RemoveStaleFiles(IReadOnlySet<string> knownIds)
+    {
+        var shortIds = knownIds.Select(Short).ToHashSet();
+        foreach (string file in Directory.EnumerateFiles(_exitDirectory))
+            if (!knownIds.Contains(Path.GetFileName(file))) File.Delete(file);
+        foreach (string dir in Directory.EnumerateFileSystemEntries(_socketDirectory))
+            if (!shortIds.Contains(Path.GetFileName(dir)))
+            {
+                if (Directory.Exists(dir)) Directory.Delete(dir, recursive: true);
+                else File.Delete(dir);
+            }
+    }
+
+    private static bool IsMountPoint(string path) =>
+        File.ReadLines("/proc/self/mountinfo").Any(line => line.Split(' ') is { Length: > 4 } fields && fields[4] == path);
 
     public Task ResizeAsync(string id, int height, int width)
     {
