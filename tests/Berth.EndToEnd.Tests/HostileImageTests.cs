@@ -9,6 +9,9 @@ namespace Berth.EndToEnd.Tests;
 /// archives are refused with nothing kept; `--user` reads of a hostile /etc/passwd fail clearly.</summary>
 public sealed class HostileImageTests(EngineFixture fixture) : IClassFixture<EngineFixture>
 {
+    // Everything but CREATED, whose "N seconds ago" changes between two listings.
+    private const string ImageListing = "{{.ID}} {{.Repository}}:{{.Tag}} {{.Size}}";
+
     private EngineProcess Engine => fixture.Engine;
     private string ImageTemp => Path.Combine(Engine.Root, "data", "image", "tmp");
 
@@ -79,13 +82,13 @@ public sealed class HostileImageTests(EngineFixture fixture) : IClassFixture<Eng
                 "oci-layer" => OciLayout(repo + ":1", [good], (k, b) => k == "layer" ? evil : b),
                 _ => OciLayout(repo + ":1", [good], (k, b) => k == "config" ? Flip(b) : b),
             });
-            string images = Engine.Docker("images", "-a", "--no-trunc").Stdout;
+            string images = Engine.Docker("images", "-a", "--no-trunc", "--format", ImageListing).Stdout;
             string layers = Listing(Path.Combine(Engine.Root, "data", "image"));
             var result = Engine.Docker("load", "-i", file);
             Assert.NotEqual(0, result.ExitCode);
             Assert.Contains("invalid archive", result.Stderr);
             Assert.Contains("sha256:", result.Stderr);
-            Assert.Equal(images, Engine.Docker("images", "-a", "--no-trunc").Stdout);
+            Assert.Equal(images, Engine.Docker("images", "-a", "--no-trunc", "--format", ImageListing).Stdout);
             Assert.Equal(layers, Listing(Path.Combine(Engine.Root, "data", "image")));
             Assert.Empty(Directory.EnumerateFileSystemEntries(ImageTemp));
 
