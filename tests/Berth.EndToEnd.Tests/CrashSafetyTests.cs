@@ -206,23 +206,13 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
         }
     }
 
-    /// <summary>The steps of src/Berth.Engine/CrashPoints.cs, in the order create → start → rm -f passes them.</summary>
-    public static readonly string[] CrashPointNames =
-    [
-        "create.after-record",
-        "start.after-netns", "start.after-endpoints", "start.after-ports", "start.after-runtime-create",
-        "start.after-runtime-start", "start.after-record",
-        "teardown.after-runtime-delete", "teardown.after-unpublish", "teardown.after-detach", "teardown.after-netns",
-        "exit.after-record", "rm.after-teardown", "rm.after-forget", "rm.after-record",
-    ];
-
     [Fact]
     public async Task A_daemon_killed_at_any_step_of_create_start_and_rm_leaves_a_container_fully_there_or_fully_gone()
     {
         var outcomes = new List<string>();
         try
         {
-            foreach (string point in CrashPointNames)
+            foreach (string point in Berth.Engine.CrashPoints.All)
             {
                 string name = TestNames.Unique("k9", 12);
                 int port = Ports.Free();
