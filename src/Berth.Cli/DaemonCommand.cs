@@ -32,9 +32,16 @@ public static class DaemonCommand
         var tlsKey = new Option<string?>("--tlskey") { Description = "The server's TLS key (PEM)" };
         var insecureTcp = new Option<bool>("--insecure-tcp") { Description = "Allow tcp:// hosts without TLS, on loopback addresses only (anyone who can connect is root)" };
         var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
+        // Read by DaemonConfigFile.Expand before parsing; declared here for --help.
+        var configFile = new Option<string?>(DaemonConfigFile.Flag)
+        {
+            Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
+                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp (a key may not also be a flag)",
+        };
         var command = new Command("daemon", "Run the engine in the foreground")
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
+            configFile,
         };
         command.SetAction(async (parse, ct) =>
         {

@@ -10,6 +10,12 @@ public static class Program
         root.Subcommands.Add(DaemonCommand.Create());
         root.Subcommands.Add(FirewallReloadCommand.Create());
         foreach (var command in ClientCommands.Create()) root.Subcommands.Add(command);
+        try { args = DaemonConfigFile.Expand(args); }
+        catch (ArgumentException e)
+        {
+            Console.Error.WriteLine($"berth daemon: {e.Message}");
+            return Task.FromResult(2);
+        }
         args = ClientCommands.PrepareArgs(args, root);
         // run and exec forward SIGINT/SIGTERM to the container themselves instead of being cancelled by them.
         var configuration = new InvocationConfiguration();

@@ -156,6 +156,7 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
 
     private bool BridgeExists => Sh.Run("ip", ["link", "show", Engine.Bridge]).ExitCode == 0;
     private bool TableExists => Sh.Run("nft", ["list", "table", "ip", Engine.FirewallTable]).ExitCode == 0;
+    private bool UserTableExists => Sh.Run("nft", ["list", "table", "ip", Engine.FirewallTable + "_user"]).ExitCode == 0;
 
     [Fact]
     public async Task An_engine_stopped_with_no_container_running_takes_its_bridge_and_table_and_the_next_start_makes_them()
@@ -169,6 +170,7 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
             await Engine.StopAsync();
             Assert.False(BridgeExists, "the bridge stayed after the engine stopped with no container running");
             Assert.False(TableExists, "the nft table stayed after the engine stopped with no container running");
+            Assert.False(UserTableExists, "the untouched _user table stayed after the engine stopped");
 
             await Engine.StartAgainAsync();
             Assert.True(BridgeExists && TableExists);

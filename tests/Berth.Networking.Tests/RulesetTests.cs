@@ -253,4 +253,14 @@ public sealed class RulesetTests
         try { return Sh.Run("nft", ["-c", "-f", file]); }
         finally { File.Delete(file); }
     }
+
+    [Fact]
+    public void The_user_table_counts_as_untouched_only_while_it_holds_no_admin_rule()
+    {
+        const string made = "table ip b_user {\n\tchain forward {\n\t\ttype filter hook forward priority filter - 1; policy accept;\n\t}\n}\n";
+        Assert.True(RulesetRenderer.IsUntouchedUserTable(made));
+        Assert.False(RulesetRenderer.IsUntouchedUserTable(made.Replace("accept;\n", "accept;\n\t\tip saddr 192.168.33.0/24 drop\n")));
+        Assert.False(RulesetRenderer.IsUntouchedUserTable(made.Replace("table ip b_user {\n", "table ip b_user {\n\tset blocked {\n\t\ttype ipv4_addr\n\t}\n")));
+        Assert.False(RulesetRenderer.IsUntouchedUserTable(made + "\tchain other {\n\t}\n"));
+    }
 }

@@ -90,12 +90,14 @@ public sealed class FirewallManager
     }
 
     /// <summary>The daemon stops with no container running: its table and its accept rules in dockerd's DOCKER-USER
-    /// chain go. The `_user` table stays: it holds the admin's rules, which Berth never changes.</summary>
+    /// chain go. The `_user` table goes only while it is as Berth made it: rules an admin put there stay.</summary>
     public void RemoveTable()
     {
         lock (_lock)
         {
             if (TableExists()) _nft.Run($"delete table ip {_table}\n");
+            if (_nft.List($"table ip {UserTableName}") is { } user && RulesetRenderer.IsUntouchedUserTable(user))
+                _nft.Run($"delete table ip {UserTableName}\n");
             foreach (string bridge in _networks.Keys) _dockerUser.Remove(bridge);
         }
     }

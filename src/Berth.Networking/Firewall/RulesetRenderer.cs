@@ -74,6 +74,13 @@ public static class RulesetRenderer
     public static string RenderUserTable(string userTable) =>
         $"add table ip {userTable}\nadd chain ip {userTable} forward {{ type filter hook forward priority -1; policy accept; }}\n";
 
+    /// <summary>True when an `nft list table` of the admins' table shows only what <see cref="RenderUserTable"/> made:
+    /// no rule, set, map or other chain of an admin's, so removing it loses nothing.</summary>
+    public static bool IsUntouchedUserTable(string listing) =>
+        listing.Split('\n').Select(l => l.Trim()).Where(l => l.Length > 0).All(l =>
+            l == "}" || l.StartsWith("table ip ", StringComparison.Ordinal) || l == "chain forward {"
+            || l.StartsWith("type filter hook forward ", StringComparison.Ordinal));
+
     public static string RenderAddPublications(string table, IEnumerable<PortPublication> publications) =>
         RenderElements("add", table, publications, withValues: true);
 
