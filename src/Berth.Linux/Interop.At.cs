@@ -13,7 +13,6 @@ public static unsafe partial class Interop
     public const ulong RESOLVE_NO_XDEV = 0x01, RESOLVE_NO_MAGICLINKS = 0x02, RESOLVE_IN_ROOT = 0x10;
     public const uint S_IFMT = 0xf000, S_IFDIR = 0x4000, S_IFREG = 0x8000, S_IFLNK = 0xa000;
     private const long SYS_openat2 = 437;
-    private const uint STATX_BASIC_STATS = 0x7ff;
 
     [StructLayout(LayoutKind.Sequential)]
     private struct OpenHow

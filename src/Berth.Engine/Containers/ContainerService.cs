@@ -117,7 +117,7 @@ public sealed partial class ContainerService
     private static ContainerConfig MergeConfig(ContainerCreateRequest request, ImageRecord image)
     {
         var imageConfig = image.Config;
-        bool userEntrypoint = request.Entrypoint is not null;
+        var command = ImageCommandMerge.Merge(request.Entrypoint, request.Cmd, imageConfig.Entrypoint, imageConfig.Cmd);
         var env = new List<string>(imageConfig.Env ?? []);
         foreach (string entry in request.Env ?? [])
         {
@@ -141,8 +141,7 @@ public sealed partial class ContainerService
             AttachStdin = request.AttachStdin, AttachStdout = request.AttachStdout, AttachStderr = request.AttachStderr,
             ExposedPorts = exposed, Tty = request.Tty, OpenStdin = request.OpenStdin, StdinOnce = request.StdinOnce,
             Env = env.Count > 0 ? env : null,
-            Entrypoint = userEntrypoint ? (request.Entrypoint!.Count == 1 && request.Entrypoint[0] == "" ? null : request.Entrypoint) : imageConfig.Entrypoint?.ToList(),
-            Cmd = request.Cmd ?? (userEntrypoint ? null : imageConfig.Cmd?.ToList()),
+            Entrypoint = command.Entrypoint, Cmd = command.Cmd,
             Healthcheck = request.Healthcheck,
             Image = request.Image!, Volumes = volumes,
             WorkingDir = string.IsNullOrEmpty(request.WorkingDir) ? imageConfig.WorkingDir ?? "" : request.WorkingDir,
