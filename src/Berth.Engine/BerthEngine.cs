@@ -62,7 +62,10 @@ public sealed class BerthEngine : IAsyncDisposable
         engine.EngineId = engine.LoadOrCreateEngineId();
 
         engine.ApplyFirewall();
+        containers.Dns = new Berth.Networking.Dns.DnsServer(new ContainerDnsNames(() => containers.All, networks),
+            loggers.CreateLogger("Berth.Dns"));
         await containers.ReconcileAsync();
+        containers.ReopenResolvers();
         engine._firewallWatch = engine.WatchFirewallAsync(engine._stopping.Token);
         logger.LogInformation("engine ready: runtime {Runtime}, bridge {Bridge} {Subnet}, firewall table {Table}",
             runtimeInfo.Name, networks.Default.BridgeName, networks.Default.Subnet, options.FirewallTable);
@@ -119,5 +122,6 @@ public sealed class BerthEngine : IAsyncDisposable
         _stopping.Cancel();
         if (_firewallWatch is not null) await _firewallWatch;
         Containers.StopWatching();
+        Containers.Dns?.Dispose();
     }
 }

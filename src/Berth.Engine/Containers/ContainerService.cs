@@ -247,10 +247,10 @@ public sealed partial class ContainerService
             record.SandboxKey = netns;
 
             string hostname = record.Config.Hostname;
-            var primaryAddress = record.Endpoints.FirstOrDefault() is { } ep ? IPAddress.Parse(ep.IPAddress) : null;
-            ContainerFiles.WriteHosts(Path.Combine(bundle, "hosts"), hostname, primaryAddress, ExtraHosts(record));
+            WriteNameFiles(record, bundle, hostname);
             ContainerFiles.WriteHostname(Path.Combine(bundle, "hostname"), hostname);
-            ContainerFiles.WriteResolvConf(Path.Combine(bundle, "resolv.conf"));
+            OpenResolver(record);
+            undo.Push(() => CloseResolver(record.Id));
 
             var spec = new ContainerSpec
             {
@@ -323,15 +323,6 @@ public sealed partial class ContainerService
     private static int StartFailureStatus(string message) =>
         message.Contains("executable file not found", StringComparison.Ordinal) || message.Contains("no such file or directory", StringComparison.Ordinal)
         || message.Contains("permission denied", StringComparison.Ordinal) ? 400 : 500;
-
-    private static IEnumerable<(string Host, string Address)> ExtraHosts(ContainerRecord record)
-    {
-        foreach (string entry in record.HostConfig.ExtraHosts ?? [])
-        {
-            int colon = entry.IndexOf(':');
-            if (colon > 0) yield return (entry[..colon], entry[(colon + 1)..]);
-        }
-    }
 
     private static List<string> ProcessEnvironment(ContainerRecord record)
     {
@@ -413,6 +404,7 @@ public sealed partial class ContainerService
         try { await _runtime.DeleteAsync(record.Id); }
         catch (Exception e) { _logger.LogWarning(e, "runtime delete of {Id} failed", record.ShortId); }
         _ports.Unpublish(record.Id);
+        CloseResolver(record.Id);
         foreach (var endpoint in record.Endpoints) _networks.Detach(endpoint);
         if (!string.IsNullOrEmpty(record.SandboxKey))
         {
@@ -554,6 +546,7 @@ public sealed partial class ContainerService
                 var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();
                 string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
                 record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases));
+                OpenResolver(record);
             }
             record.RequestedNetworks[network.Name] = settings;
             _store.Save(record);
