@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.RegularExpressions;
 using Berth.TestSupport;
 using Xunit;
 using Xunit.Abstractions;
@@ -124,6 +125,42 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
             if (server is { HasExited: false }) server.Kill();
             server?.Dispose();
             Engine.Docker("rm", "-f", a, dead);
+            Engine.Docker("network", "rm", net);
+        }
+    }
+
+    [Fact]
+    public void Docker_py_aliases_and_a_live_connect_resolve()
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "py", "names.py");
+        string subnet = $"10.{Random.Shared.Next(100, 250)}.{Random.Shared.Next(1, 250)}.0/24";
+        var result = Sh.Run("python3", [script, Engine.DockerHost, TestNames.Unique("py", 10), subnet], TimeSpan.FromSeconds(120));
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        Assert.Contains("ok", result.Stdout);
+    }
+
+    [Fact]
+    public void Link_aliases_resolve_on_a_user_network_and_are_written_to_hosts_on_the_default_bridge()
+    {
+        string net = CreateNetwork();
+        string target = TestNames.Unique("dt", 12), user = TestNames.Unique("du", 12);
+        string onBridge = TestNames.Unique("dv", 12), bridgeClient = TestNames.Unique("dw", 12);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", target, "--network", net, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", user, "--network", net, "--link", $"{target}:database", "webapp:noexpose"));
+            Assert.Contains($"Address: {AddressOn(target, net)}", Ok(Lookup(user, "database")).Stdout);
+
+            Ok(Engine.Docker("run", "-d", "--name", onBridge, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", bridgeClient, "--link", $"{onBridge}:legacy", "webapp:noexpose"));
+            string hosts = Ok(Engine.Docker("exec", bridgeClient, "cat", "/etc/hosts")).Stdout;
+            output.WriteLine(hosts);
+            Assert.Matches($@"{Regex.Escape(AddressOn(onBridge, "bridge"))}	legacy .*{onBridge}
+", hosts);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", target, user, onBridge, bridgeClient);
             Engine.Docker("network", "rm", net);
         }
     }
