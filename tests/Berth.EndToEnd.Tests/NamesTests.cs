@@ -166,6 +166,49 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
     }
 
     [Fact]
+    public void Docker_compose_1_29_services_reach_each_other_by_service_name()
+    {
+        string project = TestNames.Unique("cp", 12).ToLowerInvariant();
+        string dir = Path.Combine(Engine.Root, project);
+        Directory.CreateDirectory(dir);
+        string subnet = $"10.{Random.Shared.Next(100, 250)}.{Random.Shared.Next(1, 250)}.0/24";
+        File.WriteAllText(Path.Combine(dir, "docker-compose.yml"), $"""
+            version: "3.8"
+            services:
+              web:
+                image: webapp:noexpose
+              client:
+                image: webapp:noexpose
+                command: ["sleep", "60"]
+            networks:
+              default:
+                ipam:
+                  config:
+                    - subnet: {subnet}
+            """);
+        var env = new Dictionary<string, string> { ["DOCKER_HOST"] = Engine.DockerHost };
+        ShResult Compose(params string[] args) =>
+            Sh.Run("docker-compose", ["-p", project, "-f", Path.Combine(dir, "docker-compose.yml"), .. args], TimeSpan.FromSeconds(120), env);
+        try
+        {
+            var up = Compose("up", "-d");
+            Assert.True(up.ExitCode == 0, up.Stdout + up.Stderr);
+            var lookup = Compose("exec", "-T", "client", "/bin/busybox", "nslookup", "-type=a", "web", "127.0.0.11");
+            output.WriteLine(lookup.Stdout + lookup.Stderr);
+            Assert.Equal(0, lookup.ExitCode);
+            string webIp = Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{project}_default\").IPAddress}}}}",
+                $"{project}_web_1").Stdout.Trim();
+            Assert.Contains($"Address: {webIp}", lookup.Stdout);
+            var fetched = Compose("exec", "-T", "client", "wget", "-q", "-O", "-", $"http://{webIp}/");
+            Assert.Contains("Hostname", fetched.Stdout);
+        }
+        finally
+        {
+            Compose("down", "-t", "0");
+        }
+    }
+
+    [Fact]
     public void Hosts_file_takes_add_host_with_host_gateway_hostname_and_domainname()
     {
         string net = CreateNetwork();
