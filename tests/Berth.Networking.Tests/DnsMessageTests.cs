@@ -139,3 +139,45 @@ public sealed class DnsMessageTests
         Assert.Equal(["nameserver bogus"], invalid);
     }
 }
+
+/// <summary>Forwarded answers cached within their TTL, counted down, never past it; broken answers not cached.</summary>
+public sealed class DnsAnswerCacheTests
+{
+    private static byte[] Answer(ushort id, uint ttl, int rcode = 0)
+    {
+        var query = DnsMessageTests.Query("www.example.org", DnsQuery.TypeA, id);
+        var answer = new List<byte>(query);
+        answer[2] = 0x81;
+        answer[3] = (byte)(0x80 | rcode);
+        answer[7] = 1;
+        answer.AddRange([0xc0, 0x0c, 0, 1, 0, 1, (byte)(ttl >> 24), (byte)(ttl >> 16), (byte)(ttl >> 8), (byte)ttl, 0, 4, 192, 0, 2, 9]);
+        return answer.ToArray();
+    }
+
+    [Fact]
+    public void A_cached_answer_comes_back_with_the_clients_id_and_a_counted_down_ttl_until_it_expires()
+    {
+        var now = new DateTime(2026, 1, 1, 0, 0, 0, DateTimeKind.Utc);
+        var cache = new DnsAnswerCache(clock: () => now);
+        cache.Put("k", Answer(1, 60));
+        now = now.AddSeconds(20);
+        var hit = cache.Get("k", 0x4242)!;
+        Assert.Equal(0x4242, BinaryPrimitives.ReadUInt16BigEndian(hit));
+        Assert.Equal(40u, BinaryPrimitives.ReadUInt32BigEndian(hit.AsSpan(hit.Length - 10)));
+        now = now.AddSeconds(41);
+        Assert.Null(cache.Get("k", 1));
+    }
+
+    [Fact]
+    public void Servfail_truncated_zero_ttl_and_malformed_answers_are_not_cached()
+    {
+        var cache = new DnsAnswerCache();
+        cache.Put("servfail", Answer(1, 60, DnsResponse.ServFail));
+        var truncated = Answer(1, 60);
+        truncated[2] |= 0x02;
+        cache.Put("tc", truncated);
+        cache.Put("zero", Answer(1, 0));
+        cache.Put("cut", Answer(1, 60)[..^3]);
+        Assert.All(new[] { "servfail", "tc", "zero", "cut" }, key => Assert.Null(cache.Get(key, 1)));
+    }
+}

@@ -6,6 +6,7 @@ namespace Berth.Networking.Dns;
 public sealed class DnsAnswerer(IDnsNames names, DnsForwarder forwarder, HostResolvConf hostResolvConf)
 {
     public const int MaxUdpSize = 512;
+    private readonly DnsAnswerCache _cache = new();
     private int _rotation;
 
     /// <summary>The answer to send back, or null to drop the packet (malformed or not a query).</summary>
@@ -19,11 +20,16 @@ public sealed class DnsAnswerer(IDnsNames names, DnsForwarder forwarder, HostRes
 
         var servers = names.DnsServers(clientId);
         if (servers.Count == 0) servers = hostResolvConf.Servers();
-        byte[]? forwarded = await forwarder.ForwardAsync(packet, servers, sockets);
-        if (forwarded is null) return DnsResponse.Failure(packet, query, DnsResponse.ServFail);
-        if (forwarded.Length < 12) return DnsResponse.Failure(packet, query, DnsResponse.ServFail);
-        forwarded[0] = packet[0];
-        forwarded[1] = packet[1];
+        string key = DnsAnswerCache.Key(query, servers);
+        byte[]? forwarded = _cache.Get(key, query.Id);
+        if (forwarded is null)
+        {
+            forwarded = await forwarder.ForwardAsync(packet, servers, sockets);
+            if (forwarded is null || forwarded.Length < 12) return DnsResponse.Failure(packet, query, DnsResponse.ServFail);
+            _cache.Put(key, (byte[])forwarded.Clone());
+            forwarded[0] = packet[0];
+            forwarded[1] = packet[1];
+        }
         return forwarded.Length > limit ? DnsResponse.Truncate(forwarded, query) : forwarded;
     }
 
