@@ -62,7 +62,7 @@ public sealed class BerthEngine : IAsyncDisposable
         engine.EngineId = engine.LoadOrCreateEngineId();
 
         engine.ApplyFirewall();
-        containers.Dns = new Berth.Networking.Dns.DnsServer(new ContainerDnsNames(() => containers.All, networks),
+        containers.Dns = new Berth.Networking.Dns.DnsServer(new ContainerDnsNames(() => containers.All, () => containers.RecordsVersion, networks),
             loggers.CreateLogger("Berth.Dns"));
         await containers.ReconcileAsync();
         containers.ReopenResolvers();

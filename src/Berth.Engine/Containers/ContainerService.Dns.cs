@@ -11,6 +11,9 @@ public sealed partial class ContainerService
     /// <summary>The engine's resolver; null leaves containers with the host's resolvers only.</summary>
     public DnsServer? Dns { get; set; }
 
+    /// <summary>Changes with every saved change of any container (start, stop, rename, connect, removal...).</summary>
+    public long RecordsVersion => _store.Version;
+
     private bool OnUserNetwork(ContainerRecord record) =>
         record.Endpoints.Any(e => _networks.Find(e.NetworkId) is { IsDefault: false });
 

@@ -10,6 +10,7 @@ public sealed class RecordStore<T> where T : class
     private readonly string? _fileName;
     private readonly Func<T, string> _key;
     private readonly ConcurrentDictionary<string, T> _records = new();
+    private long _version;
 
     public RecordStore(string directory, Func<T, string> key, string? fileName = null)
     {
@@ -21,6 +22,9 @@ public sealed class RecordStore<T> where T : class
     }
 
     public ICollection<T> All => _records.Values;
+
+    /// <summary>Bumped by every save and delete: readers that index the records know when to rebuild.</summary>
+    public long Version => Interlocked.Read(ref _version);
 
     public T? Get(string key) => _records.TryGetValue(key, out var value) ? value : null;
 
@@ -35,11 +39,13 @@ public sealed class RecordStore<T> where T : class
         Directory.CreateDirectory(Path.GetDirectoryName(path)!);
         AtomicFile.WriteJson(path, record, EngineJson.Options);
         _records[key] = record;
+        Interlocked.Increment(ref _version);
     }
 
     public void Delete(string key)
     {
         _records.TryRemove(key, out _);
+        Interlocked.Increment(ref _version);
         if (_fileName is null) File.Delete(PathFor(key));
         else if (Directory.Exists(Path.Combine(_directory, key))) Directory.Delete(Path.Combine(_directory, key), recursive: true);
     }
