@@ -177,6 +177,9 @@ public sealed partial class ContainerService
                 throw new BadRequestException($"network mode \"{mode}\" is not supported by Berth: use a bridge network or none");
             return new();
         }
+        // As dockerd: with the default mode, a single network in EndpointsConfig is the one to join
+        // (Testcontainers sends no NetworkMode and names its network there).
+        if (mode == "default" && networking?.EndpointsConfig is { Count: 1 } only) mode = only.Keys.First();
         var network = _networks.Find(mode) ?? throw new NotFoundException($"network {mode} not found");
         EndpointSettings? settings = null;
         networking?.EndpointsConfig?.TryGetValue(mode, out settings);

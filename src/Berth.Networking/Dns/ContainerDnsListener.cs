@@ -13,6 +13,7 @@ public sealed class ContainerDnsListener : IDisposable
 {
     public static readonly IPAddress Address = IPAddress.Parse("127.0.0.11");
     private const int MaxTcpConnections = 64;
+    private const int MaxUdpInFlight = 256; // queries waiting on an upstream; a flood beyond it is dropped
     private static readonly TimeSpan TcpIdle = TimeSpan.FromSeconds(10);
 
     private readonly string _clientId;
@@ -21,7 +22,7 @@ public sealed class ContainerDnsListener : IDisposable
     private readonly DnsAnswerer _answerer;
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stop = new();
-    private int _tcpConnections;
+    private int _tcpConnections, _udpInFlight;
 
     private ContainerDnsListener(string clientId, Socket udp, Socket tcp, DnsUpstreamSockets upstream,
         DnsAnswerer answerer, ILogger logger)
@@ -69,12 +70,14 @@ public sealed class ContainerDnsListener : IDisposable
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException) { return; }
             catch (SocketException) { continue; }
             // Each query is answered on its own task: a slow upstream never holds up container names.
+            if (Volatile.Read(ref _udpInFlight) >= MaxUdpInFlight) continue;
             _ = AnswerUdpAsync(buffer[..received.ReceivedBytes], received.RemoteEndPoint);
         }
     }
 
     private async Task AnswerUdpAsync(byte[] packet, EndPoint client)
     {
+        Interlocked.Increment(ref _udpInFlight);
         try
         {
             var answer = await _answerer.AnswerAsync(_clientId, packet, overTcp: false, _upstream);
@@ -82,6 +85,7 @@ public sealed class ContainerDnsListener : IDisposable
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         catch (Exception e) { _logger.LogWarning(e, "answering a DNS query of {Id} failed", _clientId[..12]); }
+        finally { Interlocked.Decrement(ref _udpInFlight); }
     }
 
     private async Task AcceptTcpAsync()
