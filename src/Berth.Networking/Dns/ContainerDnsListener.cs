@@ -52,8 +52,11 @@ public sealed class ContainerDnsListener : IDisposable
                 throw;
             }
         });
+        // A TCP socket to an upstream is made in the container's namespace too (rare: truncated answers only).
+        Socket NewTcpSocket() => NetworkNamespace.Run(netnsPath,
+            () => new Socket(AddressFamily.InterNetwork, SocketType.Stream, ProtocolType.Tcp));
         var listener = new ContainerDnsListener(clientId, udp, tcp,
-            new DnsUpstreamSockets(new DnsUpstreamSocket(upstream), hostUpstream), answerer, logger);
+            new DnsUpstreamSockets(new DnsUpstreamSocket(upstream), hostUpstream, NewTcpSocket), answerer, logger);
         _ = listener.ServeUdpAsync();
         _ = listener.AcceptTcpAsync();
         return listener;

@@ -26,6 +26,10 @@ public sealed class DnsAnswerer(IDnsNames names, DnsForwarder forwarder, HostRes
         {
             forwarded = await forwarder.ForwardAsync(packet, servers, sockets);
             if (forwarded is null || forwarded.Length < 12) return DnsResponse.Failure(packet, query, DnsResponse.ServFail);
+            // The client asked over TCP for the whole answer: fetch it over TCP when upstream's UDP one was cut.
+            if (overTcp && (forwarded[2] & 0x02) != 0
+                && await forwarder.ForwardTcpAsync(packet, servers, sockets) is { Length: >= 12 } whole)
+                forwarded = whole;
             _cache.Put(key, (byte[])forwarded.Clone());
             forwarded[0] = packet[0];
             forwarded[1] = packet[1];
