@@ -209,6 +209,26 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
     }
 
     [Fact]
+    public async Task Names_still_resolve_after_an_engine_restart_with_containers_kept_running()
+    {
+        string net = CreateNetwork();
+        string a = TestNames.Unique("ra", 12), b = TestNames.Unique("rb", 12);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", a, "--network", net, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", b, "--network", net, "webapp:noexpose"));
+            await Engine.RestartAsync();
+            Assert.Equal("running", Engine.Docker("inspect", "-f", "{{.State.Status}}", b).Stdout.Trim());
+            Assert.Contains($"Address: {AddressOn(a, net)}", Ok(Lookup(b, a)).Stdout);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", a, b);
+            Engine.Docker("network", "rm", net);
+        }
+    }
+
+    [Fact]
     public void Hosts_file_takes_add_host_with_host_gateway_hostname_and_domainname()
     {
         string net = CreateNetwork();
