@@ -70,6 +70,8 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
             Assert.Contains("NXDOMAIN", Lookup(b, "latecomer").Stdout + Lookup(b, "latecomer").Stderr);
             Ok(Engine.Docker("network", "connect", "--alias", "latecomer", net, late));
             Assert.Contains($"Address: {AddressOn(late, net)}", Ok(Lookup(b, "latecomer")).Stdout);
+            Ok(Engine.Docker("network", "disconnect", net, late));
+            Assert.Contains("NXDOMAIN", Lookup(b, "latecomer").Stdout + Lookup(b, "latecomer").Stderr);
 
             // A rename is seen at once; a stop takes the names away.
             Ok(Engine.Docker("rename", a, renamed));
