@@ -61,7 +61,10 @@ public sealed class BerthEngine : IAsyncDisposable
         engine.EngineId = engine.LoadOrCreateEngineId();
 
         engine.ApplyFirewall();
+        containers.Dns = new Berth.Networking.Dns.DnsServer(new ContainerDnsNames(() => containers.All, () => containers.RecordsVersion, networks),
+            loggers.CreateLogger("Berth.Dns"));
         await containers.ReconcileAsync();
+        containers.ReopenResolvers();
         engine._firewallWatch = engine.WatchFirewallAsync(engine._stopping.Token);
         logger.LogInformation("engine ready: runtime {Runtime}, bridge {Bridge} {Subnet}, firewall table {Table}",
             runtimeInfo.Name, networks.Default.BridgeName, networks.Default.Subnet, options.FirewallTable);
@@ -131,6 +134,7 @@ public sealed class BerthEngine : IAsyncDisposable
         _stopping.Cancel();
         if (_firewallWatch is not null) await _firewallWatch;
         Containers.StopWatching();
+        Containers.Dns?.Dispose();
         // Running containers keep their bridges and rules for the next start to adopt; with none, nothing of the
         // engine stays in the kernel.
         if (Containers.All.Any(c => c.State.Running)) return;

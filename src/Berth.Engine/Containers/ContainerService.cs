@@ -122,7 +122,7 @@ public sealed partial class ContainerService
     private static ContainerConfig MergeConfig(ContainerCreateRequest request, ImageRecord image)
     {
         var imageConfig = image.Config;
-        bool userEntrypoint = request.Entrypoint is not null;
+        var command = ImageCommandMerge.Merge(request.Entrypoint, request.Cmd, imageConfig.Entrypoint, imageConfig.Cmd);
         var env = new List<string>(imageConfig.Env ?? []);
         foreach (string entry in request.Env ?? [])
         {
@@ -146,8 +146,7 @@ public sealed partial class ContainerService
             AttachStdin = request.AttachStdin, AttachStdout = request.AttachStdout, AttachStderr = request.AttachStderr,
             ExposedPorts = exposed, Tty = request.Tty, OpenStdin = request.OpenStdin, StdinOnce = request.StdinOnce,
             Env = env.Count > 0 ? env : null,
-            Entrypoint = userEntrypoint ? (request.Entrypoint!.Count == 1 && request.Entrypoint[0] == "" ? null : request.Entrypoint) : imageConfig.Entrypoint?.ToList(),
-            Cmd = request.Cmd ?? (userEntrypoint ? null : imageConfig.Cmd?.ToList()),
+            Entrypoint = command.Entrypoint, Cmd = command.Cmd,
             Healthcheck = request.Healthcheck,
             Image = request.Image!, Volumes = volumes,
             WorkingDir = string.IsNullOrEmpty(request.WorkingDir) ? imageConfig.WorkingDir ?? "" : request.WorkingDir,
@@ -183,6 +182,9 @@ public sealed partial class ContainerService
                 throw new BadRequestException($"network mode \"{mode}\" is not supported by Berth: use a bridge network or none");
             return new();
         }
+        // As dockerd: with the default mode, a single network in EndpointsConfig is the one to join
+        // (Testcontainers sends no NetworkMode and names its network there).
+        if (mode == "default" && networking?.EndpointsConfig is { Count: 1 } only) mode = only.Keys.First();
         var network = _networks.Find(mode) ?? throw new NotFoundException($"network {mode} not found");
         EndpointSettings? settings = null;
         networking?.EndpointsConfig?.TryGetValue(mode, out settings);
@@ -258,10 +260,10 @@ public sealed partial class ContainerService
             record.SandboxKey = netns;
 
             string hostname = record.Config.Hostname;
-            var primaryAddress = record.Endpoints.FirstOrDefault() is { } ep ? IPAddress.Parse(ep.IPAddress) : null;
-            ContainerFiles.WriteHosts(Path.Combine(bundle, "hosts"), hostname, primaryAddress, ExtraHosts(record));
+            WriteNameFiles(record, bundle, hostname);
             ContainerFiles.WriteHostname(Path.Combine(bundle, "hostname"), hostname);
-            ContainerFiles.WriteResolvConf(Path.Combine(bundle, "resolv.conf"));
+            OpenResolver(record);
+            undo.Push(() => CloseResolver(record.Id));
 
             var spec = new ContainerSpec
             {
@@ -342,15 +344,6 @@ public sealed partial class ContainerService
     private static int StartFailureStatus(string message) =>
         message.Contains("executable file not found", StringComparison.Ordinal) || message.Contains("no such file or directory", StringComparison.Ordinal)
         || message.Contains("permission denied", StringComparison.Ordinal) ? 400 : 500;
-
-    private static IEnumerable<(string Host, string Address)> ExtraHosts(ContainerRecord record)
-    {
-        foreach (string entry in record.HostConfig.ExtraHosts ?? [])
-        {
-            int colon = entry.IndexOf(':');
-            if (colon > 0) yield return (entry[..colon], entry[(colon + 1)..]);
-        }
-    }
 
     private static List<string> ProcessEnvironment(ContainerRecord record)
     {
@@ -436,6 +429,7 @@ public sealed partial class ContainerService
         CrashPoints.Hit("teardown.after-runtime-delete");
         _ports.Unpublish(record.Id);
         CrashPoints.Hit("teardown.after-unpublish");
+        CloseResolver(record.Id);
         foreach (var endpoint in record.Endpoints) _networks.Detach(endpoint);
         CrashPoints.Hit("teardown.after-detach");
         if (!string.IsNullOrEmpty(record.SandboxKey))
@@ -597,6 +591,7 @@ public sealed partial class ContainerService
                 var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();
                 string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
                 record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases));
+                OpenResolver(record);
             }
             record.RequestedNetworks[network.Name] = settings;
             _store.Save(record);

@@ -18,6 +18,7 @@ public sealed class RecordStore<T> where T : class
     private readonly Func<T, string> _key;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, Saved> _records = new();
+    private long _version;
 
     /// <summary>One saved version: the bytes as written and a private copy that only predicates look at.</summary>
     private sealed record Saved(byte[] Json, T Snapshot);
@@ -37,6 +38,9 @@ public sealed class RecordStore<T> where T : class
 
     /// <summary>A copy of every record, each one consistent.</summary>
     public IReadOnlyList<T> All => _records.Values.Select(Copy).ToList();
+
+    /// <summary>Bumped by every save and delete: readers that index the records know when to rebuild.</summary>
+    public long Version => Interlocked.Read(ref _version);
 
     public int Count => _records.Count;
 
@@ -66,11 +70,13 @@ public sealed class RecordStore<T> where T : class
         byte[] json = JsonSerializer.SerializeToUtf8Bytes(record, EngineJson.Options);
         AtomicFile.WriteAllBytes(path, json);
         _records[key] = new Saved(json, Deserialize(json));
+        Interlocked.Increment(ref _version);
     }
 
     public void Delete(string key)
     {
         _records.TryRemove(key, out _);
+        Interlocked.Increment(ref _version);
         string path = PathFor(key);
         if (File.Exists(path))
         {

@@ -53,28 +53,7 @@ public sealed record ExecSpec(IReadOnlyList<string> Args, IReadOnlyList<string> 
 /// <summary>/etc/hosts, /etc/hostname and /etc/resolv.conf for a container, written beside its state.</summary>
 public static class ContainerFiles
 {
-    public static void WriteHosts(string path, string hostname, IPAddress? address, IEnumerable<(string Host, string Address)> extra)
-    {
-        var text = new System.Text.StringBuilder();
-        text.Append("127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\nfe00::0\tip6-localnet\n");
-        text.Append("ff00::0\tip6-mcastprefix\nff02::1\tip6-allnodes\nff02::2\tip6-allrouters\n");
-        foreach (var (host, ip) in extra) text.Append($"{ip}\t{host}\n");
-        if (address is not null) text.Append($"{address}\t{hostname}\n");
-        Write(path, text.ToString());
-    }
-
     public static void WriteHostname(string path, string hostname) => Write(path, hostname + "\n");
-
-    /// <summary>The host's resolv.conf without loopback nameservers (unreachable from the container's namespace).</summary>
-    public static void WriteResolvConf(string path)
-    {
-        var lines = File.Exists("/etc/resolv.conf") ? File.ReadAllLines("/etc/resolv.conf").ToList() : [];
-        lines.RemoveAll(l => l.TrimStart().StartsWith("nameserver", StringComparison.Ordinal)
-            && l.Split(' ', StringSplitOptions.RemoveEmptyEntries) is [_, var ns, ..] && (ns.StartsWith("127.") || ns == "::1"));
-        if (!lines.Any(l => l.TrimStart().StartsWith("nameserver", StringComparison.Ordinal)))
-            lines.AddRange(["nameserver 8.8.8.8", "nameserver 8.8.4.4"]);
-        Write(path, string.Join('\n', lines) + "\n");
-    }
 
     private static void Write(string path, string content)
     {

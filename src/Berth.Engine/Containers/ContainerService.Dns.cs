@@ -1,0 +1,63 @@
+using Berth.Engine.Model;
+using Berth.Networking.Dns;
+using Microsoft.Extensions.Logging;
+
+namespace Berth.Engine.Containers;
+
+/// <summary>Names: the embedded resolver's listener for containers on user-defined networks, and the container's
+/// resolv.conf and hosts files.</summary>
+public sealed partial class ContainerService
+{
+    /// <summary>The engine's resolver; null leaves containers with the host's resolvers only.</summary>
+    public DnsServer? Dns { get; set; }
+
+    /// <summary>Changes with every saved change of any container (start, stop, rename, connect, removal...).</summary>
+    public long RecordsVersion => _store.Version;
+
+    private bool OnUserNetwork(ContainerRecord record) =>
+        record.Endpoints.Any(e => _networks.Find(e.NetworkId) is { IsDefault: false });
+
+    private void OpenResolver(ContainerRecord record)
+    {
+        if (Dns is null || string.IsNullOrEmpty(record.SandboxKey) || !OnUserNetwork(record)) return;
+        try { Dns.Open(record.Id, record.SandboxKey); }
+        catch (Exception e) { _logger.LogWarning(e, "opening the DNS resolver in {Id} failed", record.ShortId); }
+    }
+
+    private void CloseResolver(string id) => Dns?.Close(id);
+
+    /// <summary>After an engine restart: containers that kept running get their resolver back.</summary>
+    public void ReopenResolvers()
+    {
+        foreach (var record in _store.All.Where(r => r.State.Running)) OpenResolver(record);
+    }
+
+    private void WriteNameFiles(ContainerRecord record, string bundle, string hostname)
+    {
+        var host = record.HostConfig;
+        string hostResolvConf = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
+        bool embedded = Dns is not null && OnUserNetwork(record);
+        ContainerNameFiles.Write(Path.Combine(bundle, "resolv.conf"), ContainerNameFiles.ResolvConf(
+            hostResolvConf, embedded, host.Dns ?? [], host.DnsSearch ?? [], host.DnsOptions ?? []));
+        string? gateway = record.Endpoints.FirstOrDefault()?.Gateway;
+        ContainerNameFiles.Write(Path.Combine(bundle, "hosts"), ContainerNameFiles.Hosts(hostname,
+            record.Config.Domainname, record.Endpoints.Select(e => e.IPAddress),
+            ContainerNameFiles.ExtraHosts(host.ExtraHosts ?? [], gateway), LinkHostLines(record)));
+    }
+
+    /// <summary>--link on the default bridge: "address alias hostname name" of each running target, as dockerd.</summary>
+    private IEnumerable<string> LinkHostLines(ContainerRecord record)
+    {
+        foreach (string link in record.HostConfig.Links ?? [])
+        {
+            string[] parts = link.Split(':', 2);
+            string target = parts[0].TrimStart('/');
+            string alias = parts.Length == 2 ? parts[1].Split('/').Last() : target;
+            if (Find(target) is not { State.Running: true } linked) continue;
+            var shared = linked.Endpoints.FirstOrDefault(e => record.Endpoints.Any(o => o.NetworkId == e.NetworkId));
+            if (shared is null) continue;
+            var names = new[] { alias, linked.Config.Hostname, linked.Name }.Distinct();
+            yield return $"{shared.IPAddress}\t{string.Join(' ', names)}";
+        }
+    }
+}
