@@ -42,12 +42,19 @@ public static class Containers
         var label = new Option<string[]>("--label", "-l") { Description = "Set a label k=v (repeatable)" };
         var volume = new Option<string[]>("--volume", "-v") { Description = "Bind mount HOST:CONTAINER[:ro] (repeatable)" };
         var restart = new Option<string?>("--restart") { Description = "Restart policy: no, always, unless-stopped, on-failure[:N]" };
+        var securityOpt = new Option<string[]>("--security-opt") { Description = "Security option: seccomp=PATH|unconfined, apparmor=, label=, no-new-privileges, systempaths=unconfined (repeatable)" };
+        var privileged = new Option<bool>("--privileged") { Description = "Give extended privileges to this container" };
+        var capAdd = new Option<string[]>("--cap-add") { Description = "Add a Linux capability (repeatable)" };
+        var capDrop = new Option<string[]>("--cap-drop") { Description = "Drop a Linux capability (repeatable)" };
+        var logDriver = new Option<string?>("--log-driver") { Description = "Logging driver for the container" };
+        var logOpt = new Option<string[]>("--log-opt") { Description = "Log driver option k=v (repeatable)" };
+        var readOnly = new Option<bool>("--read-only") { Description = "Mount the container's root filesystem as read only" };
         var image = new Argument<string>("IMAGE");
         var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.ZeroOrMore, Description = "Command and arguments (options after IMAGE belong to the command)" };
         var run = new Command("run", "Create and run a new container from an image")
         {
             detach, rm, name, publish, publishAll, expose, env, interactive, tty, network, alias, hostname, entrypoint, workdir, user, label, volume, restart,
-            image, command,
+            securityOpt, privileged, capAdd, capDrop, logDriver, logOpt, readOnly, image, command,
         };
         return run.Action(async (parse, api, ct) =>
         {
@@ -74,6 +81,13 @@ public static class Containers
                 Labels = parse.GetValue(label) ?? [],
                 Volumes = parse.GetValue(volume) ?? [],
                 Restart = parse.GetValue(restart),
+                SecurityOpt = parse.GetValue(securityOpt) ?? [],
+                Privileged = parse.GetValue(privileged),
+                CapAdd = parse.GetValue(capAdd) ?? [],
+                CapDrop = parse.GetValue(capDrop) ?? [],
+                LogDriver = parse.GetValue(logDriver),
+                LogOpt = parse.GetValue(logOpt) ?? [],
+                ReadOnly = parse.GetValue(readOnly),
                 ConsoleSize = useTty ? Terminal.Size() : (0, 0),
             };
             return await RunAsync(api, settings, ct);
