@@ -236,6 +236,11 @@ public sealed class RunRequestTests
             "--privileged", "--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "--log-driver", "json-file", "--log-opt", "max-size=1m",
             "--read-only", "-u", "1000", "img", "true"], root));
         Assert.Empty(parsed.Errors);
+        Assert.Equal(["create", "--cap-add", "NET_ADMIN", "img", "--", "sh", "-c", "true"],
+            ClientCommands.PrepareArgs(["create", "--cap-add", "NET_ADMIN", "img", "sh", "-c", "true"], root));
+        Assert.Empty(root.Parse(["create", "--security-opt", "no-new-privileges", "--log-opt", "a=b", "img", "--", "true"]).Errors);
+        Assert.DoesNotContain(root.Subcommands.Single(c => c.Name == "create").Options, o => o.Name == "--detach");
+        Assert.Contains(root.Subcommands.Single(c => c.Name == "run").Options, o => o.Name == "--detach");
     }
 
     /// <summary>JSON with object keys sorted, to compare bodies regardless of key order.</summary>

@@ -193,6 +193,21 @@ public sealed class BerthCliTests(EngineFixture fixture, ITestOutputHelper outpu
         Assert.Equal(125, bogus.ExitCode);
         Assert.StartsWith("berth: Error response from daemon: invalid --security-opt: \"bogus=1\": unknown option \"bogus\"", bogus.Stderr);
 
+        // create takes the same flags; the engine's refusal is printed plainly with exit 1, as docker create does.
+        var refused = Berth("create", "--security-opt", "bogus=1", "webapp:noexpose");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.StartsWith("Error response from daemon: invalid --security-opt: \"bogus=1\"", refused.Stderr);
+        string name = TestNames.Unique("sec", 12);
+        try
+        {
+            Ok(Berth("create", "--name", name, "--cap-drop", "all", "--cap-add", "chown", "--read-only", "--log-opt", "max-size=1m",
+                "webapp:noexpose", "true"));
+            Assert.Equal("[ALL] [CAP_CHOWN] true map[max-size:1m]\n", Ok(Engine.Docker("inspect", "-f",
+                "{{.HostConfig.CapDrop}} {{.HostConfig.CapAdd}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.LogConfig.Config}}",
+                name)).Stdout);
+        }
+        finally { Engine.Docker("rm", "-f", name); }
+
         // seccomp=PATH: the client reads the file and sends its JSON, which the engine applies.
         string dir = Directory.CreateTempSubdirectory("berth-clisec-").FullName;
         try
