@@ -202,8 +202,8 @@ public sealed class BerthCliTests(EngineFixture fixture, ITestOutputHelper outpu
         {
             Ok(Berth("create", "--name", name, "--cap-drop", "all", "--cap-add", "chown", "--read-only", "--log-opt", "max-size=1m",
                 "webapp:noexpose", "true"));
-            Assert.Equal("[ALL] [CAP_CHOWN] true map[max-size:1m]\n", Ok(Engine.Docker("inspect", "-f",
-                "{{.HostConfig.CapDrop}} {{.HostConfig.CapAdd}} {{.HostConfig.ReadonlyRootfs}} {{.HostConfig.LogConfig.Config}}",
+            Assert.Equal("[ALL] [CAP_CHOWN] true 1m\n", Ok(Engine.Docker("inspect", "-f",
+                "{{.HostConfig.CapDrop}} {{.HostConfig.CapAdd}} {{.HostConfig.ReadonlyRootfs}} {{index .HostConfig.LogConfig.Config \"max-size\"}}",
                 name)).Stdout);
         }
         finally { Engine.Docker("rm", "-f", name); }
