@@ -43,13 +43,17 @@ public static class Containers
         var label = new Option<string[]>("--label", "-l") { Description = "Set a label k=v (repeatable)" };
         var volume = new Option<string[]>("--volume", "-v") { Description = "Bind mount HOST:CONTAINER[:ro] (repeatable)" };
         var restart = new Option<string?>("--restart") { Description = "Restart policy: no, always, unless-stopped, on-failure[:N]" };
-        var securityOpt = new Option<string[]>("--security-opt") { Description = "Security option: seccomp=PATH|unconfined, apparmor=, label=, no-new-privileges, systempaths=unconfined (repeatable)" };
+        var securityOpt = new Option<string[]>("--security-opt")
+        {
+            Description = "Security option: seccomp=PATH|unconfined, apparmor=, label=, no-new-privileges, "
+                + "systempaths=unconfined (repeatable)",
+        };
         var privileged = new Option<bool>("--privileged") { Description = "Give extended privileges to this container" };
         var capAdd = new Option<string[]>("--cap-add") { Description = "Add a Linux capability (repeatable)" };
         var capDrop = new Option<string[]>("--cap-drop") { Description = "Drop a Linux capability (repeatable)" };
         var logDriver = new Option<string?>("--log-driver") { Description = "Logging driver for the container" };
         var logOpt = new Option<string[]>("--log-opt") { Description = "Log driver option k=v (repeatable)" };
-        var readOnly = new Option<bool>("--read-only") { Description = "Mount the container's root filesystem as read only" };
+        var readOnly = new Option<bool>("--read-only") { Description = "Mount the container's root filesystem read only" };
         var image = new Argument<string>("IMAGE");
         var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.ZeroOrMore, Description = "Command and arguments (options after IMAGE belong to the command)" };
         var run = new Command(createOnly ? "create" : "run",
