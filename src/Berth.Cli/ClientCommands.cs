@@ -9,7 +9,7 @@ public static class ClientCommands
     public static readonly Option<string?> HostOption = new("--host", "-H") { Description = "Engine socket (default: $BERTH_HOST, $DOCKER_HOST or unix:///run/berth/berth.sock)" };
 
     /// <summary>Commands whose first positional argument ends the options: what follows is the container's command.</summary>
-    private static readonly Dictionary<string, int> CommandAfterPositional = new() { ["run"] = 1, ["exec"] = 1 };
+    private static readonly Dictionary<string, int> CommandAfterPositional = new() { ["run"] = 1, ["create"] = 1, ["exec"] = 1 };
 
     public static IEnumerable<Command> Create() =>
         Containers.Create().Concat(Exec.Create()).Concat(Images.Create()).Concat(Networks.Create()).Concat(SystemCommands.Create());

@@ -126,6 +126,123 @@ public sealed class RunRequestTests
             body.ToJsonString());
     }
 
+    // The expected values below are what the docker CLI 28.2.2 sent for the same flags (driven against a logging
+    // server on a unix socket).
+
+    [Fact]
+    public void Security_opts_pass_through_and_a_seccomp_file_is_sent_as_its_compacted_json()
+    {
+        string dir = Directory.CreateTempSubdirectory("berth-clisec-").FullName;
+        try
+        {
+            string profile = Path.Combine(dir, "profile.json");
+            File.WriteAllText(profile, "{ \"defaultAction\" : \"SCMP_ACT_ALLOW\",\n  \"names\": [ \"a b\\u003c\" ] }\n");
+            var host = RunRequest.Build(new RunSettings
+            {
+                Image = "alpine",
+                SecurityOpt = ["no-new-privileges", $"seccomp={profile}", "apparmor:foo", "seccomp=unconfined", "seccomp:builtin", "label=disable"],
+            })["HostConfig"]!;
+            Assert.Equal("""["no-new-privileges","seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\",\"names\":[\"a b\\u003c\"]}","apparmor:foo","seccomp=unconfined","seccomp:builtin","label=disable"]""",
+                host["SecurityOpt"]!.ToJsonString(new System.Text.Json.JsonSerializerOptions { Encoder = System.Text.Encodings.Web.JavaScriptEncoder.UnsafeRelaxedJsonEscaping }));
+            Assert.Equal("seccomp={\"defaultAction\":\"SCMP_ACT_ALLOW\"}",
+                RunSecurityOptions.Parse([$"seccomp:{profile}"], _ => "{\"defaultAction\": \"SCMP_ACT_ALLOW\"}"u8.ToArray()).Options[0]);
+            Assert.Null(host["MaskedPaths"]);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void Systempaths_unconfined_is_not_sent_but_empties_masked_and_readonly_paths()
+    {
+        var host = RunRequest.Build(new RunSettings { Image = "alpine", SecurityOpt = ["systempaths=unconfined", "label=disable"] })["HostConfig"]!;
+        Assert.Equal("""["label=disable"]""", host["SecurityOpt"]!.ToJsonString());
+        Assert.Equal(("[]", "[]"), (host["MaskedPaths"]!.ToJsonString(), host["ReadonlyPaths"]!.ToJsonString()));
+        var none = RunRequest.Build(new RunSettings { Image = "alpine" })["HostConfig"]!;
+        Assert.Null(none["SecurityOpt"]);
+    }
+
+    [Theory]
+    [InlineData("bogus", "Invalid --security-opt: \"bogus\"")]
+    [InlineData("seccomp=", "Invalid --security-opt: \"seccomp=\"")]
+    [InlineData("label", "Invalid --security-opt: \"label\"")]
+    public void Security_opts_without_a_value_fail_as_in_docker(string option, string message)
+    {
+        var e = Assert.Throws<CliException>(() => RunRequest.Build(new RunSettings { Image = "alpine", SecurityOpt = [option] }));
+        Assert.Equal((message, 125), (e.Message, e.ExitCode));
+    }
+
+    [Fact]
+    public void A_missing_or_broken_seccomp_profile_fails_before_anything_is_sent()
+    {
+        string dir = Directory.CreateTempSubdirectory("berth-clisec-").FullName;
+        try
+        {
+            string missing = Path.Combine(dir, "nonexist.json"), broken = Path.Combine(dir, "bad.json");
+            File.WriteAllText(broken, "{bad");
+            var e = Assert.Throws<CliException>(() => RunSecurityOptions.Parse([$"seccomp={missing}"]));
+            Assert.Equal(($"opening seccomp profile ({missing}) failed: open {missing}: no such file or directory", 125), (e.Message, e.ExitCode));
+            e = Assert.Throws<CliException>(() => RunSecurityOptions.Parse([$"seccomp={dir}"]));
+            Assert.Equal($"opening seccomp profile ({dir}) failed: read {dir}: is a directory", e.Message);
+            e = Assert.Throws<CliException>(() => RunSecurityOptions.Parse([$"seccomp={broken}"]));
+            Assert.StartsWith($"compacting json for seccomp profile ({broken}) failed: ", e.Message);
+            Assert.Equal(125, e.ExitCode);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
+    public void Privileged_read_only_and_user_go_into_the_body()
+    {
+        var body = RunRequest.Build(new RunSettings { Image = "alpine", Privileged = true, ReadOnly = true, User = "1000:1000" });
+        Assert.True(body["HostConfig"]!["Privileged"]!.GetValue<bool>());
+        Assert.True(body["HostConfig"]!["ReadonlyRootfs"]!.GetValue<bool>());
+        Assert.Equal("1000:1000", body["User"]!.GetValue<string>());
+        var plain = RunRequest.Build(new RunSettings { Image = "alpine" });
+        Assert.False(plain["HostConfig"]!["Privileged"]!.GetValue<bool>() || plain["HostConfig"]!["ReadonlyRootfs"]!.GetValue<bool>());
+    }
+
+    [Theory]
+    [InlineData(new[] { "NET_ADMIN", "cap_sys_time" }, new[] { "ALL" }, """["CAP_NET_ADMIN","CAP_SYS_TIME"]""", """["ALL"]""")]
+    [InlineData(new[] { "NET_ADMIN", "net_admin", "all" }, new[] { "cap_chown", " sys_time " }, """["ALL","CAP_NET_ADMIN"]""", """["CAP_ SYS_TIME ","CAP_CHOWN"]""")]
+    [InlineData(new[] { "net_admin,sys_time" }, new string[0], """["CAP_NET_ADMIN,SYS_TIME"]""", "null")]
+    [InlineData(new string[0], new string[0], "null", "null")]
+    public void Capabilities_are_normalised_deduplicated_and_sorted_as_docker_does(string[] add, string[] drop, string capAdd, string capDrop)
+    {
+        var host = RunRequest.Build(new RunSettings { Image = "alpine", CapAdd = add, CapDrop = drop })["HostConfig"]!;
+        Assert.Equal((capAdd, capDrop), (host["CapAdd"]?.ToJsonString() ?? "null", host["CapDrop"]?.ToJsonString() ?? "null"));
+    }
+
+    [Theory]
+    [InlineData("json-file", new[] { "max-size=10m", "max-file=3" }, """{"Type":"json-file","Config":{"max-file":"3","max-size":"10m"}}""")]
+    [InlineData(null, new[] { "a=b=c", "a=d", "bad", "=x" }, """{"Type":"","Config":{"":"x","a":"d","bad":""}}""")]
+    [InlineData("none", new string[0], """{"Type":"none","Config":{}}""")]
+    [InlineData(null, new string[0], """{"Type":"","Config":{}}""")]
+    public void Log_driver_and_opts_go_into_log_config(string? driver, string[] opts, string expected) =>
+        Assert.Equal(expected, RunRequest.Build(new RunSettings { Image = "alpine", LogDriver = driver, LogOpt = opts })["HostConfig"]!["LogConfig"]!.ToJsonString());
+
+    [Fact]
+    public void Log_opts_for_the_none_driver_are_refused()
+    {
+        var e = Assert.Throws<CliException>(() => RunRequest.Build(new RunSettings { Image = "alpine", LogDriver = "none", LogOpt = ["a=b"] }));
+        Assert.Equal(("invalid logging opts for driver none", 125), (e.Message, e.ExitCode));
+    }
+
+    [Fact]
+    public void The_new_flags_parse_on_the_run_command()
+    {
+        var root = new System.CommandLine.RootCommand();
+        foreach (var c in ClientCommands.Create()) root.Subcommands.Add(c);
+        var parsed = root.Parse(ClientCommands.PrepareArgs(["run", "--security-opt", "no-new-privileges", "--security-opt", "label=disable",
+            "--privileged", "--cap-add", "NET_ADMIN", "--cap-drop", "ALL", "--log-driver", "json-file", "--log-opt", "max-size=1m",
+            "--read-only", "-u", "1000", "img", "true"], root));
+        Assert.Empty(parsed.Errors);
+        Assert.Equal(["create", "--cap-add", "NET_ADMIN", "img", "--", "sh", "-c", "true"],
+            ClientCommands.PrepareArgs(["create", "--cap-add", "NET_ADMIN", "img", "sh", "-c", "true"], root));
+        Assert.Empty(root.Parse(["create", "--security-opt", "no-new-privileges", "--log-opt", "a=b", "img", "--", "true"]).Errors);
+        Assert.DoesNotContain(root.Subcommands.Single(c => c.Name == "create").Options, o => o.Name == "--detach");
+        Assert.Contains(root.Subcommands.Single(c => c.Name == "run").Options, o => o.Name == "--detach");
+    }
+
     /// <summary>JSON with object keys sorted, to compare bodies regardless of key order.</summary>
     private static string Canonical(JsonNode? node) => node switch
     {

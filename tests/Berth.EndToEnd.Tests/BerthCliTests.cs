@@ -183,6 +183,52 @@ public sealed class BerthCliTests(EngineFixture fixture, ITestOutputHelper outpu
     }
 
     [Fact]
+    public void Security_opts_reach_the_container_and_bad_ones_get_the_engines_message()
+    {
+        var nnp = Ok(Berth("run", "--rm", "--security-opt", "no-new-privileges", "webapp:noexpose", "grep", "NoNewPrivs", "/proc/self/status"));
+        Assert.Matches(@"^NoNewPrivs:\s+1\n$", nnp.Stdout);
+        Assert.Matches(@"^NoNewPrivs:\s+0\n$", Ok(Berth("run", "--rm", "webapp:noexpose", "grep", "NoNewPrivs", "/proc/self/status")).Stdout);
+
+        var bogus = Berth("run", "--rm", "--security-opt", "bogus=1", "webapp:noexpose", "true");
+        Assert.Equal(125, bogus.ExitCode);
+        Assert.StartsWith("berth: Error response from daemon: invalid --security-opt: \"bogus=1\": unknown option \"bogus\"", bogus.Stderr);
+
+        // create takes the same flags; the engine's refusal is printed plainly with exit 1, as docker create does.
+        var refused = Berth("create", "--security-opt", "bogus=1", "webapp:noexpose");
+        Assert.Equal(1, refused.ExitCode);
+        Assert.StartsWith("Error response from daemon: invalid --security-opt: \"bogus=1\"", refused.Stderr);
+        string name = TestNames.Unique("sec", 12);
+        try
+        {
+            Ok(Berth("create", "--name", name, "--cap-drop", "all", "--cap-add", "chown", "--read-only", "--log-opt", "max-size=1m",
+                "webapp:noexpose", "true"));
+            Assert.Equal("[ALL] [CAP_CHOWN] true 1m\n", Ok(Engine.Docker("inspect", "-f",
+                "{{.HostConfig.CapDrop}} {{.HostConfig.CapAdd}} {{.HostConfig.ReadonlyRootfs}} {{index .HostConfig.LogConfig.Config \"max-size\"}}",
+                name)).Stdout);
+        }
+        finally { Engine.Docker("rm", "-f", name); }
+
+        // seccomp=PATH: the client reads the file and sends its JSON, which the engine applies.
+        string dir = Directory.CreateTempSubdirectory("berth-clisec-").FullName;
+        try
+        {
+            string profile = Path.Combine(dir, "no-mkdir.json");
+            File.WriteAllText(profile, """
+                { "defaultAction": "SCMP_ACT_ALLOW",
+                  "syscalls": [ { "names": [ "mkdir", "mkdirat" ], "action": "SCMP_ACT_ERRNO" } ] }
+                """);
+            var denied = Berth("run", "--rm", "--security-opt", $"seccomp={profile}", "webapp:noexpose", "mkdir", "/tmp/x");
+            Assert.NotEqual(0, denied.ExitCode);
+            Assert.Contains("Operation not permitted", denied.Stderr);
+            var missing = Berth("run", "--rm", "--security-opt", $"seccomp={dir}/none.json", "webapp:noexpose", "true");
+            Assert.Equal(125, missing.ExitCode);
+            Assert.StartsWith($"berth: opening seccomp profile ({dir}/none.json) failed: open {dir}/none.json: no such file or directory\n",
+                missing.Stderr);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
+    [Fact]
     public void Lifecycle_commands_print_names_and_change_state()
     {
         string name = TestNames.Unique("life", 12), renamed = TestNames.Unique("ren", 12);

@@ -14,7 +14,7 @@ public static class Containers
 
     public static IEnumerable<Command> Create() =>
     [
-        RunCommand(), PsCommand(), InspectCommand(), PortCommand(), LogsCommand(),
+        RunCommand(), RunCommand(createOnly: true), PsCommand(), InspectCommand(), PortCommand(), LogsCommand(),
         StopCommand(), StartCommand(), RestartCommand(), KillCommand(), RmCommand(), RenameCommand(), WaitCommand(),
     ];
 
@@ -22,7 +22,8 @@ public static class Containers
 
     // ------------------------------------------------------------------ run
 
-    private static Command RunCommand()
+    /// <summary>`run`, or `create` (the same options and body without --detach, as docker create).</summary>
+    private static Command RunCommand(bool createOnly = false)
     {
         var detach = new Option<bool>("--detach", "-d") { Description = "Run the container in the background and print its ID" };
         var rm = new Option<bool>("--rm") { Description = "Remove the container when it exits" };
@@ -42,13 +43,26 @@ public static class Containers
         var label = new Option<string[]>("--label", "-l") { Description = "Set a label k=v (repeatable)" };
         var volume = new Option<string[]>("--volume", "-v") { Description = "Bind mount HOST:CONTAINER[:ro] (repeatable)" };
         var restart = new Option<string?>("--restart") { Description = "Restart policy: no, always, unless-stopped, on-failure[:N]" };
+        var securityOpt = new Option<string[]>("--security-opt")
+        {
+            Description = "Security option: seccomp=PATH|unconfined, apparmor=, label=, no-new-privileges, "
+                + "systempaths=unconfined (repeatable)",
+        };
+        var privileged = new Option<bool>("--privileged") { Description = "Give extended privileges to this container" };
+        var capAdd = new Option<string[]>("--cap-add") { Description = "Add a Linux capability (repeatable)" };
+        var capDrop = new Option<string[]>("--cap-drop") { Description = "Drop a Linux capability (repeatable)" };
+        var logDriver = new Option<string?>("--log-driver") { Description = "Logging driver for the container" };
+        var logOpt = new Option<string[]>("--log-opt") { Description = "Log driver option k=v (repeatable)" };
+        var readOnly = new Option<bool>("--read-only") { Description = "Mount the container's root filesystem read only" };
         var image = new Argument<string>("IMAGE");
         var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.ZeroOrMore, Description = "Command and arguments (options after IMAGE belong to the command)" };
-        var run = new Command("run", "Create and run a new container from an image")
+        var run = new Command(createOnly ? "create" : "run",
+            createOnly ? "Create a new container" : "Create and run a new container from an image")
         {
             detach, rm, name, publish, publishAll, expose, env, interactive, tty, network, alias, hostname, entrypoint, workdir, user, label, volume, restart,
-            image, command,
+            securityOpt, privileged, capAdd, capDrop, logDriver, logOpt, readOnly, image, command,
         };
+        if (createOnly) run.Options.Remove(detach);
         return run.Action(async (parse, api, ct) =>
         {
             bool useTty = parse.GetValue(tty);
@@ -56,7 +70,7 @@ public static class Containers
             {
                 Image = parse.GetValue(image)!,
                 Command = parse.GetValue(command) ?? [],
-                Detach = parse.GetValue(detach),
+                Detach = !createOnly && parse.GetValue(detach),
                 AutoRemove = parse.GetValue(rm),
                 Name = parse.GetValue(name),
                 Publish = parse.GetValue(publish) ?? [],
@@ -74,9 +88,16 @@ public static class Containers
                 Labels = parse.GetValue(label) ?? [],
                 Volumes = parse.GetValue(volume) ?? [],
                 Restart = parse.GetValue(restart),
+                SecurityOpt = parse.GetValue(securityOpt) ?? [],
+                Privileged = parse.GetValue(privileged),
+                CapAdd = parse.GetValue(capAdd) ?? [],
+                CapDrop = parse.GetValue(capDrop) ?? [],
+                LogDriver = parse.GetValue(logDriver),
+                LogOpt = parse.GetValue(logOpt) ?? [],
+                ReadOnly = parse.GetValue(readOnly),
                 ConsoleSize = useTty ? Terminal.Size() : (0, 0),
             };
-            return await RunAsync(api, settings, ct);
+            return createOnly ? await CreateOnlyAsync(api, settings, ct) : await RunAsync(api, settings, ct);
         }, runStyleErrors: true);
     }
 
@@ -127,6 +148,23 @@ public static class Containers
         await output;
         raw?.Dispose();
         return await ReadWaitStatusAsync(waitResponse, ct);
+    }
+
+    /// <summary>docker create: the run body, then the id. Errors from the engine are printed plainly with exit 1, as
+    /// docker create does (its own validation errors keep run's style and 125).</summary>
+    private static async Task<int> CreateOnlyAsync(EngineApi api, RunSettings settings, CancellationToken ct)
+    {
+        var body = RunRequest.Build(settings);
+        try
+        {
+            Console.WriteLine(await CreateAsync(api, settings, body, ct));
+            return 0;
+        }
+        catch (ApiException e)
+        {
+            Console.Error.WriteLine("Error response from daemon: " + e.Message);
+            return 1;
+        }
     }
 
     /// <summary>docker run's exit codes when start fails: 127 command not found, 126 not executable, else 125.</summary>

@@ -29,6 +29,13 @@ public sealed record RunSettings
     public IReadOnlyList<string> Labels { get; init; } = [];
     public IReadOnlyList<string> Volumes { get; init; } = [];
     public string? Restart { get; init; }
+    public IReadOnlyList<string> SecurityOpt { get; init; } = [];
+    public bool Privileged { get; init; }
+    public IReadOnlyList<string> CapAdd { get; init; } = [];
+    public IReadOnlyList<string> CapDrop { get; init; } = [];
+    public string? LogDriver { get; init; }
+    public IReadOnlyList<string> LogOpt { get; init; } = [];
+    public bool ReadOnly { get; init; }
     public (int Height, int Width) ConsoleSize { get; init; }
 }
 
@@ -168,6 +175,8 @@ public static class RunRequest
             portBindings[port] = new JsonArray(list.Select(b => (JsonNode?)new JsonObject { ["HostIp"] = b.HostIp, ["HostPort"] = b.HostPort }).ToArray());
         string networkMode = string.IsNullOrEmpty(s.Network) ? "default" : s.Network;
         var (restartName, restartCount) = ParseRestart(s.Restart);
+        var security = RunSecurityOptions.Parse(s.SecurityOpt);
+        var logConfig = RunSecurityOptions.LogConfig(s.LogDriver, s.LogOpt);
 
         var endpoint = new JsonObject
         {
@@ -212,7 +221,7 @@ public static class RunRequest
             {
                 ["Binds"] = s.Volumes.Count == 0 ? null : Strings(s.Volumes),
                 ["ContainerIDFile"] = "",
-                ["LogConfig"] = new JsonObject { ["Type"] = "", ["Config"] = new JsonObject() },
+                ["LogConfig"] = logConfig,
                 ["NetworkMode"] = networkMode,
                 ["PortBindings"] = portBindings,
                 ["RestartPolicy"] = new JsonObject { ["Name"] = restartName, ["MaximumRetryCount"] = restartCount },
@@ -220,8 +229,8 @@ public static class RunRequest
                 ["VolumeDriver"] = "",
                 ["VolumesFrom"] = null,
                 ["ConsoleSize"] = new JsonArray(s.ConsoleSize.Height, s.ConsoleSize.Width),
-                ["CapAdd"] = null,
-                ["CapDrop"] = null,
+                ["CapAdd"] = RunSecurityOptions.Capabilities(s.CapAdd),
+                ["CapDrop"] = RunSecurityOptions.Capabilities(s.CapDrop),
                 ["CgroupnsMode"] = "",
                 ["Dns"] = new JsonArray(),
                 ["DnsOptions"] = new JsonArray(),
@@ -233,10 +242,10 @@ public static class RunRequest
                 ["Links"] = null,
                 ["OomScoreAdj"] = 0,
                 ["PidMode"] = "",
-                ["Privileged"] = false,
+                ["Privileged"] = s.Privileged,
                 ["PublishAllPorts"] = s.PublishAll,
-                ["ReadonlyRootfs"] = false,
-                ["SecurityOpt"] = null,
+                ["ReadonlyRootfs"] = s.ReadOnly,
+                ["SecurityOpt"] = security.Options.Count == 0 ? null : Strings(security.Options),
                 ["UTSMode"] = "",
                 ["UsernsMode"] = "",
                 ["ShmSize"] = 0,
@@ -270,8 +279,9 @@ public static class RunRequest
                 ["CpuPercent"] = 0,
                 ["IOMaximumIOps"] = 0,
                 ["IOMaximumBandwidth"] = 0,
-                ["MaskedPaths"] = null,
-                ["ReadonlyPaths"] = null,
+                // systempaths=unconfined: empty lists (not null) tell the engine to mask nothing.
+                ["MaskedPaths"] = security.UnconfinedSystemPaths ? new JsonArray() : null,
+                ["ReadonlyPaths"] = security.UnconfinedSystemPaths ? new JsonArray() : null,
             },
             ["NetworkingConfig"] = new JsonObject
             {
