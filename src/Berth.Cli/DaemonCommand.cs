@@ -31,6 +31,10 @@ public static class DaemonCommand
         var tlsCert = new Option<string?>("--tlscert") { Description = "The server's TLS certificate (PEM)" };
         var tlsKey = new Option<string?>("--tlskey") { Description = "The server's TLS key (PEM)" };
         var insecureTcp = new Option<bool>("--insecure-tcp") { Description = "Allow tcp:// hosts without TLS, on loopback addresses only (anyone who can connect is root)" };
+        var addressPools = new Option<string[]>("--default-address-pool")
+        {
+            Description = "Where networks without a subnet get theirs, base=CIDR,size=N (repeatable; default: Docker's pools)",
+        };
         var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
         // Read by DaemonConfigFile.Expand before parsing; declared here for --help.
         var configFile = new Option<string?>(DaemonConfigFile.Flag)
@@ -41,7 +45,7 @@ public static class DaemonCommand
         var command = new Command("daemon", "Run the engine in the foreground")
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
-            configFile,
+            addressPools, configFile,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -57,6 +61,16 @@ public static class DaemonCommand
             catch (ArgumentException e)
             {
                 Console.Error.WriteLine($"berth daemon: invalid --log-opt: {e.Message}");
+                return 2;
+            }
+            try
+            {
+                options.DefaultAddressPools = (parse.GetValue(addressPools) ?? [])
+                    .Select(Networking.Ipam.DefaultAddressPools.Parse).ToList();
+            }
+            catch (ArgumentException e)
+            {
+                Console.Error.WriteLine($"berth daemon: {e.Message}");
                 return 2;
             }
             var hostList = parse.GetValue(hosts) is { Length: > 0 } given ? given : [$"unix://{DefaultSocket}"];

@@ -10,7 +10,7 @@ public static class DaemonConfigFile
 {
     public const string Flag = "--config-file";
 
-    private enum Kind { Text, Bool, List, Map }
+    private enum Kind { Text, Bool, List, Map, Pools }
 
     /// <summary>File key → the flag it stands for and the JSON type it takes.</summary>
     private static readonly Dictionary<string, (string Flag, Kind Kind)> Keys = new(StringComparer.Ordinal)
@@ -29,6 +29,7 @@ public static class DaemonConfigFile
         ["tlscert"] = ("--tlscert", Kind.Text),
         ["tlskey"] = ("--tlskey", Kind.Text),
         ["insecure-tcp"] = ("--insecure-tcp", Kind.Bool),
+        ["default-address-pools"] = ("--default-address-pool", Kind.Pools),
     };
 
     /// <summary>Short spellings of the flags above, for the conflict check.</summary>
@@ -101,11 +102,22 @@ public static class DaemonConfigFile
                                    && value.EnumerateObject().All(e => e.Value.ValueKind == JsonValueKind.String):
                     foreach (var item in value.EnumerateObject()) flags.AddRange([flag, $"{item.Name}={item.Value.GetString()}"]);
                     break;
+                case Kind.Pools when value.ValueKind == JsonValueKind.Array && value.EnumerateArray().All(IsPool):
+                    foreach (var pool in value.EnumerateArray())
+                        flags.AddRange([flag, $"base={pool.GetProperty("base").GetString()},size={pool.GetProperty("size").GetInt32()}"]);
+                    break;
                 default:
                     throw new ArgumentException($"invalid value for {property.Name} in the configuration file: expected "
-                        + kind switch { Kind.Text => "a string", Kind.Bool => "true or false", Kind.List => "an array of strings", _ => "an object of strings" });
+                        + kind switch { Kind.Text => "a string", Kind.Bool => "true or false", Kind.List => "an array of strings",
+                            Kind.Pools => "an array of {\"base\": CIDR, \"size\": N}", _ => "an object of strings" });
             }
         }
         return flags;
     }
+
+    private static bool IsPool(JsonElement pool) =>
+        pool.ValueKind == JsonValueKind.Object
+        && pool.TryGetProperty("base", out var b) && b.ValueKind == JsonValueKind.String
+        && pool.TryGetProperty("size", out var n) && n.ValueKind == JsonValueKind.Number && n.TryGetInt32(out _)
+        && pool.EnumerateObject().Count() == 2;
 }

@@ -10,6 +10,8 @@ public sealed class EngineOptions
     /// <summary>Gateway address and prefix of the default bridge, e.g. "10.88.0.1/24"; null = a free default pool.</summary>
     public string? BridgeIp { get; set; }
     public string? Runtime { get; set; }
+    /// <summary>dockerd's --default-address-pool: where networks without a subnet get theirs; empty = Docker's pools.</summary>
+    public IReadOnlyList<(System.Net.IPNetwork Base, int Size)> DefaultAddressPools { get; set; } = [];
     public int Mtu { get; set; } = 1500;
     /// <summary>The daemon's `--log-opt` defaults for json-file (Berth's own cap when none is given).</summary>
     public IReadOnlyDictionary<string, string> LogOptions { get; set; } =

@@ -24,6 +24,15 @@ public sealed class DaemonConfigFileTests
     }
 
     [Fact]
+    public void Default_address_pools_become_one_flag_each()
+    {
+        var flags = DaemonConfigFile.ToFlags("""{"default-address-pools":[{"base":"10.200.0.0/16","size":24}]}""", []);
+        Assert.Equal(["--default-address-pool", "base=10.200.0.0/16,size=24"], flags);
+        Assert.Throws<ArgumentException>(() =>
+            DaemonConfigFile.ToFlags("""{"default-address-pools":[{"base":"10.200.0.0/16","size":"24"}]}""", []));
+    }
+
+    [Fact]
     public void Unknown_keys_are_refused_by_name()
     {
         var e = Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"bridge":"b0","iptables":false}""", []));

@@ -255,4 +255,26 @@ public sealed class IpamTests : IDisposable
         var inUse = new[] { IPNetwork.Parse("172.16.0.0/12"), IPNetwork.Parse("192.168.0.0/16") };
         Assert.Null(SubnetChooser.ChooseFree(DefaultAddressPools.Candidates, inUse));
     }
+
+    [Fact]
+    public void A_daemon_address_pool_is_cut_into_subnets_of_its_size_in_order()
+    {
+        var pool = DefaultAddressPools.Parse("base=10.200.0.0/16,size=24");
+        var subnets = DefaultAddressPools.Expand([pool]).ToList();
+        Assert.Equal(256, subnets.Count);
+        Assert.Equal("10.200.0.0/24", subnets[0].ToString());
+        Assert.Equal("10.200.255.0/24", subnets[^1].ToString());
+        var chosen = SubnetChooser.ChooseFree(DefaultAddressPools.Expand([pool]), [IPNetwork.Parse("10.200.0.0/23")]);
+        Assert.Equal("10.200.2.0/24", chosen.ToString());
+    }
+
+    [Theory]
+    [InlineData("base=10.200.0.0/16")]
+    [InlineData("base=10.200.0.0/16,size=8")]
+    [InlineData("base=10.200.0.0/16,size=31")]
+    [InlineData("base=fd00::/48,size=64")]
+    [InlineData("base=banana,size=24")]
+    [InlineData("base=10.200.0.0/16,size=24,colour=red")]
+    public void Bad_address_pools_are_refused(string spec) =>
+        Assert.Throws<ArgumentException>(() => DefaultAddressPools.Parse(spec));
 }

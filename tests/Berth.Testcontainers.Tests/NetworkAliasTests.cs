@@ -27,7 +27,13 @@ public sealed class NetworkAliasTests(ITestOutputHelper output) : IAsyncLifetime
     [Fact]
     public async Task A_network_alias_resolves_from_another_container()
     {
+        // A 10.x subnet of the test's own, as every engine bridge in the tests (the default pool starts at 172.17).
+        string subnet = EngineProcess.FreeTestSubnet();
         var network = new NetworkBuilder().WithDockerEndpoint(_engine.DockerHost).WithName(TestNames.Unique("tcn", 12))
+            .WithCreateParameterModifier(p => p.IPAM = new Docker.DotNet.Models.IPAM
+            {
+                Config = [new Docker.DotNet.Models.IPAMConfig { Subnet = subnet }],
+            })
             .WithCleanUp(false).Build();
         var server = new ContainerBuilder().WithDockerEndpoint(_engine.DockerHost).WithImage("webapp:noexpose")
             .WithName(TestNames.Unique("tcs", 12)).WithNetwork(network).WithNetworkAliases("web").WithCleanUp(false).Build();
@@ -42,6 +48,7 @@ public sealed class NetworkAliasTests(ITestOutputHelper output) : IAsyncLifetime
             output.WriteLine(lookup.Stdout + lookup.Stderr);
             Assert.Equal(0, lookup.ExitCode);
             Assert.Contains($"Address: {server.IpAddress}", lookup.Stdout);
+            Assert.StartsWith(subnet[..subnet.LastIndexOf('.')], server.IpAddress);
         }
         finally
         {

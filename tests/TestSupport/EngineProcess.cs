@@ -95,7 +95,9 @@ public sealed class EngineProcess : IAsyncDisposable
             RedirectStandardOutput = true, RedirectStandardError = true,
         };
         foreach (string arg in new[] { "daemon", "--host", DockerHost, "--data-root", Path.Combine(Root, "data"),
-                     "--exec-root", Path.Combine(Root, "exec"), "--bridge", Bridge, "--bip", Gateway + "/24" }.Concat(_extraArgs))
+                     "--exec-root", Path.Combine(Root, "exec"), "--bridge", Bridge, "--bip", Gateway + "/24",
+                     // Networks a test makes without a subnet stay in 10.x too (Docker's pools start at 172.17).
+                     "--default-address-pool", $"base={Gateway[..Gateway.IndexOf('.', 3)]}.0.0/16,size=24" }.Concat(_extraArgs))
             info.ArgumentList.Add(arg);
         foreach (var (key, value) in environment ?? new Dictionary<string, string>()) info.Environment[key] = value;
         var process = Process.Start(info)!;
@@ -136,6 +138,13 @@ public sealed class EngineProcess : IAsyncDisposable
     }
 
     /// <summary>A 10.a.b.0/24 that no route on the host touches.</summary>
+    /// <summary>A 10.x /24 that no route of the host uses, for a test's own user network.</summary>
+    public static string FreeTestSubnet()
+    {
+        var (a, b) = FreeSubnet();
+        return $"10.{a}.{b}.0/24";
+    }
+
     private static (int, int) FreeSubnet()
     {
         string routes = Sh.Run("ip", ["-4", "route"]).Stdout;
@@ -175,6 +184,7 @@ public sealed class EngineProcess : IAsyncDisposable
             Sh.Run("runc", ["delete", "--force", Path.GetFileName(bundle)]);
         Sh.Run("pkill", ["-KILL", "-f", $"^conmon .*{Root}"]);
         Sh.Run("ip", ["link", "del", Bridge]);
+        foreach (string userBridge in UserNetworkBridges()) Sh.Run("ip", ["link", "del", userBridge]);
         Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}"]);
         Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}_user"]);
         // Accept rules Berth put in dockerd's DOCKER-USER chain, when dockerd ran meanwhile (the benchmark starts it).
@@ -183,5 +193,24 @@ public sealed class EngineProcess : IAsyncDisposable
             Sh.Run("umount", ["-l", mount]);
         try { Directory.Delete(Root, recursive: true); } catch (Exception) { }
         _process.Dispose();
+    }
+
+    /// <summary>Bridges of the user networks a test left (br-&lt;id&gt;), read from the engine's network records: the
+    /// daemon is SIGKILLed above, so its own cleanup of them does not run.</summary>
+    private IEnumerable<string> UserNetworkBridges()
+    {
+        string records = Path.Combine(Root, "data", "networks");
+        if (!Directory.Exists(records)) yield break;
+        foreach (string file in Directory.EnumerateFiles(records, "*.json"))
+        {
+            string? name = null;
+            try
+            {
+                using var json = System.Text.Json.JsonDocument.Parse(File.ReadAllBytes(file));
+                if (json.RootElement.TryGetProperty("BridgeName", out var bridge)) name = bridge.GetString();
+            }
+            catch (Exception) { }
+            if (!string.IsNullOrEmpty(name) && name != Bridge) yield return name;
+        }
     }
 }

@@ -229,7 +229,10 @@ public sealed partial class NetworkService
             inUse.AddRange(netlink.ListRoutes(AddressFamily.InterNetwork)
                 .Where(r => r.Destination.PrefixLength > 0).Select(r => r.Destination));
         inUse.AddRange(_store.All.Where(n => n.Id != excludeNetworkId).Select(n => IPNetwork.Parse(n.Subnet)));
-        var subnet = SubnetChooser.ChooseFree(DefaultAddressPools.Candidates, inUse)
+        var candidates = _options.DefaultAddressPools.Count > 0
+            ? DefaultAddressPools.Expand(_options.DefaultAddressPools)
+            : DefaultAddressPools.Candidates;
+        var subnet = SubnetChooser.ChooseFree(candidates, inUse)
             ?? throw new EngineException(500, "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network");
         return (subnet, FirstHost(subnet));
     }

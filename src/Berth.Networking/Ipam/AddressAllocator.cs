@@ -7,13 +7,59 @@ namespace Berth.Networking.Ipam;
 public sealed class AddressPoolExhaustedException(string message) : Exception(message);
 public sealed class AddressInUseException(string message) : Exception(message);
 
-/// <summary>Docker's default pools: 172.17–31.0.0/16, then 192.168.0.0/16 in /20 steps.</summary>
+/// <summary>Docker's default pools: 172.17–31.0.0/16, then 192.168.0.0/16 in /20 steps; or the daemon's own, given
+/// as dockerd's `--default-address-pool base=CIDR,size=N` (the base cut into subnets of prefix N, in order).</summary>
 public static class DefaultAddressPools
 {
     public static IReadOnlyList<IPNetwork> Candidates { get; } =
         Enumerable.Range(17, 15).Select(b => IPNetwork.Parse($"172.{b}.0.0/16"))
             .Concat(Enumerable.Range(0, 16).Select(i => IPNetwork.Parse($"192.168.{i * 16}.0/20")))
             .ToList();
+
+    /// <summary>"base=10.200.0.0/16,size=24" → its base and size; ArgumentException with dockerd's sense otherwise.</summary>
+    public static (IPNetwork Base, int Size) Parse(string spec)
+    {
+        string? baseText = null, sizeText = null;
+        foreach (string field in spec.Split(',', StringSplitOptions.TrimEntries))
+        {
+            int eq = field.IndexOf('=');
+            string key = eq < 0 ? field : field[..eq], value = eq < 0 ? "" : field[(eq + 1)..];
+            switch (key)
+            {
+                case "base": baseText = value; break;
+                case "size": sizeText = value; break;
+                default: throw new ArgumentException($"invalid default address pool {spec}: unknown field {key} (base=CIDR,size=N)");
+            }
+        }
+        if (baseText is null || !IPNetwork.TryParse(baseText, out var pool)
+            || pool.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
+            throw new ArgumentException($"invalid default address pool {spec}: base must be an IPv4 network such as 10.200.0.0/16");
+        if (!int.TryParse(sizeText, out int size) || size < pool.PrefixLength || size > 30)
+            throw new ArgumentException(
+                $"invalid default address pool {spec}: size must be between the base's prefix /{pool.PrefixLength} and 30");
+        return (pool, size);
+    }
+
+    /// <summary>The subnets of the pools, pool by pool, lowest first (lazily: a /8 cut into /24s is 65,536).</summary>
+    public static IEnumerable<IPNetwork> Expand(IEnumerable<(IPNetwork Base, int Size)> pools)
+    {
+        foreach (var (pool, size) in pools)
+        {
+            uint first = ToUInt(pool.BaseAddress);
+            ulong count = 1UL << (size - pool.PrefixLength), step = 1UL << (32 - size);
+            for (ulong i = 0; i < count; i++)
+                yield return new IPNetwork(FromUInt((uint)(first + i * step)), size);
+        }
+    }
+
+    private static uint ToUInt(IPAddress address) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
+
+    private static IPAddress FromUInt(uint value)
+    {
+        var bytes = new byte[4];
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes, value);
+        return new IPAddress(bytes);
+    }
 }
 
 public static class SubnetChooser
