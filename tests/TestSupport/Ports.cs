@@ -5,14 +5,21 @@ namespace Berth.TestSupport;
 
 public static class Ports
 {
-    /// <summary>A TCP port free on every address right now, from the kernel's ephemeral range.</summary>
+    private static readonly HashSet<int> HandedOut = new();
+
+    /// <summary>A TCP port free on every address right now, from the kernel's ephemeral range, and never one this
+    /// process handed out before (the kernel gives a port just closed again: two calls in a row returned the same one).</summary>
     public static int Free()
     {
-        var listener = new TcpListener(IPAddress.IPv6Any, 0) { Server = { DualMode = true } };
-        listener.Start();
-        int port = ((IPEndPoint)listener.LocalEndpoint).Port;
-        listener.Stop();
-        return port;
+        while (true)
+        {
+            var listener = new TcpListener(IPAddress.IPv6Any, 0) { Server = { DualMode = true } };
+            listener.Start();
+            int port = ((IPEndPoint)listener.LocalEndpoint).Port;
+            listener.Stop();
+            lock (HandedOut)
+                if (HandedOut.Add(port)) return port;
+        }
     }
 }
 
