@@ -62,15 +62,7 @@ public sealed class DnsServerKernelTests
                 stream.ReadTimeout = 5000;
                 for (ushort q = 1; q <= 2; q++)
                 {
-                    var query = DnsMessageTests.Query(q == 1 ? "web" : "nothere", DnsQuery.TypeA, id: q);
-                    var framed = new byte[query.Length + 2];
-                    BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)query.Length);
-                    query.CopyTo(framed, 2);
-                    stream.Write(framed);
-                    var prefix = new byte[2];
-                    stream.ReadExactly(prefix);
-                    var answer = new byte[BinaryPrimitives.ReadUInt16BigEndian(prefix)];
-                    stream.ReadExactly(answer);
+                    var answer = AskOverTcp(stream, DnsMessageTests.Query(q == 1 ? "web" : "nothere", DnsQuery.TypeA, id: q));
                     Assert.Equal(q, BinaryPrimitives.ReadUInt16BigEndian(answer));
                     Assert.Equal(q == 1 ? DnsResponse.NoError : DnsResponse.NxDomain, answer[3] & 0xf);
                 }
@@ -147,15 +139,7 @@ public sealed class DnsServerKernelTests
             });
             using var clientStream = new NetworkStream(client);
             clientStream.ReadTimeout = 10000;
-            var ask = DnsMessageTests.Query("big.example", DnsQuery.TypeA, id: 99);
-            var frame = new byte[ask.Length + 2];
-            BinaryPrimitives.WriteUInt16BigEndian(frame, (ushort)ask.Length);
-            ask.CopyTo(frame, 2);
-            clientStream.Write(frame);
-            var length = new byte[2];
-            clientStream.ReadExactly(length);
-            var answer = new byte[BinaryPrimitives.ReadUInt16BigEndian(length)];
-            clientStream.ReadExactly(answer);
+            var answer = AskOverTcp(clientStream, DnsMessageTests.Query("big.example", DnsQuery.TypeA, id: 99));
             Assert.Equal(99, BinaryPrimitives.ReadUInt16BigEndian(answer));
             Assert.Equal(0, answer[2] & 0x02);
             Assert.Equal(60, BinaryPrimitives.ReadUInt16BigEndian(answer.AsSpan(6)));
@@ -168,5 +152,19 @@ public sealed class DnsServerKernelTests
             server.Dispose();
             NetworkNamespace.Remove(path);
         }
+    }
+
+    /// <summary>One query over a DNS TCP connection (RFC 1035 4.2.2: each message behind a two-byte length).</summary>
+    private static byte[] AskOverTcp(NetworkStream stream, byte[] query)
+    {
+        var framed = new byte[query.Length + 2];
+        BinaryPrimitives.WriteUInt16BigEndian(framed, (ushort)query.Length);
+        query.CopyTo(framed, 2);
+        stream.Write(framed);
+        var prefix = new byte[2];
+        stream.ReadExactly(prefix);
+        var answer = new byte[BinaryPrimitives.ReadUInt16BigEndian(prefix)];
+        stream.ReadExactly(answer);
+        return answer;
     }
 }
