@@ -1,6 +1,7 @@
 using System.Text;
 using Berth.Cni.Attachments;
 using Berth.Networking.Firewall;
+using Microsoft.Extensions.Logging.Abstractions;
 
 namespace Berth.Cni.Plugin;
 
@@ -71,10 +72,8 @@ public sealed class NetworkTable(INftables nft, string network)
     /// <summary>The last attachment went: the table, its untouched user table and dockerd DOCKER-USER rules go.</summary>
     public void Remove(Attachment last)
     {
-        var manager = new FirewallManager(nft, Name);
-        if (!manager.TableExists()) return;
-        manager.Initialize(Networks([last]), []);
-        manager.RemoveTable();
+        new FirewallManager(nft, Name).RemoveTable();
+        new DockerUserChain(nft, NullLogger.Instance).Remove(last.Bridge);
     }
 
     private static IEnumerable<NetworkFirewallSpec> Networks(IEnumerable<Attachment> all) =>
