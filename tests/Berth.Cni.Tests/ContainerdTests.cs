@@ -140,7 +140,7 @@ public sealed class ContainerdTests
 
         public static CniHost Take(CniScratch scratch, JsonObject conflist)
         {
-            var host = new CniHost(AcquireLock());
+            var host = new CniHost(MachineLock.Acquire(LockPath, TimeSpan.FromMinutes(3)));
             try
             {
                 host.Directory(BinDir);
@@ -185,16 +185,6 @@ public sealed class ContainerdTests
                 else if (System.IO.Directory.Exists(path) && !System.IO.Directory.EnumerateFileSystemEntries(path).Any())
                     System.IO.Directory.Delete(path);
             _lock.Dispose();
-        }
-
-        private static FileStream AcquireLock()
-        {
-            var deadline = DateTime.UtcNow.AddMinutes(3);
-            while (true)
-            {
-                try { return new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-                catch (IOException) when (DateTime.UtcNow < deadline) { Thread.Sleep(100); }
-            }
         }
     }
 }
