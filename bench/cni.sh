@@ -2,7 +2,7 @@
 # berth-cni next to the reference CNI plugins a cluster uses for host ports (bridge + portmap, Debian's
 # containernetworking-plugins), and berth-cni chained after the reference bridge (as a portmap replacement).
 #
-#   bash bench/cni.sh [--plugin PATH] [--runs N] [--portmap-rate-mappings N]
+#   bash bench/cni.sh [--plugin PATH] [--runs N] [--portmap-rate-mappings N] [--portmap-sizes "1 100 1000"]
 #
 # ADD and DEL of one attachment with 1, 100 and 1000 port mappings (median of N runs; portmap's 1000 once: it takes
 # tens of seconds), then the connection rate to 127.0.0.1 through one mapped port with it alone and with 10,000
@@ -11,13 +11,14 @@
 # iptables chains, files) is removed on exit, also on failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PLUGIN="" RUNS=5 PORTMAP_RATE=1000
+PLUGIN="" RUNS=5 PORTMAP_RATE=1000 PORTMAP_SIZES="1 100 1000"
 while [ $# -gt 0 ]; do
   case "$1" in
     --plugin) PLUGIN="$2"; shift ;;
     --runs) RUNS="$2"; shift ;;
     --portmap-rate-mappings) PORTMAP_RATE="$2"; shift ;;
-    -h|--help) sed -n '2,12p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --portmap-sizes) PORTMAP_SIZES="$2"; shift ;;
+    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -29,8 +30,10 @@ TAG=$(printf '%04x' $(( $$ % 65536 )))
 WORK=$(mktemp -d "/tmp/berth-cni-bench-$TAG.XXXXXX")
 NAMESPACES=("bbcn-b-$TAG" "bbcn-c-$TAG" "bbcn-r-$TAG")
 BERTH_BRIDGE="bbcb$TAG" REF_BRIDGE="bbcr$TAG" CHAIN_NET="bbcn-chain-$TAG"
+BENCH_PID=""
 cleanup() {
   set +e
+  if [ -n "$BENCH_PID" ]; then kill -TERM "$BENCH_PID" 2>/dev/null; wait "$BENCH_PID" 2>/dev/null; fi
   for ns in "${NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
   ip link del "$BERTH_BRIDGE" 2>/dev/null; ip link del "$REF_BRIDGE" 2>/dev/null
   for t in $(nft list tables 2>/dev/null | awk -v tag="$TAG" '$3 ~ "^berth_cni_bbcn_.*" tag {print $3}'); do nft delete table ip "$t"; done
@@ -79,10 +82,21 @@ print(f"{statistics.median(t) * 1000:.1f} ms")
 PY
 }
 echo "start-up (VERSION): berth-cni $(startup "$PLUGIN"), portmap $(startup /usr/lib/cni/portmap), bridge $(startup /usr/lib/cni/bridge)"
-ARGS=$(python3 -c 'import json,sys; print(json.dumps(dict(zip(sys.argv[1::2], sys.argv[2::2]))))' \
-  plugin "$PLUGIN" work "$WORK" berth_net "bbcn-berth-$TAG" ref_net "$CHAIN_NET" berth_bridge "$BERTH_BRIDGE" \
-  ref_bridge "$REF_BRIDGE" berth_subnet "$BERTH_SUBNET" ref_subnet "$REF_SUBNET")
-ARGS=$(python3 -c 'import json,sys; a=json.loads(sys.argv[1]); a.update(namespaces=sys.argv[2].split(), sizes=[1,100,1000], runs=int(sys.argv[3]), port_base=int(sys.argv[4]), rate_mappings=10000, portmap_rate_mappings=int(sys.argv[5]), rate_seconds=2); print(json.dumps(a))' \
-  "$ARGS" "${NAMESPACES[*]}" "$RUNS" "$PORT_BASE" "$PORTMAP_RATE")
+export PLUGIN WORK TAG BERTH_BRIDGE REF_BRIDGE BERTH_SUBNET REF_SUBNET CHAIN_NET RUNS PORT_BASE PORTMAP_RATE PORTMAP_SIZES
+export NAMESPACES_LIST="${NAMESPACES[*]}"
+ARGS=$(python3 - <<'PY'
+import json, os
+e = os.environ
+print(json.dumps(dict(
+    plugin=e["PLUGIN"], work=e["WORK"], berth_net="bbcn-berth-" + e["TAG"], ref_net=e["CHAIN_NET"],
+    berth_bridge=e["BERTH_BRIDGE"], ref_bridge=e["REF_BRIDGE"], berth_subnet=e["BERTH_SUBNET"],
+    ref_subnet=e["REF_SUBNET"], namespaces=e["NAMESPACES_LIST"].split(), sizes=[1, 100, 1000], runs=int(e["RUNS"]),
+    port_base=int(e["PORT_BASE"]), rate_mappings=10000, portmap_rate_mappings=int(e["PORTMAP_RATE"]),
+    portmap_sizes=[int(x) for x in e["PORTMAP_SIZES"].split()], rate_seconds=2, rate_rounds=3)))
+PY
+)
 echo "ADD and DEL of one attachment (median), then connections/s to 127.0.0.1 through one mapped port:"
-python3 "$ROOT/bench/cni_bench.py" "$ARGS"
+python3 "$ROOT/bench/cni_bench.py" "$ARGS" &
+BENCH_PID=$!
+wait "$BENCH_PID"
+BENCH_PID=""

@@ -2,7 +2,7 @@
 """berth-cni next to the reference bridge+portmap plugins: ADD/DEL time with 1, 100, 1000 port mappings, and the
 connection rate through one mapped port with 1 and with many mappings. Driven by bench/cni.sh (which builds the plugin
 and cleans up); calls the plugins exactly as a runtime does (CNI_* variables, config on stdin)."""
-import json, os, socket, statistics, subprocess, sys, threading, time
+import json, os, signal, socket, statistics, subprocess, sys, threading, time
 
 PLUGINS = "/usr/lib/cni"
 
@@ -25,8 +25,31 @@ def mappings(count, first, last_port):
 
 
 class Setup:
+    """Each add returns (seconds, delete); live holds the deletes not yet run, for the cleanup of an interrupted run."""
+
     def __init__(self, a):
         self.a = a
+        self.live = []
+
+    def tracked(self, add):
+        def run(*args):
+            t, delete = add(*args)
+            entry = [None]
+
+            def undo():
+                self.live.remove(entry[0])
+                return delete()
+            entry[0] = undo
+            self.live.append(undo)
+            return t, undo
+        return run
+
+    def undo_all(self):
+        for undo in list(reversed(self.live)):
+            try:
+                undo()
+            except Exception as e:  # keep undoing the rest
+                print("cleanup:", e, file=sys.stderr)
 
     # berth-cni alone: bridge, veth, IPAM and ports in one plugin
     def berth_add(self, cid, ns, maps):
@@ -106,13 +129,25 @@ def rate(port, seconds, threads=2):
 def main():
     a = json.loads(sys.argv[1])
     setup = Setup(a)
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))  # run the finally below on bench/cni.sh's cleanup
+    try:
+        return measure(a, setup)
+    finally:
+        setup.undo_all()
+
+
+def measure(a, setup):
     ns = a["namespaces"]
     sizes, runs = a["sizes"], a["runs"]
-    methods = [("berth-cni", setup.berth_add, 0), ("bridge+berth-cni", setup.chained_add, 1), ("bridge+portmap", setup.portmap_add, 2)]
+    berth, chained, portmap = (setup.tracked(f) for f in (setup.berth_add, setup.chained_add, setup.portmap_add))
+    methods = [("berth-cni", berth, 0), ("bridge+berth-cni", chained, 1), ("bridge+portmap", portmap, 2)]
     results = {"add": {}, "del": {}, "rate": {}}
     n = 0
     for size in sizes:
         for name, add, slot in methods:
+            if name == "bridge+portmap" and size not in a["portmap_sizes"]:
+                print(f"  {name:17} {size:5} mappings: skipped (--portmap-sizes)", flush=True)
+                continue
             reps = runs if not (name == "bridge+portmap" and size >= 1000) else 1
             adds, dels = [], []
             for _ in range(reps):
@@ -124,26 +159,28 @@ def main():
             results["del"].setdefault(name, {})[size] = statistics.median(dels)
             print(f"  {name:17} {size:5} mappings: ADD {statistics.median(adds):8.3f} s  DEL {statistics.median(dels):8.3f} s"
                   f"  ({reps} run{'s' if reps > 1 else ''})", flush=True)
-    # connection rate through one mapped port: with it alone, then with many others mapped before it
+    # connection rate through one mapped port: with it alone, then as the last of many; alternated, medians
     port = a["port_base"] + 10000
-    for name, add, slot, many in [("berth-cni", setup.berth_add, 0, a["rate_mappings"]),
-                                  ("bridge+portmap", setup.portmap_add, 2, a["portmap_rate_mappings"])]:
+    for name, add, slot, many in [("berth-cni", berth, 0, a["rate_mappings"]),
+                                  ("bridge+portmap", portmap, 2, a["portmap_rate_mappings"])]:
         server = subprocess.Popen(["ip", "netns", "exec", ns[slot], sys.executable, __file__, "serve", "80"],
                                   stdout=subprocess.PIPE)
         try:
             server.stdout.readline()
-            figures = {}
-            for count in (1, many):
-                n += 1
-                _, delete = add(f"bench-rate-{n}", ns[slot], mappings(count, a["port_base"], port))
-                try:
-                    rate(port, 0.5)  # warm-up
-                    figures[count] = statistics.median(rate(port, a["rate_seconds"]) for _ in range(3))
-                finally:
-                    delete()
-            results["rate"][name] = {"mappings": many, "alone": figures[1], "with_many": figures[many]}
-            print(f"  {name:17} connections/s through one port: {figures[1]:8.0f} alone, {figures[many]:8.0f} with "
-                  f"{many} mapped ({figures[many] / figures[1]:.2f})", flush=True)
+            samples = {1: [], many: []}
+            for _ in range(a["rate_rounds"]):
+                for count in (1, many):
+                    n += 1
+                    _, delete = add(f"bench-rate-{n}", ns[slot], mappings(count, a["port_base"], port))
+                    try:
+                        rate(port, 0.5)  # warm-up
+                        samples[count].append(rate(port, a["rate_seconds"]))
+                    finally:
+                        delete()
+            alone, crowded = statistics.median(samples[1]), statistics.median(samples[many])
+            results["rate"][name] = {"mappings": many, "alone": alone, "with_many": crowded, "samples": samples}
+            print(f"  {name:17} connections/s through one port: {alone:8.0f} alone, {crowded:8.0f} as the last of "
+                  f"{many} ({crowded / alone:.2f}; medians of {a['rate_rounds']} alternated rounds)", flush=True)
         finally:
             server.kill()
             server.wait()
