@@ -28,7 +28,7 @@ done
 
 TAG=$(printf '%04x' $(( $$ % 65536 )))
 WORK=$(mktemp -d "/tmp/berth-cni-bench-$TAG.XXXXXX")
-NAMESPACES=("bbcn-b-$TAG" "bbcn-c-$TAG" "bbcn-r-$TAG")
+NAMESPACES=("bbcn-b-$TAG" "bbcn-c-$TAG" "bbcn-r-$TAG" "bbcn-rb-$TAG" "bbcn-rc-$TAG" "bbcn-rr-$TAG")
 BERTH_BRIDGE="bbcb$TAG" REF_BRIDGE="bbcr$TAG" CHAIN_NET="bbcn-chain-$TAG"
 BENCH_PID=""
 cleanup() {
