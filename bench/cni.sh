@@ -92,7 +92,7 @@ print(json.dumps(dict(
     berth_bridge=e["BERTH_BRIDGE"], ref_bridge=e["REF_BRIDGE"], berth_subnet=e["BERTH_SUBNET"],
     ref_subnet=e["REF_SUBNET"], namespaces=e["NAMESPACES_LIST"].split(), sizes=[1, 100, 1000], runs=int(e["RUNS"]),
     port_base=int(e["PORT_BASE"]), rate_mappings=10000, portmap_rate_mappings=int(e["PORTMAP_RATE"]),
-    portmap_sizes=[int(x) for x in e["PORTMAP_SIZES"].split()], rate_seconds=3, rate_rounds=5)))
+    portmap_sizes=[int(x) for x in e["PORTMAP_SIZES"].split()], rate_seconds=3, rate_rounds=int(e.get("RATE_ROUNDS", "5")))))
 PY
 )
 echo "ADD and DEL of one attachment (median), then connections/s to 127.0.0.1 through one mapped port:"

@@ -177,6 +177,7 @@ def measure(a, setup):
                     n += 1
                     _, delete = add(f"bench-rate-{n}", ns[slot], mappings(count, a["port_base"], port))
                     try:
+                        time.sleep(1)  # let the plugin's work (a 10,000-element commit) settle first
                         rate(port, 0.5)  # warm-up
                         samples[count].append(rate(port, a["rate_seconds"]))
                     finally:
@@ -185,6 +186,8 @@ def measure(a, setup):
             results["rate"][name] = {"mappings": many, "alone": alone, "with_many": crowded, "samples": samples}
             print(f"  {name:17} connections/s through one port: {alone:8.0f} alone, {crowded:8.0f} as the last of "
                   f"{many} ({crowded / alone:.2f}; medians of {a['rate_rounds']} alternated rounds)", flush=True)
+            print(f"  {'':17} rounds alone: {' '.join(f'{x:.0f}' for x in samples[1])}; "
+                  f"with {many}: {' '.join(f'{x:.0f}' for x in samples[many])}", flush=True)
         finally:
             server.kill()
             server.wait()
