@@ -1,4 +1,3 @@
-using System.Net.Http;
 using Berth.TestSupport;
 using Xunit;
 
@@ -8,7 +7,7 @@ namespace Berth.EndToEnd.Tests;
 /// CLI against the real kernel.</summary>
 public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<EngineFixture>
 {
-    private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };
+    private static HttpClient Http => LocalHttp.Client;
     private EngineProcess Engine => fixture.Engine;
     private static ShResult Ok(ShResult result) => EngineFixture.Check(result);
 
@@ -62,7 +61,8 @@ public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<Eng
             string ownerHostname = Ok(Engine.Docker("exec", owner, "hostname")).Stdout.Trim();
             Ok(Engine.Docker("run", "-d", "--name", guest, "--network", $"container:{owner}", "webapp:noexpose", "sleep", "600"));
             // The owner's web server on the guest's loopback: one namespace.
-            var viaLoopback = WaitFor.UntilSuccess(() => Engine.Docker("exec", guest, "wget", "-qO-", "http://127.0.0.1:80/"));
+            var viaLoopback = WaitFor.UntilSuccess(() => LocalHttp.Answered(Engine.Docker("exec", guest, "sh", "-c",
+                "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80")));
             Assert.Contains(ownerHostname, viaLoopback.Stdout);
             Assert.Equal(ownerHostname, Ok(Engine.Docker("exec", guest, "hostname")).Stdout.Trim());
 
