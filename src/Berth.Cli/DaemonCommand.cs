@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Berth.Api;
 using Berth.Engine;
+using Berth.Runtime.Security;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -35,17 +36,19 @@ public static class DaemonCommand
         {
             Description = "Where networks without a subnet get theirs, base=CIDR,size=N (repeatable; default: Docker's pools)",
         };
+        var seccompProfile = new Option<string?>("--seccomp-profile") { Description = "Default seccomp profile of containers: a JSON file in Docker's format, or unconfined (default: Docker's)" };
         var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
         // Read by DaemonConfigFile.Expand before parsing; declared here for --help.
         var configFile = new Option<string?>(DaemonConfigFile.Flag)
         {
             Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
-                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp (a key may not also be a flag)",
+                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, seccomp-profile "
+                + "(a key may not also be a flag)",
         };
         var command = new Command("daemon", "Run the engine in the foreground")
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
-            addressPools, configFile,
+            addressPools, seccompProfile, configFile,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -56,7 +59,17 @@ public static class DaemonCommand
                 BridgeName = parse.GetValue(bridge)!,
                 BridgeIp = parse.GetValue(bip),
                 Runtime = parse.GetValue(runtime),
+                SeccompProfile = parse.GetValue(seccompProfile),
             };
+            if (options.SeccompProfile is { } profile && profile is not (HostSecurity.BuiltinProfile or HostSecurity.UnconfinedProfile))
+            {
+                try { HostSecurity.ReadDaemonProfile(profile); }
+                catch (SecurityOptionException e)
+                {
+                    Console.Error.WriteLine($"berth daemon: {e.Message}");
+                    return 2;
+                }
+            }
             try { options.LogOptions = DaemonLogOptions.Parse(parse.GetValue(logOpts) ?? []); }
             catch (ArgumentException e)
             {

@@ -30,6 +30,7 @@ public static class DaemonConfigFile
         ["tlskey"] = ("--tlskey", Kind.Text),
         ["insecure-tcp"] = ("--insecure-tcp", Kind.Bool),
         ["default-address-pools"] = ("--default-address-pool", Kind.Pools),
+        ["seccomp-profile"] = ("--seccomp-profile", Kind.Text),
     };
 
     /// <summary>Short spellings of the flags above, for the conflict check.</summary>

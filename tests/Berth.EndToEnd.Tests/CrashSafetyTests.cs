@@ -95,6 +95,44 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
         }
     }
 
+    [Fact]
+    public async Task A_container_whose_process_died_with_its_supervisor_while_the_daemon_runs_stops_at_once_and_no_stranger_is_signalled()
+    {
+        string name = TestNames.Unique("pl", 12);
+        Process? stranger = null;
+        try
+        {
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose"));
+            string bundle = Path.Combine(Engine.DataRoot, "containers", Id(name));
+            int init = int.Parse(File.ReadAllText(Path.Combine(bundle, "pidfile")).Trim());
+            int conmon = int.Parse(File.ReadAllText(Path.Combine(bundle, "conmon.pid")).Trim());
+
+            // With the daemon up: the supervisor goes first (no exit code will come), then the container's process,
+            // and the pid the runtime reads now names a stranger.
+            Sh.Run("kill", ["-KILL", conmon.ToString()]);
+            Sh.Run("kill", ["-KILL", init.ToString()]);
+            while (File.Exists($"/proc/{init}/stat") || File.Exists($"/proc/{conmon}/stat")) await Task.Delay(20);
+            stranger = Process.Start(new ProcessStartInfo("sleep", "1000"))!;
+            File.WriteAllText(Path.Combine(bundle, "pidfile"), stranger.Id.ToString());
+
+            // A timeout far beyond the client's 60 s: waiting it out, or for an exit that never comes, fails the test.
+            var stop = Engine.Docker("stop", "-t", "600", name);
+            Assert.True(stop.ExitCode == 0, stop.Stderr);
+            Assert.Equal("exited false 255",
+                Engine.Docker("inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.ExitCode}}", name).Stdout.Trim());
+            Engine.Docker("kill", name);
+            EngineFixture.Check(Engine.Docker("rm", "-f", name));
+            Assert.False(stranger.HasExited, "the stranger holding the pid was signalled");
+        }
+        finally
+        {
+            if (stranger is { HasExited: false }) stranger.Kill();
+            stranger?.Dispose();
+            Engine.Docker("rm", "-f", name);
+            output.WriteLine(Engine.Log);
+        }
+    }
+
     private const UnixFileMode Rwx = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
     [Fact]

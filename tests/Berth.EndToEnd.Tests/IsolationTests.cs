@@ -185,6 +185,46 @@ public sealed class IsolationTests(IsolationFixture fixture) : IClassFixture<Iso
     }
 
     [Fact]
+    public async Task The_daemons_seccomp_profile_replaces_dockers_default_and_a_bad_one_stops_the_start()
+    {
+        string dir = Path.Combine(Engine.Root, TestNames.Unique("daemon-seccomp-", 24));
+        Directory.CreateDirectory(dir);
+        string profile = Path.Combine(dir, "deny-mkdir.json");
+        File.WriteAllText(profile, """
+            {
+              "defaultAction": "SCMP_ACT_ALLOW",
+              "syscalls": [ { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 } ]
+            }
+            """);
+        // As daemon.json's key, the way most admins set it.
+        string config = Path.Combine(dir, "daemon.json");
+        File.WriteAllText(config, $$"""{"seccomp-profile": "{{profile}}"}""");
+        await using (var engine = await EngineProcess.StartAsync("--config-file", config))
+        {
+            EngineFixture.Check(engine.Docker("import", "-c", "CMD [\"/bin/sh\"]", Path.Combine(Engine.Root, "isolation", "rootfs.tar"), Image));
+            ShResult RunThere(params string[] args) => engine.Docker(["run", "--rm", .. args]);
+            var denied = RunThere(Image, "mkdir", "/tmp/made");
+            Assert.Equal(1, denied.ExitCode);
+            Assert.Contains("Operation not permitted", denied.Stderr);
+            // Docker's default is replaced, not added to: keyctl, which it refuses, goes through.
+            Assert.Equal((0, "ok\n"), Result(RunThere(Image, "syscall-probe", "keyctl")));
+            Assert.Equal(0, RunThere("--security-opt", "seccomp=unconfined", Image, "mkdir", "/tmp/made").ExitCode);
+            Assert.Contains($"name=seccomp,profile={profile}",
+                EngineFixture.Check(engine.Docker("info", "-f", "{{json .SecurityOptions}}")).Stdout);
+        }
+
+        File.WriteAllText(profile, """{"defaultAction": "SCMP_ACT_NOPE"}""");
+        foreach (string bad in new[] { profile, Path.Combine(dir, "missing.json") })
+        {
+            var refused = Sh.Run(Path.Combine(EngineProcess.RepoRoot(), "berth"),
+                ["daemon", "--seccomp-profile", bad, "--data-root", Path.Combine(dir, "data"), "--exec-root", Path.Combine(dir, "exec")]);
+            Assert.Equal(2, refused.ExitCode);
+            Assert.Contains($"opening seccomp profile ({bad}) failed", refused.Stderr);
+            Assert.False(Directory.Exists(Path.Combine(dir, "exec")), "a refused start made its exec root");
+        }
+    }
+
+    [Fact]
     public void Info_lists_the_active_security_options()
     {
         var options = JsonSerializer.Deserialize<string[]>(EngineFixture.Check(
