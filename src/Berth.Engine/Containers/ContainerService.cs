@@ -608,7 +608,7 @@ public sealed partial class ContainerService
                 var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();
                 string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
                 record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases));
-                OpenResolver(record);
+                RefreshNames(record);
             }
             record.RequestedNetworks[network.Name] = settings;
             _store.Save(record);
@@ -641,6 +641,7 @@ public sealed partial class ContainerService
                 }
                 _networks.Detach(record.Endpoints[index]);
                 record.Endpoints.RemoveAt(index);
+                if (record.State.Running) RefreshNames(record);
             }
             _store.Save(record);
         }
