@@ -79,6 +79,7 @@ public sealed partial class ContainerService
                 throw new BadRequestException($"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
         }
         var image = _images.Find(request.Image) ?? throw new NotFoundException($"No such image: {NormalizeReference(request.Image)}");
+        using var lease = LeaseImage(image, request.Image);
         var hostConfig = request.HostConfig ?? new HostConfig();
         NormalizeHostConfig(hostConfig);
         ContainerSecurity.Validate(hostConfig, _runtime.Security);
@@ -104,6 +105,7 @@ public sealed partial class ContainerService
             Id = id, Created = DateTimeOffset.UtcNow, Path = path, Args = args, ImageId = image.Id, Config = config,
             HostConfig = hostConfig, RequestedNetworks = requestedNetworks, Runtime = _runtimeName,
         };
+        CrashPoints.Hit("create.before-record");
         lock (_nameLock)
         {
             name ??= GenerateName();
