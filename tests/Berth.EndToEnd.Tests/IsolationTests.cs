@@ -224,6 +224,29 @@ public sealed class IsolationTests(IsolationFixture fixture) : IClassFixture<Iso
         }
     }
 
+    /// <summary>Where the kernel has AppArmor, containers run under berth-default in enforce mode (and unconfined when
+    /// asked); where it has not (this machine's kernel: no apparmor module, no securityfs), asking for a profile is
+    /// refused, never silently dropped.</summary>
+    [Fact]
+    public void The_apparmor_profile_is_applied_where_the_kernel_has_apparmor_and_refused_where_it_has_not()
+    {
+        bool enabled = File.Exists("/sys/module/apparmor/parameters/enabled")
+            && File.ReadAllText("/sys/module/apparmor/parameters/enabled").StartsWith('Y');
+        if (enabled)
+        {
+            Assert.Equal("berth-default (enforce)", Run(Image, "cat", "/proc/self/attr/current").Stdout.Trim('\0', '\n'));
+            Assert.Equal("unconfined", Run("--security-opt", "apparmor=unconfined", Image, "cat", "/proc/self/attr/current")
+                .Stdout.Trim('\0', '\n'));
+            Assert.Contains("berth-default", File.ReadAllText("/sys/kernel/security/apparmor/profiles"));
+        }
+        else
+        {
+            var refused = Run("--security-opt", "apparmor=berth-default", Image, "true");
+            Assert.Equal(125, refused.ExitCode);
+            Assert.Contains("AppArmor is not enabled on this host", refused.Stderr);
+        }
+    }
+
     [Fact]
     public void Info_lists_the_active_security_options()
     {

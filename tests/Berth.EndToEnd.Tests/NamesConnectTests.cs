@@ -70,4 +70,36 @@ public sealed class NamesConnectTests(EngineFixture fixture, ITestOutputHelper o
             Engine.Docker("network", "rm", net, other);
         }
     }
+
+    [Fact]
+    public void Several_containers_with_one_alias_get_all_their_addresses_in_turn_as_compose_scale_needs()
+    {
+        string net = TestNames.Unique("dn", 12), client = TestNames.Unique("dc", 12);
+        var replicas = Enumerable.Range(1, 3).Select(i => TestNames.Unique($"ds{i}", 12)).ToList();
+        try
+        {
+            Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), net));
+            foreach (string replica in replicas)
+                Ok(Engine.Docker("run", "-d", "--name", replica, "--network", net, "--network-alias", "web", "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", client, "--network", net, "webapp:noexpose"));
+            var addresses = replicas.Select(r => Engine.Docker("inspect", "-f",
+                $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", r).Stdout.Trim()).ToHashSet();
+
+            var firsts = new List<string>();
+            for (int i = 0; i < 3; i++)
+            {
+                var answer = Exec(client, "nslookup", "web", "127.0.0.11").Split('\n')
+                    .Where(l => l.StartsWith("Address:", StringComparison.Ordinal) && !l.Contains("127.0.0.11"))
+                    .Select(l => l["Address:".Length..].Trim().Split(' ')[0]).ToList();
+                Assert.Equal(addresses, answer.ToHashSet());
+                firsts.Add(answer[0]);
+            }
+            Assert.True(firsts.Distinct().Count() > 1, $"the same address came first every time: {string.Join(", ", firsts)}");
+        }
+        finally
+        {
+            Engine.Docker(["rm", "-f", client, .. replicas]);
+            Engine.Docker("network", "rm", net);
+        }
+    }
 }
