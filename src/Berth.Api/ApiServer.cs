@@ -86,7 +86,7 @@ public static class ApiServer
         {
             Directory.CreateDirectory(Path.GetDirectoryName(socketPath)!);
             if (File.Exists(socketPath)) File.Delete(socketPath);
-            kestrel.ListenUnixSocket(socketPath, listen => listen.Use(HijackTransport.Middleware).Use(KestrelErrorBodies.Middleware));
+            kestrel.ListenUnixSocket(socketPath, listen => listen.Use(HijackTransport.Middleware));
             return;
         }
         kestrel.Listen(listener.Endpoint!, listen =>
@@ -95,7 +95,7 @@ public static class ApiServer
             listen.Protocols = HttpProtocols.Http1;
             // TLS first, so the hijack transport sees the plain bytes.
             if (listener.Https is { } https) listen.UseHttps(https);
-            listen.Use(HijackTransport.Middleware).Use(KestrelErrorBodies.Middleware);
+            listen.Use(HijackTransport.Middleware);
         });
     }
 

@@ -36,21 +36,6 @@ public sealed class HijackTransportTests
     }
 
     [Fact]
-    public void Only_kestrels_own_empty_400_414_431_heads_get_a_json_body()
-    {
-        byte[] head = "HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Length: 0\r\nConnection: close\r\nDate: x\r\n\r\n"u8.ToArray();
-        string rewritten = Encoding.ASCII.GetString(KestrelErrorBodies.Rewrite(head)!);
-        Assert.Equal("HTTP/1.1 431 Request Header Fields Too Large\r\nContent-Type: application/json\r\nContent-Length: 46\r\n"
-            + "Connection: close\r\nDate: x\r\n\r\n{\"message\":\"request header fields too large\"}\n", rewritten);
-        // A head with a body behind it, another status, a non-empty answer or a body block: left as they are.
-        Assert.Null(KestrelErrorBodies.Rewrite([.. head, .. "{}"u8]));
-        Assert.Null(KestrelErrorBodies.Rewrite("HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n"u8));
-        Assert.Null(KestrelErrorBodies.Rewrite("HTTP/1.1 400 Bad Request\r\nContent-Length: 12\r\n\r\n"u8));
-        Assert.Null(KestrelErrorBodies.Rewrite("HTTP/1.1 400 Bad Request\r\nContent-Length: 0"u8));
-        Assert.Null(KestrelErrorBodies.Rewrite("{\"message\":\"HTTP/1.1 400\"}"u8));
-    }
-
-    [Fact]
     public void A_moved_body_is_read_back()
     {
         var context = new DefaultHttpContext();
