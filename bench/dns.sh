@@ -1,119 +1,154 @@
 #!/usr/bin/env bash
-# The embedded resolver side by side with Debian's aardvark-dns (Podman's resolver, started on its own config for the
-# same names), with Debian's dnsperf:
+# The embedded resolver side by side with dockerd 20.10's (Debian's docker.io) and Debian's aardvark-dns (Podman's,
+# started on its own config for the same names), with Debian's dnsperf:
 #
-#   bash bench/dns.sh [--containers N] [--aliases M] [--seconds S]
+#   bash bench/dns.sh [--containers N] [--aliases M] [--seconds S] [--berth-only]
 #
-# Berth: N containers on one user network with M --network-alias each (N*M names, default 50*20 = 1000); dnsperf and
-# a latency probe run inside a client container's namespace against 127.0.0.11. aardvark-dns: the same names in its
-# config, listening in a namespace made for it. Prints queries/s, p50/p99, Berth's memory growth with the names
+# Each engine: N containers on one user network with M --network-alias each (N*M names, default 50*20 = 1000);
+# dnsperf and a sequential latency probe run inside a client container's namespace against 127.0.0.11, for
+# container names and for forwarded names (the containers' --dns is an upstream this script runs on a host loopback
+# address, 127.0.0.x: no traffic leaves the machine). aardvark-dns answers the same names in a namespace made for it
+# (container names only). Also: Berth's memory for the names alone (N containers with the aliases minus N without),
 # and how soon a new container's name resolves after `docker run -d` returns. Everything it creates goes on exit.
-# Not measured here: dockerd 20.10's resolver and forwarded names (needs an upstream); see bench/README.md.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-N=50 M=20 SECS=10
+N=50 M=20 SECS=10 BERTH_ONLY=0
 while [ $# -gt 0 ]; do
   case "$1" in
     --containers) N="$2"; shift ;;
     --aliases) M="$2"; shift ;;
     --seconds) SECS="$2"; shift ;;
-    *) sed -n '2,12p' "${BASH_SOURCE[0]}"; exit 2 ;;
+    --berth-only) BERTH_ONLY=1 ;;
+    *) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 2 ;;
   esac
   shift
 done
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
-for tool in dnsperf /usr/lib/podman/aardvark-dns nsenter; do
-  command -v "$tool" >/dev/null || { echo "missing $tool: apt-get install dnsperf aardvark-dns" >&2; exit 1; }
-done
-
-TAG=$(printf '%04x' $(( $$ % 65536 )))
-WORK=$(mktemp -d "/tmp/berth-dnsbench-$TAG.XXXXXX")
-SOCK="$WORK/berth.sock" BRIDGE="bdn$TAG" PREFIX="bdns$TAG" NET="bdns$TAG-net"
-A=$(( RANDOM % 100 + 120 )) B=$(( RANDOM % 250 + 1 ))
-BIP="10.$A.$B.1/24" SUBNET="10.$(( A + 1 )).$B.0/22" ARD_IP="10.$(( A + 2 )).$B.1"
-ARD_NS="bdns-ard-$TAG" ARD_DIR="$WORK/aardvark"
-DOCKER_CLI=/usr/local/bin/docker; [ -x "$DOCKER_CLI" ] || DOCKER_CLI=$(command -v docker)
-dk() { DOCKER_HOST="unix://$SOCK" "$DOCKER_CLI" "$@"; }
-BERTH_PID=""
-
-cleanup() {
-  set +e
-  if [ -n "$BERTH_PID" ]; then
-    dk ps -aq | xargs -r -n 50 env DOCKER_HOST="unix://$SOCK" "$DOCKER_CLI" rm -f >/dev/null 2>&1
-    dk network rm "$NET" >/dev/null 2>&1
-    kill -TERM "$BERTH_PID" 2>/dev/null; wait "$BERTH_PID" 2>/dev/null
-  fi
-  [ -s "$ARD_DIR/config/aardvark.pid" ] && kill "$(cat "$ARD_DIR/config/aardvark.pid")" 2>/dev/null
+source "$ROOT/bench/lib/engines.sh"
+UPSTREAM_PID="" ARD_PID=""
+ARD_NS="bdns-ard-$BENCH_TAG" ARD_DIR="$BENCH_WORK/aardvark"
+dns_cleanup() {
+  local rc=$?
+  [ -n "$UPSTREAM_PID" ] && kill "$UPSTREAM_PID" 2>/dev/null
+  [ -n "$ARD_PID" ] && kill "$ARD_PID" 2>/dev/null
   ip netns pids "$ARD_NS" 2>/dev/null | xargs -r kill 2>/dev/null
   ip netns del "$ARD_NS" 2>/dev/null
-  ip link del "$BRIDGE" 2>/dev/null; nft delete table ip "berth_$BRIDGE" 2>/dev/null
-  nft delete table ip "berth_${BRIDGE}_user" 2>/dev/null
-  umount -R "$WORK" 2>/dev/null; rm -rf "$WORK"
+  (exit "$rc"); engines_cleanup
 }
-trap cleanup EXIT INT TERM
+trap dns_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
+if [ "$BERTH_ONLY" = 1 ]; then engines_install --no-dockerd dnsperf aardvark-dns; else engines_install dnsperf aardvark-dns; fi
+PROBE="$ROOT/bench/dns_latency.py"
 
-rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
-dnsperf_qps() {  # $@ = command prefix to enter the namespace; prints queries/s
-  "$@" dnsperf -s "$SERVER" -d "$WORK/names.txt" -l "$SECS" -c 4 -Q 200000 2>&1 | tee -a "$WORK/dnsperf.log" \
+# ---- the upstream: answers every A query (192.0.2.55, TTL 60) on a free host loopback address --------------------
+UPSTREAM=""
+for i in $(seq 2 250); do
+  a="127.0.$(( $$ % 200 + 20 )).$i"
+  ss -Hlun "src $a:53" | grep -q . && continue
+  UPSTREAM=$a; break
+done
+python3 "$ROOT/tests/Berth.EndToEnd.Tests/py/fake_dns.py" "$UPSTREAM" >"$BENCH_WORK/upstream.log" 2>&1 &
+UPSTREAM_PID=$!
+for _ in $(seq 50); do grep -q ready "$BENCH_WORK/upstream.log" && break; sleep 0.1; done
+for i in $(seq 1000); do echo "f$i.forwarded.test A"; done > "$BENCH_WORK/forwarded.txt"
+: > "$BENCH_WORK/names.txt"
+for i in $(seq "$N"); do for j in $(seq "$M"); do echo "n$i-$j A"; done; done >> "$BENCH_WORK/names.txt"
+
+dnsperf_qps() {  # $1 = names file, then the command prefix entering the namespace; prints queries/s
+  local names=$1; shift
+  "$@" dnsperf -s 127.0.0.11 -d "$names" -l "$SECS" -c 4 -Q 200000 2>&1 | tee -a "$BENCH_WORK/dnsperf.log" \
     | awk '/Queries per second/{print $4}'
 }
 
-echo "== Berth: $N containers x $M aliases on $NET"
-(cd "$ROOT" && ./berth --help >/dev/null)
-bash "$ROOT/scripts/make-webapp-rootfs.sh" "$WORK/webapp.tar" >/dev/null
-(cd "$ROOT" && setsid ./berth daemon --host "unix://$SOCK" --data-root "$WORK/data" --exec-root "$WORK/exec" \
-  --bridge "$BRIDGE" --bip "$BIP" >"$WORK/berth.log" 2>&1) &
-BERTH_PID=$!
-for _ in $(seq 600); do curl -sf --unix-socket "$SOCK" http://x/_ping >/dev/null 2>&1 && break; sleep 0.1; done
-DAEMON_PID=$(pgrep -f -- "--host unix://$SOCK" | while read -r p; do [ "$(readlink /proc/$p/exe)" != /usr/bin/bash ] && echo "$p"; done | tail -1)
-dk import -c 'CMD ["/bin/httpd","-f","-p","80","-h","/www"]' "$WORK/webapp.tar" webapp:noexpose >/dev/null
-dk network create --subnet "$SUBNET" "$NET" >/dev/null
-CLIENT=$(dk run -d --name "$PREFIX-client" --network "$NET" webapp:noexpose)
-SANDBOX=$(dk inspect -f '{{.NetworkSettings.SandboxKey}}' "$CLIENT")
-RSS0=$(rss_kb "$DAEMON_PID")
-: > "$WORK/names.txt"; : > "$ARD_DIR.entries"
-for i in $(seq "$N"); do
-  aliases=(); names="$PREFIX-c$i"
-  for j in $(seq "$M"); do aliases+=(--network-alias "n$i-$j"); names="$names,n$i-$j"; echo "n$i-$j A" >> "$WORK/names.txt"; done
-  id=$(dk run -d --name "$PREFIX-c$i" --network "$NET" "${aliases[@]}" webapp:noexpose)
-  ip=$(dk inspect -f "{{(index .NetworkSettings.Networks \"$NET\").IPAddress}}" "$id")
-  echo "$id 10.$(( A + 2 )).$B.$(( i + 1 ))  $names" >> "$ARD_DIR.entries"
-done
-RSS1=$(rss_kb "$DAEMON_PID")
-SERVER=127.0.0.11
-BERTH_QPS=$(dnsperf_qps nsenter --net="$SANDBOX")
-BERTH_LAT=$(nsenter --net="$SANDBOX" python3 "$ROOT/bench/dns_latency.py" latency "$SERVER" "$WORK/names.txt" 5000)
-RSS2=$(rss_kb "$DAEMON_PID")
-dk run -d --name "$PREFIX-new" --network "$NET" --network-alias brandnew webapp:noexpose >/dev/null
-NEW_NAME_S=$(nsenter --net="$SANDBOX" python3 "$ROOT/bench/dns_latency.py" until "$SERVER" brandnew 5)
+# run_names CLI PREFIX NET WITH_ALIASES: N containers on NET (with the M aliases each when WITH_ALIASES=1)
+run_names() {
+  local cli=$1 prefix=$2 net=$3 with=$4 i j aliases
+  for i in $(seq "$N"); do
+    aliases=()
+    if [ "$with" = 1 ]; then for j in $(seq "$M"); do aliases+=(--network-alias "n$i-$j"); done; fi
+    "$cli" run -d --name "$prefix-c$i" --network "$net" --dns "$UPSTREAM" "${aliases[@]}" webapp:noexpose >/dev/null
+  done
+}
+
+# measure CLI ENGINE: prints "engine names_qps names_latency forwarded_qps forwarded_latency new_name_s"
+measure() {
+  local cli=$1 engine=$2 net="bdns$BENCH_TAG-net" sandbox qn ln qf lf new
+  "$cli" network create --subnet "$3" "$net" >/dev/null
+  "$cli" run -d --name "$engine-client" --network "$net" --dns "$UPSTREAM" webapp:noexpose >/dev/null
+  sandbox=$("$cli" inspect -f '{{.NetworkSettings.SandboxKey}}' "$engine-client")
+  if [ "$engine" = berth ]; then
+    # Memory for the names alone: N containers without aliases, then N with them; the names' share is the
+    # second growth minus the first (both batches hold the same containers' bookkeeping).
+    # (./berth execs the daemon: BERTH_PID is the daemon itself.)
+    local r0 r1 r2
+    sleep 2; r0=$(rss_kb "$BERTH_PID")
+    run_names "$cli" "$engine-plain" "$net" 0; sleep 2; r1=$(rss_kb "$BERTH_PID")
+    run_names "$cli" "$engine" "$net" 1; sleep 2; r2=$(rss_kb "$BERTH_PID")
+    echo "Berth RSS: $r0 kB with the client, $r1 kB with $N plain containers (+$(( r1 - r0 )) kB), $r2 kB with $N" \
+      "more holding $(( N * M )) aliases (+$(( r2 - r1 )) kB): the names alone $(( (r2 - r1) - (r1 - r0) )) kB" \
+      > "$BENCH_WORK/memory.txt"
+  else
+    run_names "$cli" "$engine" "$net" 1
+  fi
+  qn=$(dnsperf_qps "$BENCH_WORK/names.txt" nsenter --net="$sandbox")
+  ln=$(nsenter --net="$sandbox" python3 "$PROBE" latency 127.0.0.11 "$BENCH_WORK/names.txt" 5000)
+  qf=$(dnsperf_qps "$BENCH_WORK/forwarded.txt" nsenter --net="$sandbox")
+  lf=$(nsenter --net="$sandbox" python3 "$PROBE" latency 127.0.0.11 "$BENCH_WORK/forwarded.txt" 5000)
+  "$cli" run -d --name "$engine-new" --network "$net" --network-alias brandnew webapp:noexpose >/dev/null
+  new=$(nsenter --net="$sandbox" python3 "$PROBE" until 127.0.0.11 brandnew 5)
+  echo "$engine|$qn|$ln|$qf|$lf|$new"
+}
+
+bash "$ROOT/scripts/make-webapp-rootfs.sh" "$BENCH_WORK/webapp.tar" >/dev/null
+IMPORT_CMD='CMD ["/bin/httpd","-f","-p","80","-h","/www"]'
+RESULTS=()
+
+echo "== Berth: $N containers x $M aliases (and $N without), upstream $UPSTREAM"
+berth_start
+bk import -c "$IMPORT_CMD" "$BENCH_WORK/webapp.tar" webapp:noexpose >/dev/null
+RESULTS+=("$(measure bk berth "$(free_prefix 10.216).0/24")")
+berth_stop
+
+if [ "$BERTH_ONLY" = 0 ] && dockerd_start; then
+  echo "== dockerd $(dockerd --version | awk '{print $3}' | tr -d ,): the same names"
+  dkd import -c "$IMPORT_CMD" "$BENCH_WORK/webapp.tar" webapp:noexpose >/dev/null
+  RESULTS+=("$(measure dkd dockerd "$(free_prefix 10.217).0/24")")
+  dockerd_stop
+fi
 
 echo "== aardvark-dns $(dpkg-query -W -f='${Version}' aardvark-dns) on the same names"
+ARD_IP="$(free_prefix 10.218).1"
 mkdir -p "$ARD_DIR/config"
-{ echo "$ARD_IP"; cat "$ARD_DIR.entries"; } > "$ARD_DIR/config/$NET"
+{
+  echo "$ARD_IP"
+  for i in $(seq "$N"); do
+    names="ard-c$i"; for j in $(seq "$M"); do names="$names,n$i-$j"; done
+    printf '%064x %s.%s  %s\n' "$i" "${ARD_IP%.*}" $(( i + 1 )) "$names"
+  done
+} > "$ARD_DIR/config/bdns-net"
 ip netns add "$ARD_NS"
 ip -n "$ARD_NS" link set lo up
 ip -n "$ARD_NS" addr add "$ARD_IP/24" dev lo
-ip netns exec "$ARD_NS" /usr/lib/podman/aardvark-dns --config "$ARD_DIR/config" -p 53 run >"$WORK/aardvark.log" 2>&1 &
+ip netns exec "$ARD_NS" /usr/lib/podman/aardvark-dns --config "$ARD_DIR/config" -p 53 run >"$BENCH_WORK/aardvark.log" 2>&1 &
+ARD_PID=$!
 for _ in $(seq 100); do
-  ip netns exec "$ARD_NS" python3 "$ROOT/bench/dns_latency.py" until "$ARD_IP" "n1-1" 0.1 | grep -qv timeout && break
+  ip netns exec "$ARD_NS" python3 "$PROBE" until "$ARD_IP" "n1-1" 0.1 | grep -qv timeout && break
   sleep 0.1
 done
-SERVER=$ARD_IP
-ARD_QPS=$(dnsperf_qps ip netns exec "$ARD_NS")
-ARD_LAT=$(ip netns exec "$ARD_NS" python3 "$ROOT/bench/dns_latency.py" latency "$SERVER" "$WORK/names.txt" 5000)
+ARD_QPS=$(ip netns exec "$ARD_NS" dnsperf -s "$ARD_IP" -d "$BENCH_WORK/names.txt" -l "$SECS" -c 4 -Q 200000 2>&1 \
+  | awk '/Queries per second/{print $4}')
+ARD_LAT=$(ip netns exec "$ARD_NS" python3 "$PROBE" latency "$ARD_IP" "$BENCH_WORK/names.txt" 5000)
+RESULTS+=("aardvark-dns|$ARD_QPS|$ARD_LAT|-|-|-")
 
 echo
-printf '%-14s %12s  %s\n' engine "queries/s" "sequential latency (python client)"
-printf '%-14s %12s  %s\n' berth "$BERTH_QPS" "$BERTH_LAT"
-printf '%-14s %12s  %s\n' aardvark-dns "$ARD_QPS" "$ARD_LAT"
-echo "names: $(( N * M )) aliases + $N container names; dnsperf -c 4 -l $SECS over UDP"
-echo "Berth RSS: $RSS0 kB with the client only, $RSS1 kB with the names ($(( (RSS1 - RSS0) / 1024 )) MB, includes the"
-echo "  containers' own bookkeeping), $RSS2 kB after the queries"
-echo "new name resolvable after docker run -d returned: ${NEW_NAME_S} s"
-mkdir -p "$ROOT/bench/results"
-cat > "$ROOT/bench/results/dns-latest.json" <<JSON
-{"names": $(( N * M )), "containers": $N, "seconds": $SECS,
- "berth": {"qps": ${BERTH_QPS:-null}, "latency": ${BERTH_LAT:-null}, "rss_kb": [$RSS0, $RSS1, $RSS2],
-           "new_name_s": "$NEW_NAME_S"},
- "aardvark": {"qps": ${ARD_QPS:-null}, "latency": ${ARD_LAT:-null}}}
-JSON
+echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
+printf '%-13s %11s  %-58s %11s  %s\n' engine "names q/s" "names latency (sequential python client)" "fwd q/s" "forwarded latency"
+for r in "${RESULTS[@]}"; do
+  IFS='|' read -r e qn ln qf lf new <<<"$r"
+  printf '%-13s %11s  %-58s %11s  %s\n' "$e" "$qn" "$ln" "$qf" "$lf"
+done
+for r in "${RESULTS[@]}"; do
+  IFS='|' read -r e _ _ _ _ new <<<"$r"
+  [ "$new" = - ] || echo "$e: new name resolvable ${new} s after docker run -d returned"
+done
+echo "names: $(( N * M )) aliases + $N container names; forwarded: 1000 names to one upstream at $UPSTREAM"
+echo "(Berth caches forwarded answers within their TTL; dockerd 20.10 and aardvark-dns do not); dnsperf -c 4 -l $SECS, UDP"
+cat "$BENCH_WORK/memory.txt"

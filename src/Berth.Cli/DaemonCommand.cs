@@ -1,6 +1,7 @@
 using System.CommandLine;
 using Berth.Api;
 using Berth.Engine;
+using Berth.Runtime.Security;
 using Microsoft.Extensions.Hosting;
 using Microsoft.Extensions.Logging;
 
@@ -39,18 +40,19 @@ public static class DaemonCommand
         var icc = new Option<bool>("--icc") { Description = "Containers on the default bridge may talk to each other (--icc=false: no)", DefaultValueFactory = _ => true };
         var ipMasq = new Option<bool>("--ip-masq") { Description = "Masquerade the default bridge's outbound traffic", DefaultValueFactory = _ => true };
         var ip = new Option<string?>("--ip") { Description = "Default host address for published ports (default: every address)" };
+        var seccompProfile = new Option<string?>("--seccomp-profile") { Description = "Default seccomp profile of containers: a JSON file in Docker's format, or unconfined (default: Docker's)" };
         var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
         // Read by DaemonConfigFile.Expand before parsing; declared here for --help.
         var configFile = new Option<string?>(DaemonConfigFile.Flag)
         {
             Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
-                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, ip "
+                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, ip, seccomp-profile "
                 + "(a key may not also be a flag)",
         };
         var command = new Command("daemon", "Run the engine in the foreground")
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
-            addressPools, configFile, mtu, icc, ipMasq, ip,
+            addressPools, seccompProfile, configFile, mtu, icc, ipMasq, ip,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -65,12 +67,22 @@ public static class DaemonCommand
                 Icc = parse.GetValue(icc),
                 IpMasquerade = parse.GetValue(ipMasq),
                 DefaultBindIp = parse.GetValue(ip),
+                SeccompProfile = parse.GetValue(seccompProfile),
             };
             if (options.Mtu is < 68 or > 65535
                 || options.DefaultBindIp is { } bindIp && !System.Net.IPAddress.TryParse(bindIp, out _))
             {
                 Console.Error.WriteLine("berth daemon: invalid --mtu (68 to 65535) or --ip (an address)");
                 return 2;
+            }
+            if (options.SeccompProfile is { } profile && profile is not (HostSecurity.BuiltinProfile or HostSecurity.UnconfinedProfile))
+            {
+                try { HostSecurity.ReadDaemonProfile(profile); }
+                catch (SecurityOptionException e)
+                {
+                    Console.Error.WriteLine($"berth daemon: {e.Message}");
+                    return 2;
+                }
             }
             try { options.LogOptions = DaemonLogOptions.Parse(parse.GetValue(logOpts) ?? []); }
             catch (ArgumentException e)

@@ -34,6 +34,7 @@ public static class DaemonConfigFile
         ["icc"] = ("--icc", Kind.Switch),
         ["ip-masq"] = ("--ip-masq", Kind.Switch),
         ["ip"] = ("--ip", Kind.Text),
+        ["seccomp-profile"] = ("--seccomp-profile", Kind.Text),
     };
 
     /// <summary>Short spellings of the flags above, for the conflict check.</summary>

@@ -5,6 +5,7 @@ using Berth.Networking.Firewall;
 using Berth.Networking.Ports;
 using Berth.Runtime.Containers;
 using Berth.Runtime.Images;
+using Berth.Runtime.Security;
 using Microsoft.Extensions.Logging;
 
 namespace Berth.Engine;
@@ -51,7 +52,9 @@ public sealed class BerthEngine : IAsyncDisposable
         catch (Berth.Linux.LinuxException e) { logger.LogWarning("raising the open files limit failed: {Error}", e.Message); }
 
         var runtimeInfo = OciRuntimeInfo.Probe(options.Runtime, Path.Combine(options.ExecRoot, "probe"), loggers.CreateLogger<OciRuntimeInfo>());
-        var runtime = new ContainerRuntime(runtimeInfo, options.ExecRoot, loggers.CreateLogger<ContainerRuntime>());
+        var security = HostSecurity.Detect(options.ExecRoot, loggers.CreateLogger<HostSecurity>(),
+            daemonProfile: options.SeccompProfile);
+        var runtime = new ContainerRuntime(runtimeInfo, options.ExecRoot, loggers.CreateLogger<ContainerRuntime>(), security);
         var images = new ImageStore(options.ImagesDirectory, loggers.CreateLogger<ImageStore>());
         var firewall = new FirewallManager(NftablesFactory.Create(loggers.CreateLogger("Berth.Firewall")), options.FirewallTable,
             loggers.CreateLogger<FirewallManager>());

@@ -19,10 +19,23 @@ public static class CrashPoints
         "exit.after-record", "rm.after-teardown", "rm.after-forget", "rm.after-record",
     ];
 
+    /// <summary>BERTH_TEST_PAUSE_AT=&lt;point&gt;=&lt;file&gt;: at that point the daemon creates the file and waits (at
+    /// most a minute) until the test deletes it, so a test can run a request inside a window that is otherwise
+    /// microseconds wide (rmi while a create holds its image).</summary>
+    public const string PauseVariable = "BERTH_TEST_PAUSE_AT";
+
     private static readonly string? Armed = Environment.GetEnvironmentVariable(Variable);
+    private static readonly string? PauseArmed = Environment.GetEnvironmentVariable(PauseVariable);
 
     public static void Hit(string point)
     {
         if (Armed is not null && Armed == point) Interop.Kill(Environment.ProcessId, 9);
+        if (PauseArmed is not null && PauseArmed.StartsWith(point + "=", StringComparison.Ordinal)) Pause(PauseArmed[(point.Length + 1)..]);
+    }
+
+    private static void Pause(string file)
+    {
+        File.WriteAllText(file, "");
+        for (int waited = 0; File.Exists(file) && waited < 60_000; waited += 10) Thread.Sleep(10);
     }
 }

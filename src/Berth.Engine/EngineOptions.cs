@@ -23,6 +23,9 @@ public sealed class EngineOptions
     public IReadOnlyDictionary<string, string> LogOptions { get; set; } =
         Berth.Runtime.Containers.LogPolicy.DefaultOptions;
 
+    /// <summary>dockerd's --seccomp-profile: the containers' default profile (a path, or "unconfined"); null = Docker's.</summary>
+    public string? SeccompProfile { get; set; }
+
     /// <summary>One nftables table per engine, so engines side by side do not touch each other's rules.</summary>
     public string FirewallTable => BridgeName == "berth0" ? "berth" : "berth_" + BridgeName;
 

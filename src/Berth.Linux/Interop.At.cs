@@ -169,6 +169,16 @@ public static unsafe partial class Interop
         if (fsync(fd) != 0) throw LinuxException.FromLastError($"fsync {what}");
     }
 
+    [LibraryImport(Libc, EntryPoint = "syncfs", SetLastError = true)]
+    private static partial int syncfs(SafeHandle fd);
+
+    /// <summary>syncfs(2): writes out every dirty file of the filesystem holding <paramref name="fd"/>, one call
+    /// for a whole extracted tree instead of an fsync per file.</summary>
+    public static void SyncFilesystem(SafeHandle fd, string what)
+    {
+        if (syncfs(fd) != 0) throw LinuxException.FromLastError($"syncfs {what}");
+    }
+
     // glibc's makedev encoding.
     private static ulong MakeDev(uint major, uint minor) =>
         ((ulong)(major & 0xfffff000) << 32) | ((ulong)(major & 0xfff) << 8) |

@@ -33,6 +33,14 @@ public sealed class DaemonConfigFileTests
     }
 
     [Fact]
+    public void Seccomp_profile_is_dockerds_key()
+    {
+        Assert.Equal(["--seccomp-profile", "/etc/berth/seccomp.json"],
+            DaemonConfigFile.ToFlags("""{"seccomp-profile":"/etc/berth/seccomp.json"}""", []));
+        Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"seccomp-profile":"x"}""", ["--seccomp-profile", "y"]));
+    }
+
+    [Fact]
     public void Unknown_keys_are_refused_by_name()
     {
         var e = Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"bridge":"b0","iptables":false}""", []));

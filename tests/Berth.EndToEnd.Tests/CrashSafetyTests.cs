@@ -1,6 +1,7 @@
 using System.Diagnostics;
 using System.Text;
 using System.Text.Json.Nodes;
+using Berth.Engine;
 using Berth.TestSupport;
 using Xunit;
 using Xunit.Abstractions;
@@ -91,6 +92,97 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
             if (stranger is { HasExited: false }) stranger.Kill();
             stranger?.Dispose();
             Engine.Docker("rm", "-f", name);
+            output.WriteLine(Engine.Log);
+        }
+    }
+
+    [Fact]
+    public async Task A_container_whose_process_died_with_its_supervisor_while_the_daemon_runs_stops_at_once_and_no_stranger_is_signalled()
+    {
+        string name = TestNames.Unique("pl", 12);
+        Process? stranger = null;
+        try
+        {
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose"));
+            string bundle = Path.Combine(Engine.DataRoot, "containers", Id(name));
+            int init = int.Parse(File.ReadAllText(Path.Combine(bundle, "pidfile")).Trim());
+            int conmon = int.Parse(File.ReadAllText(Path.Combine(bundle, "conmon.pid")).Trim());
+
+            // With the daemon up: the supervisor goes first (no exit code will come), then the container's process,
+            // and the pid the runtime reads now names a stranger.
+            Sh.Run("kill", ["-KILL", conmon.ToString()]);
+            Sh.Run("kill", ["-KILL", init.ToString()]);
+            while (File.Exists($"/proc/{init}/stat") || File.Exists($"/proc/{conmon}/stat")) await Task.Delay(20);
+            stranger = Process.Start(new ProcessStartInfo("sleep", "1000"))!;
+            File.WriteAllText(Path.Combine(bundle, "pidfile"), stranger.Id.ToString());
+
+            // A timeout far beyond the client's 60 s: waiting it out, or for an exit that never comes, fails the test.
+            var stop = Engine.Docker("stop", "-t", "600", name);
+            Assert.True(stop.ExitCode == 0, stop.Stderr);
+            Assert.Equal("exited false 255",
+                Engine.Docker("inspect", "-f", "{{.State.Status}} {{.State.Running}} {{.State.ExitCode}}", name).Stdout.Trim());
+            Engine.Docker("kill", name);
+            EngineFixture.Check(Engine.Docker("rm", "-f", name));
+            Assert.False(stranger.HasExited, "the stranger holding the pid was signalled");
+        }
+        finally
+        {
+            if (stranger is { HasExited: false }) stranger.Kill();
+            stranger?.Dispose();
+            Engine.Docker("rm", "-f", name);
+            output.WriteLine(Engine.Log);
+        }
+    }
+
+    [Fact]
+    public async Task Rmi_while_a_create_holds_the_image_is_refused_and_the_new_container_keeps_its_layers()
+    {
+        string name = TestNames.Unique("lease", 14), image = TestNames.Unique("lease-img", 16) + ":1";
+        string tar = Path.Combine(Engine.Root, TestNames.Unique("lease-", 16) + ".tar");
+        string pause = Path.Combine(Engine.Root, TestNames.Unique("pause-", 16));
+        Process? create = null;
+        try
+        {
+            // An image with a layer of its own, so removing the image would take the layer with it.
+            WebAppImage.WriteRootfsTar(tar);
+            using (var file = File.Open(tar, FileMode.Open))
+            {
+                file.Seek(-1024, SeekOrigin.End); // over the two zero blocks that end the archive
+                using var writer = new System.Formats.Tar.TarWriter(file, System.Formats.Tar.TarEntryFormat.Pax, leaveOpen: true);
+                writer.WriteEntry(new System.Formats.Tar.PaxTarEntry(System.Formats.Tar.TarEntryType.RegularFile, "unique")
+                    { DataStream = new MemoryStream(Encoding.UTF8.GetBytes(name)) });
+            }
+            EngineFixture.Check(Engine.Docker("import", "-c", WebAppImage.Cmd, tar, image));
+            await Engine.StopAsync();
+            await Engine.StartAgainAsync(new Dictionary<string, string> { [CrashPoints.PauseVariable] = $"create.before-record={pause}" });
+
+            create = Process.Start(new ProcessStartInfo("/usr/local/bin/docker", ["create", "--name", name, image])
+                { Environment = { ["DOCKER_HOST"] = Engine.DockerHost }, RedirectStandardError = true, RedirectStandardOutput = true })!;
+            while (!File.Exists(pause) && !create.HasExited) await Task.Delay(10);
+            Assert.True(File.Exists(pause), "the create never reached the point between resolving its image and recording the container");
+
+            var rmi = Engine.Docker("rmi", image);
+            Assert.NotEqual(0, rmi.ExitCode);
+            Assert.Contains("conflict: unable to", rmi.Stderr);
+            Assert.Contains("being created", rmi.Stderr);
+            File.Delete(pause);
+            await create.WaitForExitAsync();
+            Assert.True(create.ExitCode == 0, await create.StandardError.ReadToEndAsync());
+
+            EngineFixture.Check(Engine.Docker("start", name));
+            Assert.Contains(name, EngineFixture.Check(Engine.Docker("exec", name, "cat", "/unique")).Stdout);
+        }
+        finally
+        {
+            if (create is { HasExited: false }) create.Kill();
+            create?.Dispose();
+            File.Delete(pause);
+            // Back to an engine without the pause, for the other tests of this class.
+            await Engine.StopAsync();
+            await Engine.StartAgainAsync();
+            Engine.Docker("rm", "-f", name);
+            Engine.Docker("rmi", image);
+            File.Delete(tar);
             output.WriteLine(Engine.Log);
         }
     }

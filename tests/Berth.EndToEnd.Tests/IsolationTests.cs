@@ -185,6 +185,69 @@ public sealed class IsolationTests(IsolationFixture fixture) : IClassFixture<Iso
     }
 
     [Fact]
+    public async Task The_daemons_seccomp_profile_replaces_dockers_default_and_a_bad_one_stops_the_start()
+    {
+        string dir = Path.Combine(Engine.Root, TestNames.Unique("daemon-seccomp-", 24));
+        Directory.CreateDirectory(dir);
+        string profile = Path.Combine(dir, "deny-mkdir.json");
+        File.WriteAllText(profile, """
+            {
+              "defaultAction": "SCMP_ACT_ALLOW",
+              "syscalls": [ { "names": ["mkdir", "mkdirat"], "action": "SCMP_ACT_ERRNO", "errnoRet": 1 } ]
+            }
+            """);
+        // As daemon.json's key, the way most admins set it.
+        string config = Path.Combine(dir, "daemon.json");
+        File.WriteAllText(config, $$"""{"seccomp-profile": "{{profile}}"}""");
+        await using (var engine = await EngineProcess.StartAsync("--config-file", config))
+        {
+            EngineFixture.Check(engine.Docker("import", "-c", "CMD [\"/bin/sh\"]", Path.Combine(Engine.Root, "isolation", "rootfs.tar"), Image));
+            ShResult RunThere(params string[] args) => engine.Docker(["run", "--rm", .. args]);
+            var denied = RunThere(Image, "mkdir", "/tmp/made");
+            Assert.Equal(1, denied.ExitCode);
+            Assert.Contains("Operation not permitted", denied.Stderr);
+            // Docker's default is replaced, not added to: keyctl, which it refuses, goes through.
+            Assert.Equal((0, "ok\n"), Result(RunThere(Image, "syscall-probe", "keyctl")));
+            Assert.Equal(0, RunThere("--security-opt", "seccomp=unconfined", Image, "mkdir", "/tmp/made").ExitCode);
+            Assert.Contains($"name=seccomp,profile={profile}",
+                EngineFixture.Check(engine.Docker("info", "-f", "{{json .SecurityOptions}}")).Stdout);
+        }
+
+        File.WriteAllText(profile, """{"defaultAction": "SCMP_ACT_NOPE"}""");
+        foreach (string bad in new[] { profile, Path.Combine(dir, "missing.json") })
+        {
+            var refused = Sh.Run(Path.Combine(EngineProcess.RepoRoot(), "berth"),
+                ["daemon", "--seccomp-profile", bad, "--data-root", Path.Combine(dir, "data"), "--exec-root", Path.Combine(dir, "exec")]);
+            Assert.Equal(2, refused.ExitCode);
+            Assert.Contains($"opening seccomp profile ({bad}) failed", refused.Stderr);
+            Assert.False(Directory.Exists(Path.Combine(dir, "exec")), "a refused start made its exec root");
+        }
+    }
+
+    /// <summary>Where the kernel has AppArmor, containers run under berth-default in enforce mode (and unconfined when
+    /// asked); where it has not (this machine's kernel: no apparmor module, no securityfs), asking for a profile is
+    /// refused, never silently dropped.</summary>
+    [Fact]
+    public void The_apparmor_profile_is_applied_where_the_kernel_has_apparmor_and_refused_where_it_has_not()
+    {
+        bool enabled = File.Exists("/sys/module/apparmor/parameters/enabled")
+            && File.ReadAllText("/sys/module/apparmor/parameters/enabled").StartsWith('Y');
+        if (enabled)
+        {
+            Assert.Equal("berth-default (enforce)", Run(Image, "cat", "/proc/self/attr/current").Stdout.Trim('\0', '\n'));
+            Assert.Equal("unconfined", Run("--security-opt", "apparmor=unconfined", Image, "cat", "/proc/self/attr/current")
+                .Stdout.Trim('\0', '\n'));
+            Assert.Contains("berth-default", File.ReadAllText("/sys/kernel/security/apparmor/profiles"));
+        }
+        else
+        {
+            var refused = Run("--security-opt", "apparmor=berth-default", Image, "true");
+            Assert.Equal(125, refused.ExitCode);
+            Assert.Contains("AppArmor is not enabled on this host", refused.Stderr);
+        }
+    }
+
+    [Fact]
     public void Info_lists_the_active_security_options()
     {
         var options = JsonSerializer.Deserialize<string[]>(EngineFixture.Check(

@@ -457,6 +457,38 @@ public sealed class SecurityTests
         finally { Directory.Delete(dir, recursive: true); }
     }
 
+    [Fact]
+    public void The_daemons_seccomp_profile_overrides_the_packaged_ones_and_unconfined_means_none()
+    {
+        string dir = Path.Combine(Path.GetTempPath(), TestNames.Unique("berth-profiles-", 30));
+        Directory.CreateDirectory(dir);
+        try
+        {
+            string packaged = Path.Combine(dir, "packaged.json"), own = Path.Combine(dir, "own.json");
+            File.WriteAllText(packaged, ConditionalProfile);
+            File.WriteAllText(own, """{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["mkdir"],"action":"SCMP_ACT_ERRNO"}]}""");
+            var log = new ListLogger();
+
+            var given = HostSecurity.Detect(dir, log, [packaged], detectAppArmor: false, daemonProfile: own);
+            Assert.Equal((own, 1), (given.DefaultSeccompSource, given.DefaultSeccomp!.Syscalls.Count));
+            Assert.Equal([$"name=seccomp,profile={own}"], given.InfoOptions);
+
+            var unconfined = HostSecurity.Detect(dir, log, [packaged], detectAppArmor: false, daemonProfile: "unconfined");
+            Assert.Null(unconfined.DefaultSeccomp);
+            Assert.Equal(["name=seccomp,profile=unconfined"], unconfined.InfoOptions);
+
+            var builtin = HostSecurity.Detect(dir, log, [packaged], detectAppArmor: false, daemonProfile: "builtin");
+            Assert.Equal(packaged, builtin.DefaultSeccompSource);
+            Assert.Equal(["name=seccomp,profile=builtin"], builtin.InfoOptions);
+
+            File.WriteAllText(own, "{\"defaultAction\": 7}");
+            var e = Assert.Throws<SecurityOptionException>(() =>
+                HostSecurity.Detect(dir, log, [packaged], detectAppArmor: false, daemonProfile: own));
+            Assert.StartsWith($"opening seccomp profile ({own}) failed: ", e.Message);
+        }
+        finally { Directory.Delete(dir, recursive: true); }
+    }
+
     private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
     {
         public List<string> Lines { get; } = [];

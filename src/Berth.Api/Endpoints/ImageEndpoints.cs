@@ -99,8 +99,7 @@ public static class ImageEndpoints
             }
             else if (method == "DELETE")
             {
-                var items = images.Remove(rest, DockerResults.Flag(ctx, "force"), imageId =>
-                    engine.Containers.All.FirstOrDefault(c => c.ImageId == imageId)?.ShortId);
+                var items = images.Remove(rest, DockerResults.Flag(ctx, "force"), engine.Containers.ImageUser);
                 await DockerResults.Json(ctx, items.Select(i =>
                 {
                     var o = new JsonObject();

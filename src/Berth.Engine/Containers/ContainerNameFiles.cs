@@ -82,8 +82,13 @@ public static class ContainerNameFiles
     private static bool IsLoopback(string server) =>
         server.StartsWith("127.", StringComparison.Ordinal) || server == "::1";
 
-    public static void Write(string path, string content)
+    public static void Write(string path, string content, bool inPlace = false)
     {
+        if (inPlace)
+        {
+            File.WriteAllText(path, content); // truncates the same inode: the container's bind mount sees it
+            return;
+        }
         string temp = path + ".tmp";
         File.WriteAllText(temp, content);
         File.Move(temp, path, overwrite: true);

@@ -32,17 +32,30 @@ public sealed partial class ContainerService
         foreach (var record in _store.All.Where(r => r.State.Running)) OpenResolver(record);
     }
 
-    private void WriteNameFiles(ContainerRecord record, string bundle, string hostname)
+    /// <summary>Connect or disconnect of a running container: resolv.conf and hosts follow its networks, as dockerd
+    /// rewrites them (127.0.0.11 once it is on a user network, the host's servers again when it leaves the last one),
+    /// and the resolver's listener opens, or closes at once.</summary>
+    private void RefreshNames(ContainerRecord record)
+    {
+        try { WriteNameFiles(record, BundleOf(record.Id), record.Config.Hostname, inPlace: true); }
+        catch (IOException e) { _logger.LogWarning(e, "rewriting the name files of {Id} failed", record.ShortId); }
+        if (OnUserNetwork(record)) OpenResolver(record);
+        else CloseResolver(record.Id);
+    }
+
+    /// <param name="inPlace">For a running container: the files are bind-mounted into it, so they are rewritten in
+    /// place (a rename would leave the container on the old file).</param>
+    private void WriteNameFiles(ContainerRecord record, string bundle, string hostname, bool inPlace = false)
     {
         var host = record.HostConfig;
         string hostResolvConf = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
         bool embedded = Dns is not null && OnUserNetwork(record);
         ContainerNameFiles.Write(Path.Combine(bundle, "resolv.conf"), ContainerNameFiles.ResolvConf(
-            hostResolvConf, embedded, host.Dns ?? [], host.DnsSearch ?? [], host.DnsOptions ?? []));
+            hostResolvConf, embedded, host.Dns ?? [], host.DnsSearch ?? [], host.DnsOptions ?? []), inPlace);
         string? gateway = record.Endpoints.FirstOrDefault()?.Gateway;
         ContainerNameFiles.Write(Path.Combine(bundle, "hosts"), ContainerNameFiles.Hosts(hostname,
             record.Config.Domainname, record.Endpoints.Select(e => e.IPAddress),
-            ContainerNameFiles.ExtraHosts(host.ExtraHosts ?? [], gateway), LinkHostLines(record)));
+            ContainerNameFiles.ExtraHosts(host.ExtraHosts ?? [], gateway), LinkHostLines(record)), inPlace);
     }
 
     /// <summary>--link on the default bridge: "address alias hostname name" of each running target, as dockerd.</summary>

@@ -79,6 +79,7 @@ public sealed partial class ContainerService
                 throw new BadRequestException($"Invalid container name ({name}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
         }
         var image = _images.Find(request.Image) ?? throw new NotFoundException($"No such image: {NormalizeReference(request.Image)}");
+        using var lease = LeaseImage(image, request.Image);
         var hostConfig = request.HostConfig ?? new HostConfig();
         NormalizeHostConfig(hostConfig);
         ContainerSecurity.Validate(hostConfig, _runtime.Security);
@@ -105,6 +106,7 @@ public sealed partial class ContainerService
             Id = id, Created = DateTimeOffset.UtcNow, Path = path, Args = args, ImageId = image.Id, Config = config,
             HostConfig = hostConfig, RequestedNetworks = requestedNetworks, Runtime = _runtimeName,
         };
+        CrashPoints.Hit("create.before-record");
         lock (_nameLock)
         {
             name ??= GenerateName();
@@ -364,7 +366,7 @@ public sealed partial class ContainerService
         _ = Task.Run(async () =>
         {
             ContainerExit exit;
-            try { exit = await _runtime.WaitForExitAsync(record.Id, cts.Token); }
+            try { exit = await _runtime.WaitForExitAsync(record.Id, cts.Token, IdentityOf(record)); }
             catch (OperationCanceledException) { return; }
             catch (Exception e)
             {
@@ -440,6 +442,17 @@ public sealed partial class ContainerService
         ? new ProcessIdentity(record.State.Pid, record.State.ProcessBootId, record.State.ProcessStartTime)
         : null;
 
+    /// <summary>A container whose process is no longer the one started (it died with its supervisor; the pid may name
+    /// a stranger now) is recorded as exited at once: nothing to signal, nothing to wait for.</summary>
+    private async Task<bool> RecordLostExitAsync(ContainerRecord record)
+    {
+        if (IdentityOf(record) is not { } process || _runtime.LostExit(record.Id, process) is not { } lost) return false;
+        _logger.LogWarning("container {Id}: pid {Pid} is not the process Berth started; recording it as exited",
+            record.ShortId, process.Pid);
+        await OnExitedAsync(record.Id, lost);
+        return true;
+    }
+
     public async Task StopAsync(string idOrName, int? timeoutSeconds, string? signal = null)
     {
         var record = Get(idOrName);
@@ -448,6 +461,7 @@ public sealed partial class ContainerService
         var exited = handle.NextExit;
         int stopSignal = Signals.Parse(signal ?? record.Config.StopSignal ?? "SIGTERM");
         int timeout = timeoutSeconds ?? record.Config.StopTimeout ?? 10;
+        if (await RecordLostExitAsync(record)) return;
         await _runtime.KillAsync(record.Id, stopSignal, IdentityOf(record));
         if (timeout < 0) { await exited; return; }
         if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeout))) != exited)
@@ -463,6 +477,8 @@ public sealed partial class ContainerService
         var record = Get(idOrName);
         int number = Signals.Parse(string.IsNullOrEmpty(signal) ? "SIGKILL" : signal);
         if (!record.State.Running)
+            throw new ConflictException($"Cannot kill container: {idOrName}: Container {record.Id} is not running");
+        if (await RecordLostExitAsync(record))
             throw new ConflictException($"Cannot kill container: {idOrName}: Container {record.Id} is not running");
         await _runtime.KillAsync(record.Id, number, IdentityOf(record));
         if (number == Signals.SIGKILL) await Handle(record.Id).NextExit;
@@ -507,8 +523,11 @@ public sealed partial class ContainerService
             if (!force)
                 throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
             var exited = handle.NextExit;
-            await _runtime.KillAsync(record.Id, Signals.SIGKILL, IdentityOf(record));
-            await exited.WaitAsync(TimeSpan.FromSeconds(30));
+            if (!await RecordLostExitAsync(record))
+            {
+                await _runtime.KillAsync(record.Id, Signals.SIGKILL, IdentityOf(record));
+                await exited.WaitAsync(TimeSpan.FromSeconds(30));
+            }
         }
         await handle.Lock.WaitAsync();
         try
@@ -578,7 +597,7 @@ public sealed partial class ContainerService
                 string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
                 record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases,
                     RequestedMac(settings, null)));
-                OpenResolver(record);
+                RefreshNames(record);
             }
             record.RequestedNetworks[network.Name] = settings;
             _store.Save(record);
@@ -611,6 +630,7 @@ public sealed partial class ContainerService
                 }
                 _networks.Detach(record.Endpoints[index]);
                 record.Endpoints.RemoveAt(index);
+                if (record.State.Running) RefreshNames(record);
             }
             _store.Save(record);
         }

@@ -232,12 +232,15 @@ public sealed class ContainerRuntime
         return Task.CompletedTask;
     }
 
-    public async Task<ContainerExit> WaitForExitAsync(string id, CancellationToken ct)
+    /// <summary>The container's exit: conmon's exit file, or, with <paramref name="expected"/>, a lost process (see
+    /// <see cref="LostExit"/>), which conmon will never report.</summary>
+    public async Task<ContainerExit> WaitForExitAsync(string id, CancellationToken ct, ProcessIdentity? expected = null)
     {
         while (true)
         {
             var signal = _exitSignals.GetOrAdd(id, _ => new TaskCompletionSource(TaskCreationOptions.RunContinuationsAsynchronously));
             if (TryGetExit(id) is { } exit) return exit;
+            if (expected is not null && LostExit(id, expected) is { } lost) return lost;
             // The watcher signals at once; the timeout only guards against a missed inotify event.
             await Task.WhenAny(signal.Task, Task.Delay(1000, ct));
             ct.ThrowIfCancellationRequested();
@@ -262,6 +265,16 @@ public sealed class ContainerRuntime
             return new ContainerExit(code, File.GetLastWriteTimeUtc(file), oom);
         }
         catch (Exception e) when (e is IOException or FormatException) { return null; }
+    }
+
+    /// <summary>The container's process died behind Berth's back with its supervisor (so no exit code will ever come)
+    /// and its pid is free or names another process: an exit with code 255, as a reconcile records it. Null while the
+    /// process is still the one started, or while conmon lives (it writes the exit file right after reaping).</summary>
+    public ContainerExit? LostExit(string id, ProcessIdentity expected)
+    {
+        if (expected.IsCurrent() || !_bundles.TryGetValue(id, out var bundle) || !ConmonGone(bundle)) return null;
+        // conmon writes the exit file before it exits: read it once more now that conmon is known gone.
+        return TryGetExit(id) is null ? new ContainerExit(255, DateTimeOffset.UtcNow, false) : null;
     }
 
     public int? GetPid(string id)

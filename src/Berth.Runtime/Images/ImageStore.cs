@@ -239,6 +239,7 @@ public sealed partial class ImageStore
     /// garbage collection takes: no layer is ever seen without the image that uses it. Returns the image ids.</summary>
     private List<string> Commit(IReadOnlyList<PendingImage> images)
     {
+        WriteOutLayers(images);
         lock (_lock)
         {
             var ids = new List<string>();
@@ -274,6 +275,16 @@ public sealed partial class ImageStore
                 throw;
             }
         }
+    }
+
+    /// <summary>The layers' file contents reach the disk before the rename that publishes them (a power loss must not
+    /// leave a layer in layers/ with empty or torn files). tmp/ is on the store's filesystem: one syncfs covers them
+    /// all, and it runs outside the lock, so readers and garbage collection do not wait for the disk.</summary>
+    private void WriteOutLayers(IReadOnlyList<PendingImage> images)
+    {
+        if (!images.Any(i => i.Layers.Count > 0)) return;
+        using var temp = Interop.Open(Temp, Interop.O_RDONLY | Interop.O_DIRECTORY);
+        Interop.SyncFilesystem(temp, Temp);
     }
 
     /// <summary>An image read from an archive, with its layers extracted into tmp/ and not yet committed.</summary>

@@ -54,25 +54,57 @@ public sealed class HostSecurity
     public bool AppArmorEnabled { get; }
     public string? DefaultAppArmorProfile { get; }
 
-    /// <summary>As dockerd's /info SecurityOptions: what is active.</summary>
+    /// <summary>dockerd's `--seccomp-profile` values besides a path: Docker's own profile, or no filter at all.</summary>
+    public const string BuiltinProfile = "builtin", UnconfinedProfile = "unconfined";
+
+    /// <summary>The daemon's `--seccomp-profile` as given (a path, "unconfined"), or null for the built-in default.</summary>
+    public string? DaemonProfile { get; private init; }
+
+    /// <summary>As dockerd's /info SecurityOptions: what is active; the profile is "builtin", "unconfined" or the
+    /// daemon's --seccomp-profile path.</summary>
     public IReadOnlyList<string> InfoOptions =>
     [
         .. AppArmorEnabled ? ["name=apparmor"] : Array.Empty<string>(),
-        .. SeccompSupported && DefaultSeccomp is not null ? ["name=seccomp,profile=builtin"] : Array.Empty<string>(),
+        .. !SeccompSupported ? Array.Empty<string>()
+            : DaemonProfile is { } given ? [$"name=seccomp,profile={given}"]
+            : DefaultSeccomp is not null ? [$"name=seccomp,profile={BuiltinProfile}"] : Array.Empty<string>(),
     ];
+
+    /// <summary>Reads the daemon's `--seccomp-profile` file as dockerd does at start: a file that cannot be read or
+    /// parsed stops the daemon (SecurityOptionException with dockerd's wording).</summary>
+    public static SeccompProfile ReadDaemonProfile(string path)
+    {
+        try { return SeccompProfile.Parse(File.ReadAllText(path)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or SecurityOptionException)
+        {
+            throw new SecurityOptionException($"opening seccomp profile ({path}) failed: {e.Message}");
+        }
+    }
 
     /// <summary>Looks at this host once; what is missing is logged and left out, never a failure.</summary>
     /// <param name="detectAppArmor">false in tests: loading a profile would change the host.</param>
+    /// <param name="daemonProfile">dockerd's `--seccomp-profile`: a path (read here; a bad one is a
+    /// SecurityOptionException), "unconfined" (no filter unless a container asks for one), or null/"builtin".</param>
     public static HostSecurity Detect(string stateDirectory, ILogger? logger = null,
-        IReadOnlyList<string>? profilePaths = null, bool detectAppArmor = true)
+        IReadOnlyList<string>? profilePaths = null, bool detectAppArmor = true, string? daemonProfile = null)
     {
         logger ??= NullLogger.Instance;
         profilePaths ??= DefaultProfilePaths;
+        if (daemonProfile == BuiltinProfile) daemonProfile = null;
         bool seccompSupported = KernelHasSeccomp();
         SeccompProfile? profile = null;
         string source = "";
         if (!seccompSupported)
             logger.LogWarning("seccomp is not enabled in this kernel: containers run without a seccomp filter");
+        else if (daemonProfile == UnconfinedProfile)
+            logger.LogWarning("--seccomp-profile unconfined: containers run WITHOUT a seccomp filter unless they ask for one");
+        else if (daemonProfile is not null)
+        {
+            profile = ReadDaemonProfile(daemonProfile);
+            source = daemonProfile;
+            logger.LogInformation("default seccomp profile: {Path} ({Rules} rules, --seccomp-profile)", source,
+                profile.Syscalls.Count);
+        }
         else
         {
             source = profilePaths.FirstOrDefault(File.Exists) ?? "";
@@ -111,6 +143,7 @@ public sealed class HostSecurity
         return new HostSecurity(profile, source, seccompSupported, appArmor, appArmorProfile)
         {
             _appArmorDirectory = Path.Combine(stateDirectory, "apparmor"),
+            DaemonProfile = daemonProfile,
         };
     }
 
