@@ -3,6 +3,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.RegularExpressions;
+using Berth.Engine.Containers;
 using Berth.Engine.Model;
 using Berth.Linux;
 using Berth.Runtime.Build;
@@ -147,10 +148,14 @@ public sealed partial class ImageBuilder
                 string createdBy = $"/bin/sh -c #(nop) {name} {(matches.Count == 1 ? "file" : "multi")}:{hash} in {dest} ";
                 string key = $"{name} {from} {instruction.Flag("chown")} {instruction.Flag("chmod")} {hash} {destPath} {destIsDirectory}";
                 if (await TryCacheAsync(key)) return;
+                // The layer: the destination's directories as the image has them, then what was copied.
+                string parents = destIsDirectory ? destRelative : destRelative.Contains('/') ? destRelative[..destRelative.LastIndexOf('/')] : "";
                 await Advance(await CreateAsync(ImageStore.CopyConfig(_config), async (stream, token) =>
                 {
+                    await using var layer = new DirectoryArchive(stream);
+                    await layer.AddDirectoriesAsync(imageRoot, parents, token);
                     await using var read = File.OpenRead(layerFile);
-                    await read.CopyToAsync(stream, token);
+                    await layer.AddArchiveAsync(read, "", token);
                 }, createdBy, key));
             }
             finally { File.Delete(layerFile); }

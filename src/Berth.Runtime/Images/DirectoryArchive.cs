@@ -31,7 +31,7 @@ public sealed class DirectoryArchive : IAsyncDisposable
 
     public DirectoryArchive(Stream output, ArchiveOptions? options = null)
     {
-        _writer = new TarWriter(output, TarEntryFormat.Pax, leaveOpen: true);
+        _writer = new TarWriter(output, TarEntryFormat.Gnu, leaveOpen: true);
         _options = options ?? new ArchiveOptions();
     }
 
@@ -60,20 +60,48 @@ public sealed class DirectoryArchive : IAsyncDisposable
                 or TarEntryType.LongLink or TarEntryType.LongPath) continue;
             string name = LayerExtractor.Clean(entry.Name);
             if (name.Length == 0) continue;
-            var copy = new PaxTarEntry(entry) { Name = Join(prefix, name) + (entry.EntryType == TarEntryType.Directory ? "/" : "") };
+            var copy = new GnuTarEntry(entry) { Name = Join(prefix, name) + (entry.EntryType == TarEntryType.Directory ? "/" : "") };
             if (entry.EntryType == TarEntryType.HardLink) copy.LinkName = Join(prefix, LayerExtractor.Clean(entry.LinkName));
             if (_options.Owner is { } owner) { copy.Uid = owner.Uid; copy.Gid = owner.Gid; }
-            _writer.WriteEntry(copy);
+            await _writer.WriteEntryAsync(copy, ct);
         }
     }
 
-    /// <summary>A directory entry of its own (WORKDIR and COPY destinations the image does not have yet).</summary>
-    public void AddDirectory(string archiveName, uint mode = 0x1ed) =>
-        _writer.WriteEntry(new PaxTarEntry(TarEntryType.Directory, archiveName + "/")
+    /// <summary>The directories leading to <paramref name="path"/> and itself ("a/b/c"), each as the image in
+    /// <paramref name="root"/> has it, or 0755 root-owned when it has none: a layer names the parents of what it adds,
+    /// as Docker's layer diffs do.</summary>
+    public async Task AddDirectoriesAsync(RootedDirectory root, string path, CancellationToken ct)
+    {
+        string walked = "";
+        bool exists = true;
+        foreach (string part in path.Split('/', StringSplitOptions.RemoveEmptyEntries))
         {
-            Mode = (UnixFileMode)mode, ModificationTime = DateTimeOffset.UtcNow,
-            Uid = _options.Owner?.Uid ?? 0, Gid = _options.Owner?.Gid ?? 0,
-        });
+            string parentPath = walked;
+            walked = Join(walked, part);
+            NodeInfo? info = null;
+            if (exists)
+            {
+                try
+                {
+                    using var parent = root.OpenInRoot(parentPath.Length == 0 ? "." : parentPath, Interop.O_RDONLY | Interop.O_DIRECTORY);
+                    info = Interop.StatAt(parent, part);
+                    if (info is { IsDirectory: true })
+                    {
+                        var entry = new GnuTarEntry(TarEntryType.Directory, walked + "/");
+                        await WriteAsync(entry, info.Value, RootedDirectory.ProcPath(parent, part), ct, keepOwner: true);
+                        continue;
+                    }
+                }
+                catch (LinuxException) { }
+                exists = false;
+            }
+            var time = DateTimeOffset.FromUnixTimeSeconds(DateTimeOffset.UtcNow.ToUnixTimeSeconds());
+            await _writer.WriteEntryAsync(new GnuTarEntry(TarEntryType.Directory, walked + "/")
+            {
+                Mode = (UnixFileMode)0x1ed, ModificationTime = time, AccessTime = time, ChangeTime = time,
+            }, ct);
+        }
+    }
 
     /// <summary>Writes the end-of-archive blocks (the output stays open).</summary>
     public ValueTask DisposeAsync() => _writer.DisposeAsync();
@@ -90,7 +118,7 @@ public sealed class DirectoryArchive : IAsyncDisposable
         if (_options.OverlayWhiteouts && node.Type == Interop.S_IFCHR && node.DeviceMajor == 0 && node.DeviceMinor == 0)
         {
             int slash = archiveName.LastIndexOf('/');
-            Write(new PaxTarEntry(TarEntryType.RegularFile, archiveName[..(slash + 1)] + ".wh." + archiveName[(slash + 1)..]), node, proc);
+            await WriteAsync(new GnuTarEntry(TarEntryType.RegularFile, archiveName[..(slash + 1)] + ".wh." + archiveName[(slash + 1)..]), node, proc, ct);
             return;
         }
         var type = node.Type switch
@@ -108,56 +136,62 @@ public sealed class DirectoryArchive : IAsyncDisposable
         {
             if (_links.TryGetValue((node.Device, node.Inode), out string? first))
             {
-                Write(new PaxTarEntry(TarEntryType.HardLink, archiveName) { LinkName = first }, node, proc);
+                await WriteAsync(new GnuTarEntry(TarEntryType.HardLink, archiveName) { LinkName = first }, node, proc, ct);
                 return;
             }
             _links[(node.Device, node.Inode)] = archiveName;
         }
-        var entry = new PaxTarEntry(type.Value, type == TarEntryType.Directory ? archiveName + "/" : archiveName);
+        var entry = new GnuTarEntry(type.Value, type == TarEntryType.Directory ? archiveName + "/" : archiveName);
         switch (type)
         {
             case TarEntryType.SymbolicLink:
                 entry.LinkName = new FileInfo(proc).LinkTarget ?? "";
-                Write(entry, node, proc);
+                await WriteAsync(entry, node, proc, ct);
                 return;
             case TarEntryType.CharacterDevice or TarEntryType.BlockDevice:
                 entry.DeviceMajor = (int)node.DeviceMajor;
                 entry.DeviceMinor = (int)node.DeviceMinor;
-                Write(entry, node, proc);
+                await WriteAsync(entry, node, proc, ct);
                 return;
             case TarEntryType.RegularFile:
                 using (var handle = Interop.OpenAt(parent, name, Interop.O_RDONLY | Interop.O_NOFOLLOW | Interop.O_NONBLOCK))
                 await using (var data = new FileStream(handle, FileAccess.Read, bufferSize: 0))
                 {
                     entry.DataStream = data;
-                    Write(entry, node, proc);
+                    await WriteAsync(entry, node, proc, ct);
                 }
                 return;
             case TarEntryType.Directory:
-                Write(entry, node, proc);
+                await WriteAsync(entry, node, proc, ct);
                 using (var child = Interop.OpenAt(parent, name, Interop.O_RDONLY | Interop.O_DIRECTORY | Interop.O_NOFOLLOW))
                 {
                     if (_options.OverlayWhiteouts && Interop.GetXattr(proc, OpaqueXattr) is [(byte)'y'])
-                        Write(new PaxTarEntry(TarEntryType.RegularFile, archiveName + "/.wh..wh..opq"), node, proc);
+                        await WriteAsync(new GnuTarEntry(TarEntryType.RegularFile, archiveName + "/.wh..wh..opq"), node, proc, ct);
                     foreach (string childName in RootedDirectory.ListNames(child).Order(StringComparer.Ordinal))
                         await AddAsync(child, childName, archiveName + "/" + childName, relative + "/" + childName, ct);
                 }
                 return;
             default:
-                Write(entry, node, proc);
+                await WriteAsync(entry, node, proc, ct);
                 return;
         }
     }
 
-    private void Write(PaxTarEntry entry, NodeInfo node, string proc)
+    private async Task WriteAsync(GnuTarEntry entry, NodeInfo node, string proc, CancellationToken ct, bool keepOwner = false)
     {
-        entry.Uid = _options.Owner?.Uid ?? (int)node.Uid;
-        entry.Gid = _options.Owner?.Gid ?? (int)node.Gid;
-        uint mode = entry.EntryType == TarEntryType.SymbolicLink ? 0x1ff : _options.Mode ?? node.Permissions;
+        entry.Uid = keepOwner ? (int)node.Uid : _options.Owner?.Uid ?? (int)node.Uid;
+        entry.Gid = keepOwner ? (int)node.Gid : _options.Owner?.Gid ?? (int)node.Gid;
+        uint mode = entry.EntryType == TarEntryType.SymbolicLink ? 0x1ff : keepOwner ? node.Permissions : _options.Mode ?? node.Permissions;
         if (entry.EntryType == TarEntryType.RegularFile && entry.DataStream is null && entry.Name.Contains(".wh.")) mode = 0;
         entry.Mode = (UnixFileMode)mode;
-        try { entry.ModificationTime = File.GetLastWriteTimeUtc(proc); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { entry.ModificationTime = DateTimeOffset.UtcNow; }
-        _writer.WriteEntry(entry);
+        // Whole seconds and atime = ctime = mtime: archiving an extracted layer again gives the same bytes (the
+        // diff id `docker save` must keep).
+        DateTimeOffset time;
+        try { time = File.GetLastWriteTimeUtc(proc); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { time = DateTimeOffset.UnixEpoch; }
+        if (entry.Name.Contains(".wh.", StringComparison.Ordinal) && entry.DataStream is null) time = DateTimeOffset.UnixEpoch;
+        time = DateTimeOffset.FromUnixTimeSeconds(time.ToUnixTimeSeconds());
+        entry.ModificationTime = entry.AccessTime = entry.ChangeTime = time;
+        await _writer.WriteEntryAsync(entry, ct);
     }
 }

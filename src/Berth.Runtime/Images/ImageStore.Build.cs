@@ -113,23 +113,29 @@ public sealed partial class ImageStore
         return count;
     }
 
-    /// <summary>Untagged images that no other image names as parent and no container uses (`docker image prune`),
-    /// removed; returns their ids.</summary>
-    public IReadOnlyList<string> PruneDangling(Func<string, bool> inUse)
+    /// <summary>`docker image prune`: untagged images (every image with <paramref name="all"/>) that no other image
+    /// names as parent and no container uses, removed until none is left; their tags and ids in Docker's order.</summary>
+    public IReadOnlyList<ImageDeleteItem> PruneUnused(Func<string, bool> inUse, bool all)
     {
-        var removed = new List<string>();
+        var removed = new List<ImageDeleteItem>();
         while (true)
         {
-            var all = List();
-            var parents = all.Select(i => i.Parent).Where(p => p.Length > 0).ToHashSet();
-            var victims = all.Where(i => i.RepoTags.Count == 0 && !parents.Contains(i.Id) && !inUse(i.Id)).ToList();
+            var images = List();
+            var parents = images.Select(i => i.Parent).Where(p => p.Length > 0).ToHashSet();
+            var victims = images.Where(i => (all || i.RepoTags.Count == 0) && !parents.Contains(i.Id) && !inUse(i.Id)).ToList();
             if (victims.Count == 0) return removed;
             lock (_lock)
             {
-                foreach (var image in victims) File.Delete(Path.Combine(Images, image.Id[7..] + ".json"));
+                var tags = new Dictionary<string, string>(_tags);
+                foreach (var image in victims)
+                {
+                    foreach (string tag in image.RepoTags) { tags.Remove(tag); removed.Add(new ImageDeleteItem(tag, null)); }
+                    File.Delete(Path.Combine(Images, image.Id[7..] + ".json"));
+                    removed.Add(new ImageDeleteItem(null, image.Id));
+                }
+                SaveTags(tags);
                 RemoveUnusedLayers();
             }
-            removed.AddRange(victims.Select(v => v.Id));
         }
     }
 }
@@ -140,4 +146,11 @@ public sealed partial class ImageStore
     /// extractor: modes kept, every path checked to stay inside.</summary>
     public static async Task ExtractContextAsync(Stream tar, string directory, CancellationToken ct) =>
         await LayerExtractor.ExtractAsync(await Decompress(tar, ct), directory, null, ct);
+}
+
+public sealed partial class ImageStore
+{
+    /// <summary>Bytes of one stored layer's regular files (0 when unknown).</summary>
+    public long LayerSize(string diffId) =>
+        long.TryParse(TryRead(Path.Combine(Layers, diffId[7..], "size")), out long size) ? size : 0;
 }
