@@ -36,6 +36,9 @@ public sealed class BerthEngine : IAsyncDisposable
     public NetworkService Networks { get; }
     public ContainerService Containers { get; }
     public ExecService Execs { get; }
+    /// <summary>The legacy builder (`POST /build`), made on first use.</summary>
+    public Build.ImageBuilder Builder => _builder ??= new Build.ImageBuilder(Options, Images, Containers, _logger);
+    private Build.ImageBuilder? _builder;
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
     public string EngineId { get; private set; } = "";
 

@@ -17,7 +17,10 @@ public static class ImageEndpoints
 
         app.MapGet("/images/json", async (HttpContext ctx) =>
         {
-            var list = images.List().OrderByDescending(i => i.Created).Select(i => new JsonObject
+            var all = images.List();
+            // As dockerd: without all=1, untagged images that are a parent of another (build steps) are left out.
+            var parents = DockerResults.Flag(ctx, "all") ? [] : all.Select(i => i.Parent).Where(p => p.Length > 0).ToHashSet();
+            var list = all.Where(i => i.RepoTags.Count > 0 || !parents.Contains(i.Id)).OrderByDescending(i => i.Created).Select(i => new JsonObject
             {
                 ["Containers"] = -1,
                 ["Created"] = i.Created.ToUnixTimeSeconds(),
@@ -67,7 +70,18 @@ public static class ImageEndpoints
         }).TakesArchive();
 
         app.MapPost("/images/prune", async (HttpContext ctx) =>
-            await DockerResults.Json(ctx, new { ImagesDeleted = Array.Empty<object>(), SpaceReclaimed = 0 }));
+        {
+            // filters={"dangling":["false"]} (`docker image prune -a`) takes every image no container uses.
+            bool all = ctx.Request.Query["filters"].ToString().Replace(" ", "").Contains("\"dangling\":[\"false\"]", StringComparison.Ordinal)
+                || ctx.Request.Query["filters"].ToString().Replace(" ", "").Contains("\"dangling\":{\"false\":true}", StringComparison.Ordinal);
+            var inUse = engine.Containers.All.Select(c => c.ImageId).ToHashSet();
+            var removed = images.PruneUnused(id => inUse.Contains(id), all);
+            await DockerResults.Json(ctx, new
+            {
+                ImagesDeleted = removed.Select(r => r.Untagged is not null ? (object)new { r.Untagged } : new { r.Deleted }).ToList(),
+                SpaceReclaimed = 0,
+            });
+        });
 
         // Image names contain slashes (docker.io/library/webapp), so the rest of the path is parsed here.
         app.MapMethods("/images/{**rest}", ["GET", "POST", "DELETE"], async (HttpContext ctx, string rest) =>
@@ -81,10 +95,11 @@ public static class ImageEndpoints
             else if (method == "GET" && rest.EndsWith("/history", StringComparison.Ordinal))
             {
                 var image = Find(images, rest[..^8]);
-                await DockerResults.Json(ctx, new[]
-                {
-                    new { Id = image.Id, Created = image.Created.ToUnixTimeSeconds(), CreatedBy = "", Tags = image.RepoTags, Size = image.Size, Comment = image.Comment },
-                });
+                await DockerResults.Json(ctx, ImageHistory.Of(images, image));
+            }
+            else if (method == "GET" && rest.EndsWith("/get", StringComparison.Ordinal))
+            {
+                await ContainerImageEndpoints.SaveAsync(ctx, images, [rest[..^4]]);
             }
             else if (method == "POST" && rest.EndsWith("/tag", StringComparison.Ordinal))
             {

@@ -19,7 +19,13 @@ public static partial class ImageChanges
     /// and an ENTRYPOINT clears Cmd unless the batch also sets CMD.</summary>
     public static void ApplyAll(ImageConfig config, IEnumerable<string> changes) => ApplyLines(config, changes, resetCmdOnEntrypoint: true);
 
-    private static void ApplyLines(ImageConfig config, IEnumerable<string> changes, bool resetCmdOnEntrypoint)
+    /// <summary>One Dockerfile instruction during a build: words expand from the build args and the config's Env
+    /// (Env wins), and ENTRYPOINT clears Cmd as a build does.</summary>
+    public static void ApplyBuildInstruction(ImageConfig config, string line, IReadOnlyList<string> buildArgs) =>
+        ApplyLines(config, [line], resetCmdOnEntrypoint: true, buildArgs);
+
+    private static void ApplyLines(ImageConfig config, IEnumerable<string> changes, bool resetCmdOnEntrypoint,
+        IReadOnlyList<string>? buildArgs = null)
     {
         var lines = new List<(string Instruction, string Arguments)>();
         foreach (string change in changes)
@@ -39,7 +45,7 @@ public static partial class ImageChanges
             string name = instruction.ToUpperInvariant();
             var (flags, args) = SplitFlags(rest);
             if (name != "HEALTHCHECK" && flags.Count > 0) throw new ImageException($"Unknown flag: {flags.Keys.First()}");
-            var words = new ShellWords(config.Env);
+            var words = new ShellWords([.. buildArgs ?? [], .. config.Env ?? []]);
             switch (name)
             {
                 case "CMD":

@@ -78,7 +78,10 @@ internal sealed class ImageDocument
     public sealed class HistoryEntry
     {
         [JsonPropertyName("created"), JsonConverter(typeof(GoTimeConverter))] public DateTimeOffset? Created { get; set; }
+        [JsonPropertyName("author"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Author { get; set; }
+        [JsonPropertyName("created_by"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? CreatedBy { get; set; }
         [JsonPropertyName("comment"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)] public string? Comment { get; set; }
+        [JsonPropertyName("empty_layer"), JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingDefault)] public bool EmptyLayer { get; set; }
     }
 
     /// <summary>Go's encoding/json matches keys case-insensitively, so image JSON written by others is read that way.</summary>
@@ -130,7 +133,12 @@ public sealed record ImageRecord
     public long Size { get; init; }
     /// <summary>"sha256:..." digests of the uncompressed layer tars, bottom layer first.</summary>
     public IReadOnlyList<string> LayerDiffIds { get; init; } = [];
+    /// <summary>The config's history, oldest first (what `docker history` shows, newest first).</summary>
+    public IReadOnlyList<ImageHistoryLine> History { get; init; } = [];
 }
+
+/// <summary>One history entry of an image config: the instruction that made a layer (or an empty one).</summary>
+public sealed record ImageHistoryLine(DateTimeOffset Created, string CreatedBy, string Comment, bool EmptyLayer);
 
 /// <summary>One line of `docker rmi` output: {"Untagged":"webapp:latest"} or {"Deleted":"sha256:..."}.</summary>
 public sealed record ImageDeleteItem(string? Untagged, string? Deleted);

@@ -433,6 +433,9 @@ public sealed partial class ImageStore
             Os = document.Os ?? "linux",
             Size = size,
             LayerDiffIds = diffIds,
+            Parent = document.Parent ?? "",
+            History = document.History?.Select(h => new ImageHistoryLine(h.Created ?? DateTimeOffset.UnixEpoch, h.CreatedBy ?? "",
+                h.Comment ?? "", h.EmptyLayer)).ToList() ?? [],
         };
     }
 
