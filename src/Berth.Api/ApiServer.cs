@@ -52,6 +52,8 @@ public static class ApiServer
         ContainerEndpoints.Map(app, engine);
         ImageEndpoints.Map(app, engine);
         NetworkEndpoints.Map(app, engine);
+        VolumeEndpoints.Map(app, engine);
+        ArchiveEndpoints.Map(app, engine);
         app.MapFallback((HttpContext ctx) =>
             throw new NotFoundException($"page not found: {ctx.Request.Method} {DockerResults.Shorten(ctx.Request.Path.Value ?? "")}"));
     }
