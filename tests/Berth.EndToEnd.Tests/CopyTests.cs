@@ -35,7 +35,7 @@ public sealed class CopyTests(EngineFixture fixture) : IClassFixture<EngineFixtu
         {
             Ok("cp", Path.Combine(dir, "tree"), name + ":/tmp/");
             Assert.Equal("alpha", Out("exec", name, "cat", "/tmp/tree/sub/a.txt"));
-            Assert.Equal("744 0:0", Out("exec", name, "stat", "-c", "%a %u:%g", "/tmp/tree/sub/a.txt"));
+            Assert.Equal("744 0:0", Out("exec", name, "sh", "-c", "stat -c '%a %u:%g' /tmp/tree/sub/a.txt"));
 
             Ok("exec", name, "sh", "-c", "mkdir -p /out/d && echo beta > /out/d/b.txt");
             Ok("cp", name + ":/out/d", Path.Combine(dir, "copied"));
@@ -143,7 +143,8 @@ public sealed class CopyTests(EngineFixture fixture) : IClassFixture<EngineFixtu
                 $"http://docker/v1.47/containers/{name}/archive?path=/tmp&noOverwriteDirNonDir=true"]);
             int status = int.Parse(put.Stdout.Trim());
             Assert.True(status < 500, $"{caseName}: status {status}");
-            if (archive.Refused) Assert.Equal(400, status);
+            // ".wh.." and ".wh..." are plain names in a `docker cp` archive (whiteouts belong to layers only).
+            if (archive.Refused && caseName is not ("whiteout-dot" or "whiteout-dotdot")) Assert.Equal(400, status);
             Assert.Equal(before, Snapshot(victim));
             Assert.Equal("running", Out("inspect", "-f", "{{.State.Status}}", name));
         }

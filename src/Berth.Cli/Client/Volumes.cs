@@ -33,24 +33,13 @@ public static class Volumes
             var reply = await api.PostJsonAsync("/volumes/create", new JsonObject
             {
                 ["Driver"] = parse.GetValue(driver),
-                ["DriverOpts"] = KeyValues(parse.GetValue(opt)),
-                ["Labels"] = KeyValues(parse.GetValue(label)),
+                ["DriverOpts"] = Networks.KeyValues(parse.GetValue(opt)),
+                ["Labels"] = Networks.KeyValues(parse.GetValue(label)),
                 ["Name"] = parse.GetValue(name) ?? "",
             }, ct);
             Console.WriteLine(reply.Str("Name"));
             return 0;
         });
-    }
-
-    private static JsonObject KeyValues(string[]? items)
-    {
-        var map = new JsonObject();
-        foreach (string item in items ?? [])
-        {
-            int eq = item.IndexOf('=');
-            map[eq < 0 ? item : item[..eq]] = eq < 0 ? "" : item[(eq + 1)..];
-        }
-        return map;
     }
 
     private static Command Ls()

@@ -133,6 +133,7 @@ public sealed partial class ContainerService
         SafeFileHandle parent;
         try { parent = root.OpenInRoot(parentPath, Interop.O_PATH | Interop.O_DIRECTORY); }
         catch (LinuxException e) when (e.Errno is Errno.ENOENT or Errno.ENOTDIR) { return null; }
+        catch (LinuxException e) { throw new BadRequestException($"{path}: {e.Message}"); }
         var info = Interop.StatAt(parent, name);
         if (info is null)
         {
@@ -159,7 +160,13 @@ public sealed partial class ContainerService
             string dir = absolute[..Math.Max(1, absolute.LastIndexOf('/'))];
             string name = absolute[(absolute.LastIndexOf('/') + 1)..];
             if (name.Length == 0) return absolute;
-            using var parent = root.OpenInRoot(dir, Interop.O_PATH | Interop.O_DIRECTORY);
+            SafeFileHandle parent;
+            try { parent = root.OpenInRoot(dir, Interop.O_PATH | Interop.O_DIRECTORY); }
+            catch (LinuxException e) when (e.Errno is Errno.ENOENT or Errno.ENOTDIR or Errno.ELOOP)
+            {
+                return absolute; // a dangling link: where it points, as written
+            }
+            using var _ = parent;
             if (Interop.StatAt(parent, name) is not { IsSymlink: true }) return absolute;
             string target = Interop.ReadLinkAt(parent, name);
             absolute = MountResolver.CleanPath(target.StartsWith('/') ? target : dir + "/" + target);
@@ -211,6 +218,7 @@ public sealed partial class ContainerService
         {
             throw new BadRequestException($"extraction point is not a directory: {path}");
         }
+        catch (LinuxException e) { throw new BadRequestException($"{path}: {e.Message}"); }
         var mount = (fs.Record.Mounts ?? []).Where(m => IsUnder(absolute, m.Destination))
             .MaxBy(m => m.Destination.Length);
         if (mount is { RW: false } || (mount is null && fs.Record.HostConfig.ReadonlyRootfs))

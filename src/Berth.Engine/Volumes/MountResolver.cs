@@ -251,17 +251,7 @@ public static class MountResolver
     }
 
     /// <summary>Go's path.Clean for absolute paths.</summary>
-    public static string CleanPath(string path)
-    {
-        var parts = new List<string>();
-        foreach (string part in path.Split('/'))
-        {
-            if (part is "" or ".") continue;
-            if (part == "..") { if (parts.Count > 0) parts.RemoveAt(parts.Count - 1); }
-            else parts.Add(part);
-        }
-        return "/" + string.Join('/', parts);
-    }
+    public static string CleanPath(string path) => Runtime.Images.ImageChanges.CleanPath(path);
 
     private static BadRequestException InvalidSpec(string raw) => new($"invalid volume specification: '{raw}'");
 
