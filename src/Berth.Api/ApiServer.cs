@@ -54,6 +54,8 @@ public static class ApiServer
         NetworkEndpoints.Map(app, engine);
         BuildEndpoints.Map(app, engine);
         ContainerImageEndpoints.Map(app, engine);
+        VolumeEndpoints.Map(app, engine);
+        ArchiveEndpoints.Map(app, engine);
         app.MapFallback((HttpContext ctx) =>
             throw new NotFoundException($"page not found: {ctx.Request.Method} {DockerResults.Shorten(ctx.Request.Path.Value ?? "")}"));
     }

@@ -39,6 +39,7 @@ public sealed class BerthEngine : IAsyncDisposable
     /// <summary>The legacy builder (`POST /build`), made on first use.</summary>
     public Build.ImageBuilder Builder => _builder ??= new Build.ImageBuilder(Options, Images, Containers, _logger);
     private Build.ImageBuilder? _builder;
+    public Volumes.VolumeService Volumes { get; private set; } = null!;
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
     public string EngineId { get; private set; } = "";
 
@@ -72,6 +73,8 @@ public sealed class BerthEngine : IAsyncDisposable
             loggers.CreateLogger<ContainerService>());
         var engine = new BerthEngine(options, logger, runtimeInfo, images, networks, containers, new ExecService(containers));
         engine.EngineId = engine.LoadOrCreateEngineId();
+        engine.Volumes = containers.Volumes = new Volumes.VolumeService(options.VolumesDirectory, () => containers.All,
+            loggers.CreateLogger<Volumes.VolumeService>());
 
         engine.ApplyFirewall();
         containers.Dns = new Berth.Networking.Dns.DnsServer(new ContainerDnsNames(() => containers.All, () => containers.RecordsVersion, networks),
@@ -93,7 +96,7 @@ public sealed class BerthEngine : IAsyncDisposable
     {
         Store.AtomicFile.EnsureDirectory(options.DataRoot, OwnerOnly | UnixFileMode.GroupExecute);
         foreach (string dir in new[] { options.ContainersDirectory, options.ImagesDirectory, options.NetworksDirectory,
-                     options.IpamDirectory, options.ExecRoot, options.NetnsDirectory })
+                     options.IpamDirectory, options.ExecRoot, options.NetnsDirectory, options.VolumesDirectory })
             Store.AtomicFile.EnsureDirectory(dir, OwnerOnly);
     }
 

@@ -33,5 +33,6 @@ public sealed class EngineOptions
     public string NetworksDirectory => Path.Combine(DataRoot, "networks");
     public string IpamDirectory => Path.Combine(DataRoot, "ipam");
     public string ImagesDirectory => Path.Combine(DataRoot, "image");
+    public string VolumesDirectory => Path.Combine(DataRoot, "volumes");
     public string NetnsDirectory => Path.Combine(ExecRoot, "netns");
 }

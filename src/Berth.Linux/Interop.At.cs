@@ -58,6 +58,18 @@ public static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "futimens", SetLastError = true)]
     private static partial int futimens(SafeHandle fd, Timespec* times);
 
+    [LibraryImport(Libc, EntryPoint = "readlinkat", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
+    private static partial nint readlinkat(SafeHandle dir, string name, byte* buffer, nuint size);
+
+    /// <summary>The target of the symlink <paramref name="name"/> in <paramref name="dir"/> (never followed).</summary>
+    public static string ReadLinkAt(SafeHandle dir, string name)
+    {
+        byte* buffer = stackalloc byte[4096];
+        nint n = readlinkat(dir, name, buffer, 4096);
+        if (n < 0) throw LinuxException.FromLastError($"readlinkat {name}");
+        return System.Text.Encoding.UTF8.GetString(buffer, (int)n);
+    }
+
     [LibraryImport(Libc, EntryPoint = "fsetxattr", SetLastError = true, StringMarshalling = StringMarshalling.Utf8)]
     private static partial int fsetxattr(SafeHandle fd, string name, byte* value, nuint size, int flags);
 

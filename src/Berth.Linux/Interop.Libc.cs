@@ -26,4 +26,7 @@ public static partial class Interop
 {
     [LibraryImport(Libc, EntryPoint = "geteuid")]
     public static partial uint GetEUid();
+
+    [LibraryImport(Libc, EntryPoint = "getegid")]
+    public static partial uint GetEGid();
 }

@@ -44,7 +44,7 @@ public static unsafe partial class Interop
     }
 
     // Offsets of struct statx (include/uapi/linux/stat.h): nlink 16, uid 20, gid 24, mode 28, ino 32, size 40,
-    // rdev_major 128, rdev_minor 132, dev_major 136, dev_minor 140.
+    // mtime 112 (seconds) and 120 (nanoseconds), rdev_major 128, rdev_minor 132, dev_major 136, dev_minor 140.
     private static NodeInfo Decode(ReadOnlySpan<byte> s) => new(
         Mode: BinaryPrimitives.ReadUInt16LittleEndian(s[28..]),
         Uid: BinaryPrimitives.ReadUInt32LittleEndian(s[20..]),
@@ -54,14 +54,19 @@ public static unsafe partial class Interop
         Inode: BinaryPrimitives.ReadUInt64LittleEndian(s[32..]),
         Size: BinaryPrimitives.ReadInt64LittleEndian(s[40..]),
         DeviceMajor: BinaryPrimitives.ReadUInt32LittleEndian(s[128..]),
-        DeviceMinor: BinaryPrimitives.ReadUInt32LittleEndian(s[132..]));
+        DeviceMinor: BinaryPrimitives.ReadUInt32LittleEndian(s[132..]),
+        ModifiedSeconds: BinaryPrimitives.ReadInt64LittleEndian(s[112..]),
+        ModifiedNanoseconds: BinaryPrimitives.ReadUInt32LittleEndian(s[120..]));
 }
 
 /// <summary>What statx says about a node. Device is the filesystem's (major:minor packed); DeviceMajor/Minor are the
 /// node's own numbers when it is a device.</summary>
 public readonly record struct NodeInfo(uint Mode, uint Uid, uint Gid, uint Links, ulong Device, ulong Inode, long Size,
-    uint DeviceMajor, uint DeviceMinor)
+    uint DeviceMajor, uint DeviceMinor, long ModifiedSeconds = 0, uint ModifiedNanoseconds = 0)
 {
+    public DateTimeOffset Modified =>
+        DateTimeOffset.FromUnixTimeSeconds(ModifiedSeconds).AddTicks(ModifiedNanoseconds / 100);
+
     public uint Type => Mode & Interop.S_IFMT;
     public uint Permissions => Mode & 0xFFF;
     public bool IsDirectory => Type == Interop.S_IFDIR;

@@ -109,7 +109,7 @@ public static class ContainerEndpoints
 
         app.MapDelete("/containers/{id}", async (HttpContext ctx, string id) =>
         {
-            await containers.RemoveAsync(id, DockerResults.Flag(ctx, "force"));
+            await containers.RemoveAsync(id, DockerResults.Flag(ctx, "force"), DockerResults.Flag(ctx, "v"));
             DockerResults.NoContent(ctx);
         });
 

@@ -116,9 +116,6 @@ public static class SystemEndpoints
             catch (OperationCanceledException) { }
         });
 
-        app.MapGet("/volumes", async (HttpContext ctx) =>
-            await DockerResults.Json(ctx, new { Volumes = Array.Empty<object>(), Warnings = (string[]?)null }));
-        app.MapGet("/volumes/{name}", Task (string name) => throw new NotFoundException($"get {name}: no such volume"));
         app.MapGet("/plugins/{name}/json", Task (string name) => throw new NotFoundException($"plugin \"{name}\" not found"));
         app.MapGet("/plugins", async (HttpContext ctx) => await DockerResults.Json(ctx, Array.Empty<object>()));
 

@@ -187,19 +187,22 @@ public static class ContainerViews
         return networks;
     }
 
+    /// <summary>Binds, volumes and `--mount` tmpfs as dockerd lists them (HostConfig.Tmpfs ones are not listed).</summary>
     private static JsonArray Mounts(ContainerRecord c)
     {
         var mounts = new JsonArray();
-        foreach (string bind in c.HostConfig.Binds ?? [])
+        foreach (var m in c.Mounts ?? [])
         {
-            var parts = bind.Split(':');
-            if (parts.Length < 2) continue;
-            bool ro = parts.Length > 2 && parts[2].Split(',').Contains("ro");
-            mounts.Add(new JsonObject
-            {
-                ["Type"] = "bind", ["Source"] = parts[0], ["Destination"] = parts[1], ["Mode"] = parts.Length > 2 ? parts[2] : "",
-                ["RW"] = !ro, ["Propagation"] = "rprivate",
-            });
+            if (m.Hidden) continue;
+            var item = new JsonObject { ["Type"] = m.Type };
+            if (m.Type == "volume") item["Name"] = m.Name;
+            item["Source"] = m.Source;
+            item["Destination"] = m.Destination;
+            if (m.Type == "volume") item["Driver"] = m.Driver;
+            item["Mode"] = m.Mode;
+            item["RW"] = m.RW;
+            item["Propagation"] = m.Propagation;
+            mounts.Add(item);
         }
         return mounts;
     }

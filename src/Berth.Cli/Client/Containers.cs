@@ -41,7 +41,10 @@ public static class Containers
         var workdir = new Option<string?>("--workdir", "-w") { Description = "Working directory inside the container" };
         var user = new Option<string?>("--user", "-u") { Description = "User name or UID[:GID]" };
         var label = new Option<string[]>("--label", "-l") { Description = "Set a label k=v (repeatable)" };
-        var volume = new Option<string[]>("--volume", "-v") { Description = "Bind mount HOST:CONTAINER[:ro] (repeatable)" };
+        var volume = new Option<string[]>("--volume", "-v") { Description = "Bind mount a volume [SRC:]DST[:OPTS] (repeatable)" };
+        var mount = new Option<string[]>("--mount") { Description = "Attach a filesystem mount type=bind|volume|tmpfs,... (repeatable)" };
+        var tmpfs = new Option<string[]>("--tmpfs") { Description = "Mount a tmpfs directory DST[:OPTS] (repeatable)" };
+        var volumesFrom = new Option<string[]>("--volumes-from") { Description = "Mount volumes from a container[:ro|rw] (repeatable)" };
         var restart = new Option<string?>("--restart") { Description = "Restart policy: no, always, unless-stopped, on-failure[:N]" };
         var securityOpt = new Option<string[]>("--security-opt")
         {
@@ -60,7 +63,7 @@ public static class Containers
             createOnly ? "Create a new container" : "Create and run a new container from an image")
         {
             detach, rm, name, publish, publishAll, expose, env, interactive, tty, network, alias, hostname, entrypoint, workdir, user, label, volume, restart,
-            securityOpt, privileged, capAdd, capDrop, logDriver, logOpt, readOnly, image, command,
+            securityOpt, privileged, capAdd, capDrop, logDriver, logOpt, readOnly, mount, tmpfs, volumesFrom, image, command,
         };
         if (createOnly) run.Options.Remove(detach);
         return run.Action(async (parse, api, ct) =>
@@ -87,6 +90,9 @@ public static class Containers
                 User = parse.GetValue(user),
                 Labels = parse.GetValue(label) ?? [],
                 Volumes = parse.GetValue(volume) ?? [],
+                Mounts = parse.GetValue(mount) ?? [],
+                Tmpfs = parse.GetValue(tmpfs) ?? [],
+                VolumesFrom = parse.GetValue(volumesFrom) ?? [],
                 Restart = parse.GetValue(restart),
                 SecurityOpt = parse.GetValue(securityOpt) ?? [],
                 Privileged = parse.GetValue(privileged),

@@ -104,7 +104,8 @@ public static class Networks
         });
     }
 
-    private static JsonObject KeyValues(string[]? items)
+    /// <summary>k=v items (--label, --opt) as a JSON object; a bare k is k="".</summary>
+    public static JsonObject KeyValues(string[]? items)
     {
         var map = new JsonObject();
         foreach (string item in items ?? [])

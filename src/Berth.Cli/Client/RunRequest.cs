@@ -28,6 +28,9 @@ public sealed record RunSettings
     public string? User { get; init; }
     public IReadOnlyList<string> Labels { get; init; } = [];
     public IReadOnlyList<string> Volumes { get; init; } = [];
+    public IReadOnlyList<string> Mounts { get; init; } = [];
+    public IReadOnlyList<string> Tmpfs { get; init; } = [];
+    public IReadOnlyList<string> VolumesFrom { get; init; } = [];
     public string? Restart { get; init; }
     public IReadOnlyList<string> SecurityOpt { get; init; } = [];
     public bool Privileged { get; init; }
@@ -197,6 +200,7 @@ public static class RunRequest
             ["NetworkID"] = "",
         };
 
+        var (anonymousVolumes, binds) = RunStorageOptions.SplitVolumes(s.Volumes);
         return new JsonObject
         {
             ["Hostname"] = s.Hostname ?? "",
@@ -212,14 +216,16 @@ public static class RunRequest
             ["Env"] = env,
             ["Cmd"] = s.Command.Count == 0 ? null : Strings(s.Command),
             ["Image"] = s.Image,
-            ["Volumes"] = new JsonObject(),
+            ["Volumes"] = anonymousVolumes,
             ["WorkingDir"] = s.WorkingDir ?? "",
             ["Entrypoint"] = entrypoint,
             ["OnBuild"] = null,
             ["Labels"] = labels,
             ["HostConfig"] = new JsonObject
             {
-                ["Binds"] = s.Volumes.Count == 0 ? null : Strings(s.Volumes),
+                ["Binds"] = binds,
+                ["Mounts"] = s.Mounts.Count == 0 ? null : new JsonArray(s.Mounts.Select(m => (JsonNode?)RunStorageOptions.Mount(m)).ToArray()),
+                ["Tmpfs"] = RunStorageOptions.Tmpfs(s.Tmpfs),
                 ["ContainerIDFile"] = "",
                 ["LogConfig"] = logConfig,
                 ["NetworkMode"] = networkMode,
@@ -227,7 +233,7 @@ public static class RunRequest
                 ["RestartPolicy"] = new JsonObject { ["Name"] = restartName, ["MaximumRetryCount"] = restartCount },
                 ["AutoRemove"] = s.AutoRemove,
                 ["VolumeDriver"] = "",
-                ["VolumesFrom"] = null,
+                ["VolumesFrom"] = s.VolumesFrom.Count == 0 ? null : Strings(s.VolumesFrom),
                 ["ConsoleSize"] = new JsonArray(s.ConsoleSize.Height, s.ConsoleSize.Width),
                 ["CapAdd"] = RunSecurityOptions.Capabilities(s.CapAdd),
                 ["CapDrop"] = RunSecurityOptions.Capabilities(s.CapDrop),

@@ -87,6 +87,7 @@ public sealed partial class ContainerService
         hostConfig.Runtime = _runtimeName;
 
         var config = MergeConfig(request, image);
+        var (mounts, volumes) = ResolveMounts(hostConfig, config);
         var bindings = PortPublisher.ValidateAndParse(hostConfig.PortBindings, config.ExposedPorts);
         // As Docker 28 does: a published port is also an exposed one.
         foreach (var port in bindings.Keys)
@@ -104,7 +105,7 @@ public sealed partial class ContainerService
         var record = new ContainerRecord
         {
             Id = id, Created = DateTimeOffset.UtcNow, Path = path, Args = args, ImageId = image.Id, Config = config,
-            HostConfig = hostConfig, RequestedNetworks = requestedNetworks, Runtime = _runtimeName,
+            HostConfig = hostConfig, RequestedNetworks = requestedNetworks, Runtime = _runtimeName, Mounts = mounts,
         };
         CrashPoints.Hit("create.before-record");
         lock (_nameLock)
@@ -113,6 +114,7 @@ public sealed partial class ContainerService
             if (Find(name) is { Name: var taken } existing && taken == name)
                 throw new ConflictException($"Conflict. The container name \"/{name}\" is already in use by container \"{existing.Id}\". You have to remove (or rename) that container to be able to reuse that name.");
             record.Name = name;
+            CreateVolumes(volumes);
             _store.Save(record);
         }
         CrashPoints.Hit("create.after-record");
@@ -276,7 +278,7 @@ public sealed partial class ContainerService
                 CapDrop = record.HostConfig.CapDrop ?? [],
                 Annotations = record.Config.Labels ?? new(),
                 ShmSize = record.HostConfig.ShmSize,
-                Mounts = ParseBinds(record.HostConfig.Binds),
+                Mounts = MountSpecsOf(record),
                 Security = ContainerSecurity.Parse(record.HostConfig),
                 MaskedPaths = record.HostConfig.MaskedPaths,
                 ReadonlyPaths = record.HostConfig.ReadonlyPaths,
@@ -286,6 +288,7 @@ public sealed partial class ContainerService
             // Read while runc's init waits to exec the command: exec keeps pid and start time.
             var process = ProcessIdentity.Read(pid);
             undo.Push(() => _runtime.DeleteAsync(record.Id).GetAwaiter().GetResult());
+            FillVolumes(record, bundle);
             CrashPoints.Hit("start.after-runtime-create");
 
             // Attaches that came before start are connected now, between create and start: no output is lost.
@@ -340,21 +343,6 @@ public sealed partial class ContainerService
         env.Insert(1, "HOSTNAME=" + record.Config.Hostname);
         if (record.Config.Tty && !env.Any(e => e.StartsWith("TERM=", StringComparison.Ordinal))) env.Add("TERM=xterm");
         return env;
-    }
-
-    private static List<MountSpec> ParseBinds(List<string>? binds)
-    {
-        var mounts = new List<MountSpec>();
-        foreach (string bind in binds ?? [])
-        {
-            var parts = bind.Split(':');
-            if (parts.Length < 2 || !Path.IsPathRooted(parts[0]) || !Path.IsPathRooted(parts[1]))
-                throw new BadRequestException($"invalid bind mount spec \"{bind}\": expected /host/path:/container/path[:ro]");
-            if (!Path.Exists(parts[0]))
-                throw new BadRequestException($"invalid mount config: bind source path does not exist: {parts[0]}");
-            mounts.Add(new MountSpec(parts[0], parts[1], parts.Length > 2 && parts[2].Split(',').Contains("ro")));
-        }
-        return mounts;
     }
 
     // ---------------------------------------------------------------- exit
@@ -425,6 +413,7 @@ public sealed partial class ContainerService
             catch (Exception e) { _logger.LogWarning(e, "removing netns {Path} failed", record.SandboxKey); }
         }
         CrashPoints.Hit("teardown.after-netns");
+        ReleaseVolumes(record);
         record.Endpoints.Clear();
         record.Ports.Clear();
         record.SandboxKey = "";
@@ -513,7 +502,7 @@ public sealed partial class ContainerService
 
     // ---------------------------------------------------------------- remove, rename
 
-    public async Task RemoveAsync(string idOrName, bool force)
+    public async Task RemoveAsync(string idOrName, bool force, bool removeVolumes = false)
     {
         var record = Get(idOrName);
         RefuseRemovingNamespaceOwner(record);
@@ -542,6 +531,7 @@ public sealed partial class ContainerService
             CrashPoints.Hit("rm.after-forget");
             _store.Delete(record.Id);
             CrashPoints.Hit("rm.after-record");
+            if (removeVolumes || record.HostConfig.AutoRemove) RemoveAnonymousVolumes(record);
         }
         finally { handle.Lock.Release(); }
         _handles.TryRemove(record.Id, out _);

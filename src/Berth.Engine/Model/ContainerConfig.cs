@@ -69,6 +69,10 @@ public sealed class MountPoint
 public sealed class HostConfig
 {
     public List<string>? Binds { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public List<MountRequest>? Mounts { get; set; }
+    [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
+    public Dictionary<string, string>? Tmpfs { get; set; }
     public string ContainerIDFile { get; set; } = "";
     public LogConfig LogConfig { get; set; } = new();
     public string NetworkMode { get; set; } = "default";

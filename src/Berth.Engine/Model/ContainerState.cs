@@ -55,6 +55,9 @@ public sealed class ContainerRecord
     public string SandboxKey { get; set; } = "";
     public int RestartCount { get; set; }
     public string Runtime { get; set; } = "runc";
+    /// <summary>Volumes, binds and tmpfs resolved at create; null in records from before Berth kept them (their
+    /// Binds are read at start).</summary>
+    public List<Volumes.MountPointRecord>? Mounts { get; set; }
 
     public string ShortId => Id[..12];
 }

@@ -50,7 +50,8 @@ public sealed class ContainerRuntime
     public HostSecurity Security { get; }
 
     private static string Short(string id) => id[..12];
-    private static string Rootfs(string bundle) => Path.Combine(bundle, "rootfs");
+    /// <summary>Where a container's root filesystem is mounted while it runs.</summary>
+    public static string Rootfs(string bundle) => Path.Combine(bundle, "rootfs");
     private string ExitFile(string id) => Path.Combine(_exitDirectory, id);
     private string AttachSocket(string id) => Path.Combine(_socketDirectory, Short(id), "attach");
 
@@ -477,14 +478,24 @@ public sealed class ContainerRuntime
         return (process.ExitCode, stderr.Trim());
     }
 
-    private static void MountRootfs(ContainerSpec spec, string bundle)
+    private static void MountRootfs(ContainerSpec spec, string bundle) => MountRootfs(spec.LowerDirectories, bundle);
+
+    /// <summary>Mounts the root filesystem of a container that is not running, for `docker cp` (the caller holds the
+    /// container's lock, so no start can race it, and unmounts it with <see cref="Interop.Unmount"/>).</summary>
+    public static string MountStoppedRootfs(IReadOnlyList<string> lowerDirectories, string bundle)
     {
-        if (spec.LowerDirectories.Count == 0) throw new RuntimeException("the image has no layers");
+        MountRootfs(lowerDirectories, bundle);
+        return Rootfs(bundle);
+    }
+
+    private static void MountRootfs(IReadOnlyList<string> lowerDirectories, string bundle)
+    {
+        if (lowerDirectories.Count == 0) throw new RuntimeException("the image has no layers");
         string rootfs = Rootfs(bundle), upper = Path.Combine(bundle, "upper"), work = Path.Combine(bundle, "work");
         foreach (string dir in new[] { rootfs, upper, work }) Directory.CreateDirectory(dir);
         Interop.Unmount(rootfs);
         Interop.Mount("overlay", rootfs, "overlay", 0,
-            $"lowerdir={string.Join(':', spec.LowerDirectories)},upperdir={upper},workdir={work}");
+            $"lowerdir={string.Join(':', lowerDirectories)},upperdir={upper},workdir={work}");
     }
 }
 

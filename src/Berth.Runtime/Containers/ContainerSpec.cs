@@ -3,7 +3,10 @@ using Berth.Runtime.Security;
 
 namespace Berth.Runtime.Containers;
 
-public sealed record MountSpec(string Source, string Destination, bool ReadOnly);
+/// <summary>One mount of config.json: a bind by default; <paramref name="Options"/>, when given, are the OCI options
+/// as they are (tmpfs size/mode, propagation).</summary>
+public sealed record MountSpec(string Source, string Destination, bool ReadOnly, string Type = "bind",
+    IReadOnlyList<string>? Options = null);
 
 /// <summary>Everything the runtime needs to run one container.</summary>
 public sealed record ContainerSpec

@@ -26,6 +26,9 @@ public sealed class RootedDirectory : IDisposable
     /// <summary>The path the root was opened by (for messages only).</summary>
     public string Path { get; }
 
+    /// <summary>A directory already held open (found inside another root) as a root of its own; takes the handle.</summary>
+    public static RootedDirectory FromHandle(SafeFileHandle handle, string path) => new(handle, path);
+
     /// <summary>Opens <paramref name="path"/>, which the engine chose (trusted), as a root.</summary>
     public static RootedDirectory Open(string path) =>
         new(Interop.Open(path, Interop.O_RDONLY | Interop.O_DIRECTORY), path);

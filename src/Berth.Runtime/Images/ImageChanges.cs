@@ -320,7 +320,7 @@ public static partial class ImageChanges
     }
 
     /// <summary>Lexical path cleaning (Go's path.Clean) for an absolute path.</summary>
-    private static string CleanPath(string path)
+    public static string CleanPath(string path)
     {
         var parts = new List<string>();
         foreach (string part in path.Split('/'))

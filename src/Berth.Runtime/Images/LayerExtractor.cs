@@ -34,10 +34,28 @@ public sealed class LayerExtractor
     private readonly record struct DeferredDirectory(string Relative, TarEntry Entry, ulong Device, ulong Inode,
         bool Skip);
 
-    private LayerExtractor(RootedDirectory root, ILogger? logger)
+    private readonly CopyOptions? _copy;
+
+    private LayerExtractor(RootedDirectory root, ILogger? logger, CopyOptions? copy = null)
     {
         _root = root;
         _logger = logger ?? NullLogger.Instance;
+        _copy = copy;
+    }
+
+    /// <summary>An archive sent by `docker cp` rather than a layer: ".wh." names are plain files, the destination
+    /// directory itself keeps its metadata, owners are <paramref name="Owner"/> unless null (copyUIDGID keeps the
+    /// archive's), and with <paramref name="NoOverwriteDirNonDir"/> a directory never replaces a non-directory or the
+    /// other way round.</summary>
+    public sealed record CopyOptions((int Uid, int Gid)? Owner, bool NoOverwriteDirNonDir);
+
+    /// <summary>Extracts a `docker cp` archive under <paramref name="destination"/> (a directory held open inside the
+    /// container's root), with every guarantee of <see cref="ExtractAsync"/>. Errors as there.</summary>
+    public static async Task ExtractCopyAsync(Stream tar, RootedDirectory destination, CopyOptions options,
+        ILogger? logger, CancellationToken ct)
+    {
+        var extractor = new LayerExtractor(destination, logger, options);
+        await extractor.RunAsync(tar, ct);
     }
 
     /// <summary>Extracts the tar stream (uncompressed) into <paramref name="destination"/>, which must exist.
@@ -48,6 +66,12 @@ public sealed class LayerExtractor
     {
         using var root = RootedDirectory.Open(destination);
         var extractor = new LayerExtractor(root, logger);
+        return await extractor.RunAsync(tar, ct);
+    }
+
+    private async Task<long> RunAsync(Stream tar, CancellationToken ct)
+    {
+        var extractor = this;
         var reader = new TarReader(tar, leaveOpen: true);
         try
         {
@@ -66,7 +90,7 @@ public sealed class LayerExtractor
         {
             throw new ImageStorageException($"failed to extract layer: no space left on device ({e.Message})");
         }
-        catch (LinuxException e) { throw new ImageException($"failed to extract layer: {e.Message}"); }
+        catch (LinuxException e) when (_copy is null) { throw new ImageException($"failed to extract layer: {e.Message}"); }
         finally { extractor._parent?.Dispose(); }
     }
 
@@ -91,13 +115,14 @@ public sealed class LayerExtractor
         string relative = Clean(entry.Name);
         if (relative.Length == 0)
         {
-            if (type == TarEntryType.Directory) Defer("", entry, Parent(""), ".");
+            if (type == TarEntryType.Directory && _copy is null) Defer("", entry, Parent(""), ".");
             return;
         }
         string parentPath = ParentOf(relative), name = relative[(parentPath.Length == 0 ? 0 : parentPath.Length + 1)..];
         var parent = Parent(parentPath);
 
-        if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+        if (_copy is not null) CheckOverwrite(parent, name, type, relative);
+        else if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
             ExtractWhiteout(parent, name, entry);
             return;
@@ -196,7 +221,8 @@ public sealed class LayerExtractor
     /// name, never following a final symlink.</summary>
     private void ApplyMetadataAt(SafeFileHandle parent, string name, TarEntry entry)
     {
-        Interop.ChownAtNoFollow(parent, name, entry.Uid, entry.Gid);
+        var (uid, gid) = OwnerOf(entry);
+        Interop.ChownAtNoFollow(parent, name, uid, gid);
         foreach (var (attribute, value) in Xattrs(entry))
         {
             string path = RootedDirectory.ProcPath(parent, name);
@@ -210,7 +236,8 @@ public sealed class LayerExtractor
     /// <summary>The same on an open file or directory.</summary>
     private void ApplyMetadataFd(SafeFileHandle handle, TarEntry entry)
     {
-        Interop.ChownFd(handle, entry.Uid, entry.Gid, entry.Name);
+        var (uid, gid) = OwnerOf(entry);
+        Interop.ChownFd(handle, uid, gid, entry.Name);
         foreach (var (attribute, value) in Xattrs(entry))
             TrySetXattr(() => Interop.SetXattrFd(handle, attribute, value, entry.Name), attribute, entry.Name);
         Interop.ChmodFd(handle, (uint)entry.Mode & 0xfff, entry.Name);
@@ -225,6 +252,19 @@ public sealed class LayerExtractor
             _deferred[earlier] = _deferred[earlier] with { Skip = true };
         _deferredIndex[relative] = _deferred.Count;
         _deferred.Add(new DeferredDirectory(relative, entry, info.Device, info.Inode, false));
+    }
+
+    private (int Uid, int Gid) OwnerOf(TarEntry entry) => _copy?.Owner ?? (entry.Uid, entry.Gid);
+
+    /// <summary>noOverwriteDirNonDir of `docker cp`: what is there keeps its kind.</summary>
+    private void CheckOverwrite(SafeFileHandle parent, string name, TarEntryType type, string relative)
+    {
+        if (_copy is not { NoOverwriteDirNonDir: true } || Interop.StatAt(parent, name) is not { } existing) return;
+        bool directory = type == TarEntryType.Directory;
+        if (existing.IsDirectory && !directory)
+            throw new ImageException($"cannot overwrite directory \"/{relative}\" with non-directory");
+        if (!existing.IsDirectory && directory)
+            throw new ImageException($"cannot overwrite non-directory \"/{relative}\" with directory");
     }
 
     /// <summary>Directories last, deepest first (writing into them changed their times). Each is reopened without

@@ -70,7 +70,8 @@ public static class OciSpecBuilder
         foreach (var (file, target) in new[] { (spec.ResolvConfFile, "/etc/resolv.conf"), (spec.HostnameFile, "/etc/hostname"), (spec.HostsFile, "/etc/hosts") })
             if (!string.IsNullOrEmpty(file)) mounts.Add(Mount(target, file, "bind", ["rbind", "rprivate"]));
         foreach (var m in spec.Mounts)
-            mounts.Add(Mount(m.Destination, m.Source, "bind", m.ReadOnly ? ["rbind", "rprivate", "ro"] : ["rbind", "rprivate"]));
+            mounts.Add(Mount(m.Destination, m.Source, m.Type,
+                m.Options?.ToArray() ?? (m.ReadOnly ? ["rbind", "rprivate", "ro"] : ["rbind", "rprivate"])));
 
         var namespaces = new JsonArray
         {
