@@ -52,6 +52,8 @@ public static class ApiServer
         ContainerEndpoints.Map(app, engine);
         ImageEndpoints.Map(app, engine);
         NetworkEndpoints.Map(app, engine);
+        EventEndpoints.Map(app, engine);
+        SwarmEndpoints.Map(app);
         app.MapFallback((HttpContext ctx) =>
             throw new NotFoundException($"page not found: {ctx.Request.Method} {DockerResults.Shorten(ctx.Request.Path.Value ?? "")}"));
     }

@@ -35,6 +35,8 @@ public sealed class BerthEngine : IAsyncDisposable
     public NetworkService Networks { get; }
     public ContainerService Containers { get; }
     public ExecService Execs { get; }
+    /// <summary>The event bus every service publishes on (`GET /events`).</summary>
+    public Events.EventBus Events => Containers.Events;
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
     public string EngineId { get; private set; } = "";
 
@@ -57,6 +59,9 @@ public sealed class BerthEngine : IAsyncDisposable
             loggers.CreateLogger<PortPublisher>());
         var containers = new ContainerService(options, images, networks, ports, runtime, runtimeInfo.Name,
             loggers.CreateLogger<ContainerService>());
+        var events = new Events.EventBus();
+        networks.Events = events;
+        containers.Events = events;
         var engine = new BerthEngine(options, logger, runtimeInfo, images, networks, containers, new ExecService(containers));
         engine.EngineId = engine.LoadOrCreateEngineId();
 

@@ -51,6 +51,7 @@ public static class ImageEndpoints
             string? reference = string.IsNullOrEmpty(repo) ? null : string.IsNullOrEmpty(tagParam) ? repo : $"{repo}:{tagParam}";
             var changes = ctx.Request.Query["changes"].Where(c => !string.IsNullOrEmpty(c)).Select(c => c!).ToList();
             var image = await images.ImportAsync(ctx.Request.Body, reference, changes, ctx.Request.Query["message"], ctx.RequestAborted);
+            engine.Events.Image("import", image.Id, image.Id);
             await DockerResults.Json(ctx, new { status = image.Id });
         }).TakesArchive();
 
@@ -60,6 +61,7 @@ public static class ImageEndpoints
             // Nothing is written before the load has finished, so a bad archive is a plain 400 (as dockerd answers
             // when its stream has not begun).
             var loaded = await images.LoadAsync(ctx.Request.Body, ctx.RequestAborted);
+            ImageEvents.Loaded(engine, loaded);
             ctx.Response.ContentType = DockerResults.JsonType;
             foreach (string line in loaded)
                 await ctx.Response.WriteAsync(JsonSerializer.Serialize(new { stream = line + "\n" }) + "\n");
@@ -91,6 +93,7 @@ public static class ImageEndpoints
                 string? repo = ctx.Request.Query["repo"];
                 if (string.IsNullOrEmpty(repo)) throw new BadRequestException("repository name must have at least one component");
                 images.Tag(rest[..^4], repo, ctx.Request.Query["tag"]);
+                ImageEvents.Tagged(engine, rest[..^4], repo, ctx.Request.Query["tag"]);
                 ctx.Response.StatusCode = 201;
             }
             else if (method == "POST" && rest.EndsWith("/push", StringComparison.Ordinal))
@@ -99,8 +102,10 @@ public static class ImageEndpoints
             }
             else if (method == "DELETE")
             {
+                string? removedId = images.Find(rest)?.Id;
                 var items = images.Remove(rest, DockerResults.Flag(ctx, "force"), imageId =>
                     engine.Containers.All.FirstOrDefault(c => c.ImageId == imageId)?.ShortId);
+                ImageEvents.Removed(engine, removedId, items);
                 await DockerResults.Json(ctx, items.Select(i =>
                 {
                     var o = new JsonObject();
