@@ -37,6 +37,8 @@ public sealed record RunSettings
     public IReadOnlyList<string> LogOpt { get; init; } = [];
     public bool ReadOnly { get; init; }
     public (int Height, int Width) ConsoleSize { get; init; }
+    /// <summary>From --health-* / --no-healthcheck; null leaves the image's.</summary>
+    public JsonObject? Healthcheck { get; init; }
 }
 
 /// <summary>The `POST /containers/create` body the docker CLI 28 sends for `docker run`, and its -p/--expose
@@ -211,6 +213,7 @@ public static class RunRequest
             ["StdinOnce"] = attach && s.Interactive,
             ["Env"] = env,
             ["Cmd"] = s.Command.Count == 0 ? null : Strings(s.Command),
+            ["Healthcheck"] = s.Healthcheck?.DeepClone(),
             ["Image"] = s.Image,
             ["Volumes"] = new JsonObject(),
             ["WorkingDir"] = s.WorkingDir ?? "",
