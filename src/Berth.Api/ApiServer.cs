@@ -53,6 +53,7 @@ public static class ApiServer
         ImageEndpoints.Map(app, engine);
         NetworkEndpoints.Map(app, engine);
         EventEndpoints.Map(app, engine);
+        PruneEndpoints.Map(app, engine);
         SwarmEndpoints.Map(app);
         app.MapFallback((HttpContext ctx) =>
             throw new NotFoundException($"page not found: {ctx.Request.Method} {DockerResults.Shorten(ctx.Request.Path.Value ?? "")}"));

@@ -113,17 +113,6 @@ public static class ContainerEndpoints
             DockerResults.NoContent(ctx);
         });
 
-        app.MapPost("/containers/prune", async (HttpContext ctx) =>
-        {
-            var deleted = new List<string>();
-            foreach (var c in containers.All.Where(c => !c.State.Running))
-            {
-                await containers.RemoveAsync(c.Id, force: false);
-                deleted.Add(c.Id);
-            }
-            await DockerResults.Json(ctx, new { ContainersDeleted = deleted, SpaceReclaimed = 0 });
-        });
-
         app.MapGet("/containers/{id}/logs", async (HttpContext ctx, string id) =>
         {
             var record = containers.Get(id);

@@ -68,9 +68,6 @@ public static class ImageEndpoints
             _ = quiet;
         }).TakesArchive();
 
-        app.MapPost("/images/prune", async (HttpContext ctx) =>
-            await DockerResults.Json(ctx, new { ImagesDeleted = Array.Empty<object>(), SpaceReclaimed = 0 }));
-
         // Image names contain slashes (docker.io/library/webapp), so the rest of the path is parsed here.
         app.MapMethods("/images/{**rest}", ["GET", "POST", "DELETE"], async (HttpContext ctx, string rest) =>
         {

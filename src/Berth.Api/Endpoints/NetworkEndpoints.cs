@@ -71,9 +71,6 @@ public static class NetworkEndpoints
             await engine.Containers.DisconnectAsync(request.Container, id);
             ctx.Response.StatusCode = 200;
         });
-
-        app.MapPost("/networks/prune", async (HttpContext ctx) =>
-            await DockerResults.Json(ctx, new { NetworksDeleted = Array.Empty<string>() }));
     }
 
     public static JsonObject Inspect(BerthEngine engine, NetworkRecord n)

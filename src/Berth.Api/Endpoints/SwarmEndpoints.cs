@@ -22,5 +22,9 @@ public static class SwarmEndpoints
         }
     }
 
+    /// <summary>Whether a route pattern is one of these (their 503 is the documented answer).</summary>
+    public static bool Owns(string pattern) =>
+        Resources.Any(r => pattern == "/" + r || pattern.StartsWith("/" + r + "/", StringComparison.Ordinal));
+
     private static Task NotPartOfSwarm(HttpContext ctx) => DockerResults.Error(ctx, 503, NotInSwarm);
 }

@@ -37,8 +37,9 @@ public sealed class RunHealthOptions
         foreach (var (key, option) in durations)
         {
             if (parse.GetValue(option) is not { } text) continue;
-            var span = GoDuration.Parse(text, option.Name);
             string flag = option.Name;
+            if (!Api.GoDuration.TryParse(text, out var span))
+                throw new CliException($"invalid argument \"{text}\" for \"{flag}\" flag: time: invalid duration \"{text}\"", 125);
             if (span < TimeSpan.Zero) throw new CliException($"{flag} cannot be negative", 125);
             if (span > TimeSpan.Zero) health[key] = span.Ticks * 100;
         }
