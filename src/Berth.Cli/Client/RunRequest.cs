@@ -199,7 +199,7 @@ public static class RunRequest
             ["NetworkID"] = "",
         };
 
-        return new JsonObject
+        var body = new JsonObject
         {
             ["Hostname"] = s.Hostname ?? "",
             ["Domainname"] = "",
@@ -213,7 +213,6 @@ public static class RunRequest
             ["StdinOnce"] = attach && s.Interactive,
             ["Env"] = env,
             ["Cmd"] = s.Command.Count == 0 ? null : Strings(s.Command),
-            ["Healthcheck"] = s.Healthcheck?.DeepClone(),
             ["Image"] = s.Image,
             ["Volumes"] = new JsonObject(),
             ["WorkingDir"] = s.WorkingDir ?? "",
@@ -291,6 +290,9 @@ public static class RunRequest
                 ["EndpointsConfig"] = new JsonObject { [networkMode] = endpoint },
             },
         };
+        // Omitted when unset, as the docker CLI (omitempty): the image's check stays.
+        if (s.Healthcheck is not null) body["Healthcheck"] = s.Healthcheck.DeepClone();
+        return body;
     }
 
     /// <summary>"-e VAR" takes VAR's value from the client's environment when it has one, as docker does.</summary>

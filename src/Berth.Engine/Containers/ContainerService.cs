@@ -551,6 +551,7 @@ public sealed partial class ContainerService
             if (!force)
                 throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
             var exited = handle.NextExit;
+            PublishKill(record, Signals.SIGKILL);
             await _runtime.KillAsync(record.Id, Signals.SIGKILL, IdentityOf(record));
             await exited.WaitAsync(TimeSpan.FromSeconds(30));
         }
