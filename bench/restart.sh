@@ -69,12 +69,12 @@ measure() {   # $1 = bk or dkd; prints "median min max"
 
 berth_start
 read -r b_med b_min b_max < <(measure bk)
-berth_stop
+berth_stop || true
 d_med="-" d_min="-" d_max="-"
 if [ "$BERTH_ONLY" = 0 ]; then
   if dockerd_start; then
     read -r d_med d_min d_max < <(measure dkd)
-    dockerd_stop
+    dockerd_stop || true
   else
     echo "dockerd could not start; Berth's figure only" >&2
   fi

@@ -46,8 +46,9 @@ public static class EventEndpoints
 
     private static async Task WriteAsync(HttpContext ctx, EngineEvent ev, CancellationToken ct)
     {
-        await JsonSerializer.SerializeAsync(ctx.Response.Body, ev, EngineJson.Options, ct);
-        await ctx.Response.Body.WriteAsync("\n"u8.ToArray(), ct);
+        // Object and newline in one chunk, as dockerd: docker-py's stream splitter fails on a chunk of just "\n".
+        byte[] line = [.. JsonSerializer.SerializeToUtf8Bytes(ev, EngineJson.Options), (byte)'\n'];
+        await ctx.Response.Body.WriteAsync(line, ct);
         await ctx.Response.Body.FlushAsync(ct);
     }
 
