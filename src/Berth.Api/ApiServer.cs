@@ -56,6 +56,9 @@ public static class ApiServer
         ContainerImageEndpoints.Map(app, engine);
         VolumeEndpoints.Map(app, engine);
         ArchiveEndpoints.Map(app, engine);
+        EventEndpoints.Map(app, engine);
+        PruneEndpoints.Map(app, engine);
+        SwarmEndpoints.Map(app);
         app.MapFallback((HttpContext ctx) =>
             throw new NotFoundException($"page not found: {ctx.Request.Method} {DockerResults.Shorten(ctx.Request.Path.Value ?? "")}"));
     }

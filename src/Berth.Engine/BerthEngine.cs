@@ -40,6 +40,8 @@ public sealed class BerthEngine : IAsyncDisposable
     public Build.ImageBuilder Builder => _builder ??= new Build.ImageBuilder(Options, Images, Containers, _logger);
     private Build.ImageBuilder? _builder;
     public Volumes.VolumeService Volumes { get; private set; } = null!;
+    /// <summary>The event bus every service publishes on (`GET /events`).</summary>
+    public Events.EventBus Events => Containers.Events;
     public DateTimeOffset StartedAt { get; } = DateTimeOffset.UtcNow;
     public string EngineId { get; private set; } = "";
 
@@ -71,6 +73,9 @@ public sealed class BerthEngine : IAsyncDisposable
             loggers.CreateLogger<PortPublisher>());
         var containers = new ContainerService(options, images, networks, ports, runtime, runtimeInfo.Name,
             loggers.CreateLogger<ContainerService>());
+        var events = new Events.EventBus();
+        networks.Events = events;
+        containers.Events = events;
         var engine = new BerthEngine(options, logger, runtimeInfo, images, networks, containers, new ExecService(containers));
         engine.EngineId = engine.LoadOrCreateEngineId();
         engine.Volumes = containers.Volumes = new Volumes.VolumeService(options.VolumesDirectory, () => containers.All,

@@ -113,17 +113,6 @@ public static class ContainerEndpoints
             DockerResults.NoContent(ctx);
         });
 
-        app.MapPost("/containers/prune", async (HttpContext ctx) =>
-        {
-            var deleted = new List<string>();
-            foreach (var c in containers.All.Where(c => !c.State.Running))
-            {
-                await containers.RemoveAsync(c.Id, force: false);
-                deleted.Add(c.Id);
-            }
-            await DockerResults.Json(ctx, new { ContainersDeleted = deleted, SpaceReclaimed = 0 });
-        });
-
         app.MapGet("/containers/{id}/logs", async (HttpContext ctx, string id) =>
         {
             var record = containers.Get(id);
@@ -257,7 +246,8 @@ public static class ContainerEndpoints
 public sealed class ContainerFilters
 {
     private static readonly string[] Known =
-        ["name", "id", "status", "label", "exited", "ancestor", "network", "before", "since", "publish", "expose"];
+        ["name", "id", "status", "label", "exited", "ancestor", "network", "before", "since", "publish", "expose", "health",
+         "is-task", "volume"];
 
     private readonly Dictionary<string, List<string>> _filters;
     private readonly List<Regex> _names;
@@ -290,6 +280,11 @@ public sealed class ContainerFilters
                 "network" => values.Any(v => c.RequestedNetworks.ContainsKey(v) || c.Endpoints.Any(e => e.NetworkId.StartsWith(v, StringComparison.Ordinal))),
                 "publish" => values.Any(v => c.Ports.Any(p => p.HostPort.ToString() == v.Split('/')[0])),
                 "expose" => values.Any(v => c.Config.ExposedPorts?.ContainsKey(v.Contains('/') ? v : v + "/tcp") == true),
+                "health" => values.Contains(c.State.Health?.Status ?? "none"),
+                "is-task" => values.Contains("false"), // no swarm: no container is a task
+                "before" => values.All(v => engine.Containers.Find(v) is { } other && c.Created < other.Created),
+                "since" => values.All(v => engine.Containers.Find(v) is { } other && c.Created > other.Created),
+                "volume" => values.Any(v => (c.HostConfig.Binds ?? []).Any(b => b.Split(':') is var p && (p[0] == v || p.ElementAtOrDefault(1) == v))),
                 _ => true,
             };
             if (!ok) return false;

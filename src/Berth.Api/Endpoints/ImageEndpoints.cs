@@ -54,6 +54,7 @@ public static class ImageEndpoints
             string? reference = string.IsNullOrEmpty(repo) ? null : string.IsNullOrEmpty(tagParam) ? repo : $"{repo}:{tagParam}";
             var changes = ctx.Request.Query["changes"].Where(c => !string.IsNullOrEmpty(c)).Select(c => c!).ToList();
             var image = await images.ImportAsync(ctx.Request.Body, reference, changes, ctx.Request.Query["message"], ctx.RequestAborted);
+            engine.Events.Image("import", image.Id, image.Id);
             await DockerResults.Json(ctx, new { status = image.Id });
         }).TakesArchive();
 
@@ -63,25 +64,12 @@ public static class ImageEndpoints
             // Nothing is written before the load has finished, so a bad archive is a plain 400 (as dockerd answers
             // when its stream has not begun).
             var loaded = await images.LoadAsync(ctx.Request.Body, ctx.RequestAborted);
+            ImageEvents.Loaded(engine, loaded);
             ctx.Response.ContentType = DockerResults.JsonType;
             foreach (string line in loaded)
                 await ctx.Response.WriteAsync(JsonSerializer.Serialize(new { stream = line + "\n" }) + "\n");
             _ = quiet;
         }).TakesArchive();
-
-        app.MapPost("/images/prune", async (HttpContext ctx) =>
-        {
-            // filters={"dangling":["false"]} (`docker image prune -a`) takes every image no container uses.
-            bool all = ctx.Request.Query["filters"].ToString().Replace(" ", "").Contains("\"dangling\":[\"false\"]", StringComparison.Ordinal)
-                || ctx.Request.Query["filters"].ToString().Replace(" ", "").Contains("\"dangling\":{\"false\":true}", StringComparison.Ordinal);
-            var inUse = engine.Containers.All.Select(c => c.ImageId).ToHashSet();
-            var removed = images.PruneUnused(id => inUse.Contains(id), all);
-            await DockerResults.Json(ctx, new
-            {
-                ImagesDeleted = removed.Select(r => r.Untagged is not null ? (object)new { r.Untagged } : new { r.Deleted }).ToList(),
-                SpaceReclaimed = 0,
-            });
-        });
 
         // Image names contain slashes (docker.io/library/webapp), so the rest of the path is parsed here.
         app.MapMethods("/images/{**rest}", ["GET", "POST", "DELETE"], async (HttpContext ctx, string rest) =>
@@ -106,6 +94,7 @@ public static class ImageEndpoints
                 string? repo = ctx.Request.Query["repo"];
                 if (string.IsNullOrEmpty(repo)) throw new BadRequestException("repository name must have at least one component");
                 images.Tag(rest[..^4], repo, ctx.Request.Query["tag"]);
+                ImageEvents.Tagged(engine, rest[..^4], repo, ctx.Request.Query["tag"]);
                 ctx.Response.StatusCode = 201;
             }
             else if (method == "POST" && rest.EndsWith("/push", StringComparison.Ordinal))
@@ -114,7 +103,9 @@ public static class ImageEndpoints
             }
             else if (method == "DELETE")
             {
+                string? removedId = images.Find(rest)?.Id;
                 var items = images.Remove(rest, DockerResults.Flag(ctx, "force"), engine.Containers.ImageUser);
+                ImageEvents.Removed(engine, removedId, items);
                 await DockerResults.Json(ctx, items.Select(i =>
                 {
                     var o = new JsonObject();

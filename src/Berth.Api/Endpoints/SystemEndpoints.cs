@@ -73,7 +73,7 @@ public static class SystemEndpoints
                 LoggingDriver = "json-file",
                 CgroupDriver = "cgroupfs",
                 CgroupVersion = File.Exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1",
-                NEventsListener = 0,
+                NEventsListener = engine.Events.SubscriberCount,
                 KernelVersion = KernelVersion(),
                 OperatingSystem = OsName(),
                 OSVersion = "",
@@ -102,18 +102,6 @@ public static class SystemEndpoints
                 SecurityOptions = engine.Containers.Runtime.Security.InfoOptions,
                 Warnings = (string[]?)null,
             });
-        });
-
-        // No event stream yet: answer with an empty, open stream so clients that subscribe keep working.
-        app.MapGet("/events", async (HttpContext ctx) =>
-        {
-            ctx.Response.ContentType = DockerResults.JsonType;
-            await ctx.Response.StartAsync();
-            // The headers go out now: clients wait for them before they report the stream as open.
-            await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
-            if (!string.IsNullOrEmpty(ctx.Request.Query["until"])) return;
-            try { await Task.Delay(Timeout.Infinite, ctx.RequestAborted); }
-            catch (OperationCanceledException) { }
         });
 
         app.MapGet("/plugins/{name}/json", Task (string name) => throw new NotFoundException($"plugin \"{name}\" not found"));

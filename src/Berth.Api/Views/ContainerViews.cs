@@ -12,7 +12,7 @@ public static class ContainerViews
     public static JsonObject Inspect(BerthEngine engine, ContainerRecord c)
     {
         string dir = Path.Combine(engine.Options.ContainersDirectory, c.Id);
-        return new JsonObject
+        var inspect = new JsonObject
         {
             ["Id"] = c.Id,
             ["Created"] = DockerTimeConverter.Format(c.Created),
@@ -60,6 +60,8 @@ public static class ContainerViews
             ["Config"] = JsonSerializerNode(c.Config),
             ["NetworkSettings"] = NetworkSettings(engine, c),
         };
+        InspectDefaults.Complete(inspect, c);
+        return inspect;
     }
 
     public static JsonObject ListItem(BerthEngine engine, ContainerRecord c, bool size)
@@ -210,7 +212,8 @@ public static class ContainerViews
     /// <summary>"Up 5 seconds", "Exited (0) 3 seconds ago", "Created" — the CLI prints it as given.</summary>
     public static string Status(ContainerState state, DateTimeOffset now) => state.Status switch
     {
-        "running" => "Up " + HumanDuration(now - state.StartedAt),
+        "running" => "Up " + HumanDuration(now - state.StartedAt) + InspectDefaults.HealthSuffix(state),
+        "restarting" => $"Restarting ({state.ExitCode}) {HumanDuration(now - state.FinishedAt)} ago",
         "exited" => $"Exited ({state.ExitCode}) {HumanDuration(now - state.FinishedAt)} ago",
         "created" => "Created",
         var other => char.ToUpperInvariant(other[0]) + other[1..],

@@ -66,6 +66,8 @@ public static class Containers
             securityOpt, privileged, capAdd, capDrop, logDriver, logOpt, readOnly, mount, tmpfs, volumesFrom, image, command,
         };
         if (createOnly) run.Options.Remove(detach);
+        var health = new RunHealthOptions();
+        foreach (var option in health.All) run.Options.Add(option);
         return run.Action(async (parse, api, ct) =>
         {
             bool useTty = parse.GetValue(tty);
@@ -101,6 +103,7 @@ public static class Containers
                 LogDriver = parse.GetValue(logDriver),
                 LogOpt = parse.GetValue(logOpt) ?? [],
                 ReadOnly = parse.GetValue(readOnly),
+                Healthcheck = health.Read(parse),
                 ConsoleSize = useTty ? Terminal.Size() : (0, 0),
             };
             return createOnly ? await CreateOnlyAsync(api, settings, ct) : await RunAsync(api, settings, ct);

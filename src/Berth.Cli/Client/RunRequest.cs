@@ -40,6 +40,8 @@ public sealed record RunSettings
     public IReadOnlyList<string> LogOpt { get; init; } = [];
     public bool ReadOnly { get; init; }
     public (int Height, int Width) ConsoleSize { get; init; }
+    /// <summary>From --health-* / --no-healthcheck; null leaves the image's.</summary>
+    public JsonObject? Healthcheck { get; init; }
 }
 
 /// <summary>The `POST /containers/create` body the docker CLI 28 sends for `docker run`, and its -p/--expose
@@ -201,7 +203,7 @@ public static class RunRequest
         };
 
         var (anonymousVolumes, binds) = RunStorageOptions.SplitVolumes(s.Volumes);
-        return new JsonObject
+        var body = new JsonObject
         {
             ["Hostname"] = s.Hostname ?? "",
             ["Domainname"] = "",
@@ -294,6 +296,9 @@ public static class RunRequest
                 ["EndpointsConfig"] = new JsonObject { [networkMode] = endpoint },
             },
         };
+        // Omitted when unset, as the docker CLI (omitempty): the image's check stays.
+        if (s.Healthcheck is not null) body["Healthcheck"] = s.Healthcheck.DeepClone();
+        return body;
     }
 
     /// <summary>"-e VAR" takes VAR's value from the client's environment when it has one, as docker does.</summary>

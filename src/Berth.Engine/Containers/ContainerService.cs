@@ -121,6 +121,7 @@ public sealed partial class ContainerService
         Handle(id);
         _runtime.Recover(id, BundleOf(id));
         _logger.LogInformation("created container {Id} ({Name}) from {Image}", record.ShortId, name, request.Image);
+        Publish(record, "create");
         return record;
     }
 
@@ -152,7 +153,7 @@ public sealed partial class ContainerService
             ExposedPorts = exposed, Tty = request.Tty, OpenStdin = request.OpenStdin, StdinOnce = request.StdinOnce,
             Env = env.Count > 0 ? env : null,
             Entrypoint = command.Entrypoint, Cmd = command.Cmd,
-            Healthcheck = request.Healthcheck,
+            Healthcheck = Health.HealthSettings.Merge(request.Healthcheck, imageConfig.Healthcheck),
             Image = request.Image!, Volumes = volumes,
             WorkingDir = string.IsNullOrEmpty(request.WorkingDir) ? imageConfig.WorkingDir ?? "" : request.WorkingDir,
             MacAddress = request.MacAddress, OnBuild = null, Labels = labels,
@@ -180,7 +181,9 @@ public sealed partial class ContainerService
 
     // ---------------------------------------------------------------- start
 
-    public async Task StartAsync(string idOrName, CancellationToken ct = default)
+    public Task StartAsync(string idOrName, CancellationToken ct = default) => StartAsync(idOrName, byPolicy: false, ct);
+
+    private async Task StartAsync(string idOrName, bool byPolicy, CancellationToken ct)
     {
         var record = Get(idOrName);
         var handle = Handle(record.Id);
@@ -191,6 +194,7 @@ public sealed partial class ContainerService
             // Re-read under the lock: the copy from Get may predate a change another request saved meanwhile.
             record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
             if (record.State.Running) throw new NotModifiedException();
+            if (!byPolicy) ResetRestartPolicy(record);
             await StartLockedAsync(record, handle, ct);
         }
         catch (Exception e) when (e is not NotModifiedException && record.HostConfig.AutoRemove)
@@ -310,6 +314,7 @@ public sealed partial class ContainerService
             _store.Save(record);
             CrashPoints.Hit("start.after-record");
             WatchExit(record, handle);
+            Publish(record, "start");
             _logger.LogInformation("started container {Id} pid {Pid}", record.ShortId, pid);
         }
         catch (Exception e)
@@ -351,6 +356,7 @@ public sealed partial class ContainerService
     {
         var cts = new CancellationTokenSource();
         handle.Watcher = cts;
+        StartHealthChecks(record);
         _ = Task.Run(async () =>
         {
             ContainerExit exit;
@@ -371,10 +377,12 @@ public sealed partial class ContainerService
         var handle = Handle(id);
         await handle.Lock.WaitAsync();
         ContainerRecord? record;
+        TimeSpan? restartDelay;
         try
         {
             record = _store.Get(id);
             if (record is null || !record.State.Running) return;
+            StopHealthChecks(id);
             await TeardownAsync(record);
             record.State.Status = "exited";
             record.State.Running = false;
@@ -382,12 +390,16 @@ public sealed partial class ContainerService
             record.State.ExitCode = exit.ExitCode;
             record.State.OOMKilled = exit.OomKilled;
             record.State.FinishedAt = exit.FinishedAt;
+            restartDelay = DecideRestartLocked(record, exit);
             _store.Save(record);
             CrashPoints.Hit("exit.after-record");
             _logger.LogInformation("container {Id} exited with {Code}", record.ShortId, exit.ExitCode);
         }
         finally { handle.Lock.Release(); }
+        if (exit.OomKilled) Publish(record, "oom");
+        Publish(record, "die", new Dictionary<string, string> { ["exitCode"] = exit.ExitCode.ToString() });
         handle.SignalExit(exit);
+        if (restartDelay is { } delay) ScheduleRestart(id, delay);
         if (record.HostConfig.AutoRemove)
         {
             try { await RemoveAsync(id, force: true); }
@@ -405,7 +417,11 @@ public sealed partial class ContainerService
         _ports.Unpublish(record.Id);
         CrashPoints.Hit("teardown.after-unpublish");
         CloseResolver(record.Id);
-        foreach (var endpoint in record.Endpoints) _networks.Detach(endpoint);
+        foreach (var endpoint in record.Endpoints)
+        {
+            _networks.Detach(endpoint);
+            _networks.PublishDisconnect(endpoint, record.Id);
+        }
         CrashPoints.Hit("teardown.after-detach");
         if (!string.IsNullOrEmpty(record.SandboxKey))
         {
@@ -445,20 +461,32 @@ public sealed partial class ContainerService
     public async Task StopAsync(string idOrName, int? timeoutSeconds, string? signal = null)
     {
         var record = Get(idOrName);
+        if (await StopRestartingAsync(record))
+        {
+            Publish(record, "stop");
+            return;
+        }
         if (!record.State.Running) throw new NotModifiedException();
+        MarkManuallyStopped(record.Id);
         var handle = Handle(record.Id);
         var exited = handle.NextExit;
         int stopSignal = Signals.Parse(signal ?? record.Config.StopSignal ?? "SIGTERM");
         int timeout = timeoutSeconds ?? record.Config.StopTimeout ?? 10;
-        if (await RecordLostExitAsync(record)) return;
+        if (await RecordLostExitAsync(record))
+        {
+            Publish(record, "stop");
+            return;
+        }
+        PublishKill(record, stopSignal);
         await _runtime.KillAsync(record.Id, stopSignal, IdentityOf(record));
-        if (timeout < 0) { await exited; return; }
-        if (await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeout))) != exited)
+        if (timeout >= 0 && await Task.WhenAny(exited, Task.Delay(TimeSpan.FromSeconds(timeout))) != exited)
         {
             _logger.LogInformation("container {Id} did not stop within {Timeout}s; killing it", record.ShortId, timeout);
+            PublishKill(record, Signals.SIGKILL);
             await _runtime.KillAsync(record.Id, Signals.SIGKILL, IdentityOf(record));
-            await exited;
         }
+        await exited;
+        Publish(record, "stop");
     }
 
     public async Task KillAsync(string idOrName, string? signal)
@@ -469,6 +497,8 @@ public sealed partial class ContainerService
             throw new ConflictException($"Cannot kill container: {idOrName}: Container {record.Id} is not running");
         if (await RecordLostExitAsync(record))
             throw new ConflictException($"Cannot kill container: {idOrName}: Container {record.Id} is not running");
+        MarkManuallyStopped(record.Id);
+        PublishKill(record, number);
         await _runtime.KillAsync(record.Id, number, IdentityOf(record));
         if (number == Signals.SIGKILL) await Handle(record.Id).NextExit;
     }
@@ -476,9 +506,10 @@ public sealed partial class ContainerService
     public async Task RestartAsync(string idOrName, int? timeoutSeconds)
     {
         var record = Get(idOrName);
-        if (record.State.Running) await StopAsync(idOrName, timeoutSeconds);
+        if (record.State.Running || record.State.Restarting) await StopAsync(idOrName, timeoutSeconds);
         try { await StartAsync(record.Id); }
         catch (NotModifiedException) { }
+        Publish(record.Id, "restart");
     }
 
     /// <summary>Docker's wait conditions: not-running (default), next-exit, removed.</summary>
@@ -507,6 +538,9 @@ public sealed partial class ContainerService
         var record = Get(idOrName);
         RefuseRemovingNamespaceOwner(record);
         var handle = Handle(record.Id);
+        if (record.State.Restarting && !force)
+            throw new ConflictException($"You cannot remove a restarting container {record.Id}. Stop the container before attempting removal or force remove");
+        if (force) MarkManuallyStopped(record.Id);
         if (record.State.Running)
         {
             if (!force)
@@ -514,6 +548,7 @@ public sealed partial class ContainerService
             var exited = handle.NextExit;
             if (!await RecordLostExitAsync(record))
             {
+                PublishKill(record, Signals.SIGKILL);
                 await _runtime.KillAsync(record.Id, Signals.SIGKILL, IdentityOf(record));
                 await exited.WaitAsync(TimeSpan.FromSeconds(30));
             }
@@ -535,6 +570,8 @@ public sealed partial class ContainerService
         }
         finally { handle.Lock.Release(); }
         _handles.TryRemove(record.Id, out _);
+        ForgetRestarts(record.Id);
+        Publish(record, "destroy");
         Removed?.Invoke(record.Id);
         handle.SignalRemoved();
         _logger.LogInformation("removed container {Id}", record.ShortId);
@@ -547,6 +584,7 @@ public sealed partial class ContainerService
         if (!NamePattern().IsMatch(newName))
             throw new BadRequestException($"Invalid container name ({newName}), only [a-zA-Z0-9][a-zA-Z0-9_.-] are allowed");
         var handle = Handle(record.Id);
+        string oldName;
         handle.Lock.Wait();
         try
         {
@@ -557,11 +595,13 @@ public sealed partial class ContainerService
                     throw new ConflictException($"Renaming a container with the same name as its current name");
                 if (_store.FirstOrDefault(c => c.Name == newName) is { } other)
                     throw new ConflictException($"Conflict. The container name \"/{newName}\" is already in use by container \"{other.Id}\". You have to remove (or rename) that container to be able to reuse that name.");
+                oldName = record.Name;
                 record.Name = newName;
                 _store.Save(record);
             }
         }
         finally { handle.Lock.Release(); }
+        Publish(record, "rename", new Dictionary<string, string> { ["oldName"] = "/" + oldName });
     }
 
     // ---------------------------------------------------------------- network connect / disconnect
@@ -619,6 +659,7 @@ public sealed partial class ContainerService
                     record.Ports.Clear();
                 }
                 _networks.Detach(record.Endpoints[index]);
+                _networks.PublishDisconnect(record.Endpoints[index], record.Id);
                 record.Endpoints.RemoveAt(index);
                 if (record.State.Running) RefreshNames(record);
             }
@@ -634,6 +675,7 @@ public sealed partial class ContainerService
     {
         var record = Get(idOrName);
         var handle = Handle(record.Id);
+        Publish(record, "attach");
         if (record.State.Running) return await _runtime.AttachAsync(record.Id, ct);
         var pending = handle.AddPendingAttach();
         using var registration = ct.Register(() => { handle.RemovePendingAttach(pending); pending.Session.TrySetCanceled(); });
@@ -684,6 +726,7 @@ public sealed partial class ContainerService
         RemoveStaleNamespaces();
         await RemoveOrphanBundlesAsync();
         _runtime.RemoveStaleFiles(_store.All.Select(c => c.Id).ToHashSet());
+        StartByPolicyAtEngineStart();
     }
 
     /// <summary>A daemon killed during start (before the record said running) or during teardown leaves a netns,

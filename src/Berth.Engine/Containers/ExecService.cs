@@ -62,6 +62,7 @@ public sealed class ExecService
             Id = Networks.NetworkService.NewId(), ContainerId = record.Id, Request = request, CreatedAt = _table.Now,
         };
         _table.Add(exec, id => _containers.Find(id) is not null);
+        _containers.Publish(record, "exec_create: " + string.Join(' ', request.Cmd), ExecAttributes(exec));
         return exec;
     }
 
@@ -113,8 +114,11 @@ public sealed class ExecService
         exec.Running = true;
         exec.Pid = session.Pid;
         exec.Finished = RecordExitAsync(exec, session);
+        _containers.Publish(record, "exec_start: " + string.Join(' ', exec.Request.Cmd!), ExecAttributes(exec));
         return session;
     }
+
+    private static Dictionary<string, string> ExecAttributes(ExecInstance exec) => new() { ["execID"] = exec.Id };
 
     private async Task RecordExitAsync(ExecInstance exec, ExecSession session)
     {
@@ -122,6 +126,11 @@ public sealed class ExecService
         catch (Exception) { exec.ExitCode = 126; }
         exec.Running = false;
         exec.EndedAt = _table.Now;
+        if (_containers.Find(exec.ContainerId) is { } record)
+            _containers.Publish(record, "exec_die", new Dictionary<string, string>
+            {
+                ["execID"] = exec.Id, ["exitCode"] = exec.ExitCode.ToString()!,
+            });
     }
 }
 

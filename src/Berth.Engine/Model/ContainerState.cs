@@ -16,6 +16,10 @@ public sealed class ContainerState
     /// <summary>Boot id and start time of the process at Pid (see ProcessIdentity); stored, not shown by inspect.</summary>
     public string ProcessBootId { get; set; } = "";
     public ulong ProcessStartTime { get; set; }
+    /// <summary>Stopped or killed through the API (Docker's HasBeenManuallyStopped): restart policies leave it be.</summary>
+    public bool ManuallyStopped { get; set; }
+    /// <summary>The health check's state; null when the container has none.</summary>
+    public HealthState? Health { get; set; }
 }
 
 /// <summary>A host port published for one container port, as stored and shown (HostIp "0.0.0.0", "::", or an address).</summary>

@@ -144,6 +144,7 @@ public sealed partial class NetworkService
                 _bridges.RemoveBridge(record.BridgeName);
                 throw;
             }
+            Publish(record, "create");
             return record;
         }
     }
@@ -161,6 +162,7 @@ public sealed partial class NetworkService
             if (Directory.Exists(ipamDir)) Directory.Delete(ipamDir, recursive: true);
             _store.Delete(network.Id);
         }
+        Publish(network, "destroy");
     }
 
     /// <summary>At daemon stop with no container running: every network's bridge goes (the next start makes them).
@@ -205,6 +207,7 @@ public sealed partial class NetworkService
             allocator.Release(address);
             throw;
         }
+        Publish(network, "connect", containerId);
         return new EndpointRecord
         {
             NetworkId = network.Id, NetworkName = network.Name, EndpointId = NewId(), IPAddress = address.ToString(),

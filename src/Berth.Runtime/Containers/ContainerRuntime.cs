@@ -631,6 +631,13 @@ public sealed class ExecSession : IAsyncDisposable
         }
     }
 
+    /// <summary>Ends the exec (a health probe past its timeout): the runtime process that holds it is killed.</summary>
+    public void Kill()
+    {
+        try { _process.Kill(entireProcessTree: true); }
+        catch (Exception e) when (e is InvalidOperationException or System.ComponentModel.Win32Exception) { }
+    }
+
     /// <summary>Stops reading (the client went away or the output is no longer wanted); the process object is
     /// released once the process has ended.</summary>
     public ValueTask DisposeAsync()

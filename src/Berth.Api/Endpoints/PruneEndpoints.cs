@@ -1,0 +1,117 @@
+using System.Text.Json.Nodes;
+using Berth.Engine;
+using Berth.Runtime.Images;
+using Microsoft.AspNetCore.Builder;
+using Microsoft.AspNetCore.Http;
+using Microsoft.AspNetCore.Routing;
+
+namespace Berth.Api.Endpoints;
+
+/// <summary>`POST /{containers,images}/prune` as dockerd (networks: NetworkEndpoints): filters until (a time or a duration before now),
+/// label and label! (key or key=value; all must hold), dangling for images; SpaceReclaimed from the bytes removed
+/// (a container's writable layer, an image's layers).</summary>
+public static class PruneEndpoints
+{
+    public static void Map(IEndpointRouteBuilder app, BerthEngine engine)
+    {
+        app.MapPost("/containers/prune", async (HttpContext ctx) =>
+        {
+            var filter = PruneFilter.Parse(ctx.Request.Query["filters"], []);
+            var deleted = new List<string>();
+            long reclaimed = 0;
+            foreach (var c in engine.Containers.All.Where(c => !c.State.Running && !c.State.Restarting
+                         && filter.Matches(c.Created, c.Config.Labels)))
+            {
+                long size = DirectorySize(Path.Combine(engine.Options.ContainersDirectory, c.Id, "upper"));
+                try { await engine.Containers.RemoveAsync(c.Id, force: false); }
+                catch (EngineException) { continue; } // started or removed meanwhile
+                deleted.Add(c.Id);
+                reclaimed += size;
+            }
+            await DockerResults.Json(ctx, new { ContainersDeleted = deleted, SpaceReclaimed = reclaimed });
+        });
+
+        app.MapPost("/images/prune", async (HttpContext ctx) =>
+        {
+            var filter = PruneFilter.Parse(ctx.Request.Query["filters"], ["dangling"]);
+            var used = engine.Containers.All.Select(c => c.ImageId).ToHashSet();
+            var before = engine.Images.List().ToDictionary(i => i.Id);
+            // The store keeps what other images name as parent (build steps) and takes untagged images only, unless
+            // dangling=false (`docker image prune -a`); images that appeared meanwhile or fail a filter are kept.
+            var items = engine.Images.PruneUnused(id => used.Contains(id)
+                || !before.TryGetValue(id, out var image) || !filter.Matches(image.Created, image.Config.Labels),
+                all: filter.Dangling == false);
+            ImageEvents.Removed(engine, null, items);
+            var deleted = new JsonArray(items.Select(item => (JsonNode)(item.Untagged is { } tag
+                ? new JsonObject { ["Untagged"] = tag } : new JsonObject { ["Deleted"] = item.Deleted }))
+                .ToArray());
+            long reclaimed = items.Sum(i => i.Deleted is { } id && before.TryGetValue(id, out var image) ? image.Size : 0);
+            await DockerResults.Json(ctx, new { ImagesDeleted = deleted.Count > 0 ? deleted : null, SpaceReclaimed = reclaimed });
+        });
+    }
+
+    /// <summary>Bytes of the regular files under a directory, symlinks not followed; 0 when it is gone.</summary>
+    public static long DirectorySize(string path)
+    {
+        if (!Directory.Exists(path)) return 0;
+        var options = new EnumerationOptions
+        {
+            RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint,
+        };
+        return new DirectoryInfo(path).EnumerateFiles("*", options).Sum(f => f.Length);
+    }
+}
+
+/// <summary>The prune filters: until, label, label! (and dangling where the route allows it).</summary>
+public sealed class PruneFilter
+{
+    private readonly DateTimeOffset? _until;
+    private readonly List<string> _labels;
+    private readonly List<string> _notLabels;
+
+    private PruneFilter(DateTimeOffset? until, List<string> labels, List<string> notLabels, bool? dangling)
+    {
+        _until = until;
+        _labels = labels;
+        _notLabels = notLabels;
+        Dangling = dangling;
+    }
+
+    public bool? Dangling { get; }
+
+    public static PruneFilter Parse(string? json, IReadOnlyCollection<string> extra)
+    {
+        var filters = FilterJson.Parse(json, ["until", "label", "label!", .. extra]);
+        DateTimeOffset? until = filters.TryGetValue("until", out var u) && u.Count > 0 ? Until(u[^1]) : null;
+        bool? dangling = null;
+        if (filters.TryGetValue("dangling", out var d) && d.Count > 0)
+            dangling = d[^1].ToLowerInvariant() switch
+            {
+                "true" or "1" => true,
+                "false" or "0" => false,
+                var other => throw new BadRequestException($"Invalid filter 'dangling={DockerResults.Shorten(other)}'"),
+            };
+        return new PruneFilter(until, filters.GetValueOrDefault("label") ?? [], filters.GetValueOrDefault("label!") ?? [], dangling);
+    }
+
+    public bool Matches(DateTimeOffset created, IReadOnlyDictionary<string, string>? labels)
+    {
+        labels ??= new Dictionary<string, string>();
+        if (_until is { } until && created >= until) return false;
+        return _labels.All(l => Has(labels, l)) && !_notLabels.Any(l => Has(labels, l));
+    }
+
+    private static bool Has(IReadOnlyDictionary<string, string> labels, string filter)
+    {
+        var kv = filter.Split('=', 2);
+        return labels.TryGetValue(kv[0], out var value) && (kv.Length == 1 || value == kv[1]);
+    }
+
+    /// <summary>A Go duration before now ("24h"), else Unix seconds or an RFC 3339 time.</summary>
+    private static DateTimeOffset Until(string value)
+    {
+        if (value.Length > 1 && char.IsAsciiLetter(value[^1]) && GoDuration.TryParse(value, out var span)) return DateTimeOffset.UtcNow - span;
+        return ContainerEndpoints.ParseUnixTime("until", value)
+            ?? throw new BadRequestException($"invalid value for until: {DockerResults.Shorten(value)}");
+    }
+}
