@@ -4,10 +4,12 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Berth.Engine.Model;
 using Berth.Engine.Networks;
+using Berth.Engine.Resources;
 using Berth.Engine.Store;
 using Berth.Networking.Namespaces;
 using Berth.Runtime.Containers;
 using Berth.Runtime.Images;
+using Berth.Runtime.Resources;
 using Microsoft.Extensions.Logging;
 
 namespace Berth.Engine.Containers;
@@ -82,6 +84,7 @@ public sealed partial class ContainerService
         var hostConfig = request.HostConfig ?? new HostConfig();
         NormalizeHostConfig(hostConfig);
         ContainerSecurity.Validate(hostConfig, _runtime.Security);
+        ContainerResources.Validate(hostConfig, CgroupHost.Host, Environment.ProcessorCount);
         hostConfig.LogConfig = LogConfigs.Merge(hostConfig.LogConfig, _options.LogOptions);
         hostConfig.Runtime = _runtimeName;
 
@@ -265,12 +268,14 @@ public sealed partial class ContainerService
             OpenResolver(record);
             undo.Push(() => CloseResolver(record.Id));
 
+            var (args, mounts) = ContainerResources.WithInit(record.HostConfig, [record.Path, .. record.Args],
+                ParseBinds(record.HostConfig.Binds));
             var spec = new ContainerSpec
             {
                 Id = record.Id,
                 BundleDirectory = bundle,
                 LowerDirectories = _images.LayerDirectories(image),
-                Args = [record.Path, .. record.Args],
+                Args = args,
                 Env = ProcessEnvironment(record),
                 WorkingDir = record.Config.WorkingDir,
                 User = record.Config.User,
@@ -289,11 +294,13 @@ public sealed partial class ContainerService
                 CapDrop = record.HostConfig.CapDrop ?? [],
                 Annotations = record.Config.Labels ?? new(),
                 ShmSize = record.HostConfig.ShmSize,
-                Mounts = ParseBinds(record.HostConfig.Binds),
+                Mounts = mounts,
                 Security = ContainerSecurity.Parse(record.HostConfig),
                 MaskedPaths = record.HostConfig.MaskedPaths,
                 ReadonlyPaths = record.HostConfig.ReadonlyPaths,
                 Log = LogConfigs.PolicyOf(record.HostConfig.LogConfig),
+                Resources = ContainerResources.ToLimits(record.HostConfig),
+                DeviceNodes = ContainerResources.DeviceNodes(record.HostConfig),
             };
             int pid = await _runtime.CreateAsync(spec, ct);
             // Read while runc's init waits to exec the command: exec keeps pid and start time.
