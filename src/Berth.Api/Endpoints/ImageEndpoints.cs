@@ -17,19 +17,7 @@ public static class ImageEndpoints
 
         app.MapGet("/images/json", async (HttpContext ctx) =>
         {
-            var list = images.List().OrderByDescending(i => i.Created).Select(i => new JsonObject
-            {
-                ["Containers"] = -1,
-                ["Created"] = i.Created.ToUnixTimeSeconds(),
-                ["Id"] = i.Id,
-                ["Labels"] = i.Config.Labels is { } labels ? JsonSerializer.SerializeToNode(labels) : null,
-                ["ParentId"] = i.Parent ?? "",
-                ["RepoDigests"] = new JsonArray(),
-                ["RepoTags"] = new JsonArray(i.RepoTags.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
-                ["SharedSize"] = -1,
-                ["Size"] = i.Size,
-                ["VirtualSize"] = i.Size,
-            }).ToList();
+            var list = images.List().OrderByDescending(i => i.Created).Select(Summary).ToList();
             await DockerResults.Json(ctx, list);
         });
 
@@ -112,6 +100,21 @@ public static class ImageEndpoints
             else throw new NotFoundException($"page not found: {method} /images/{rest}");
         });
     }
+
+    /// <summary>One item of GET /images/json (also `system df`'s, which fills in Containers and SharedSize).</summary>
+    public static JsonObject Summary(ImageRecord i) => new()
+    {
+        ["Containers"] = -1,
+        ["Created"] = i.Created.ToUnixTimeSeconds(),
+        ["Id"] = i.Id,
+        ["Labels"] = i.Config.Labels is { } labels ? JsonSerializer.SerializeToNode(labels) : null,
+        ["ParentId"] = i.Parent ?? "",
+        ["RepoDigests"] = new JsonArray(),
+        ["RepoTags"] = new JsonArray(i.RepoTags.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
+        ["SharedSize"] = -1,
+        ["Size"] = i.Size,
+        ["VirtualSize"] = i.Size,
+    };
 
     private static ImageRecord Find(ImageStore images, string reference) =>
         images.Find(reference) ?? throw new NotFoundException($"No such image: {reference}");

@@ -208,6 +208,7 @@ public static class ContainerViews
     public static string Status(ContainerState state, DateTimeOffset now) => state.Status switch
     {
         "running" => "Up " + HumanDuration(now - state.StartedAt),
+        "paused" => "Up " + HumanDuration(now - state.StartedAt) + " (Paused)",
         "exited" => $"Exited ({state.ExitCode}) {HumanDuration(now - state.FinishedAt)} ago",
         "created" => "Created",
         var other => char.ToUpperInvariant(other[0]) + other[1..],

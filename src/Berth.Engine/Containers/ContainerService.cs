@@ -410,6 +410,7 @@ public sealed partial class ContainerService
             await TeardownAsync(record);
             record.State.Status = "exited";
             record.State.Running = false;
+            record.State.Paused = false;
             record.State.Pid = 0;
             record.State.ExitCode = exit.ExitCode;
             record.State.OOMKilled = exit.OomKilled;
