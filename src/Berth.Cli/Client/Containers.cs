@@ -62,6 +62,8 @@ public static class Containers
             detach, rm, name, publish, publishAll, expose, env, interactive, tty, network, alias, hostname, entrypoint, workdir, user, label, volume, restart,
             securityOpt, privileged, capAdd, capDrop, logDriver, logOpt, readOnly, image, command,
         };
+        var resources = new RunResources();
+        foreach (var option in resources.Options) run.Options.Add(option);
         if (createOnly) run.Options.Remove(detach);
         return run.Action(async (parse, api, ct) =>
         {
@@ -96,6 +98,7 @@ public static class Containers
                 LogOpt = parse.GetValue(logOpt) ?? [],
                 ReadOnly = parse.GetValue(readOnly),
                 ConsoleSize = useTty ? Terminal.Size() : (0, 0),
+                Resources = resources.Read(parse),
             };
             return createOnly ? await CreateOnlyAsync(api, settings, ct) : await RunAsync(api, settings, ct);
         }, runStyleErrors: true);

@@ -37,6 +37,8 @@ public sealed record RunSettings
     public IReadOnlyList<string> LogOpt { get; init; } = [];
     public bool ReadOnly { get; init; }
     public (int Height, int Width) ConsoleSize { get; init; }
+    /// <summary>HostConfig fields of the resource flags (<see cref="RunResources"/>), laid over the defaults.</summary>
+    public JsonObject Resources { get; init; } = new();
 }
 
 /// <summary>The `POST /containers/create` body the docker CLI 28 sends for `docker run`, and its -p/--expose
@@ -197,7 +199,7 @@ public static class RunRequest
             ["NetworkID"] = "",
         };
 
-        return new JsonObject
+        var body = new JsonObject
         {
             ["Hostname"] = s.Hostname ?? "",
             ["Domainname"] = "",
@@ -288,6 +290,9 @@ public static class RunRequest
                 ["EndpointsConfig"] = new JsonObject { [networkMode] = endpoint },
             },
         };
+        var hostConfig = body["HostConfig"]!.AsObject();
+        foreach (var (key, value) in s.Resources) hostConfig[key] = value?.DeepClone();
+        return body;
     }
 
     /// <summary>"-e VAR" takes VAR's value from the client's environment when it has one, as docker does.</summary>
