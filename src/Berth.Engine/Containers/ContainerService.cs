@@ -414,6 +414,7 @@ public sealed partial class ContainerService
             record.State.Pid = 0;
             record.State.ExitCode = exit.ExitCode;
             record.State.OOMKilled = exit.OomKilled;
+            if (exit.OomKilled) OnOomKilled(record);
             record.State.FinishedAt = exit.FinishedAt;
             _store.Save(record);
             CrashPoints.Hit("exit.after-record");
