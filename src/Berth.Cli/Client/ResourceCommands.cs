@@ -139,35 +139,14 @@ public static class ResourceCommands
 
     private static Command UpdateCommand()
     {
-        var memory = new Option<string?>("--memory", "-m") { Description = "Memory limit" };
-        var swap = new Option<string?>("--memory-swap") { Description = "Swap limit equal to memory plus swap: -1 to enable unlimited swap" };
-        var reservation = new Option<string?>("--memory-reservation") { Description = "Memory soft limit" };
-        var cpus = new Option<string?>("--cpus") { Description = "Number of CPUs" };
-        var shares = new Option<long?>("--cpu-shares", "-c") { Description = "CPU shares (relative weight)" };
-        var period = new Option<long?>("--cpu-period") { Description = "Limit CPU CFS (Completely Fair Scheduler) period" };
-        var quota = new Option<long?>("--cpu-quota") { Description = "Limit CPU CFS (Completely Fair Scheduler) quota" };
-        var cpusetCpus = new Option<string?>("--cpuset-cpus") { Description = "CPUs in which to allow execution (0-3, 0,1)" };
-        var cpusetMems = new Option<string?>("--cpuset-mems") { Description = "MEMs in which to allow execution (0-3, 0,1)" };
-        var pids = new Option<long?>("--pids-limit") { Description = "Tune container pids limit (set -1 for unlimited)" };
-        var blkio = new Option<int?>("--blkio-weight") { Description = "Block IO (relative weight), between 10 and 1000, or 0 to disable" };
         var restart = new Option<string?>("--restart") { Description = "Restart policy to apply when a container exits" };
         var names = Containers.Names();
-        var update = new Command("update", "Update configuration of one or more containers")
-            { memory, swap, reservation, cpus, shares, period, quota, cpusetCpus, cpusetMems, pids, blkio, restart, names };
+        var resources = new RunResources();
+        var update = new Command("update", "Update configuration of one or more containers") { restart, names };
+        foreach (var option in resources.UpdateOptions) update.Options.Add(option);
         return update.Action(async (parse, api, ct) =>
         {
-            var body = new JsonObject();
-            if (parse.GetValue(memory) is { } m) body["Memory"] = RunResources.Bytes(m, "memory");
-            if (parse.GetValue(swap) is { } sw) body["MemorySwap"] = sw == "-1" ? -1 : RunResources.Bytes(sw, "memory-swap");
-            if (parse.GetValue(reservation) is { } r) body["MemoryReservation"] = RunResources.Bytes(r, "memory-reservation");
-            if (parse.GetValue(cpus) is { } c) body["NanoCpus"] = RunResources.NanoCpus(c);
-            if (parse.GetValue(shares) is { } sh) body["CpuShares"] = sh;
-            if (parse.GetValue(period) is { } p) body["CpuPeriod"] = p;
-            if (parse.GetValue(quota) is { } q) body["CpuQuota"] = q;
-            if (parse.GetValue(cpusetCpus) is { } cc) body["CpusetCpus"] = cc;
-            if (parse.GetValue(cpusetMems) is { } cm) body["CpusetMems"] = cm;
-            if (parse.GetValue(pids) is { } pl) body["PidsLimit"] = pl;
-            if (parse.GetValue(blkio) is { } bw) body["BlkioWeight"] = bw;
+            var body = resources.Read(parse);
             if (parse.GetValue(restart) is { } policy) body["RestartPolicy"] = RunResources.RestartPolicy(policy);
             return await Cli.ForEachAsync(parse.GetValue(names)!, async name =>
             {

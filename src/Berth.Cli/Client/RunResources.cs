@@ -35,29 +35,35 @@ public sealed class RunResources
         _cpusetMems, _pids, _blkio, _shm, _ulimit, _device, _deviceRule, _sysctl, _cgroupParent, _init,
     ];
 
-    /// <summary>The HostConfig fields the flags given set (the rest keep the create body's defaults).</summary>
+    /// <summary>The flags `update` takes too.</summary>
+    public IEnumerable<Option> UpdateOptions =>
+        [_memory, _swap, _reservation, _cpus, _shares, _period, _quota, _cpusetCpus, _cpusetMems, _pids, _blkio];
+
+    /// <summary>The HostConfig fields the flags given set (the rest keep the create body's defaults); flags the
+    /// command does not have (update) count as not given.</summary>
     public JsonObject Read(ParseResult parse)
     {
+        T? Get<T>(Option<T> option) => parse.GetResult(option) is null ? default : parse.GetValue(option);
         var hc = new JsonObject();
-        if (parse.GetValue(_memory) is { } m) hc["Memory"] = Bytes(m, "memory");
-        if (parse.GetValue(_swap) is { } sw) hc["MemorySwap"] = sw == "-1" ? -1 : Bytes(sw, "memory-swap");
-        if (parse.GetValue(_reservation) is { } r) hc["MemoryReservation"] = Bytes(r, "memory-reservation");
-        if (parse.GetValue(_swappiness) is { } swappiness) hc["MemorySwappiness"] = swappiness;
-        if (parse.GetValue(_oomKillDisable)) hc["OomKillDisable"] = true;
-        if (parse.GetValue(_cpus) is { } c) hc["NanoCpus"] = NanoCpus(c);
-        if (parse.GetValue(_shares) is { } shares) hc["CpuShares"] = shares;
-        if (parse.GetValue(_period) is { } period) hc["CpuPeriod"] = period;
-        if (parse.GetValue(_quota) is { } quota) hc["CpuQuota"] = quota;
-        if (parse.GetValue(_cpusetCpus) is { } cpus) hc["CpusetCpus"] = cpus;
-        if (parse.GetValue(_cpusetMems) is { } mems) hc["CpusetMems"] = mems;
-        if (parse.GetValue(_pids) is { } pids) hc["PidsLimit"] = pids;
-        if (parse.GetValue(_blkio) is { } weight) hc["BlkioWeight"] = weight;
-        if (parse.GetValue(_shm) is { } shm) hc["ShmSize"] = Bytes(shm, "shm-size");
-        if (parse.GetValue(_ulimit) is { Length: > 0 } ulimits) hc["Ulimits"] = new JsonArray(ulimits.Select(Ulimit).ToArray());
-        if (parse.GetValue(_device) is { Length: > 0 } devices) hc["Devices"] = new JsonArray(devices.Select(Device).ToArray());
-        if (parse.GetValue(_deviceRule) is { Length: > 0 } rules)
+        if (Get(_memory) is { } m) hc["Memory"] = Bytes(m, "memory");
+        if (Get(_swap) is { } sw) hc["MemorySwap"] = sw == "-1" ? -1 : Bytes(sw, "memory-swap");
+        if (Get(_reservation) is { } r) hc["MemoryReservation"] = Bytes(r, "memory-reservation");
+        if (Get(_swappiness) is { } swappiness) hc["MemorySwappiness"] = swappiness;
+        if (Get(_oomKillDisable)) hc["OomKillDisable"] = true;
+        if (Get(_cpus) is { } c) hc["NanoCpus"] = NanoCpus(c);
+        if (Get(_shares) is { } shares) hc["CpuShares"] = shares;
+        if (Get(_period) is { } period) hc["CpuPeriod"] = period;
+        if (Get(_quota) is { } quota) hc["CpuQuota"] = quota;
+        if (Get(_cpusetCpus) is { } cpus) hc["CpusetCpus"] = cpus;
+        if (Get(_cpusetMems) is { } mems) hc["CpusetMems"] = mems;
+        if (Get(_pids) is { } pids) hc["PidsLimit"] = pids;
+        if (Get(_blkio) is { } weight) hc["BlkioWeight"] = weight;
+        if (Get(_shm) is { } shm) hc["ShmSize"] = Bytes(shm, "shm-size");
+        if (Get(_ulimit) is { Length: > 0 } ulimits) hc["Ulimits"] = new JsonArray(ulimits.Select(Ulimit).ToArray());
+        if (Get(_device) is { Length: > 0 } devices) hc["Devices"] = new JsonArray(devices.Select(Device).ToArray());
+        if (Get(_deviceRule) is { Length: > 0 } rules)
             hc["DeviceCgroupRules"] = new JsonArray(rules.Select(x => (JsonNode?)x).ToArray());
-        if (parse.GetValue(_sysctl) is { Length: > 0 } sysctls)
+        if (Get(_sysctl) is { Length: > 0 } sysctls)
         {
             var map = new JsonObject();
             foreach (string s in sysctls)
@@ -68,8 +74,8 @@ public sealed class RunResources
             }
             hc["Sysctls"] = map;
         }
-        if (parse.GetValue(_cgroupParent) is { } parent) hc["CgroupParent"] = parent;
-        if (parse.GetValue(_init)) hc["Init"] = true;
+        if (Get(_cgroupParent) is { } parent) hc["CgroupParent"] = parent;
+        if (Get(_init)) hc["Init"] = true;
         return hc;
     }
 

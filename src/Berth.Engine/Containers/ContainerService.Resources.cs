@@ -44,7 +44,11 @@ public sealed partial class ContainerService
         try
         {
             record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
-            var update = body.Deserialize<HostConfig>(EngineJson.Options) ?? new HostConfig();
+            // The docker CLI sends unset pointer fields as null: they change nothing.
+            foreach (string key in body.Where(f => f.Value is null).Select(f => f.Key).ToList()) body.Remove(key);
+            HostConfig update;
+            try { update = body.Deserialize<HostConfig>(EngineJson.Options) ?? new HostConfig(); }
+            catch (JsonException e) { throw new BadRequestException($"invalid update: {e.Message}", e); }
             var hc = record.HostConfig;
             var updated = ResourceUpdate.Apply(hc, update, body);
             ContainerResources.ValidateLimits(updated, Environment.ProcessorCount);

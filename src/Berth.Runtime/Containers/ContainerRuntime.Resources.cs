@@ -43,6 +43,27 @@ public sealed partial class ContainerRuntime
             .Select(l => int.TryParse(l, out int p) ? p : 0).Where(p => p > 0).ToList();
     }
 
+    /// <summary>The kernel's OOM kill counter of the container's memory cgroup (v1 memory.oom_control, v2
+    /// memory.events), read before the runtime removes the cgroup: conmon misses a kill that comes before its
+    /// watch is set up (a container that fills its limit at once).</summary>
+    private bool CgroupSawOomKill(string bundle)
+    {
+        try
+        {
+            var config = System.Text.Json.Nodes.JsonNode.Parse(File.ReadAllText(Path.Combine(bundle, "config.json")));
+            string? path = (string?)config?["linux"]?["cgroupsPath"];
+            if (path is null || !path.StartsWith('/')) return false;
+            string file = Cgroups.Version == CgroupVersion.V2
+                ? Path.Combine(Cgroups.Root, path.TrimStart('/'), "memory.events")
+                : Path.Combine(Cgroups.Root, "memory", path.TrimStart('/'), "memory.oom_control");
+            return ContainerStatsReader.KeyValues(file).GetValueOrDefault("oom_kill") > 0;
+        }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or System.Text.Json.JsonException)
+        {
+            return false;
+        }
+    }
+
     /// <summary>Whether the process's cgroup is frozen (v1 freezer.state, v2 cgroup.freeze).</summary>
     private bool IsFrozen(int pid)
     {

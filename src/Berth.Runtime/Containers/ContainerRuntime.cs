@@ -259,7 +259,8 @@ public sealed partial class ContainerRuntime
             string text = File.ReadAllText(file).Trim();
             if (text.Length == 0) return null;
             int code = int.Parse(text, CultureInfo.InvariantCulture);
-            bool oom = _bundles.TryGetValue(id, out var bundle) && File.Exists(Path.Combine(bundle, "oom"));
+            bool oom = _bundles.TryGetValue(id, out var bundle)
+                && (File.Exists(Path.Combine(bundle, "oom")) || CgroupSawOomKill(bundle));
             return new ContainerExit(code, File.GetLastWriteTimeUtc(file), oom);
         }
         catch (Exception e) when (e is IOException or FormatException) { return null; }
