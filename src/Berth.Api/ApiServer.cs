@@ -50,6 +50,7 @@ public static class ApiServer
     {
         SystemEndpoints.Map(app, engine);
         ContainerEndpoints.Map(app, engine);
+        ResourceEndpoints.Map(app, engine);
         ImageEndpoints.Map(app, engine);
         NetworkEndpoints.Map(app, engine);
         BuildEndpoints.Map(app, engine);

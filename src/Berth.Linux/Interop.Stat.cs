@@ -17,10 +17,15 @@ public static unsafe partial class Interop
     private static partial int statx(SafeHandle dir, string name, int flags, uint mask, byte* buffer);
 
     /// <summary>The node at <paramref name="path"/> itself (a symlink is not followed); null when nothing is there.</summary>
-    public static NodeInfo? StatNoFollow(string path)
+    public static NodeInfo? StatNoFollow(string path) => StatPath(path, AT_SYMLINK_NOFOLLOW);
+
+    /// <summary>The node <paramref name="path"/> leads to (symlinks followed); null when nothing is there.</summary>
+    public static NodeInfo? Stat(string path) => StatPath(path, 0);
+
+    private static NodeInfo? StatPath(string path, int flags)
     {
         byte* buffer = stackalloc byte[StatxSize];
-        if (statx(AT_FDCWD, path, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS, buffer) != 0)
+        if (statx(AT_FDCWD, path, flags, STATX_BASIC_STATS, buffer) != 0)
             return NullWhenMissing($"statx {path}");
         return Decode(new ReadOnlySpan<byte>(buffer, StatxSize));
     }

@@ -20,19 +20,7 @@ public static class ImageEndpoints
             var all = images.List();
             // As dockerd: without all=1, untagged images that are a parent of another (build steps) are left out.
             var parents = DockerResults.Flag(ctx, "all") ? [] : all.Select(i => i.Parent).Where(p => p.Length > 0).ToHashSet();
-            var list = all.Where(i => i.RepoTags.Count > 0 || !parents.Contains(i.Id)).OrderByDescending(i => i.Created).Select(i => new JsonObject
-            {
-                ["Containers"] = -1,
-                ["Created"] = i.Created.ToUnixTimeSeconds(),
-                ["Id"] = i.Id,
-                ["Labels"] = i.Config.Labels is { } labels ? JsonSerializer.SerializeToNode(labels) : null,
-                ["ParentId"] = i.Parent ?? "",
-                ["RepoDigests"] = new JsonArray(),
-                ["RepoTags"] = new JsonArray(i.RepoTags.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
-                ["SharedSize"] = -1,
-                ["Size"] = i.Size,
-                ["VirtualSize"] = i.Size,
-            }).ToList();
+            var list = all.Where(i => i.RepoTags.Count > 0 || !parents.Contains(i.Id)).OrderByDescending(i => i.Created).Select(Summary).ToList();
             await DockerResults.Json(ctx, list);
         });
 
@@ -117,6 +105,21 @@ public static class ImageEndpoints
             else throw new NotFoundException($"page not found: {method} /images/{rest}");
         });
     }
+
+    /// <summary>One item of GET /images/json (also `system df`'s, which fills in Containers and SharedSize).</summary>
+    public static JsonObject Summary(ImageRecord i) => new()
+    {
+        ["Containers"] = -1,
+        ["Created"] = i.Created.ToUnixTimeSeconds(),
+        ["Id"] = i.Id,
+        ["Labels"] = i.Config.Labels is { } labels ? JsonSerializer.SerializeToNode(labels) : null,
+        ["ParentId"] = i.Parent ?? "",
+        ["RepoDigests"] = new JsonArray(),
+        ["RepoTags"] = new JsonArray(i.RepoTags.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
+        ["SharedSize"] = -1,
+        ["Size"] = i.Size,
+        ["VirtualSize"] = i.Size,
+    };
 
     private static ImageRecord Find(ImageStore images, string reference) =>
         images.Find(reference) ?? throw new NotFoundException($"No such image: {reference}");

@@ -55,24 +55,26 @@ public static class SystemEndpoints
         {
             var containers = engine.Containers.All;
             int running = containers.Count(c => c.State.Running);
+            var cgroups = engine.Containers.Runtime.Cgroups;
             await DockerResults.Json(ctx, new
             {
                 ID = engine.EngineId,
                 Containers = containers.Count,
                 ContainersRunning = running,
-                ContainersPaused = 0,
+                ContainersPaused = containers.Count(c => c.State.Paused),
                 ContainersStopped = containers.Count - running,
                 Images = engine.Images.List().Count,
                 Driver = "overlay2",
                 DriverStatus = new[] { new[] { "Backing Filesystem", "extfs" } },
                 Plugins = new { Volume = new[] { "local" }, Network = new[] { "bridge", "null" }, Authorization = (string[]?)null, Log = new[] { "json-file" } },
-                MemoryLimit = false, SwapLimit = false, CpuCfsPeriod = false, CpuCfsQuota = false, CPUShares = false, CPUSet = false,
-                PidsLimit = false, IPv4Forwarding = true, BridgeNfIptables = false, BridgeNfIp6tables = false, Debug = false,
-                NFd = Directory.GetFiles("/proc/self/fd").Length, OomKillDisable = false, NGoroutines = ThreadCount(),
+                cgroups.Features.MemoryLimit, cgroups.Features.SwapLimit, CpuCfsPeriod = cgroups.Features.CpuCfs,
+                CpuCfsQuota = cgroups.Features.CpuCfs, CPUShares = cgroups.Features.CpuShares, CPUSet = cgroups.Features.CpuSet,
+                cgroups.Features.PidsLimit, IPv4Forwarding = true, BridgeNfIptables = false, BridgeNfIp6tables = false, Debug = false,
+                NFd = Directory.GetFiles("/proc/self/fd").Length, cgroups.Features.OomKillDisable, NGoroutines = ThreadCount(),
                 SystemTime = Engine.Store.DockerTimeConverter.Format(DateTimeOffset.UtcNow),
                 LoggingDriver = "json-file",
                 CgroupDriver = "cgroupfs",
-                CgroupVersion = File.Exists("/sys/fs/cgroup/cgroup.controllers") ? "2" : "1",
+                CgroupVersion = ((int)cgroups.Version).ToString(System.Globalization.CultureInfo.InvariantCulture),
                 NEventsListener = engine.Events.SubscriberCount,
                 KernelVersion = KernelVersion(),
                 OperatingSystem = OsName(),
@@ -95,7 +97,7 @@ public static class SystemEndpoints
                 Swarm = new { NodeID = "", NodeAddr = "", LocalNodeState = "inactive", ControlAvailable = false, Error = "", RemoteManagers = (object?)null },
                 LiveRestoreEnabled = true,
                 Isolation = "",
-                InitBinary = "",
+                InitBinary = Engine.Resources.ContainerResources.InitBinary() is null ? "" : "docker-init",
                 ContainerdCommit = new { ID = "", Expected = "" },
                 RuncCommit = new { ID = "", Expected = "" },
                 InitCommit = new { ID = "", Expected = "" },

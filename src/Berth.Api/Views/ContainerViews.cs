@@ -214,6 +214,7 @@ public static class ContainerViews
     {
         "running" => "Up " + HumanDuration(now - state.StartedAt) + InspectDefaults.HealthSuffix(state),
         "restarting" => $"Restarting ({state.ExitCode}) {HumanDuration(now - state.FinishedAt)} ago",
+        "paused" => "Up " + HumanDuration(now - state.StartedAt) + " (Paused)",
         "exited" => $"Exited ({state.ExitCode}) {HumanDuration(now - state.FinishedAt)} ago",
         "created" => "Created",
         var other => char.ToUpperInvariant(other[0]) + other[1..],

@@ -65,6 +65,8 @@ public static class Containers
             detach, rm, name, publish, publishAll, expose, env, interactive, tty, network, alias, hostname, entrypoint, workdir, user, label, volume, restart,
             securityOpt, privileged, capAdd, capDrop, logDriver, logOpt, readOnly, mount, tmpfs, volumesFrom, image, command,
         };
+        var resources = new RunResources();
+        foreach (var option in resources.Options) run.Options.Add(option);
         if (createOnly) run.Options.Remove(detach);
         var health = new RunHealthOptions();
         foreach (var option in health.All) run.Options.Add(option);
@@ -105,6 +107,7 @@ public static class Containers
                 ReadOnly = parse.GetValue(readOnly),
                 Healthcheck = health.Read(parse),
                 ConsoleSize = useTty ? Terminal.Size() : (0, 0),
+                Resources = resources.Read(parse),
             };
             return createOnly ? await CreateOnlyAsync(api, settings, ct) : await RunAsync(api, settings, ct);
         }, runStyleErrors: true);

@@ -42,6 +42,8 @@ public sealed record RunSettings
     public (int Height, int Width) ConsoleSize { get; init; }
     /// <summary>From --health-* / --no-healthcheck; null leaves the image's.</summary>
     public JsonObject? Healthcheck { get; init; }
+    /// <summary>HostConfig fields of the resource flags (<see cref="RunResources"/>), laid over the defaults.</summary>
+    public JsonObject Resources { get; init; } = new();
 }
 
 /// <summary>The `POST /containers/create` body the docker CLI 28 sends for `docker run`, and its -p/--expose
@@ -298,6 +300,8 @@ public static class RunRequest
         };
         // Omitted when unset, as the docker CLI (omitempty): the image's check stays.
         if (s.Healthcheck is not null) body["Healthcheck"] = s.Healthcheck.DeepClone();
+        var hostConfig = body["HostConfig"]!.AsObject();
+        foreach (var (key, value) in s.Resources) hostConfig[key] = value?.DeepClone();
         return body;
     }
 

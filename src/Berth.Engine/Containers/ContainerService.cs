@@ -4,10 +4,12 @@ using System.Text.Json.Nodes;
 using System.Text.RegularExpressions;
 using Berth.Engine.Model;
 using Berth.Engine.Networks;
+using Berth.Engine.Resources;
 using Berth.Engine.Store;
 using Berth.Networking.Namespaces;
 using Berth.Runtime.Containers;
 using Berth.Runtime.Images;
+using Berth.Runtime.Resources;
 using Microsoft.Extensions.Logging;
 
 namespace Berth.Engine.Containers;
@@ -83,6 +85,7 @@ public sealed partial class ContainerService
         var hostConfig = request.HostConfig ?? new HostConfig();
         NormalizeHostConfig(hostConfig);
         ContainerSecurity.Validate(hostConfig, _runtime.Security);
+        ContainerResources.Validate(hostConfig, CgroupHost.Host, Environment.ProcessorCount);
         hostConfig.LogConfig = LogConfigs.Merge(hostConfig.LogConfig, _options.LogOptions);
         hostConfig.Runtime = _runtimeName;
 
@@ -257,12 +260,14 @@ public sealed partial class ContainerService
             OpenResolver(record);
             undo.Push(() => CloseResolver(record.Id));
 
+            var (args, mounts) = ContainerResources.WithInit(record.HostConfig, [record.Path, .. record.Args],
+                MountSpecsOf(record));
             var spec = new ContainerSpec
             {
                 Id = record.Id,
                 BundleDirectory = bundle,
                 LowerDirectories = _images.LayerDirectories(image),
-                Args = [record.Path, .. record.Args],
+                Args = args,
                 Env = ProcessEnvironment(record),
                 WorkingDir = record.Config.WorkingDir,
                 User = record.Config.User,
@@ -282,11 +287,13 @@ public sealed partial class ContainerService
                 CapDrop = record.HostConfig.CapDrop ?? [],
                 Annotations = record.Config.Labels ?? new(),
                 ShmSize = record.HostConfig.ShmSize,
-                Mounts = MountSpecsOf(record),
+                Mounts = mounts,
                 Security = ContainerSecurity.Parse(record.HostConfig),
                 MaskedPaths = record.HostConfig.MaskedPaths,
                 ReadonlyPaths = record.HostConfig.ReadonlyPaths,
                 Log = LogConfigs.PolicyOf(record.HostConfig.LogConfig),
+                Resources = ContainerResources.ToLimits(record.HostConfig),
+                DeviceNodes = ContainerResources.DeviceNodes(record.HostConfig),
             };
             int pid = await _runtime.CreateAsync(spec, ct);
             // Read while runc's init waits to exec the command: exec keeps pid and start time.
@@ -386,9 +393,11 @@ public sealed partial class ContainerService
             await TeardownAsync(record);
             record.State.Status = "exited";
             record.State.Running = false;
+            record.State.Paused = false;
             record.State.Pid = 0;
             record.State.ExitCode = exit.ExitCode;
             record.State.OOMKilled = exit.OomKilled;
+            if (exit.OomKilled) OnOomKilled(record);
             record.State.FinishedAt = exit.FinishedAt;
             restartDelay = DecideRestartLocked(record, exit);
             _store.Save(record);

@@ -66,7 +66,7 @@ public sealed class MountPoint
 }
 
 /// <summary>HostConfig with the fields Berth honours plus the ones clients read back; defaults as dockerd shows them.</summary>
-public sealed class HostConfig
+public sealed partial class HostConfig
 {
     public List<string>? Binds { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]

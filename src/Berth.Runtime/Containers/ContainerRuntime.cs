@@ -16,7 +16,7 @@ namespace Berth.Runtime.Containers;
 /// <summary>Runs containers with an OCI runtime under conmon, the supervisor made for this: conmon holds the
 /// container's stdio, writes the log (k8s-file: time, stream, full/partial tag, bytes), serves an attach socket and
 /// writes the exit code to a file, so containers and their exit codes outlive a daemon restart.</summary>
-public sealed class ContainerRuntime
+public sealed partial class ContainerRuntime
 {
     private readonly OciRuntimeInfo _runtime;
     private readonly string _exitDirectory;
@@ -220,17 +220,18 @@ public sealed class ContainerRuntime
     /// <summary>Signals the container's init directly (no runtime fork); nothing to do when it already exited.
     /// With <paramref name="expected"/> (the process recorded at start) a pid that names another process now (reused
     /// after a reboot or the init's death) is never signalled.</summary>
-    public Task KillAsync(string id, int signal, ProcessIdentity? expected = null)
+    public async Task KillAsync(string id, int signal, ProcessIdentity? expected = null)
     {
-        if (GetPid(id) is not int pid || TryGetExit(id) is not null) return Task.CompletedTask;
+        if (GetPid(id) is not int pid || TryGetExit(id) is not null) return;
         if (expected is not null && (expected.Pid != pid || !expected.IsCurrent()))
         {
             _logger.LogWarning("not signalling pid {Pid} for container {Id}: it is not the process Berth started", pid, Short(id));
-            return Task.CompletedTask;
+            return;
         }
         if (Interop.Kill(pid, signal) != 0)
             _logger.LogDebug("kill {Pid} {Signal} failed: the container already exited", pid, signal);
-        return Task.CompletedTask;
+        // A paused container receives the signal once thawed, as dockerd resumes after signalling.
+        if (IsFrozen(pid)) await ResumeAsync(id);
     }
 
     /// <summary>The container's exit: conmon's exit file, or, with <paramref name="expected"/>, a lost process (see
@@ -262,7 +263,8 @@ public sealed class ContainerRuntime
             string text = File.ReadAllText(file).Trim();
             if (text.Length == 0) return null;
             int code = int.Parse(text, CultureInfo.InvariantCulture);
-            bool oom = _bundles.TryGetValue(id, out var bundle) && File.Exists(Path.Combine(bundle, "oom"));
+            bool oom = _bundles.TryGetValue(id, out var bundle)
+                && (File.Exists(Path.Combine(bundle, "oom")) || CgroupSawOomKill(bundle));
             return new ContainerExit(code, File.GetLastWriteTimeUtc(file), oom);
         }
         catch (Exception e) when (e is IOException or FormatException) { return null; }

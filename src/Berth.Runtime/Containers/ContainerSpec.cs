@@ -43,6 +43,10 @@ public sealed record ContainerSpec
     public IReadOnlyList<string>? ReadonlyPaths { get; init; }
     /// <summary>Log size cap and rotation (`--log-opt max-size/max-file`).</summary>
     public LogPolicy Log { get; init; } = LogPolicy.Unlimited;
+    /// <summary>Cgroup limits, sysctls, ulimits and devices (<see cref="Oci.OciResources"/>).</summary>
+    public Resources.ResourceLimits Resources { get; init; } = Berth.Runtime.Resources.ResourceLimits.None;
+    /// <summary>The host nodes of <see cref="Resources"/>' devices, in the same order, at their container paths.</summary>
+    public IReadOnlyList<DeviceNode> DeviceNodes { get; init; } = [];
 }
 
 public enum StdStream { Stdin = 0, Stdout = 1, Stderr = 2 }

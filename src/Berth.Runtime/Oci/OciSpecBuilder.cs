@@ -1,6 +1,7 @@
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Berth.Runtime.Containers;
+using Berth.Runtime.Resources;
 using Berth.Runtime.Security;
 
 namespace Berth.Runtime.Oci;
@@ -35,7 +36,7 @@ public static class OciSpecBuilder
     public static IReadOnlyList<string> DefaultMaskedPaths => DefaultMasked.Value;
 
     public static string Build(ContainerSpec spec, string rootfsPath, uint uid = 0, uint gid = 0, IReadOnlyList<uint>? additionalGids = null,
-        ulong? hostNofileHardLimit = null, Isolation? isolation = null)
+        ulong? hostNofileHardLimit = null, Isolation? isolation = null, CgroupHost? cgroups = null)
     {
         isolation ??= Isolation.None;
         var caps = Capabilities(spec);
@@ -111,6 +112,7 @@ public static class OciSpecBuilder
             ["annotations"] = annotations,
             ["linux"] = linux,
         };
+        OciResources.Apply(root, spec.Id, spec.Resources, cgroups ?? CgroupHost.Host, spec.DeviceNodes);
         return root.ToJsonString(new JsonSerializerOptions { WriteIndented = false });
     }
 
@@ -157,16 +159,7 @@ public static class OciSpecBuilder
     }
 
     /// <summary>The hard RLIMIT_NOFILE of this process, from /proc/self/limits.</summary>
-    public static ulong HostNofileHardLimit()
-    {
-        foreach (string line in File.ReadLines("/proc/self/limits"))
-            if (line.StartsWith("Max open files", StringComparison.Ordinal))
-            {
-                var parts = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-                return parts[4] == "unlimited" ? 1048576UL : ulong.Parse(parts[4]);
-            }
-        return 1024;
-    }
+    public static ulong HostNofileHardLimit() => HostRlimits.HardLimit("nofile") ?? 1048576UL;
 
     private static JsonObject Mount(string destination, string source, string type, string[] options) => new()
     {

@@ -23,6 +23,25 @@ public static class HostDevices
         return devices;
     }
 
+    /// <summary>The character or block device at <paramref name="hostPath"/> (symlinks followed, as `--device
+    /// /dev/disk/by-id/...` needs), to be made at <paramref name="containerPath"/>.</summary>
+    public static DeviceNode Node(string hostPath, string containerPath)
+    {
+        var status = Interop.Stat(hostPath)
+            ?? throw new ArgumentException($"error gathering device information while adding custom device \"{hostPath}\": no such file or directory");
+        return ToNode(status, containerPath)
+            ?? throw new ArgumentException($"error gathering device information while adding custom device \"{hostPath}\": not a device node");
+    }
+
+    private static DeviceNode? ToNode(NodeInfo status, string containerPath) => status.Type switch
+    {
+        Interop.S_IFCHR => new DeviceNode(containerPath, 'c', status.DeviceMajor, status.DeviceMinor,
+            status.Permissions, status.Uid, status.Gid),
+        Interop.S_IFBLK => new DeviceNode(containerPath, 'b', status.DeviceMajor, status.DeviceMinor,
+            status.Permissions, status.Uid, status.Gid),
+        _ => null,
+    };
+
     private static void Walk(string directory, string containerDirectory, List<DeviceNode> devices)
     {
         IEnumerable<string> entries;
@@ -40,13 +59,10 @@ public static class HostDevices
                 case 0x4000 when !SkippedDirectories.Contains(name):
                     Walk(path, inContainer, devices);
                     break;
-                case Interop.S_IFCHR when name != "console":
-                    devices.Add(new DeviceNode(inContainer, 'c', status.DeviceMajor, status.DeviceMinor,
-                        status.Permissions, status.Uid, status.Gid));
+                case Interop.S_IFCHR when name == "console":
                     break;
-                case Interop.S_IFBLK:
-                    devices.Add(new DeviceNode(inContainer, 'b', status.DeviceMajor, status.DeviceMinor,
-                        status.Permissions, status.Uid, status.Gid));
+                case Interop.S_IFCHR or Interop.S_IFBLK:
+                    devices.Add(ToNode(status, inContainer)!);
                     break;
             }
         }

@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# Engine CPU while `docker stats` streams for 20 containers: Berth next to Debian's dockerd 20.10, same docker CLI.
+#
+#   bash bench/stats.sh [--berth-only] [--containers N] [--seconds S]
+#
+# Per engine: N busybox containers sleeping, then `docker stats` (streaming, all of them) for S seconds; the
+# engine's CPU time over that window from /proc/PID/stat (utime+stime, children not included). For dockerd the
+# figure is given for dockerd alone and with containerd and its shims, which serve dockerd's stats. Target: Berth
+# at most half of dockerd's CPU. Everything it creates is removed on exit (bench/lib/engines.sh).
+set -euo pipefail
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+BERTH_ONLY=0 COUNT=20 SECONDS_WINDOW=20
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --berth-only) BERTH_ONLY=1 ;;
+    --containers) COUNT="${2:?}"; shift ;;
+    --seconds) SECONDS_WINDOW="${2:?}"; shift ;;
+    -h|--help) sed -n '2,9p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    *) echo "unknown option: $1" >&2; exit 2 ;;
+  esac
+  shift
+done
+
+source "$ROOT/bench/lib/engines.sh"
+trap engines_cleanup EXIT INT TERM
+if [ "$BERTH_ONLY" = 1 ]; then engines_install --no-dockerd; else engines_install; fi
+IMAGE="bstats:$BENCH_TAG"
+TICKS=$(getconf CLK_TCK)
+
+# A rootfs of busybox alone: sleep is all the containers do.
+mkdir -p "$BENCH_WORK/rootfs/bin"
+cp /bin/busybox "$BENCH_WORK/rootfs/bin/busybox"
+ln -s busybox "$BENCH_WORK/rootfs/bin/sleep"
+ln -s busybox "$BENCH_WORK/rootfs/bin/sh"
+tar -C "$BENCH_WORK/rootfs" -cf "$BENCH_WORK/rootfs.tar" .
+
+cpu_ticks() {   # utime + stime of each pid given, summed (fields 14 and 15 of /proc/PID/stat, after the comm)
+  local total=0 p
+  for p in "$@"; do
+    [ -r "/proc/$p/stat" ] || continue
+    total=$((total + $(sed 's/.*) //' "/proc/$p/stat" | awk '{print $12 + $13}')))
+  done
+  echo "$total"
+}
+
+# $1 = CLI function (bk/dkd); then the groups to measure, each "label:command printing its pids" (run once the
+# containers are up: containerd's shims exist only then). Prints "label percent" per group.
+measure() {
+  local cli="$1"; shift
+  local i
+  "$cli" import "$BENCH_WORK/rootfs.tar" "$IMAGE" >/dev/null
+  for i in $(seq 1 "$COUNT"); do
+    "$cli" run -d --name "bstats-$BENCH_TAG-$i" "$IMAGE" sleep 3600 >/dev/null
+  done
+  "$cli" stats >/dev/null 2>&1 &
+  local stats_pid=$!
+  sleep 3   # the first round opens every stream; measure the steady state
+  local groups=("$@") pids=() before=() after=() g
+  for g in "${groups[@]}"; do pids+=("$(eval "${g#*:}" | tr '\n' ' ')"); done
+  for i in "${!groups[@]}"; do before+=("$(cpu_ticks ${pids[$i]})"); done
+  local t0; t0=$(now_s)
+  sleep "$SECONDS_WINDOW"
+  for i in "${!groups[@]}"; do after+=("$(cpu_ticks ${pids[$i]})"); done
+  local t1; t1=$(now_s)
+  kill "$stats_pid" 2>/dev/null || true
+  wait "$stats_pid" 2>/dev/null || true
+  for i in "${!groups[@]}"; do
+    python3 -c "print('${groups[$i]%%:*}', round(($((after[i] - before[i]))/$TICKS)/($t1-$t0)*100, 1))"
+  done
+}
+
+berth_start
+BERTH_RESULT=$(measure bk "berth:echo $BERTH_PID")
+berth_stop
+echo "$BERTH_RESULT"
+DOCKERD_RESULT=""
+if [ "$BERTH_ONLY" = 0 ]; then
+  dockerd_start
+  DOCKERD_RESULT=$(measure dkd "dockerd:echo $DOCKERD_PID" \
+    "dockerd+containerd+shims:echo $DOCKERD_PID; pgrep -x containerd; pgrep -f containerd-shim")
+  dockerd_stop
+fi
+printf '\nEngine CPU while `docker stats` streams %s containers (%s s window, %% of one core)\n' "$COUNT" "$SECONDS_WINDOW"
+echo "$BERTH_RESULT" | sed 's/^berth /Berth                        /'
+[ -n "$DOCKERD_RESULT" ] && echo "$DOCKERD_RESULT" | sed 's/^dockerd+containerd+shims /dockerd + containerd + shims  /; s/^dockerd /dockerd 20.10                /'
+exit 0
