@@ -35,6 +35,9 @@ public static class DaemonCommand
         {
             Description = "Where networks without a subnet get theirs, base=CIDR,size=N (repeatable; default: Docker's pools)",
         };
+        var insecureRegistries = new Option<string[]>("--insecure-registry") { Description = "Registry (host[:port] or CIDR) reached without TLS verification, plain HTTP allowed (repeatable)" };
+        var registryMirrors = new Option<string[]>("--registry-mirror") { Description = "Mirror of Docker Hub tried first for pulls, http(s)://host[:port] (repeatable)" };
+        var registryCerts = new Option<string>("--registry-certs-dir") { Description = "Per-registry CA and client certificates, DIR/HOST[:PORT]/ca.crt (Berth's own; dockerd: /etc/docker/certs.d)", DefaultValueFactory = _ => "/etc/docker/certs.d" };
         var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
         // Read by DaemonConfigFile.Expand before parsing; declared here for --help.
         var configFile = new Option<string?>(DaemonConfigFile.Flag)
@@ -45,7 +48,7 @@ public static class DaemonCommand
         var command = new Command("daemon", "Run the engine in the foreground")
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
-            addressPools, configFile,
+            addressPools, configFile, insecureRegistries, registryMirrors, registryCerts,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -67,6 +70,12 @@ public static class DaemonCommand
             {
                 options.DefaultAddressPools = (parse.GetValue(addressPools) ?? [])
                     .Select(Networking.Ipam.DefaultAddressPools.Parse).ToList();
+                options.Registry = new Runtime.Registry.RegistryOptions
+                {
+                    InsecureRegistries = (parse.GetValue(insecureRegistries) ?? []).Select(Runtime.Registry.RegistryOptions.ValidateInsecure).ToList(),
+                    Mirrors = (parse.GetValue(registryMirrors) ?? []).Select(Runtime.Registry.RegistryOptions.ValidateMirror).ToList(),
+                    CertsDirectory = Path.GetFullPath(parse.GetValue(registryCerts)!),
+                };
             }
             catch (ArgumentException e)
             {

@@ -13,6 +13,8 @@ public sealed class EngineOptions
     /// <summary>dockerd's --default-address-pool: where networks without a subnet get theirs; empty = Docker's pools.</summary>
     public IReadOnlyList<(System.Net.IPNetwork Base, int Size)> DefaultAddressPools { get; set; } = [];
     public int Mtu { get; set; } = 1500;
+    /// <summary>--insecure-registry, --registry-mirror and the certs.d directory.</summary>
+    public Berth.Runtime.Registry.RegistryOptions Registry { get; set; } = new();
     /// <summary>The daemon's `--log-opt` defaults for json-file (Berth's own cap when none is given).</summary>
     public IReadOnlyDictionary<string, string> LogOptions { get; set; } =
         Berth.Runtime.Containers.LogPolicy.DefaultOptions;
