@@ -71,7 +71,8 @@ public static class RegistryEndpoints
         try { await work(); }
         catch (Exception e) when (!progress.Started)
         {
-            throw e is RegistryException r ? ToEngineError(r) : e;
+            // Not 401: the docker CLI answers a 401 from pull or push by prompting for a login on its stdin.
+            throw e is RegistryException r ? ToEngineError(r, unauthorized: 403) : e;
         }
         catch (Exception e) when (e is RegistryException or ImageException or IOException or HttpRequestException
                                       or InvalidOperationException || e is OperationCanceledException && !ctx.RequestAborted.IsCancellationRequested)
@@ -80,10 +81,10 @@ public static class RegistryEndpoints
         }
     }
 
-    public static EngineException ToEngineError(RegistryException e) => new(e.Kind switch
+    public static EngineException ToEngineError(RegistryException e, int unauthorized = 401) => new(e.Kind switch
     {
         RegistryErrorKind.NotFound => 404,
-        RegistryErrorKind.Unauthorized => 401,
+        RegistryErrorKind.Unauthorized => unauthorized,
         RegistryErrorKind.Unsupported or RegistryErrorKind.DigestMismatch => 400,
         _ => 500,
     }, e.Message, e);

@@ -163,9 +163,12 @@ public sealed partial class ImageStore
     internal static string Sha256Of(byte[] bytes) => "sha256:" + Convert.ToHexStringLower(SHA256.HashData(bytes));
 }
 
-/// <summary>A layer's registry blob: digest, media type, size, and the repositories ("host/path") known to hold it.</summary>
+/// <summary>A layer's registry blob: digest, media type, size, the repositories ("host/path") known to hold it, and
+/// the digest of its uncompressed tar when that is not the layer's own diff id (a layer imported from a tar Berth no
+/// longer has is written anew for a push: same files, other bytes).</summary>
 public sealed record LayerBlob(
     [property: JsonPropertyName("digest")] string Digest,
     [property: JsonPropertyName("mediaType")] string MediaType,
     [property: JsonPropertyName("size")] long Size,
-    [property: JsonPropertyName("sources")] IReadOnlyList<string> Sources);
+    [property: JsonPropertyName("sources")] IReadOnlyList<string> Sources,
+    [property: JsonPropertyName("diffId")] string? DiffId = null);

@@ -185,9 +185,13 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
                     await using var counting = new CountingStream(body, job.Blob.Size, n => Interlocked.Exchange(ref job.Current, n));
                     var source = new LayerBlob(job.Blob.Digest, job.Blob.MediaType, job.Blob.Size, [reference.FullName]);
                     try { await store.ExtractPulledLayerAsync(counting, source, job.DiffId, ct); }
-                    catch (ImageException e) when (e is not ImageStorageException && e.Message.Contains(" has digest ", StringComparison.Ordinal))
+                    catch (ImageException e) when (e is not ImageStorageException)
                     {
-                        throw new RegistryException($"filesystem layer verification failed for digest {job.Blob.Digest}", RegistryErrorKind.DigestMismatch, e);
+                        // A wrong digest, or bytes that are no layer at all (a corrupted blob fails to decompress
+                        // before its digest can be checked): either way this blob is refused.
+                        throw new RegistryException(e.Message.Contains(" has digest ", StringComparison.Ordinal)
+                            ? $"filesystem layer verification failed for digest {job.Blob.Digest}"
+                            : $"failed to register layer {job.Blob.Digest}: {e.Message}", RegistryErrorKind.DigestMismatch, e);
                     }
                     finally { job.Downloading = false; }
                 }

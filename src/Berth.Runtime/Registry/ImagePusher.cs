@@ -29,7 +29,7 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
             finally { gate.Release(); }
         }));
 
-        byte[] config = store.ConfigBytes(image);
+        byte[] config = WithDiffIds(store.ConfigBytes(image), layers, blobs);
         string configDigest = ImageStore.Sha256Of(config);
         if (!await client.BlobExistsAsync(reference.Path, configDigest, ct))
             await client.UploadBlobAsync(reference.Path, new MemoryStream(config), () => configDigest, ct);
@@ -92,13 +92,15 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
     private async Task<LayerBlob> UploadLayerAsync(RegistryClient client, RemoteReference reference, string diffId,
         string id, ProgressStream progress, CancellationToken ct)
     {
+        using var tarHash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var pipe = new Pipe(new PipeOptions(pauseWriterThreshold: 1 << 20, resumeWriterThreshold: 512 << 10));
         var produce = Task.Run(async () =>
         {
             try
             {
                 await using (var gzip = new GZipStream(pipe.Writer.AsStream(leaveOpen: true), CompressionLevel.Fastest, leaveOpen: false))
-                    await store.WriteLayerTarAsync(diffId, gzip, ct);
+                await using (var tar = new HashingWriteStream(gzip, tarHash))
+                    await store.WriteLayerTarAsync(diffId, tar, ct);
                 await pipe.Writer.CompleteAsync();
             }
             catch (Exception e)
@@ -119,7 +121,17 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
         string? digest = null;
         await client.UploadBlobAsync(reference.Path, body, () => digest ??= "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset()), ct);
         await produce;
-        return new LayerBlob(digest!, MediaTypes.DockerLayerGzip, sent, []);
+        string written = "sha256:" + Convert.ToHexStringLower(tarHash.GetHashAndReset());
+        return new LayerBlob(digest!, MediaTypes.DockerLayerGzip, sent, [], written == diffId ? null : written);
+    }
+
+    /// <summary>The config as stored, or with rootfs.diff_ids replaced where a layer's blob holds a tar written anew.</summary>
+    private static byte[] WithDiffIds(byte[] config, List<string> layers, LayerBlob[] blobs)
+    {
+        if (blobs.All(b => b.DiffId is null)) return config;
+        var document = JsonNode.Parse(config)!;
+        document["rootfs"]!["diff_ids"] = new JsonArray(layers.Select((d, i) => (JsonNode?)JsonValue.Create(blobs[i].DiffId ?? d)).ToArray());
+        return System.Text.Encoding.UTF8.GetBytes(document.ToJsonString());
     }
 
     private (byte[], string)? StoredManifestFor(ImageRecord image, string configDigest, LayerBlob[] blobs)
@@ -151,6 +163,32 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
             }).ToArray()),
         };
         return (System.Text.Encoding.UTF8.GetBytes(manifest.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })), MediaTypes.DockerManifest);
+    }
+
+    /// <summary>Hashes what is written through it.</summary>
+    private sealed class HashingWriteStream(Stream inner, IncrementalHash hash) : Stream
+    {
+        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
+        {
+            hash.AppendData(buffer.Span);
+            await inner.WriteAsync(buffer, ct);
+        }
+        public override void Write(byte[] buffer, int offset, int count)
+        {
+            hash.AppendData(buffer, offset, count);
+            inner.Write(buffer, offset, count);
+        }
+        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) => WriteAsync(buffer.AsMemory(offset, count), ct).AsTask();
+        public override bool CanRead => false;
+        public override bool CanSeek => false;
+        public override bool CanWrite => true;
+        public override long Length => throw new NotSupportedException();
+        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
+        public override void Flush() => inner.Flush();
+        public override Task FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
+        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
+        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
+        public override void SetLength(long value) => throw new NotSupportedException();
     }
 
     private sealed class HashingCountingStream(Stream inner, IncrementalHash hash, Action<int> counted) : Stream
