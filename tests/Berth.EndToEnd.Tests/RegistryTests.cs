@@ -235,6 +235,24 @@ public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture
         Ok(Docker("rmi", repo + ":py"));
     }
 
+    [Fact]
+    public async Task Berth_cli_pushes_and_pulls_with_the_docker_clis_output()
+    {
+        await using var registry = await RegistryProcess.StartAsync();
+        string name = $"{registry.Host}/{TestNames.Unique("cli", 10)}:v1";
+        Ok(Docker("tag", "webapp:noexpose", name));
+        var env = new Dictionary<string, string> { ["BERTH_HOST"] = fixture.Engine.DockerHost, ["DOCKER_CONFIG"] = fixture.DockerConfig };
+        ShResult Berth(params string[] args) => Sh.Run(Path.Combine(EngineProcess.RepoRoot(), "berth"), args, TimeSpan.FromSeconds(180), env);
+        var push = Ok(Berth("push", name));
+        Assert.Contains($"The push refers to repository [{name[..^3]}]", push.Stdout);
+        Ok(Berth("rmi", name));
+        var pull = Ok(Berth("pull", name));
+        Assert.Contains("Pull complete", pull.Stdout);
+        Assert.EndsWith(name + "\n", pull.Stdout);
+        Assert.DoesNotContain("Downloading", pull.Stdout); // counts are for terminals only
+        Ok(Docker("rmi", name));
+    }
+
     // ------------------------------------------------------------------ registry HTTP helpers
 
     private static async Task<string> GetAsync(RegistryProcess registry, string path)
