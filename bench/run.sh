@@ -38,93 +38,29 @@ BERTH_RANGE_TIMEOUT=60      # Berth's target is < 1 s; a minute means it is brok
 DOCKERD_RANGE_TIMEOUT=600   # dockerd needed 44 s to publish 1000 ports and 87 s to remove them before
 
 # ---- names unique to this run: several runs and the project's tests may share the machine ----------------------
-[ "$(id -u)" = 0 ] || { echo "run as root" >&2; exit 1; }
-TAG=$(printf '%04x' $(( $$ % 65536 )))
-WORK=$(mktemp -d "/tmp/berth-bench-$TAG.XXXXXX")
+# bench/lib/engines.sh: the two daemons, the dockerd lock and the cleanup of what dockerd leaves on the host.
+source "$BENCH/lib/engines.sh"
+TAG=$BENCH_TAG WORK=$BENCH_WORK
 RESULTS_DIR="$BENCH/results"
 RESULTS="$RESULTS_DIR/latest.json"
 LOGS="$RESULTS_DIR/last-run"
 PREFIX="bbench-$TAG"                       # container names
-BERTH_BRIDGE="bbn$TAG"                     # <= 15 characters, like every link name below
-BERTH_SOCK="$WORK/berth/berth.sock"
-DOCKERD_DIR="$WORK/docker"
-DOCKERD_SOCK="$DOCKERD_DIR/docker.sock"
 NS="bbench-nb-$TAG"                        # the neighbour host
 VETH_HOST="bbnh$TAG" VETH_NS="bbnn$TAG"
 NB_HOST_IP=192.168.33.2 NB_IP=192.168.33.3  # 192.168.33.0/24 is reserved for the neighbour, nothing else
 WEBAPP_IMAGE=webapp:noexpose
 IPERF_IMAGE="bbench-iperf:$TAG"
-DOCKER_CLI=/usr/local/bin/docker            # the unmodified docker CLI 28.x, the client of both engines
-[ -x "$DOCKER_CLI" ] || DOCKER_CLI=$(command -v docker)
 
 # State the cleanup needs; empty/0 = nothing to undo.
-BERTH_PID="" DOCKERD_PID="" DOCKERD_UP=0 DOCKERD_STARTED=0 POLICY_RC_CREATED=0 NS_CREATED=0 CLEANED=0
-DOCKER_PROXY_PIDS=""
-BEFORE_FORWARD_POLICY="" BEFORE_FILTER_TABLE=1 BEFORE_NAT_TABLE=1 BEFORE_ETC_DOCKER=1 BEFORE_RUN_DOCKER=1
-BEFORE_SYSCTLS=""
-BEFORE_DOCKER_CGROUPS=""
+DOCKERD_UP=0 NS_CREATED=0 CLEANED=0
 NEIGHBOUR_ERROR=""
 
 log() { printf '\n== %s\n' "$*"; }
 dk() { local host="$1"; shift; DOCKER_HOST="unix://$host" "$DOCKER_CLI" "$@"; }
-alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 note() { "${MEASURE[@]}" note --out "$RESULTS" "$*"; echo "note: $*"; }
 
-# ---- 1. packages ------------------------------------------------------------------------------------------------
-# docker.io starts dockerd and containerd from its maintainer scripts unless policy-rc.d forbids it; a service we did
-# not start ourselves would hold docker0 and the iptables rules, so forbid it for the install and check afterwards.
 install_deps() {
-  local want=(iperf3 curl iproute2 nftables iptables busybox-static python3 procps util-linux) missing=() p
-  [ "$BERTH_ONLY" = 1 ] || want+=(docker.io)
-  for p in "${want[@]}"; do
-    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
-  done
-  if [ ${#missing[@]} -gt 0 ]; then
-    log "installing ${missing[*]}"
-    if [ ! -e /usr/sbin/policy-rc.d ]; then
-      printf '#!/bin/sh\n# berth bench: no service starts during the install\nexit 101\n' >/usr/sbin/policy-rc.d
-      chmod 755 /usr/sbin/policy-rc.d
-      POLICY_RC_CREATED=1
-    fi
-    local before; before=$(pgrep -x 'dockerd|containerd' | sort || true)
-    DEBIAN_FRONTEND=noninteractive apt-get update -q >/dev/null
-    DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}" >/dev/null
-    remove_policy_rc
-    # Belt and braces: a daemon that appeared during the install was started by it.
-    if [ -d /run/systemd/system ]; then
-      systemctl stop docker.socket docker.service containerd.service 2>/dev/null || true
-    fi
-    for p in $(comm -13 <(echo "$before") <(pgrep -x 'dockerd|containerd' | sort || true)); do
-      echo "stopping $(ps -o comm= -p "$p") ($p) started by the package install"
-      kill "$p" 2>/dev/null || true
-    done
-  fi
-  # Berth's own runtime dependencies (runc, conmon, nftables, ...) and the .NET SDK check.
-  bash "$ROOT/scripts/install-deps.sh"
-}
-
-remove_policy_rc() {
-  if [ "$POLICY_RC_CREATED" = 1 ] && grep -q 'berth bench' /usr/sbin/policy-rc.d 2>/dev/null; then
-    rm -f /usr/sbin/policy-rc.d
-  fi
-  POLICY_RC_CREATED=0
-}
-
-# ---- addresses and ports that nobody else on the machine uses ---------------------------------------------------
-subnet_free() {   # $1 = "10.a.b": no route and no address in 10.a.b.0/24 yet
-  ! ip -4 route show | grep -q "^$1\.0/" && ! ip -4 addr show | grep -q "inet $1\."
-}
-
-pick_subnets() {
-  local b
-  DOCKERD_PREFIX=""
-  for b in 0 $(seq 1 254); do subnet_free "10.213.$b" && { DOCKERD_PREFIX="10.213.$b"; break; }; done
-  BERTH_PREFIX=""
-  for b in $(seq $(( $$ % 200 + 1 )) 254) $(seq 1 254); do
-    subnet_free "10.214.$b" && { BERTH_PREFIX="10.214.$b"; break; }
-  done
-  if [ -z "$DOCKERD_PREFIX" ] || [ -z "$BERTH_PREFIX" ]; then echo "no free 10.213/10.214 subnet" >&2; exit 1; fi
-  DOCKERD_BIP="$DOCKERD_PREFIX.1/24" BERTH_BIP="$BERTH_PREFIX.1/24"
+  if [ "$BERTH_ONLY" = 1 ]; then engines_install --no-dockerd iperf3; else engines_install iperf3; fi
 }
 
 pick_ports() {
@@ -155,78 +91,21 @@ import_images() {   # $1 = socket
   dk "$1" import -c 'CMD ["/usr/bin/iperf3","-s"]' "$WORK/iperf.tar" "$IPERF_IMAGE" >/dev/null
 }
 
-# ---- daemons ----------------------------------------------------------------------------------------------------
-wait_ping() {   # $1 = socket, $2 = pid, $3 = seconds
-  for _ in $(seq $(( $3 * 10 ))); do
-    curl -sf --unix-socket "$1" http://x/_ping >/dev/null 2>&1 && return 0
-    alive "$2" || return 1
-    sleep 0.1
-  done
-  return 1
-}
-
-# setsid: a Ctrl-C in the terminal must reach this script (whose trap removes containers first), not the daemons.
 start_berth() {
-  log "starting Berth (bridge $BERTH_BRIDGE, $BERTH_BIP)"
-  mkdir -p "$WORK/berth"
+  log "starting Berth (bridge $BERTH_BRIDGE)"
   local t0=$SECONDS
   (cd "$ROOT" && ./berth --help >/dev/null)   # build now, so the build is not mistaken for a slow start
   echo "build/up-to-date check: $(( SECONDS - t0 )) s"
-  cd "$ROOT"
-  setsid ./berth daemon --host "unix://$BERTH_SOCK" --data-root "$WORK/berth/data" --exec-root "$WORK/berth/exec" \
-    --bridge "$BERTH_BRIDGE" --bip "$BERTH_BIP" >"$WORK/berth.log" 2>&1 &
-  BERTH_PID=$!
-  cd - >/dev/null
-  local t1; t1=$(date +%s.%N)
-  if ! wait_ping "$BERTH_SOCK" "$BERTH_PID" 60; then
-    echo "Berth did not come up; its log:" >&2; tail -30 "$WORK/berth.log" >&2; exit 1
-  fi
+  local t1; t1=$(now_s)
+  berth_start || exit 1
   "${MEASURE[@]}" meta --out "$RESULTS" --json berth_ready_s "$(python3 -c "import time;print(round(time.time()-$t1,2))")"
-  echo "Berth up, pid $BERTH_PID ($(readlink /proc/$BERTH_PID/exe))"
-}
-
-record_host_state() {
-  # What dockerd changes, so the cleanup can put it back exactly.
-  BEFORE_FORWARD_POLICY=$(iptables -S FORWARD 2>/dev/null | awk '$1=="-P"{print $3}')
-  BEFORE_FORWARD_POLICY=${BEFORE_FORWARD_POLICY:-ACCEPT}
-  nft list table ip filter >/dev/null 2>&1 || BEFORE_FILTER_TABLE=0
-  nft list table ip nat >/dev/null 2>&1 || BEFORE_NAT_TABLE=0
-  [ -e /etc/docker ] || BEFORE_ETC_DOCKER=0
-  [ -e /run/docker ] || BEFORE_RUN_DOCKER=0
-  BEFORE_DOCKER_CGROUPS=$(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null || true)
-  BEFORE_SYSCTLS=$(sysctl -e net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables \
-    2>/dev/null | tr -d ' ')
 }
 
 start_dockerd() {
-  log "starting dockerd (docker0, $DOCKERD_BIP)"
-  # docker0 and the DOCKER chains must be ours alone, or the cleanup could not tell what to remove.
-  if ip link show docker0 >/dev/null 2>&1; then echo "docker0 already exists: another dockerd runs here" >&2; return 1; fi
-  if iptables -S DOCKER >/dev/null 2>&1 || iptables -t nat -S DOCKER >/dev/null 2>&1; then
-    echo "iptables DOCKER chains already exist: another dockerd runs here" >&2; return 1
-  fi
-  record_host_state
-  mkdir -p "$DOCKERD_DIR"
-  DOCKERD_STARTED=1
-  local t1; t1=$(date +%s.%N)
-  setsid dockerd --host "unix://$DOCKERD_SOCK" --data-root "$DOCKERD_DIR/data" --exec-root "$DOCKERD_DIR/exec" \
-    --pidfile "$DOCKERD_DIR/docker.pid" --bip "$DOCKERD_BIP" >"$WORK/dockerd.log" 2>&1 &
-  DOCKERD_PID=$!
-  if ! wait_ping "$DOCKERD_SOCK" "$DOCKERD_PID" 60; then
-    echo "dockerd did not come up; its log:" >&2; tail -30 "$WORK/dockerd.log" >&2; return 1
-  fi
+  log "starting dockerd"
+  local t1; t1=$(now_s)
+  dockerd_start || return 1
   "${MEASURE[@]}" meta --out "$RESULTS" --json dockerd_ready_s "$(python3 -c "import time;print(round(time.time()-$t1,2))")"
-  echo "dockerd up, pid $DOCKERD_PID; FORWARD policy now $(iptables -S FORWARD | awk '$1=="-P"{print $3}')" \
-       "(was $BEFORE_FORWARD_POLICY)"
-}
-
-stop_daemon() {   # $1 = name, $2 = pid: SIGTERM, then SIGKILL after 30 s; always reaped
-  local pid="$2"
-  alive "$pid" || return 0
-  kill -TERM "$pid" 2>/dev/null || true
-  for _ in $(seq 300); do alive "$pid" || break; sleep 0.1; done
-  if alive "$pid"; then echo "$1 ($pid) ignored SIGTERM for 30 s: SIGKILL"; kill -KILL "$pid" 2>/dev/null || true; fi
-  wait "$pid" 2>/dev/null || true
 }
 
 # ---- the neighbour host -----------------------------------------------------------------------------------------
@@ -308,78 +187,6 @@ berth_with_dockerd() {
   fi
 }
 
-# ---- 5. cleanup: runs on every exit ------------------------------------------------------------------------------
-remove_containers() {   # $1 = socket, $2 = pid
-  alive "$2" || return 0
-  local ids; ids=$(timeout 30 env DOCKER_HOST="unix://$1" "$DOCKER_CLI" ps -aq 2>/dev/null || true)
-  [ -n "$ids" ] || return 0
-  echo "removing containers: $(tr '\n' ' ' <<<"$ids")"
-  # shellcheck disable=SC2086
-  timeout 300 env DOCKER_HOST="unix://$1" "$DOCKER_CLI" rm -f $ids >/dev/null 2>&1 || echo "docker rm -f failed or timed out"
-}
-
-kill_leftover_processes() {
-  # Supervisors (conmon, containerd, containerd-shim, runc) carry our temp dir on their command line; container
-  # processes whose supervisor died are found by their root directory; docker-proxy by the pids noted earlier.
-  local p pids=() root
-  for p in $(pgrep -f -- "$WORK/"); do pids+=("$p"); done   # pgrep never lists itself
-  for p in /proc/[0-9]*; do
-    root=$(readlink "$p/root" 2>/dev/null || true)
-    case "$root" in "$WORK"/*) pids+=("${p#/proc/}") ;; esac
-  done
-  for p in $DOCKER_PROXY_PIDS; do alive "$p" && pids+=("$p"); done
-  [ ${#pids[@]} -gt 0 ] || return 0
-  echo "ending leftover processes: ${pids[*]}"
-  kill -TERM "${pids[@]}" 2>/dev/null || true
-  sleep 2
-  for p in "${pids[@]}"; do alive "$p" && kill -KILL "$p" 2>/dev/null; done
-  return 0
-}
-
-unmount_work() {
-  local m
-  for _ in 1 2 3 4 5; do      # nested mounts: repeat until nothing is left under the temp dir
-    m=$(awk -v w="$WORK/" 'index($5, w) == 1 {print $5}' /proc/self/mountinfo | sort -r)
-    [ -n "$m" ] || return 0
-    for m in $m; do umount "$m" 2>/dev/null || umount -l "$m" 2>/dev/null || true; done
-  done
-}
-
-cleanup_docker_host_state() {
-  [ "$DOCKERD_STARTED" = 1 ] || return 0
-  ip link show docker0 >/dev/null 2>&1 && ip link del docker0
-  local t line c
-  # Rules dockerd put into the built-in chains: jumps to its chains, docker0 rules, masquerade of its subnet.
-  for t in filter nat; do
-    iptables -t "$t" -S 2>/dev/null | grep -E '^-A (INPUT|FORWARD|OUTPUT|PREROUTING|POSTROUTING) ' \
-      | grep -E -- "-j DOCKER|-[io] docker0( |$)|-s $DOCKERD_PREFIX\.0/24" | while read -r line; do
-        # shellcheck disable=SC2086
-        iptables -t "$t" ${line/#-A/-D} || true
-      done
-    for c in DOCKER-USER DOCKER-ISOLATION-STAGE-1 DOCKER-ISOLATION-STAGE-2 DOCKER; do iptables -t "$t" -F "$c" 2>/dev/null; done
-    for c in DOCKER-USER DOCKER-ISOLATION-STAGE-1 DOCKER-ISOLATION-STAGE-2 DOCKER; do iptables -t "$t" -X "$c" 2>/dev/null; done
-  done
-  iptables -P FORWARD "${BEFORE_FORWARD_POLICY:-ACCEPT}" 2>/dev/null
-  # iptables-nft created the tables ip filter / ip nat for dockerd; drop them when they are ours and now empty.
-  [ "$BEFORE_FILTER_TABLE" = 0 ] && ! iptables -S | grep -qv '^-P' && nft delete table ip filter 2>/dev/null
-  [ "$BEFORE_NAT_TABLE" = 0 ] && ! iptables -t nat -S | grep -qv '^-P' && nft delete table ip nat 2>/dev/null
-  # sysctls dockerd may have turned on
-  local kv
-  for kv in $BEFORE_SYSCTLS; do
-    [ "$(sysctl -n "${kv%%=*}" 2>/dev/null)" = "${kv#*=}" ] || sysctl -qw "$kv"
-  done
-  # Files outside its roots: /etc/docker/key.json (libtrust key), /run/docker/plugins, the cgroup parent "docker".
-  [ "$BEFORE_ETC_DOCKER" = 0 ] && rm -rf /etc/docker
-  [ "$BEFORE_RUN_DOCKER" = 0 ] && rm -rf /run/docker
-  local cg
-  for cg in /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker; do
-    [ -d "$cg" ] || continue
-    grep -qxF "$cg" <<<"$BEFORE_DOCKER_CGROUPS" && continue
-    find "$cg" -depth -mindepth 0 -type d -exec rmdir {} \; 2>/dev/null
-  done
-  return 0
-}
-
 cleanup_container_leftovers() {
   # Per-container state outside the roots, left only when a removal failed: runc state, cgroups.
   local id d
@@ -400,28 +207,14 @@ cleanup() {
   trap '' INT TERM    # a second Ctrl-C must not interrupt the cleanup half way
   set +e
   log "cleaning up"
-  remove_containers "$BERTH_SOCK" "$BERTH_PID"
-  remove_containers "$DOCKERD_SOCK" "$DOCKERD_PID"
-  alive "$DOCKERD_PID" && DOCKER_PROXY_PIDS=$(pgrep -P "$DOCKERD_PID" -x docker-proxy | tr '\n' ' ')
-  stop_daemon berth "$BERTH_PID"
-  stop_daemon dockerd "$DOCKERD_PID"
-  kill_leftover_processes
-  unmount_work
+  berth_stop
+  dockerd_stop
+  cleanup_container_leftovers
   [ "$NS_CREATED" = 1 ] && ip netns del "$NS" 2>/dev/null
   ip link show "$VETH_HOST" >/dev/null 2>&1 && ip link del "$VETH_HOST"
-  ip link show "$BERTH_BRIDGE" >/dev/null 2>&1 && ip link del "$BERTH_BRIDGE"
-  nft list table ip "berth_$BERTH_BRIDGE" >/dev/null 2>&1 && nft delete table ip "berth_$BERTH_BRIDGE"
-  nft list table ip "berth_${BERTH_BRIDGE}_user" >/dev/null 2>&1 && nft delete table ip "berth_${BERTH_BRIDGE}_user"
-  cleanup_docker_host_state
-  cleanup_container_leftovers
-  remove_policy_rc
   mkdir -p "$LOGS"
   cp -f "$WORK"/*.log "$LOGS"/ 2>/dev/null
-  if awk -v w="$WORK/" 'index($5, w) == 1' /proc/self/mountinfo | grep -q .; then
-    echo "WARNING: mounts remain under $WORK; not removing it"
-  else
-    rm -rf --one-file-system "$WORK"
-  fi
+  engines_cleanup
   verify_clean
   exit "$rc"
 }
@@ -429,7 +222,7 @@ cleanup() {
 verify_clean() {
   local left=()
   ip -br link | awk '{print $1}' | grep -qE "^($BERTH_BRIDGE|$VETH_HOST)(@|$)" && left+=("links $BERTH_BRIDGE/$VETH_HOST")
-  [ "$DOCKERD_STARTED" = 1 ] && ip link show docker0 >/dev/null 2>&1 && left+=("link docker0")
+  [ -n "$DOCKERD_PID" ] && ip link show docker0 >/dev/null 2>&1 && left+=("link docker0")
   ip netns list | grep -qw "$NS" && left+=("netns $NS")
   nft list tables | grep -q "berth_$BERTH_BRIDGE" && left+=("nft table berth_$BERTH_BRIDGE")
   { iptables -S; iptables -t nat -S; } 2>/dev/null | grep -q -i docker && left+=("iptables DOCKER rules")
@@ -451,7 +244,6 @@ main() {
   rm -f "$RESULTS"
 
   install_deps
-  pick_subnets
   pick_ports
   local m=("${MEASURE[@]}" meta --out "$RESULTS")
   "${m[@]}" date "$(date -u +%Y-%m-%dT%H:%M:%SZ)"
@@ -465,8 +257,6 @@ main() {
   "${m[@]}" --json options "{\"quick\": $([ $QUICK = 1 ] && echo true || echo false), \"berth_only\": $([ $BERTH_ONLY = 1 ] && echo true || echo false), \"runs\": $RUNS, \"iperf_secs\": $IPERF_SECS, \"iperf_reps\": $IPERF_REPS}"
   "${m[@]}" --json forward_drop "$([ "$FORWARD_DROP" = 1 ] && [ "$BERTH_ONLY" = 0 ] && echo true || echo false)"
   "${m[@]}" --json ports "{\"berth_startup\": $BERTH_PORT, \"dockerd_startup\": $DOCKERD_PORT, \"berth_range\": $BERTH_RANGE, \"dockerd_range\": $DOCKERD_RANGE, \"berth_iperf\": $BERTH_IPERF_PORT, \"dockerd_iperf\": $DOCKERD_IPERF_PORT}"
-  "${m[@]}" subnets "berth $BERTH_BIP ($BERTH_BRIDGE), dockerd $DOCKERD_BIP (docker0), neighbour 192.168.33.0/24 ($NS)"
-  echo "work dir $WORK; Berth $BERTH_BIP on $BERTH_BRIDGE; dockerd $DOCKERD_BIP on docker0; neighbour netns $NS"
   echo "ports: startup $BERTH_PORT/$DOCKERD_PORT, ranges $BERTH_RANGE/$DOCKERD_RANGE, iperf $BERTH_IPERF_PORT/$DOCKERD_IPERF_PORT"
 
   make_rootfs_tars
@@ -487,6 +277,8 @@ main() {
     fi
   fi
 
+  "${m[@]}" subnets "berth $BERTH_BIP ($BERTH_BRIDGE), dockerd ${DOCKERD_BIP:-none} (docker0), neighbour 192.168.33.0/24 ($NS)"
+  echo "work dir $WORK; Berth $BERTH_BIP on $BERTH_BRIDGE; dockerd ${DOCKERD_BIP:-none} on docker0; neighbour netns $NS"
   measure_startup
   measure_engine berth "$BERTH_SOCK" "$BERTH_PID" "$BERTH_RANGE" "$BERTH_IPERF_PORT"
   if [ "$DOCKERD_UP" = 1 ]; then

@@ -11,7 +11,7 @@ echo "== building"
 ./berth --help >/dev/null || { echo "build of the engine failed"; exit 1; }
 dotnet build Berth.slnx -c Debug --nologo -v q >"$results/build.log" 2>&1 || { grep -E "error" "$results/build.log" | sort -u; echo "build failed"; exit 1; }
 status=0
-for project in Berth.Cli.Tests Berth.Engine.Tests Berth.Api.Tests Berth.Networking.Tests Berth.Runtime.Tests Berth.EndToEnd.Tests Berth.Testcontainers.Tests; do
+for project in Berth.Cli.Tests Berth.Engine.Tests Berth.Api.Tests Berth.Networking.Tests Berth.Cni.Tests Berth.Runtime.Tests Berth.EndToEnd.Tests Berth.Testcontainers.Tests; do
   echo "== $project"
   dotnet test "tests/$project" --no-build --nologo -v q --logger "trx;LogFileName=$project.trx" --results-directory "$results" \
     >"$results/$project.log" 2>&1 || status=1

@@ -38,17 +38,22 @@ public static class DaemonCommand
         var insecureRegistries = new Option<string[]>("--insecure-registry") { Description = "Registry (host[:port] or CIDR) reached without TLS verification, plain HTTP allowed (repeatable)" };
         var registryMirrors = new Option<string[]>("--registry-mirror") { Description = "Mirror of Docker Hub tried first for pulls, http(s)://host[:port] (repeatable)" };
         var registryCerts = new Option<string>("--registry-certs-dir") { Description = "Per-registry CA and client certificates, DIR/HOST[:PORT]/ca.crt (Berth's own; dockerd: /etc/docker/certs.d)", DefaultValueFactory = _ => "/etc/docker/certs.d" };
+        var mtu = new Option<int>("--mtu") { Description = "MTU of the default bridge and of containers' interfaces", DefaultValueFactory = _ => 1500 };
+        var icc = new Option<bool>("--icc") { Description = "Containers on the default bridge may talk to each other (--icc=false: no)", DefaultValueFactory = _ => true };
+        var ipMasq = new Option<bool>("--ip-masq") { Description = "Masquerade the default bridge's outbound traffic", DefaultValueFactory = _ => true };
+        var ip = new Option<string?>("--ip") { Description = "Default host address for published ports (default: every address)" };
         var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
         // Read by DaemonConfigFile.Expand before parsing; declared here for --help.
         var configFile = new Option<string?>(DaemonConfigFile.Flag)
         {
             Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
-                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp (a key may not also be a flag)",
+                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, ip, insecure-registries, registry-mirrors "
+                + "(a key may not also be a flag)",
         };
         var command = new Command("daemon", "Run the engine in the foreground")
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
-            addressPools, configFile, insecureRegistries, registryMirrors, registryCerts,
+            addressPools, configFile, mtu, icc, ipMasq, ip, insecureRegistries, registryMirrors, registryCerts,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -59,7 +64,17 @@ public static class DaemonCommand
                 BridgeName = parse.GetValue(bridge)!,
                 BridgeIp = parse.GetValue(bip),
                 Runtime = parse.GetValue(runtime),
+                Mtu = parse.GetValue(mtu),
+                Icc = parse.GetValue(icc),
+                IpMasquerade = parse.GetValue(ipMasq),
+                DefaultBindIp = parse.GetValue(ip),
             };
+            if (options.Mtu is < 68 or > 65535
+                || options.DefaultBindIp is { } bindIp && !System.Net.IPAddress.TryParse(bindIp, out _))
+            {
+                Console.Error.WriteLine("berth daemon: invalid --mtu (68 to 65535) or --ip (an address)");
+                return 2;
+            }
             try { options.LogOptions = DaemonLogOptions.Parse(parse.GetValue(logOpts) ?? []); }
             catch (ArgumentException e)
             {

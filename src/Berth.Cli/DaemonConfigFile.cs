@@ -10,7 +10,7 @@ public static class DaemonConfigFile
 {
     public const string Flag = "--config-file";
 
-    private enum Kind { Text, Bool, List, Map, Pools }
+    private enum Kind { Text, Bool, List, Map, Pools, Number, Switch }
 
     /// <summary>File key → the flag it stands for and the JSON type it takes.</summary>
     private static readonly Dictionary<string, (string Flag, Kind Kind)> Keys = new(StringComparer.Ordinal)
@@ -32,6 +32,10 @@ public static class DaemonConfigFile
         ["default-address-pools"] = ("--default-address-pool", Kind.Pools),
         ["insecure-registries"] = ("--insecure-registry", Kind.List),
         ["registry-mirrors"] = ("--registry-mirror", Kind.List),
+        ["mtu"] = ("--mtu", Kind.Number),
+        ["icc"] = ("--icc", Kind.Switch),
+        ["ip-masq"] = ("--ip-masq", Kind.Switch),
+        ["ip"] = ("--ip", Kind.Text),
     };
 
     /// <summary>Short spellings of the flags above, for the conflict check.</summary>
@@ -96,6 +100,12 @@ public static class DaemonConfigFile
                 case Kind.Bool when value.ValueKind is JsonValueKind.True or JsonValueKind.False:
                     if (value.GetBoolean()) flags.Add(flag);
                     break;
+                case Kind.Number when value.ValueKind == JsonValueKind.Number && value.TryGetInt32(out int number):
+                    flags.AddRange([flag, number.ToString(System.Globalization.CultureInfo.InvariantCulture)]);
+                    break;
+                case Kind.Switch when value.ValueKind is JsonValueKind.True or JsonValueKind.False:
+                    flags.AddRange([flag, value.GetBoolean() ? "true" : "false"]);
+                    break;
                 case Kind.List when value.ValueKind == JsonValueKind.Array
                                     && value.EnumerateArray().All(e => e.ValueKind == JsonValueKind.String):
                     foreach (var item in value.EnumerateArray()) flags.AddRange([flag, item.GetString()!]);
@@ -110,7 +120,7 @@ public static class DaemonConfigFile
                     break;
                 default:
                     throw new ArgumentException($"invalid value for {property.Name} in the configuration file: expected "
-                        + kind switch { Kind.Text => "a string", Kind.Bool => "true or false", Kind.List => "an array of strings",
+                        + kind switch { Kind.Text => "a string", Kind.Bool or Kind.Switch => "true or false", Kind.Number => "a number", Kind.List => "an array of strings",
                             Kind.Pools => "an array of {\"base\": CIDR, \"size\": N}", _ => "an object of strings" });
             }
         }

@@ -42,6 +42,13 @@ public sealed partial class BerthEngine : IAsyncDisposable
     {
         var logger = loggers.CreateLogger("Berth.Engine");
         CreateRoots(options);
+        // Each published port holds a socket: 10,000 ports need 10,000 descriptors, above many soft limits.
+        try
+        {
+            var (soft, hard) = Berth.Linux.Interop.RaiseOpenFilesLimit();
+            logger.LogDebug("open files limit: soft {Soft}, hard {Hard}", soft, hard);
+        }
+        catch (Berth.Linux.LinuxException e) { logger.LogWarning("raising the open files limit failed: {Error}", e.Message); }
 
         var runtimeInfo = OciRuntimeInfo.Probe(options.Runtime, Path.Combine(options.ExecRoot, "probe"), loggers.CreateLogger<OciRuntimeInfo>());
         var runtime = new ContainerRuntime(runtimeInfo, options.ExecRoot, loggers.CreateLogger<ContainerRuntime>());

@@ -15,6 +15,12 @@ public sealed class EngineOptions
     public int Mtu { get; set; } = 1500;
     /// <summary>--insecure-registry, --registry-mirror and the certs.d directory.</summary>
     public Berth.Runtime.Registry.RegistryOptions Registry { get; set; } = new();
+    /// <summary>dockerd's --icc: containers on the default bridge may talk to each other.</summary>
+    public bool Icc { get; set; } = true;
+    /// <summary>dockerd's --ip-masq: the default bridge's outbound traffic is masqueraded.</summary>
+    public bool IpMasquerade { get; set; } = true;
+    /// <summary>dockerd's --ip: the host address ports are published on when a binding names none (null: every one).</summary>
+    public string? DefaultBindIp { get; set; }
     /// <summary>The daemon's `--log-opt` defaults for json-file (Berth's own cap when none is given).</summary>
     public IReadOnlyDictionary<string, string> LogOptions { get; set; } =
         Berth.Runtime.Containers.LogPolicy.DefaultOptions;

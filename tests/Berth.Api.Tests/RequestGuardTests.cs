@@ -153,6 +153,7 @@ public sealed class RequestGuardTests
     [InlineData("{\"name\":[\"[\"]}")]
     [InlineData("{\"type\":[\"weird\"]}")]
     [InlineData("{\"name\":[null]}")]
+    [InlineData("{\"dangling\":[\"perhaps\"]}")]
     public void Bad_network_filters_are_a_400(string filters) =>
         Assert.Throws<BadRequestException>(() => NetworkFilters.Parse(filters));
 

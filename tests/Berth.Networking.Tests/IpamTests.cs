@@ -74,6 +74,20 @@ public sealed class IpamTests : IDisposable
     }
 
     [Fact]
+    public void Hands_out_from_the_ip_range_only_and_never_an_aux_address()
+    {
+        var allocator = new AddressAllocator(_directory, IPNetwork.Parse("10.1.0.0/24"), Ip("10.1.0.1"), IPNetwork.Parse("10.1.0.252/30"),
+            [Ip("10.1.0.253")]);
+        Assert.Equal(Ip("10.1.0.252"), allocator.Allocate("a"));
+        Assert.Equal(Ip("10.1.0.254"), allocator.Allocate("b"));
+        // .255 is the subnet's broadcast: the range is used up.
+        Assert.Throws<AddressPoolExhaustedException>(() => allocator.Allocate("c"));
+        // Outside the range on request, as dockerd; an aux address never.
+        Assert.Equal(Ip("10.1.0.7"), allocator.Allocate("d", Ip("10.1.0.7")));
+        Assert.Throws<AddressInUseException>(() => allocator.Allocate("e", Ip("10.1.0.253")));
+    }
+
+    [Fact]
     public void Honours_a_requested_address_out_of_order()
     {
         var allocator = Allocator();

@@ -285,6 +285,26 @@ public sealed class KernelTests
     }
 
     [Fact]
+    public void A_wildcard_reservation_holds_both_families_with_one_dual_stack_socket()
+    {
+        var allocator = new PortAllocator();
+        int port = Berth.TestSupport.Ports.Free();
+        try
+        {
+            var got = allocator.Reserve("c1", Bindings((80, "", port.ToString())));
+            Assert.Equal(2, got.Count);
+            var v4 = allocator.SocketOf("c1", got.Single(p => p.HostIp.Equals(IPAddress.Any)));
+            var v6 = allocator.SocketOf("c1", got.Single(p => p.HostIp.Equals(IPAddress.IPv6Any)));
+            Assert.Same(v4, v6);
+            Assert.True(v6!.DualMode);
+            Assert.Equal(SocketError.AddressAlreadyInUse, Assert.Throws<SocketException>(() => Listen(IPAddress.Loopback, port)).SocketErrorCode);
+            Assert.Equal(SocketError.AddressAlreadyInUse, Assert.Throws<SocketException>(() => Listen(IPAddress.IPv6Loopback, port)).SocketErrorCode);
+        }
+        finally { allocator.Release("c1"); }
+        Listen(IPAddress.Loopback, port).Dispose();
+    }
+
+    [Fact]
     public void A_port_a_host_socket_holds_is_refused_with_a_clear_message()
     {
         var allocator = new PortAllocator();

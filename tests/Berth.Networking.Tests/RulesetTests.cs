@@ -163,6 +163,16 @@ public sealed class RulesetTests
     }
 
     [Fact]
+    public void A_network_without_masquerade_lets_traffic_out_with_the_containers_addresses()
+    {
+        var lines = Lines(RulesetRenderer.RenderTable("t",
+            [new NetworkFirewallSpec("bb1", IPNetwork.Parse("10.2.0.0/24"), Masquerade: false, Outbound: true)], []));
+        Assert.DoesNotContain("ip saddr 10.2.0.0/24 oifname != \"bb1\" masquerade", lines);
+        Assert.Contains("iifname \"bb1\" accept", lines);
+        Assert.DoesNotContain("iifname \"bb1\" drop", lines);
+    }
+
+    [Fact]
     public void Every_network_gets_its_own_rules()
     {
         var lines = Lines(RulesetRenderer.RenderTable("t",

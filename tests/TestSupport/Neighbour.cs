@@ -59,16 +59,7 @@ public sealed class Neighbour : IDisposable
         _lock.Dispose();
     }
 
-    private static FileStream AcquireLock()
-    {
-        // FileShare.None takes an exclusive flock on Unix; another test process holding it makes the open fail.
-        var deadline = DateTime.UtcNow.AddMinutes(2);
-        while (true)
-        {
-            try { return new FileStream(LockPath, FileMode.OpenOrCreate, FileAccess.ReadWrite, FileShare.None); }
-            catch (IOException) when (DateTime.UtcNow < deadline) { Thread.Sleep(100); }
-        }
-    }
+    private static FileStream AcquireLock() => MachineLock.Acquire(LockPath, TimeSpan.FromMinutes(2));
 
     private static ShResult Check(ShResult result) =>
         result.ExitCode == 0 ? result : throw new InvalidOperationException($"exit {result.ExitCode}: {result.Stderr}{result.Stdout}");

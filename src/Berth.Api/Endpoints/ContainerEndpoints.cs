@@ -26,7 +26,7 @@ public static class ContainerEndpoints
         {
             var request = await DockerResults.ReadBody<ContainerCreateRequest>(ctx);
             var record = containers.Create(request, ctx.Request.Query["name"]);
-            await DockerResults.Json(ctx, new { Id = record.Id, Warnings = Array.Empty<string>() }, 201);
+            await DockerResults.Json(ctx, new { Id = record.Id, Warnings = ContainerService.CreateWarnings(record) }, 201);
         });
 
         app.MapGet("/containers/json", async (HttpContext ctx) =>

@@ -10,7 +10,13 @@ namespace Berth.Api.Endpoints;
 
 public static class NetworkEndpoints
 {
-    private sealed class IpamConfig { public string? Subnet { get; set; } public string? Gateway { get; set; } public string? IPRange { get; set; } }
+    private sealed class IpamConfig
+    {
+        public string? Subnet { get; set; }
+        public string? Gateway { get; set; }
+        public string? IPRange { get; set; }
+        public Dictionary<string, string>? AuxiliaryAddresses { get; set; }
+    }
     private sealed class Ipam { public string? Driver { get; set; } public List<IpamConfig>? Config { get; set; } }
     private sealed class NetworkCreateRequest
     {
@@ -30,7 +36,7 @@ public static class NetworkEndpoints
 
         app.MapGet("/networks", async (HttpContext ctx) =>
         {
-            var filters = NetworkFilters.Parse(ctx.Request.Query["filters"]);
+            var filters = NetworkFilters.Parse(ctx.Request.Query["filters"], n => InUse(engine, n));
             await DockerResults.Json(ctx, networks.All.Where(filters.Matches).Select(n => Inspect(engine, n)).ToList());
         });
 
@@ -41,18 +47,18 @@ public static class NetworkEndpoints
         {
             var request = await DockerResults.ReadBody<NetworkCreateRequest>(ctx);
             if (request.EnableIPv6) throw new BadRequestException("IPv6 networks are not supported by Berth yet");
+            if (request.IPAM?.Config is { Count: > 1 })
+                throw new BadRequestException("several subnets on one network are not supported by Berth yet: give one --subnet");
             var config = request.IPAM?.Config?.FirstOrDefault();
             var network = networks.Create(request.Name, config?.Subnet, config?.Gateway, request.Internal, request.Attachable,
-                request.Labels, request.Options, request.Driver);
+                request.Labels, request.Options, request.Driver, config?.IPRange, config?.AuxiliaryAddresses);
             await DockerResults.Json(ctx, new { Id = network.Id, Warning = "" }, 201);
         });
 
         app.MapDelete("/networks/{id}", (HttpContext ctx, string id) =>
         {
             var network = networks.Get(id);
-            bool inUse = engine.Containers.All.Any(c => c.Endpoints.Any(e => e.NetworkId == network.Id)
-                || c.RequestedNetworks.ContainsKey(network.Name));
-            networks.Remove(network, inUse);
+            networks.Remove(network, InUse(engine, network));
             DockerResults.NoContent(ctx);
         });
 
@@ -73,7 +79,36 @@ public static class NetworkEndpoints
         });
 
         app.MapPost("/networks/prune", async (HttpContext ctx) =>
-            await DockerResults.Json(ctx, new { NetworksDeleted = Array.Empty<string>() }));
+        {
+            var filters = NetworkPruneFilters.Parse(ctx.Request.Query["filters"]);
+            var deleted = new List<string>();
+            foreach (var network in networks.All.Where(n => !n.IsDefault && filters.Matches(n)))
+            {
+                if (InUse(engine, network)) continue;
+                try { networks.Remove(network, hasEndpoints: false); }
+                catch (NotFoundException) { continue; }
+                deleted.Add(network.Name);
+            }
+            await DockerResults.Json(ctx, new { NetworksDeleted = deleted });
+        });
+    }
+
+    /// <summary>A container has (or will have at its next start) an endpoint on the network.</summary>
+    private static bool InUse(BerthEngine engine, NetworkRecord network) =>
+        engine.Containers.All.Any(c => c.Endpoints.Any(e => e.NetworkId == network.Id) || c.RequestedNetworks.ContainsKey(network.Name));
+
+    private static JsonObject IpamConfigOf(NetworkRecord n)
+    {
+        var config = new JsonObject { ["Subnet"] = n.Subnet };
+        if (n.IPRange is { } range) config["IPRange"] = range;
+        config["Gateway"] = n.Gateway;
+        if (n.AuxAddresses.Count > 0)
+        {
+            var aux = new JsonObject();
+            foreach (var (k, v) in n.AuxAddresses) aux[k] = v;
+            config["AuxiliaryAddresses"] = aux;
+        }
+        return config;
     }
 
     public static JsonObject Inspect(BerthEngine engine, NetworkRecord n)
@@ -103,7 +138,7 @@ public static class NetworkEndpoints
             {
                 ["Driver"] = "default",
                 ["Options"] = null,
-                ["Config"] = new JsonArray(new JsonObject { ["Subnet"] = n.Subnet, ["Gateway"] = n.Gateway }),
+                ["Config"] = new JsonArray(IpamConfigOf(n)),
             },
             ["Internal"] = n.Internal,
             ["Attachable"] = n.Attachable,
@@ -134,17 +169,24 @@ public sealed class NetworkFilters
 
     private readonly Dictionary<string, List<string>> _filters;
     private readonly List<System.Text.RegularExpressions.Regex> _names;
+    private readonly Func<NetworkRecord, bool> _inUse;
 
-    private NetworkFilters(Dictionary<string, List<string>> filters)
+    private NetworkFilters(Dictionary<string, List<string>> filters, Func<NetworkRecord, bool> inUse)
     {
         _filters = filters;
+        _inUse = inUse;
+        foreach (string value in filters.GetValueOrDefault("dangling") ?? [])
+            if (value is not ("true" or "false" or "1" or "0"))
+                throw new BadRequestException($"invalid filter 'dangling={DockerResults.Shorten(value)}'");
         _names = filters.TryGetValue("name", out var names) ? names.Select(n => FilterJson.Regex("name", n)).ToList() : [];
         foreach (string type in filters.GetValueOrDefault("type") ?? [])
             if (type is not ("builtin" or "custom"))
                 throw new BadRequestException($"invalid filter: 'type'='{DockerResults.Shorten(type)}': builtin or custom");
     }
 
-    public static NetworkFilters Parse(string? json) => new(FilterJson.Parse(json, Known));
+    /// <param name="inUse">Whether a container uses the network (for `dangling`).</param>
+    public static NetworkFilters Parse(string? json, Func<NetworkRecord, bool>? inUse = null) =>
+        new(FilterJson.Parse(json, Known), inUse ?? (_ => false));
 
     public bool Matches(NetworkRecord n)
     {
@@ -160,10 +202,47 @@ public sealed class NetworkFilters
                     && n.Labels.TryGetValue(kv[0], out var actual) && (kv.Length == 1 || actual == kv[1])),
                 "type" => values.Contains(Builtin.Contains(n.Name) ? "builtin" : "custom"),
                 "scope" => values.Contains("local"),
+                // As dockerd: dangling networks are the user's own ones that no container uses.
+                "dangling" => values.All(v => (v is "true" or "1") == (!Builtin.Contains(n.Name) && !_inUse(n))),
                 _ => true,
             };
             if (!ok) return false;
         }
         return true;
     }
+}
+
+/// <summary>`POST /networks/prune?filters=`: `until` (a time or a duration before now) and `label`/`label!` as dockerd.
+/// </summary>
+public sealed class NetworkPruneFilters
+{
+    private readonly DateTimeOffset? _until;
+    private readonly List<string> _labels, _notLabels;
+
+    private NetworkPruneFilters(DateTimeOffset? until, List<string> labels, List<string> notLabels) =>
+        (_until, _labels, _notLabels) = (until, labels, notLabels);
+
+    public static NetworkPruneFilters Parse(string? json)
+    {
+        var filters = FilterJson.Parse(json, ["until", "label", "label!"]);
+        DateTimeOffset? until = null;
+        foreach (string value in filters.GetValueOrDefault("until") ?? [])
+            until = DurationAgo(value) ?? ContainerEndpoints.ParseUnixTime("until", value);
+        return new(until, filters.GetValueOrDefault("label") ?? [], filters.GetValueOrDefault("label!") ?? []);
+    }
+
+    /// <summary>`until=24h`: a Go duration before now; null when the value is a time instead.</summary>
+    private static DateTimeOffset? DurationAgo(string value)
+    {
+        try { return DateTimeOffset.UtcNow - TimeSpan.FromTicks(Berth.Runtime.Images.ImageChanges.GoDuration(value) / 100); }
+        catch (Berth.Runtime.Images.ImageException) { return null; }
+    }
+
+    public bool Matches(NetworkRecord n) =>
+        (_until is null || n.Created < _until)
+        && _labels.All(l => HasLabel(n, l))
+        && !_notLabels.Any(l => HasLabel(n, l));
+
+    private static bool HasLabel(NetworkRecord n, string filter) => filter.Split('=', 2) is var kv
+        && n.Labels.TryGetValue(kv[0], out var actual) && (kv.Length == 1 || actual == kv[1]);
 }

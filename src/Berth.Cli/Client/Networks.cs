@@ -10,7 +10,7 @@ public static class Networks
     public static IEnumerable<Command> Create()
     {
         var network = new Command("network", "Manage networks");
-        foreach (var c in new[] { Ls(), CreateCommand(), Rm(), Inspect(), Connect(), Disconnect() }) network.Subcommands.Add(c);
+        foreach (var c in new[] { Ls(), CreateCommand(), Rm(), Inspect(), Connect(), Disconnect(), Prune() }) network.Subcommands.Add(c);
         return [network];
     }
 
@@ -27,11 +27,13 @@ public static class Networks
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Only display network IDs" };
         var noTrunc = new Option<bool>("--no-trunc") { Description = "Do not truncate the output" };
         var format = new Option<string?>("--format") { Description = "\"table TEMPLATE\" or a TEMPLATE. Fields: .ID .Name .Driver .Scope .IPv4 .IPv6 .Internal .CreatedAt .Labels. " + Containers.TemplateHelp };
-        var ls = new Command("ls", "List networks") { quiet, noTrunc, format };
+        var filter = new Option<string[]>("--filter", "-f") { Description = "Provide filter values: driver=, id=, label=, name=, scope=, type=, dangling= (repeatable)" };
+        var ls = new Command("ls", "List networks") { quiet, noTrunc, format, filter };
         ls.Aliases.Add("list");
         return ls.Action(async (parse, api, ct) =>
         {
-            var list = await api.GetJsonAsync("/networks", ct) as JsonArray ?? [];
+            string query = parse.GetValue(filter) is { Length: > 0 } filters ? "?filters=" + EngineApi.Q(Containers.FiltersJson(filters)) : "";
+            var list = await api.GetJsonAsync("/networks" + query, ct) as JsonArray ?? [];
             bool trunc = !parse.GetValue(noTrunc);
             var rows = list.Where(n => n is not null).OrderBy(n => n.Str("Name"), StringComparer.Ordinal).Select(n => (object?)new Dictionary<string, object?>
             {
@@ -64,8 +66,9 @@ public static class Networks
         var ipv6 = new Option<bool>("--ipv6") { Description = "Enable IPv6 networking" };
         var label = new Option<string[]>("--label") { Description = "Set metadata on a network (repeatable)" };
         var opt = new Option<string[]>("--opt", "-o") { Description = "Set driver specific options (repeatable)" };
+        var aux = new Option<string[]>("--aux-address") { Description = "Auxiliary IPv4 addresses used by Network driver, name=IP (repeatable)" };
         var name = new Argument<string>("NETWORK");
-        var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, ipv6, label, opt, name };
+        var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, ipv6, label, opt, aux, name };
         return create.Action(async (parse, api, ct) =>
         {
             var config = new JsonArray();
@@ -74,9 +77,10 @@ public static class Networks
                 var entry = new JsonObject { ["Subnet"] = s };
                 if (parse.GetValue(ipRange) is { Length: > 0 } r) entry["IPRange"] = r;
                 if (parse.GetValue(gateway) is { Length: > 0 } g) entry["Gateway"] = g;
+                if (parse.GetValue(aux) is { Length: > 0 } auxiliary) entry["AuxiliaryAddresses"] = KeyValues(auxiliary);
                 config.Add(entry);
             }
-            else if (parse.GetValue(gateway) is { Length: > 0 })
+            else if (parse.GetValue(gateway) is { Length: > 0 } || parse.GetValue(ipRange) is { Length: > 0 } || parse.GetValue(aux) is { Length: > 0 })
                 throw new CliException("every ip-range or gateway must have a corresponding subnet");
             var body = new JsonObject
             {
@@ -145,19 +149,44 @@ public static class Networks
     {
         var alias = new Option<string[]>("--alias") { Description = "Network-scoped alias for the container (repeatable)" };
         var ip = new Option<string?>("--ip") { Description = "IPv4 address" };
+        var mac = new Option<string?>("--mac-address") { Description = "MAC address of the container on this network" };
         var network = new Argument<string>("NETWORK");
         var container = new Argument<string>("CONTAINER");
-        var connect = new Command("connect", "Connect a container to a network") { alias, ip, network, container };
+        var connect = new Command("connect", "Connect a container to a network") { alias, ip, mac, network, container };
         return connect.Action(async (parse, api, ct) =>
         {
             var endpoint = new JsonObject
             {
                 ["IPAMConfig"] = parse.GetValue(ip) is { Length: > 0 } address ? new JsonObject { ["IPv4Address"] = address } : null,
                 ["Links"] = null,
+                ["MacAddress"] = parse.GetValue(mac),
                 ["Aliases"] = parse.GetValue(alias) is { Length: > 0 } aliases ? new JsonArray(aliases.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray()) : null,
             };
             await api.PostJsonAsync($"/networks/{EngineApi.Q(parse.GetValue(network)!)}/connect",
                 new JsonObject { ["Container"] = parse.GetValue(container), ["EndpointConfig"] = endpoint }, ct);
+            return 0;
+        });
+    }
+
+    private static Command Prune()
+    {
+        var force = new Option<bool>("--force", "-f") { Description = "Do not prompt for confirmation" };
+        var filter = new Option<string[]>("--filter") { Description = "Provide filter values: until=, label=, label!= (repeatable)" };
+        var prune = new Command("prune", "Remove all unused networks") { force, filter };
+        return prune.Action(async (parse, api, ct) =>
+        {
+            if (!parse.GetValue(force))
+            {
+                Console.Write("WARNING! This will remove all custom networks not used by at least one container.\nAre you sure you want to continue? [y/N] ");
+                if (Console.ReadLine()?.Trim().ToLowerInvariant() is not ("y" or "yes")) return 0;
+            }
+            string query = parse.GetValue(filter) is { Length: > 0 } filters ? "?filters=" + EngineApi.Q(Containers.FiltersJson(filters)) : "";
+            var reply = await api.PostJsonAsync("/networks/prune" + query, null, ct);
+            if (reply?["NetworksDeleted"] is JsonArray { Count: > 0 } deleted)
+            {
+                Console.WriteLine("Deleted Networks:");
+                foreach (var n in deleted) Console.WriteLine(n?.GetValue<string>());
+            }
             return 0;
         });
     }

@@ -91,14 +91,15 @@ public sealed partial class ContainerService
         foreach (var port in bindings.Keys)
             (config.ExposedPorts ??= new())[port.ToString()] = new JsonObject();
 
-        var requestedNetworks = ResolveRequestedNetworks(hostConfig, request.NetworkingConfig);
+        var requestedNetworks = ResolveRequestedNetworks(hostConfig, request.NetworkingConfig, request);
         string path = (config.Entrypoint?.Count > 0 ? config.Entrypoint : config.Cmd)?.FirstOrDefault() ?? "";
         if (path.Length == 0)
             throw new BadRequestException("no command specified: the image has no CMD or ENTRYPOINT and none was given");
         var args = (config.Entrypoint ?? []).Concat(config.Cmd ?? []).Skip(1).ToList();
 
         string id = NetworkService.NewId();
-        config.Hostname = string.IsNullOrEmpty(request.Hostname) ? id[..12] : request.Hostname;
+        config.Hostname = !string.IsNullOrEmpty(request.Hostname) ? request.Hostname
+            : hostConfig.NetworkMode == HostMode ? Environment.MachineName : id[..12];
         var record = new ContainerRecord
         {
             Id = id, Created = DateTimeOffset.UtcNow, Path = path, Args = args, ImageId = image.Id, Config = config,
@@ -173,27 +174,6 @@ public sealed partial class ContainerService
             throw new BadRequestException("can't create 'AutoRemove' container with restart policy");
     }
 
-    private Dictionary<string, EndpointSettings?> ResolveRequestedNetworks(HostConfig hostConfig, NetworkingConfig? networking)
-    {
-        string mode = hostConfig.NetworkMode;
-        if (mode is "none" or "host" || mode.StartsWith("container:", StringComparison.Ordinal))
-        {
-            if (mode != "none")
-                throw new BadRequestException($"network mode \"{mode}\" is not supported by Berth: use a bridge network or none");
-            return new();
-        }
-        // As dockerd: with the default mode, a single network in EndpointsConfig is the one to join
-        // (Testcontainers sends no NetworkMode and names its network there).
-        if (mode == "default" && networking?.EndpointsConfig is { Count: 1 } only) mode = only.Keys.First();
-        var network = _networks.Find(mode) ?? throw new NotFoundException($"network {mode} not found");
-        EndpointSettings? settings = null;
-        networking?.EndpointsConfig?.TryGetValue(mode, out settings);
-        if (settings is null && mode == "default") networking?.EndpointsConfig?.TryGetValue(NetworkService.DefaultNetworkName, out settings);
-        if (network.IsDefault && settings?.Aliases is { Count: > 0 })
-            throw new BadRequestException("network-scoped alias is supported only for containers in user defined networks");
-        return new() { [network.Name] = settings };
-    }
-
     // ---------------------------------------------------------------- start
 
     public async Task StartAsync(string idOrName, CancellationToken ct = default)
@@ -232,7 +212,9 @@ public sealed partial class ContainerService
         try
         {
             // Network first: the namespace exists before the runtime starts the container (as CNI and netavark).
-            if (record.HostConfig.NetworkMode != "none")
+            string mode = record.HostConfig.NetworkMode;
+            var owner = IsContainerMode(mode) ? NamespaceOwner(record) : null;
+            if (mode is not (NoneMode or HostMode) && owner is null)
             {
                 netns = Path.Combine(_options.NetnsDirectory, record.ShortId);
                 NetworkNamespace.Create(netns);
@@ -243,7 +225,8 @@ public sealed partial class ContainerService
                 foreach (var (networkName, settings) in record.RequestedNetworks)
                 {
                     var network = _networks.Find(networkName) ?? throw new NotFoundException($"network {networkName} not found");
-                    var endpoint = _networks.Attach(record.Id, network, netns, $"eth{index++}", RequestedAddress(settings), settings?.Aliases);
+                    var endpoint = _networks.Attach(record.Id, network, netns, $"eth{index}", RequestedAddress(settings), settings?.Aliases,
+                        RequestedMac(settings, index++ == 0 ? record.Config.MacAddress : null));
                     undo.Push(() => _networks.Detach(endpoint));
                     record.Endpoints.Add(endpoint);
                 }
@@ -252,16 +235,17 @@ public sealed partial class ContainerService
                 if (primary is not null)
                 {
                     var network = _networks.Get(primary.NetworkId);
-                    record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), network.BridgeName);
+                    record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), network.BridgeName, BridgeOptions.HostBindingOf(network));
                     undo.Push(() => _ports.Unpublish(record.Id));
                     CrashPoints.Hit("start.after-ports");
                 }
             }
             record.SandboxKey = netns;
 
-            string hostname = record.Config.Hostname;
+            var (hostname, namesOf) = NameSourceFor(record, owner);
             WriteNameFiles(record, bundle, hostname);
             ContainerFiles.WriteHostname(Path.Combine(bundle, "hostname"), hostname);
+            string files = namesOf ?? bundle;
             OpenResolver(record);
             undo.Push(() => CloseResolver(record.Id));
 
@@ -279,10 +263,11 @@ public sealed partial class ContainerService
                 Tty = record.Config.Tty,
                 OpenStdin = record.Config.OpenStdin,
                 StdinOnce = record.Config.StdinOnce,
-                NetworkNamespacePath = netns,
-                HostsFile = Path.Combine(bundle, "hosts"),
-                HostnameFile = Path.Combine(bundle, "hostname"),
-                ResolvConfFile = Path.Combine(bundle, "resolv.conf"),
+                NetworkNamespacePath = owner is not null ? NamespacePathOf(owner) : netns,
+                HostNetwork = mode == HostMode,
+                HostsFile = Path.Combine(files, "hosts"),
+                HostnameFile = Path.Combine(files, "hostname"),
+                ResolvConfFile = Path.Combine(files, "resolv.conf"),
                 ReadonlyRootfs = record.HostConfig.ReadonlyRootfs,
                 Privileged = record.HostConfig.Privileged,
                 CapAdd = record.HostConfig.CapAdd ?? [],
@@ -515,6 +500,7 @@ public sealed partial class ContainerService
     public async Task RemoveAsync(string idOrName, bool force)
     {
         var record = Get(idOrName);
+        RefuseRemovingNamespaceOwner(record);
         var handle = Handle(record.Id);
         if (record.State.Running)
         {
@@ -582,15 +568,16 @@ public sealed partial class ContainerService
         try
         {
             record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
-            if (record.HostConfig.NetworkMode is "none" or "host")
-                throw new BadRequestException($"container {record.Name} with network mode {record.HostConfig.NetworkMode} cannot be connected to other networks");
+            if (record.HostConfig.NetworkMode is NoneMode or HostMode || IsContainerMode(record.HostConfig.NetworkMode))
+                throw new BadRequestException("container sharing network namespace with another container or host cannot be connected to any other network");
             if (record.RequestedNetworks.ContainsKey(network.Name))
                 throw new ConflictException($"endpoint with name {record.Name} already exists in network {network.Name}");
             if (record.State.Running)
             {
                 var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();
                 string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
-                record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases));
+                record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases,
+                    RequestedMac(settings, null)));
                 OpenResolver(record);
             }
             record.RequestedNetworks[network.Name] = settings;

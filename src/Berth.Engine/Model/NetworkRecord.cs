@@ -10,6 +10,10 @@ public sealed class NetworkRecord
     public string BridgeName { get; set; } = "";
     public string Subnet { get; set; } = "";
     public string Gateway { get; set; } = "";
+    /// <summary>`--ip-range`: where addresses are handed out from when none is asked for (null: the whole subnet).</summary>
+    public string? IPRange { get; set; }
+    /// <summary>`--aux-address name=IP`: addresses never handed out.</summary>
+    public Dictionary<string, string> AuxAddresses { get; set; } = new();
     public bool Internal { get; set; }
     public bool Attachable { get; set; }
     public bool IsDefault { get; set; }

@@ -1,5 +1,6 @@
 using System.Collections.Concurrent;
 using System.Net;
+using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Security.Cryptography;
 using System.Text.RegularExpressions;
@@ -58,16 +59,27 @@ public sealed partial class NetworkService
             record.BridgeName = _options.BridgeName;
             record.Subnet = subnet.ToString();
             record.Gateway = gateway.ToString();
-            record.Options["com.docker.network.bridge.name"] = _options.BridgeName;
+            record.Options[BridgeOptions.Name] = _options.BridgeName;
             record.Options["com.docker.network.bridge.default_bridge"] = "true";
+            // As dockerd shows its default bridge: the daemon's --icc, --ip-masq, --ip and --mtu.
+            record.Options[BridgeOptions.EnableIcc] = _options.Icc ? "true" : "false";
+            record.Options[BridgeOptions.EnableIpMasquerade] = _options.IpMasquerade ? "true" : "false";
+            record.Options[BridgeOptions.HostBindingIpv4] = _options.DefaultBindIp ?? "0.0.0.0";
+            record.Options[BridgeOptions.Mtu] = _options.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture);
             _store.Save(record);
-            foreach (var network in _store.All)
-                _bridges.EnsureBridge(network.BridgeName, IPAddress.Parse(network.Gateway), IPNetwork.Parse(network.Subnet).PrefixLength, _options.Mtu);
+            foreach (var network in _store.All) EnsureBridge(network);
         }
     }
 
-    public IEnumerable<NetworkFirewallSpec> FirewallSpecs() =>
-        _store.All.Select(n => new NetworkFirewallSpec(n.BridgeName, IPNetwork.Parse(n.Subnet), Masquerade: !n.Internal));
+    private void EnsureBridge(NetworkRecord network) =>
+        _bridges.EnsureBridge(network.BridgeName, IPAddress.Parse(network.Gateway), IPNetwork.Parse(network.Subnet).PrefixLength,
+            BridgeOptions.MtuOf(network, _options.Mtu));
+
+    public IEnumerable<NetworkFirewallSpec> FirewallSpecs() => _store.All.Select(FirewallSpecOf);
+
+    /// <summary>`--internal`: nothing leaves; enable_ip_masquerade=false: traffic leaves with the containers' addresses.</summary>
+    private static NetworkFirewallSpec FirewallSpecOf(NetworkRecord n) => new(n.BridgeName, IPNetwork.Parse(n.Subnet),
+        Masquerade: !n.Internal && BridgeOptions.Flag(n, BridgeOptions.EnableIpMasquerade, true), Outbound: !n.Internal);
 
     public NetworkRecord? Find(string idOrName)
     {
@@ -82,8 +94,10 @@ public sealed partial class NetworkService
         Find(idOrName) ?? throw new NotFoundException($"network {idOrName} not found");
 
     public NetworkRecord Create(string name, string? subnet, string? gateway, bool @internal, bool attachable,
-        Dictionary<string, string>? labels, Dictionary<string, string>? driverOptions, string? driver)
+        Dictionary<string, string>? labels, Dictionary<string, string>? driverOptions, string? driver,
+        string? ipRange = null, Dictionary<string, string>? auxAddresses = null)
     {
+        BridgeOptions.Validate(driverOptions ?? new());
         if (!string.IsNullOrEmpty(driver) && driver != "bridge")
             throw new BadRequestException($"network driver \"{driver}\" is not supported: Berth provides bridge networks");
         if (string.IsNullOrWhiteSpace(name) || !NamePattern().IsMatch(name))
@@ -106,18 +120,23 @@ public sealed partial class NetworkService
                 chosen = (parsed, gw);
             }
             else chosen = ChooseSubnet(excludeNetworkId: null);
+            var (range, aux) = ParseRangeAndAux(chosen.Subnet, ipRange, auxAddresses);
 
             string id = NewId();
+            string bridgeName = driverOptions?.GetValueOrDefault(BridgeOptions.Name) ?? "br-" + id[..12];
+            if (_store.All.FirstOrDefault(n => n.BridgeName == bridgeName) is { } sharing)
+                throw new ConflictException($"bridge name {bridgeName} is already used by network {sharing.Name}");
             var record = new NetworkRecord
             {
-                Id = id, Name = name, Created = DateTimeOffset.UtcNow, BridgeName = "br-" + id[..12],
+                Id = id, Name = name, Created = DateTimeOffset.UtcNow, BridgeName = bridgeName,
                 Subnet = chosen.Subnet.ToString(), Gateway = chosen.Gateway.ToString(), Internal = @internal,
                 Attachable = attachable, Labels = labels ?? new(), Options = driverOptions ?? new(),
+                IPRange = range?.ToString(), AuxAddresses = aux,
             };
-            _bridges.EnsureBridge(record.BridgeName, chosen.Gateway, chosen.Subnet.PrefixLength, _options.Mtu);
+            EnsureBridge(record);
             try
             {
-                _firewall.AddNetwork(new NetworkFirewallSpec(record.BridgeName, chosen.Subnet, Masquerade: !@internal));
+                _firewall.AddNetwork(FirewallSpecOf(record));
                 _store.Save(record);
             }
             catch
@@ -158,12 +177,14 @@ public sealed partial class NetworkService
     /// <summary>Allocates an address and plugs a veth from the network's bridge into the namespace.
     /// Undoes the allocation when plugging fails.</summary>
     public EndpointRecord Attach(string containerId, NetworkRecord network, string netnsPath, string interfaceName,
-        IPAddress? requested, List<string>? aliases)
+        IPAddress? requested, List<string>? aliases, PhysicalAddress? requestedMac = null)
     {
         var subnet = IPNetwork.Parse(network.Subnet);
         var gateway = IPAddress.Parse(network.Gateway);
         var allocator = Allocator(network);
         IPAddress address;
+        if (requested is not null && !subnet.Contains(requested))
+            throw new BadRequestException($"invalid endpoint settings: no configured subnet contains IP address {requested}");
         try { address = allocator.Allocate(containerId, requested); }
         catch (Exception e) when (e is not EngineException)
         {
@@ -172,11 +193,12 @@ public sealed partial class NetworkService
         string hostVeth = interfaceName == "eth0"
             ? BridgeDriver.HostVethName(containerId)
             : "veth" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant()[..7];
-        var mac = BridgeDriver.MacFor(address);
+        var mac = requestedMac ?? BridgeDriver.MacFor(address);
         try
         {
             _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
-                subnet.PrefixLength, gateway, mac, _options.Mtu, Hairpin: true, DefaultRoute: interfaceName == "eth0"));
+                subnet.PrefixLength, gateway, mac, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
+                DefaultRoute: interfaceName == "eth0", Isolated: !BridgeOptions.Flag(network, BridgeOptions.EnableIcc, true)));
         }
         catch
         {
@@ -220,7 +242,31 @@ public sealed partial class NetworkService
     }
 
     private AddressAllocator Allocator(NetworkRecord network) => _allocators.GetOrAdd(network.Id, _ =>
-        new AddressAllocator(Path.Combine(_options.IpamDirectory, network.Id), IPNetwork.Parse(network.Subnet), IPAddress.Parse(network.Gateway)));
+        new AddressAllocator(Path.Combine(_options.IpamDirectory, network.Id), IPNetwork.Parse(network.Subnet), IPAddress.Parse(network.Gateway),
+            network.IPRange is { } range ? IPNetwork.Parse(range) : null, network.AuxAddresses.Values.Select(IPAddress.Parse)));
+
+    /// <summary>`--ip-range` must lie inside the subnet, `--aux-address` values too (dockerd's checks).</summary>
+    private static (IPNetwork? Range, Dictionary<string, string> Aux) ParseRangeAndAux(IPNetwork subnet, string? ipRange,
+        Dictionary<string, string>? auxAddresses)
+    {
+        IPNetwork? range = null;
+        if (!string.IsNullOrEmpty(ipRange))
+        {
+            if (!IPNetwork.TryParse(ipRange, out var parsed) || parsed.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
+                throw new BadRequestException($"invalid ip-range {ipRange}: an IPv4 CIDR is expected");
+            if (!subnet.Contains(parsed.BaseAddress) || parsed.PrefixLength < subnet.PrefixLength)
+                throw new BadRequestException($"invalid pool request: ip-range {ipRange} is not contained in subnet {subnet}");
+            range = parsed;
+        }
+        var aux = new Dictionary<string, string>();
+        foreach (var (key, value) in auxAddresses ?? new())
+        {
+            if (!IPAddress.TryParse(value, out var address) || !subnet.Contains(address))
+                throw new BadRequestException($"invalid auxiliary address {key}={value}: it must be an address inside {subnet}");
+            aux[key] = address.ToString();
+        }
+        return (range, aux);
+    }
 
     private (IPNetwork Subnet, IPAddress Gateway) ChooseSubnet(string? excludeNetworkId)
     {

@@ -33,13 +33,18 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         }
     }
 
-    public List<PublishedPortRecord> Publish(ContainerRecord record, IPAddress containerIp, string bridge)
+    /// <param name="defaultHostIp">The network's host_binding_ipv4 (or the daemon's --ip): where a binding that names no
+    /// host address is published; null or 0.0.0.0 for every address.</param>
+    public List<PublishedPortRecord> Publish(ContainerRecord record, IPAddress containerIp, string bridge, string? defaultHostIp = null)
     {
         var bindings = ValidateAndParse(record.HostConfig.PortBindings, record.Config.ExposedPorts);
         if (record.HostConfig.PublishAllPorts)
             foreach (string exposed in record.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
                 bindings.TryAdd(ContainerPort.Parse(exposed), [new PortBindingRequest("", "")]);
         if (bindings.Count == 0) return [];
+        if (defaultHostIp is { Length: > 0 } and not "0.0.0.0")
+            foreach (var key in bindings.Keys.ToList())
+                bindings[key] = bindings[key].Select(b => b.HostIp.Length == 0 ? b with { HostIp = defaultHostIp } : b).ToList();
 
         IReadOnlyList<PublishedPort> published;
         try { published = allocator.Reserve(record.Id, bindings); }

@@ -10,7 +10,7 @@ namespace Berth.Networking.Bridge;
 
 public sealed record EndpointRequest(string NetnsPath, string BridgeName, string HostVethName, string ContainerInterfaceName,
     IPAddress Address, int PrefixLength, IPAddress Gateway, PhysicalAddress Mac, int Mtu = 1500, bool Hairpin = true,
-    bool DefaultRoute = true);
+    bool DefaultRoute = true, bool Isolated = false);
 
 /// <summary>Linux bridges and the veth pairs that plug container namespaces into them, over rtnetlink.</summary>
 public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
@@ -63,6 +63,7 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
             }
             _host.SetLinkMaster(hostIndex, bridge);
             if (r.Hairpin) _host.SetBridgePortHairpin(r.HostVethName, true);
+            if (r.Isolated) _host.SetBridgePortIsolated(r.HostVethName, true);
             _host.SetLinkUp(hostIndex);
         }
         catch

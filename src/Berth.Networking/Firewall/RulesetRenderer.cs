@@ -4,7 +4,9 @@ using Berth.Networking.Ports;
 
 namespace Berth.Networking.Firewall;
 
-public sealed record NetworkFirewallSpec(string BridgeName, IPNetwork Subnet, bool Masquerade = true);
+/// <summary>A bridge network as the firewall sees it. <paramref name="Outbound"/>: traffic from the bridge may leave
+/// (null: as <paramref name="Masquerade"/>; false for `--internal`).</summary>
+public sealed record NetworkFirewallSpec(string BridgeName, IPNetwork Subnet, bool Masquerade = true, bool? Outbound = null);
 
 /// <summary>One published host port → container port. HostIp null = every address of the host (0.0.0.0).</summary>
 public sealed record PortPublication(string OwnerId, IPAddress? HostIp, PortProtocol Protocol, int HostPort,
@@ -62,7 +64,7 @@ public static class RulesetRenderer
             s.Append($"\t\toifname \"{n.BridgeName}\" ct status dnat accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" ip daddr . meta l4proto . th dport @{DirectSet} accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" drop\n");
-            s.Append(n.Masquerade ? $"\t\tiifname \"{n.BridgeName}\" accept\n" : $"\t\tiifname \"{n.BridgeName}\" drop\n");
+            s.Append((n.Outbound ?? n.Masquerade) ? $"\t\tiifname \"{n.BridgeName}\" accept\n" : $"\t\tiifname \"{n.BridgeName}\" drop\n");
         }
         s.Append("\t}\n");
         s.Append("}\n");

@@ -83,12 +83,19 @@ public sealed class AddressAllocator
     private readonly string _directory;
     private readonly IPNetwork _subnet;
     private readonly IPAddress _gateway;
+    private readonly IPNetwork? _range;
+    private readonly HashSet<IPAddress> _reserved;
 
-    public AddressAllocator(string stateDirectory, IPNetwork subnet, IPAddress gateway)
+    /// <param name="range">`--ip-range`: addresses not asked for come from here only.</param>
+    /// <param name="reserved">`--aux-address`: never handed out.</param>
+    public AddressAllocator(string stateDirectory, IPNetwork subnet, IPAddress gateway, IPNetwork? range = null,
+        IEnumerable<IPAddress>? reserved = null)
     {
         _directory = stateDirectory;
         _subnet = subnet;
         _gateway = gateway;
+        _range = range;
+        _reserved = reserved?.ToHashSet() ?? [];
         Directory.CreateDirectory(stateDirectory);
     }
 
@@ -103,16 +110,23 @@ public sealed class AddressAllocator
             if (!_subnet.Contains(requested) || requested.Equals(_gateway) || size < 4
                 || ToUInt(requested) is var value && (value < first || value > last))
                 throw new AddressInUseException($"requested address {requested} is not usable in {_subnet}");
+            if (_reserved.Contains(requested)) throw new AddressInUseException($"Address already in use: {requested}");
             if (!TryClaim(requested, ownerId)) throw new AddressInUseException($"Address already in use: {requested}");
             return requested;
         }
         if (size < 4) throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet}");
+        if (_range is { } range)
+        {
+            first = Math.Max(first, ToUInt(range.BaseAddress));
+            last = Math.Min(last, ToUInt(range.BaseAddress) + (uint)((1UL << (32 - range.PrefixLength)) - 1));
+            if (first > last) throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet} in range {range}");
+        }
         uint start = ReadLast() is { } previous && previous >= first && previous < last ? previous + 1 : first;
         for (uint i = 0, count = last - first + 1; i < count; i++)
         {
             uint candidate = first + (start - first + i) % count;
             var address = FromUInt(candidate);
-            if (address.Equals(_gateway)) continue;
+            if (address.Equals(_gateway) || _reserved.Contains(address)) continue;
             if (TryClaim(address, ownerId))
             {
                 File.WriteAllText(Path.Combine(_directory, "last_reserved_ip"), address.ToString());

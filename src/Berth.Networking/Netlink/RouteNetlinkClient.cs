@@ -121,6 +121,12 @@ public sealed class RouteNetlinkClient : IDisposable
     public void SetBridgePortHairpin(string linkName, bool on) =>
         File.WriteAllText($"/sys/class/net/{linkName}/brport/hairpin_mode", on ? "1" : "0");
 
+    /// <summary>An isolated bridge port forwards only to ports that are not isolated (the bridge itself): with every
+    /// container port isolated, containers cannot talk to each other but still reach the host and, through it, the
+    /// world and published ports (Docker's icc=false, done by the bridge instead of br_netfilter rules).</summary>
+    public void SetBridgePortIsolated(string linkName, bool on) =>
+        File.WriteAllText($"/sys/class/net/{linkName}/brport/isolated", on ? "1" : "0");
+
     public void DeleteLink(int index) => Request(LinkMessage(RTM_DELLINK, Ack, index, 0, 0), $"delete link {index}");
 
     public bool DeleteLink(string name)

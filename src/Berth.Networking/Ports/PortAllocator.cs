@@ -63,13 +63,26 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
     public void Restore(string ownerId, IEnumerable<PublishedPort> ports)
     {
         lock (_lock)
-            foreach (var port in ports)
+        {
+            var list = ports.ToList();
+            // A wildcard port published for both families is held by one dual-stack socket, as Reserve holds it.
+            bool BothWildcards(PublishedPort p) => IsAny(p.HostIp) && list.Count(o => IsAny(o.HostIp) && o.HostPort == p.HostPort
+                && o.ContainerPort.Protocol == p.ContainerPort.Protocol) == 2;
+            Socket? shared = null;
+            foreach (var port in list.OrderBy(p => p.HostPort).ThenBy(p => p.ContainerPort.Protocol).ThenByDescending(p => p.HostIp.AddressFamily))
             {
                 Socket? socket = null;
-                try { socket = Bind(port.HostIp, port.HostPort, port.ContainerPort.Protocol); }
-                catch (SocketException e) { _logger.LogWarning("re-binding {Ip}:{Port} failed: {Error}", port.HostIp, port.HostPort, e.Message); }
+                bool dual = BothWildcards(port);
+                if (dual && port.HostIp.AddressFamily == AddressFamily.InterNetwork && shared is not null) socket = shared;
+                else
+                {
+                    try { socket = Bind(dual ? IPAddress.IPv6Any : port.HostIp, port.HostPort, port.ContainerPort.Protocol, dualStack: dual); }
+                    catch (SocketException e) { _logger.LogWarning("re-binding {Ip}:{Port} failed: {Error}", port.HostIp, port.HostPort, e.Message); }
+                    shared = dual ? socket : null;
+                }
                 _reservations.Add(new Reservation(ownerId, port, socket));
             }
+        }
     }
 
     private IEnumerable<Reservation> ReserveOne(string ownerId, ContainerPort containerPort, PortBindingRequest request, bool ipv6, List<Reservation> pending)
@@ -100,16 +113,23 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
             var sockets = new List<Socket?>();
             try
             {
-                foreach (var address in addresses) sockets.Add(Bind(address, port, protocol));
+                // Both wildcards: one dual-stack socket holds the port for both families (half the descriptors).
+                if (addresses is [var v4, var v6] && IsAny(v4) && IsAny(v6)) sockets.Add(Bind(v6, port, protocol, dualStack: true));
+                else foreach (var address in addresses) sockets.Add(Bind(address, port, protocol));
+            }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.TooManyOpenSockets)
+            {
+                foreach (var s in sockets) s?.Dispose();
+                throw new PortAllocationException(OpenFilesLimitMessage(port));
             }
             catch (SocketException e)
             {
                 foreach (var s in sockets) s?.Dispose();
-                lastError = $"failed to bind host port for {Format(addresses[sockets.Count])}:{port}/{ContainerPort.Name(protocol)}: {Describe(e)}";
+                lastError = $"failed to bind host port for {Format(addresses[Math.Min(sockets.Count, addresses.Length - 1)])}:{port}/{ContainerPort.Name(protocol)}: {Describe(e)}";
                 if (explicitSingle) break;
                 continue;
             }
-            return addresses.Select((a, i) => new Reservation(ownerId, new PublishedPort(a, port, containerPort), sockets[i])).ToList();
+            return addresses.Select((a, i) => new Reservation(ownerId, new PublishedPort(a, port, containerPort), sockets[Math.Min(i, sockets.Count - 1)])).ToList();
         }
         throw new PortAllocationException(lastError ?? $"no free host port for {containerPort}");
     }
@@ -119,7 +139,15 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
             && r.Port.HostIp.AddressFamily == address.AddressFamily
             && (r.Port.HostIp.Equals(address) || IsAny(r.Port.HostIp) || IsAny(address)));
 
-    private static Socket? Bind(IPAddress address, int port, PortProtocol protocol)
+    /// <summary>The engine ran out of descriptors: name the limit that has to grow.</summary>
+    private static string OpenFilesLimitMessage(int port)
+    {
+        var (soft, hard) = Berth.Linux.Interop.GetOpenFilesLimit();
+        return $"failed to bind host port {port}: too many open files: each published port holds one socket and the engine's "
+            + $"open files limit (RLIMIT_NOFILE) is {soft} (hard limit {hard}); publish fewer ports or raise the limit (LimitNOFILE= in the service, ulimit -n)";
+    }
+
+    private static Socket? Bind(IPAddress address, int port, PortProtocol protocol, bool dualStack = false)
     {
         var (type, proto) = protocol switch
         {
@@ -132,7 +160,7 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
         catch (SocketException) when (protocol == PortProtocol.Sctp) { return null; } // no SCTP module: NAT still works
         try
         {
-            if (address.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = false;
+            if (address.AddressFamily == AddressFamily.InterNetworkV6) socket.DualMode = dualStack;
             socket.ExclusiveAddressUse = true;
             socket.Bind(new IPEndPoint(address, port));
             if (protocol == PortProtocol.Tcp) socket.Listen();

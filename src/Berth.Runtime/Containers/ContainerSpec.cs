@@ -21,6 +21,8 @@ public sealed record ContainerSpec
     public bool OpenStdin { get; init; }
     public bool StdinOnce { get; init; }
     public string NetworkNamespacePath { get; init; } = "";
+    /// <summary>`--network host`: no network namespace of its own.</summary>
+    public bool HostNetwork { get; init; }
     public string HostsFile { get; init; } = "";
     public string HostnameFile { get; init; } = "";
     public string ResolvConfFile { get; init; } = "";

@@ -295,7 +295,7 @@ public static partial class ImageChanges
     }
 
     /// <summary>Go's time.ParseDuration: "1h2m3.5s", "300ms", "-1.5h", "0".</summary>
-    internal static long GoDuration(string text)
+    public static long GoDuration(string text)
     {
         var match = DurationPattern().Match(text);
         if (!match.Success || (text.TrimStart('+', '-') != "0" && match.Groups["part"].Captures.Count == 0))

@@ -76,10 +76,11 @@ public static class OciSpecBuilder
         {
             new JsonObject { ["type"] = "pid" }, new JsonObject { ["type"] = "ipc" }, new JsonObject { ["type"] = "uts" },
             new JsonObject { ["type"] = "mount" },
-            string.IsNullOrEmpty(spec.NetworkNamespacePath)
-                ? new JsonObject { ["type"] = "network" }
-                : new JsonObject { ["type"] = "network", ["path"] = spec.NetworkNamespacePath },
         };
+        if (!spec.HostNetwork)
+            namespaces.Add(string.IsNullOrEmpty(spec.NetworkNamespacePath)
+                ? new JsonObject { ["type"] = "network" }
+                : new JsonObject { ["type"] = "network", ["path"] = spec.NetworkNamespacePath });
         var linux = new JsonObject
         {
             ["namespaces"] = namespaces,

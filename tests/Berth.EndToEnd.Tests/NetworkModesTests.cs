@@ -1,0 +1,111 @@
+using Berth.TestSupport;
+using Xunit;
+
+namespace Berth.EndToEnd.Tests;
+
+/// <summary>`--network host`, `none`, `container:NAME` and several networks on one `docker run`, through the docker
+/// CLI against the real kernel.</summary>
+public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<EngineFixture>
+{
+    private static HttpClient Http => LocalHttp.Client;
+    private EngineProcess Engine => fixture.Engine;
+    private static ShResult Ok(ShResult result) => EngineFixture.Check(result);
+
+    private void Remove(params string[] names)
+    {
+        foreach (string name in names) Engine.Docker("rm", "-f", name);
+    }
+
+    [Fact]
+    public async Task Host_mode_runs_in_the_hosts_namespace_and_discards_published_ports_with_dockers_warning()
+    {
+        string name = TestNames.Unique("hm", 12);
+        int port = Ports.Free();
+        try
+        {
+            var run = Ok(Engine.Docker("run", "-d", "--name", name, "--network", "host", "-p", "8080:80", "webapp:noexpose",
+                "/bin/httpd", "-f", "-p", $"127.0.0.1:{port}", "-h", "/www"));
+            Assert.Contains("Published ports are discarded when using host network mode", run.Stderr);
+            // The container's server answers on the host's own loopback: no namespace of its own.
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
+            Assert.Equal(0, Engine.Docker("exec", name, "ip", "link", "show", Engine.Bridge).ExitCode);
+            Assert.Equal("host", Ok(Engine.Docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", name)).Stdout.Trim());
+            Assert.Equal("", Ok(Engine.Docker("port", name)).Stdout.Trim());
+        }
+        finally { Remove(name); }
+    }
+
+    [Fact]
+    public void None_mode_has_loopback_only()
+    {
+        string name = TestNames.Unique("nm", 12);
+        try
+        {
+            string links = Ok(Engine.Docker("run", "--name", name, "--network", "none", "webapp:noexpose", "ip", "-o", "link")).Stdout;
+            Assert.Contains(": lo:", links);
+            Assert.Single(links.Split('\n', StringSplitOptions.RemoveEmptyEntries));
+            var connect = Engine.Docker("network", "connect", "bridge", name);
+            Assert.NotEqual(0, connect.ExitCode);
+            Assert.Contains("cannot be connected to any other network", connect.Stderr);
+        }
+        finally { Remove(name); }
+    }
+
+    [Fact]
+    public void Container_mode_shares_the_owners_namespace_and_the_owner_cannot_be_removed_first()
+    {
+        string owner = TestNames.Unique("co", 12), guest = TestNames.Unique("cg", 12), late = TestNames.Unique("cl", 12);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", owner, "webapp:noexpose"));
+            string ownerHostname = Ok(Engine.Docker("exec", owner, "hostname")).Stdout.Trim();
+            Ok(Engine.Docker("run", "-d", "--name", guest, "--network", $"container:{owner}", "webapp:noexpose", "sleep", "600"));
+            // The owner's web server on the guest's loopback: one namespace.
+            var viaLoopback = WaitFor.UntilSuccess(() => LocalHttp.Answered(Engine.Docker("exec", guest, "sh", "-c",
+                "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 127.0.0.1 80")));
+            Assert.Contains(ownerHostname, viaLoopback.Stdout);
+            Assert.Equal(ownerHostname, Ok(Engine.Docker("exec", guest, "hostname")).Stdout.Trim());
+
+            var refused = Engine.Docker("rm", "-f", owner);
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Contains("shares its network namespace", refused.Stderr);
+            Assert.Equal("true", Ok(Engine.Docker("inspect", "-f", "{{.State.Running}}", owner)).Stdout.Trim());
+
+            var publishing = Engine.Docker("create", "--network", $"container:{owner}", "-p", "80", "webapp:noexpose");
+            Assert.Contains("conflicting options: port publishing and the container type network mode", publishing.Stderr);
+            var connect = Engine.Docker("network", "connect", "bridge", guest);
+            Assert.Contains("cannot be connected to any other network", connect.Stderr);
+
+            Ok(Engine.Docker("rm", "-f", guest));
+            Ok(Engine.Docker("stop", "-t", "0", owner));
+            Ok(Engine.Docker("create", "--name", late, "--network", $"container:{owner}", "webapp:noexpose"));
+            var notRunning = Engine.Docker("start", late);
+            Assert.Contains("cannot join network of a non running container", notRunning.Stderr);
+            Ok(Engine.Docker("rm", "-f", owner));
+        }
+        finally { Remove(late, guest, owner); }
+    }
+
+    [Fact]
+    public void One_run_joins_several_networks()
+    {
+        string a = TestNames.Unique("na", 12), b = TestNames.Unique("nb", 12), name = TestNames.Unique("mn", 12);
+        try
+        {
+            Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), a));
+            Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), b));
+            Ok(Engine.Docker("run", "-d", "--name", name, "--network", a, "--network", b, "webapp:noexpose"));
+            string nets = Ok(Engine.Docker("inspect", "-f", "{{range $k, $v := .NetworkSettings.Networks}}{{$k}}={{$v.IPAddress}} {{end}}", name)).Stdout;
+            Assert.Contains($"{a}=10.", nets);
+            Assert.Contains($"{b}=10.", nets);
+            string addresses = Ok(Engine.Docker("exec", name, "ip", "-o", "-4", "addr")).Stdout;
+            Assert.Contains(" eth0 ", addresses);
+            Assert.Contains(" eth1 ", addresses);
+        }
+        finally
+        {
+            Remove(name);
+            Engine.Docker("network", "rm", a, b);
+        }
+    }
+}

@@ -1,0 +1,144 @@
+using System.Text.Json.Nodes;
+using Berth.TestSupport;
+using Xunit;
+
+namespace Berth.EndToEnd.Tests;
+
+/// <summary>Bridge options and network management as Docker's, through the docker CLI against the real kernel:
+/// enable_icc, bridge.name, driver.mtu, host_binding_ipv4, --ip-range, --aux-address, --mac-address; `network ls`
+/// filters and `network prune` filters.</summary>
+public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<EngineFixture>
+{
+    private static HttpClient Http => LocalHttp.Client;
+    private EngineProcess Engine => fixture.Engine;
+    private static ShResult Ok(ShResult result) => EngineFixture.Check(result);
+
+    private string Network(params string[] options)
+    {
+        string name = TestNames.Unique("no", 12);
+        Ok(Engine.Docker(["network", "create", .. options, name]));
+        return name;
+    }
+
+    private string AddressOn(string container, string net) =>
+        Ok(Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}}", container)).Stdout.Trim();
+
+    /// <summary>An HTTP GET with busybox nc from inside a container (busybox wget crashes in this image).</summary>
+    private ShResult Get(string from, string address) =>
+        Engine.Docker("exec", from, "sh", "-c", $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {address} 80");
+
+    private void Cleanup(string[] containers, params string[] networks)
+    {
+        foreach (string c in containers) Engine.Docker("rm", "-f", c);
+        foreach (string n in networks) Engine.Docker("network", "rm", n);
+    }
+
+    [Fact]
+    public void Icc_false_isolates_containers_of_the_network_from_each_other_but_not_from_the_host()
+    {
+        string isolated = Network("--subnet", EngineProcess.FreeTestSubnet(), "-o", "com.docker.network.bridge.enable_icc=false");
+        string open = Network("--subnet", EngineProcess.FreeTestSubnet());
+        string a = TestNames.Unique("ia", 12), b = TestNames.Unique("ib", 12), c = TestNames.Unique("ic", 12), d = TestNames.Unique("id", 12);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", a, "--network", isolated, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", b, "--network", isolated, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", c, "--network", open, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", d, "--network", open, "webapp:noexpose"));
+            string ipA = AddressOn(a, isolated), ipC = AddressOn(c, open);
+            // The same probe succeeds on a network with icc (so a failure below is the isolation, not the probe).
+            Assert.Contains("Hostname", WaitFor.UntilSuccess(() => LocalHttp.Answered(Get(d, ipC))).Stdout);
+            // The host still reaches the isolated container.
+            Assert.Contains("Hostname", WaitFor.UntilSuccess(() => Sh.Run("curl", ["-s", "-m", "3", "--noproxy", "*", $"http://{ipA}/"])).Stdout);
+            Assert.DoesNotContain("Hostname", Get(b, ipA).Stdout);
+            Assert.Equal("false", Ok(Engine.Docker("network", "inspect", "-f",
+                "{{index .Options \"com.docker.network.bridge.enable_icc\"}}", isolated)).Stdout.Trim());
+        }
+        finally { Cleanup([a, b, c, d], isolated, open); }
+    }
+
+    [Fact]
+    public async Task Bridge_name_mtu_and_host_binding_options_are_applied()
+    {
+        string bridge = TestNames.Unique("bo", 12);
+        string net = Network("--subnet", EngineProcess.FreeTestSubnet(), "-o", $"com.docker.network.bridge.name={bridge}",
+            "-o", "com.docker.network.driver.mtu=1400", "-o", "com.docker.network.bridge.host_binding_ipv4=127.0.0.1");
+        string name = TestNames.Unique("bm", 12);
+        int port = Ports.Free();
+        try
+        {
+            Assert.Equal("1400", File.ReadAllText($"/sys/class/net/{bridge}/mtu").Trim());
+            Ok(Engine.Docker("run", "-d", "--name", name, "--network", net, "-p", $"{port}:80", "webapp:noexpose"));
+            Assert.Equal("1400", Ok(Engine.Docker("exec", name, "cat", "/sys/class/net/eth0/mtu")).Stdout.Trim());
+            Assert.Equal($"127.0.0.1:{port}", Ok(Engine.Docker("port", name, "80")).Stdout.Trim());
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{port}/"));
+
+            var bad = Engine.Docker("network", "create", "-o", "com.docker.network.bridge.enable_icc=maybe", TestNames.Unique("nb", 12));
+            Assert.Contains("strconv.ParseBool", bad.Stderr);
+            var taken = Engine.Docker("network", "create", "-o", $"com.docker.network.bridge.name={bridge}", TestNames.Unique("nt", 12));
+            Assert.Contains("already used", taken.Stderr);
+        }
+        finally { Cleanup([name], net); }
+        Assert.False(Directory.Exists($"/sys/class/net/{bridge}"));
+    }
+
+    [Fact]
+    public void Ip_range_aux_addresses_and_mac_addresses_shape_what_containers_get()
+    {
+        string subnet = EngineProcess.FreeTestSubnet();
+        string prefix = subnet[..subnet.LastIndexOf('.')];
+        string net = Network("--subnet", subnet, "--ip-range", $"{prefix}.128/25", "--aux-address", $"router={prefix}.128");
+        string a = TestNames.Unique("ra", 12), b = TestNames.Unique("rb", 12);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", a, "--network", net, "--mac-address", "02:42:0a:0b:0c:0d", "webapp:noexpose"));
+            Assert.Equal($"{prefix}.129", AddressOn(a, net));
+            Assert.Equal("02:42:0a:0b:0c:0d", Ok(Engine.Docker("exec", a, "cat", "/sys/class/net/eth0/address")).Stdout.Trim());
+            // An address asked for may lie outside the range, as in Docker.
+            Ok(Engine.Docker("run", "-d", "--name", b, "--network", net, "--ip", $"{prefix}.5", "webapp:noexpose"));
+            Assert.Equal($"{prefix}.5", AddressOn(b, net));
+            var config = JsonNode.Parse(Ok(Engine.Docker("network", "inspect", "-f", "{{json .IPAM.Config}}", net)).Stdout)!.AsArray()[0]!;
+            Assert.Equal($"{prefix}.128/25", config["IPRange"]!.GetValue<string>());
+            Assert.Equal($"{prefix}.128", config["AuxiliaryAddresses"]!["router"]!.GetValue<string>());
+
+            var outside = Engine.Docker("network", "create", "--subnet", subnet.Replace(".0/24", ".0/25"), "--ip-range", $"{prefix}.128/26",
+                TestNames.Unique("nr", 12));
+            Assert.NotEqual(0, outside.ExitCode);
+        }
+        finally { Cleanup([a, b], net); }
+    }
+
+    [Fact]
+    public void Network_ls_filters_and_prune_filters_choose_as_dockerd()
+    {
+        string used = Network("--subnet", EngineProcess.FreeTestSubnet(), "--label", "suite=netfull");
+        string unused = Network("--subnet", EngineProcess.FreeTestSubnet(), "--label", "suite=netfull", "--label", "keep=no");
+        string kept = Network("--subnet", EngineProcess.FreeTestSubnet(), "--label", "suite=netfull", "--label", "keep=yes");
+        string name = TestNames.Unique("fl", 12);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", name, "--network", used, "webapp:noexpose"));
+            string dangling = Ok(Engine.Docker("network", "ls", "-q", "--no-trunc", "--filter", "dangling=true", "--format", "{{.Name}}")).Stdout;
+            Assert.Contains(unused, dangling);
+            Assert.Contains(kept, dangling);
+            Assert.DoesNotContain(used, dangling);
+            Assert.DoesNotContain("bridge", dangling.Split('\n'));
+            string inUse = Ok(Engine.Docker("network", "ls", "--filter", "dangling=false", "--format", "{{.Name}}")).Stdout;
+            Assert.Contains(used, inUse);
+            Assert.Contains("bridge", inUse.Split('\n'));
+            string labelled = Ok(Engine.Docker("network", "ls", "--filter", "label=keep=yes", "--format", "{{.Name}}")).Stdout.Trim();
+            Assert.Equal(kept, labelled);
+            Assert.NotEqual(0, Engine.Docker("network", "ls", "--filter", "dangling=perhaps").ExitCode);
+
+            // until: nothing was created a day ago; then label!=keep=yes removes the unused one only.
+            Assert.DoesNotContain(unused, Ok(Engine.Docker("network", "prune", "-f", "--filter", "until=24h")).Stdout);
+            string pruned = Ok(Engine.Docker("network", "prune", "-f", "--filter", "label=suite=netfull", "--filter", "label!=keep=yes")).Stdout;
+            Assert.Contains(unused, pruned);
+            Assert.DoesNotContain(kept, pruned);
+            Assert.DoesNotContain(used, pruned);
+            Assert.NotEqual(0, Engine.Docker("network", "inspect", unused).ExitCode);
+            Assert.Equal(0, Engine.Docker("network", "inspect", used).ExitCode);
+        }
+        finally { Cleanup([name], used, unused, kept); }
+    }
+}
