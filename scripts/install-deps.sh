@@ -2,7 +2,8 @@
 # Installs what Berth needs on Debian 12, as root. Idempotent: apt only runs when something is missing.
 set -euo pipefail
 packages=(runc crun conmon nftables libnftables1 iptables busybox-static iperf3 conntrack socat iproute2 curl procps python3
-          golang-github-containers-common apparmor gcc libc6-dev docker-compose containerd containernetworking-plugins tini)
+          golang-github-containers-common apparmor gcc libc6-dev docker-compose containerd containernetworking-plugins tini
+          docker-registry apache2-utils openssl)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

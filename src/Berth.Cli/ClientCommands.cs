@@ -12,8 +12,9 @@ public static class ClientCommands
     private static readonly Dictionary<string, int> CommandAfterPositional = new() { ["run"] = 1, ["create"] = 1, ["exec"] = 1 };
 
     public static IEnumerable<Command> Create() =>
-        Containers.Create().Concat(Exec.Create()).Concat(Images.Create()).Concat(Networks.Create()).Concat(Volumes.Create()).Concat(Copy.Create())
-            .Concat(SystemCommands.Create()).Concat(Events.Create()).Concat(ResourceCommands.Create());
+        Containers.Create().Concat(Exec.Create()).Concat(Images.Create()).Concat(Registry.Create()).Concat(Networks.Create())
+            .Concat(Volumes.Create()).Concat(Copy.Create()).Concat(SystemCommands.Create()).Concat(Events.Create())
+            .Concat(ResourceCommands.Create());
 
     /// <summary>docker stops parsing options at the image of `run` (and the container of `exec`): `run img sh -c x`
     /// passes -c to sh. System.CommandLine would take -c as an option, so a "--" goes in after that argument.</summary>

@@ -36,6 +36,9 @@ public static class DaemonCommand
         {
             Description = "Where networks without a subnet get theirs, base=CIDR,size=N (repeatable; default: Docker's pools)",
         };
+        var insecureRegistries = new Option<string[]>("--insecure-registry") { Description = "Registry (host[:port] or CIDR) reached without TLS verification, plain HTTP allowed (repeatable)" };
+        var registryMirrors = new Option<string[]>("--registry-mirror") { Description = "Mirror of Docker Hub tried first for pulls, http(s)://host[:port] (repeatable)" };
+        var registryCerts = new Option<string>("--registry-certs-dir") { Description = "Per-registry CA and client certificates, DIR/HOST[:PORT]/ca.crt (Berth's own; dockerd: /etc/docker/certs.d)", DefaultValueFactory = _ => "/etc/docker/certs.d" };
         var mtu = new Option<int>("--mtu") { Description = "MTU of the default bridge and of containers' interfaces", DefaultValueFactory = _ => 1500 };
         var icc = new Option<bool>("--icc") { Description = "Containers on the default bridge may talk to each other (--icc=false: no)", DefaultValueFactory = _ => true };
         var ipMasq = new Option<bool>("--ip-masq") { Description = "Masquerade the default bridge's outbound traffic", DefaultValueFactory = _ => true };
@@ -46,13 +49,14 @@ public static class DaemonCommand
         var configFile = new Option<string?>(DaemonConfigFile.Flag)
         {
             Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
-                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, ip, seccomp-profile "
+                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, ip, seccomp-profile, "
+                + "insecure-registries, registry-mirrors "
                 + "(a key may not also be a flag)",
         };
         var command = new Command("daemon", "Run the engine in the foreground")
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
-            addressPools, seccompProfile, configFile, mtu, icc, ipMasq, ip,
+            addressPools, seccompProfile, configFile, mtu, icc, ipMasq, ip, insecureRegistries, registryMirrors, registryCerts,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -94,6 +98,12 @@ public static class DaemonCommand
             {
                 options.DefaultAddressPools = (parse.GetValue(addressPools) ?? [])
                     .Select(Networking.Ipam.DefaultAddressPools.Parse).ToList();
+                options.Registry = new Runtime.Registry.RegistryOptions
+                {
+                    InsecureRegistries = (parse.GetValue(insecureRegistries) ?? []).Select(Runtime.Registry.RegistryOptions.ValidateInsecure).ToList(),
+                    Mirrors = (parse.GetValue(registryMirrors) ?? []).Select(Runtime.Registry.RegistryOptions.ValidateMirror).ToList(),
+                    CertsDirectory = Path.GetFullPath(parse.GetValue(registryCerts)!),
+                };
             }
             catch (ArgumentException e)
             {

@@ -30,6 +30,8 @@ public static class DaemonConfigFile
         ["tlskey"] = ("--tlskey", Kind.Text),
         ["insecure-tcp"] = ("--insecure-tcp", Kind.Bool),
         ["default-address-pools"] = ("--default-address-pool", Kind.Pools),
+        ["insecure-registries"] = ("--insecure-registry", Kind.List),
+        ["registry-mirrors"] = ("--registry-mirror", Kind.List),
         ["mtu"] = ("--mtu", Kind.Number),
         ["icc"] = ("--icc", Kind.Switch),
         ["ip-masq"] = ("--ip-masq", Kind.Switch),

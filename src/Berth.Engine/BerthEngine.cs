@@ -12,7 +12,7 @@ namespace Berth.Engine;
 
 /// <summary>The composition root: builds every service once, reconciles the kernel with the store, and keeps
 /// the firewall table in place while the daemon runs.</summary>
-public sealed class BerthEngine : IAsyncDisposable
+public sealed partial class BerthEngine : IAsyncDisposable
 {
     private readonly ILogger _logger;
     private readonly CancellationTokenSource _stopping = new();

@@ -13,6 +13,8 @@ public sealed class EngineOptions
     /// <summary>dockerd's --default-address-pool: where networks without a subnet get theirs; empty = Docker's pools.</summary>
     public IReadOnlyList<(System.Net.IPNetwork Base, int Size)> DefaultAddressPools { get; set; } = [];
     public int Mtu { get; set; } = 1500;
+    /// <summary>--insecure-registry, --registry-mirror and the certs.d directory.</summary>
+    public Berth.Runtime.Registry.RegistryOptions Registry { get; set; } = new();
     /// <summary>dockerd's --icc: containers on the default bridge may talk to each other.</summary>
     public bool Icc { get; set; } = true;
     /// <summary>dockerd's --ip-masq: the default bridge's outbound traffic is masqueraded.</summary>

@@ -14,6 +14,7 @@ public static class ImageEndpoints
     public static void Map(IEndpointRouteBuilder app, BerthEngine engine)
     {
         var images = engine.Images;
+        RegistryEndpoints.Map(app, engine);
 
         app.MapGet("/images/json", async (HttpContext ctx) =>
         {
@@ -31,9 +32,9 @@ public static class ImageEndpoints
             string? fromImage = ctx.Request.Query["fromImage"];
             if (fromSrc is null)
             {
-                string name = fromImage ?? "";
-                string tag = ctx.Request.Query["tag"].ToString() is { Length: > 0 } t ? ":" + t : "";
-                throw new NotFoundException($"pull access denied for {name}{tag}: Berth has no registry access; bring images with `docker load` or `docker import`");
+                if (string.IsNullOrEmpty(fromImage)) throw new BadRequestException("fromImage or fromSrc is required");
+                await RegistryEndpoints.PullAsync(ctx, engine, fromImage, ctx.Request.Query["tag"]);
+                return;
             }
             if (fromSrc != "-")
                 throw new BadRequestException($"importing from a URL ({fromSrc}) is not supported: send the archive in the request body (fromSrc=-)");
@@ -87,7 +88,7 @@ public static class ImageEndpoints
             }
             else if (method == "POST" && rest.EndsWith("/push", StringComparison.Ordinal))
             {
-                throw new BadRequestException("push is not supported: Berth has no registry access");
+                await RegistryEndpoints.PushAsync(ctx, engine, rest[..^5]);
             }
             else if (method == "DELETE")
             {
@@ -114,12 +115,14 @@ public static class ImageEndpoints
         ["Id"] = i.Id,
         ["Labels"] = i.Config.Labels is { } labels ? JsonSerializer.SerializeToNode(labels) : null,
         ["ParentId"] = i.Parent ?? "",
-        ["RepoDigests"] = new JsonArray(),
-        ["RepoTags"] = new JsonArray(i.RepoTags.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
+        ["RepoDigests"] = Strings(i.RepoDigests),
+        ["RepoTags"] = Strings(i.RepoTags),
         ["SharedSize"] = -1,
         ["Size"] = i.Size,
         ["VirtualSize"] = i.Size,
     };
+
+    private static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
 
     private static ImageRecord Find(ImageStore images, string reference) =>
         images.Find(reference) ?? throw new NotFoundException($"No such image: {reference}");
@@ -128,7 +131,7 @@ public static class ImageEndpoints
     {
         ["Id"] = i.Id,
         ["RepoTags"] = new JsonArray(i.RepoTags.Select(t => (JsonNode?)JsonValue.Create(t)).ToArray()),
-        ["RepoDigests"] = new JsonArray(),
+        ["RepoDigests"] = Strings(i.RepoDigests),
         ["Parent"] = i.Parent ?? "",
         ["Comment"] = i.Comment,
         ["Created"] = DockerTimeConverter.Format(i.Created),

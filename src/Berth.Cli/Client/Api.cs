@@ -76,13 +76,14 @@ public sealed class EngineApi : IDisposable
 
     /// <summary>Sends a request; a reply outside 2xx/304 becomes an <see cref="ApiException"/>.</summary>
     public async Task<HttpResponseMessage> SendAsync(HttpMethod method, string path, CancellationToken ct,
-        HttpContent? content = null, bool headersOnly = false, bool chunked = false)
+        HttpContent? content = null, bool headersOnly = false, bool chunked = false, string? registryAuth = null)
     {
         HttpResponseMessage response;
         try
         {
             var request = new HttpRequestMessage(method, Versioned(path)) { Content = content };
             if (chunked) request.Headers.TransferEncodingChunked = true;
+            if (registryAuth is not null) request.Headers.Add("X-Registry-Auth", registryAuth);
             response = await Http.SendAsync(request,
                 headersOnly ? HttpCompletionOption.ResponseHeadersRead : HttpCompletionOption.ResponseContentRead, ct);
         }

@@ -121,6 +121,8 @@ public sealed record ImageRecord
     /// <summary>"sha256:&lt;64 hex&gt;", the digest of the stored config JSON.</summary>
     public required string Id { get; init; }
     public IReadOnlyList<string> RepoTags { get; init; } = [];
+    /// <summary>"name@sha256:..." of the manifests the image was pulled or pushed as.</summary>
+    public IReadOnlyList<string> RepoDigests { get; init; } = [];
     public string Parent { get; init; } = "";
     public string Comment { get; init; } = "";
     public DateTimeOffset Created { get; init; }

@@ -307,20 +307,22 @@ public sealed partial class ImageStore
     private static async Task<Stream> Decompress(Stream input, CancellationToken ct)
     {
         var buffered = new BufferedStream(input, 65536);
-        var head = new byte[2];
+        var head = new byte[4];
         int read = 0;
-        // Peek at the gzip magic without consuming it.
+        // Peek at the gzip or zstd magic without consuming it.
         var peek = new MemoryStream();
-        while (read < 2)
+        while (read < 4)
         {
-            int n = await buffered.ReadAsync(head.AsMemory(read, 2 - read), ct);
+            int n = await buffered.ReadAsync(head.AsMemory(read, 4 - read), ct);
             if (n == 0) break;
             read += n;
         }
         peek.Write(head, 0, read);
         peek.Position = 0;
         Stream joined = new ConcatStream(peek, buffered);
-        return read == 2 && head[0] == 0x1f && head[1] == 0x8b ? new GZipStream(joined, CompressionMode.Decompress) : joined;
+        if (read >= 2 && head[0] == 0x1f && head[1] == 0x8b) return new GZipStream(joined, CompressionMode.Decompress);
+        if (read == 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) return new ZstdSharp.DecompressionStream(joined);
+        return joined;
     }
 
     // ------------------------------------------------------------------ lookup and tags
@@ -333,6 +335,7 @@ public sealed partial class ImageStore
             string hex = reference.StartsWith("sha256:", StringComparison.Ordinal) ? reference[7..] : reference;
             if (HexPattern().IsMatch(hex) && File.Exists(Path.Combine(Images, hex + ".json"))) return Load(hex);
             if (TryNormalizeTag(reference) is { } tag && _tags.TryGetValue(tag, out var id)) return Load(id);
+            if (FindByDigest(reference) is { } pulled) return Load(pulled);
             if (HexPattern().IsMatch(hex) && hex.Length < 64)
             {
                 var matches = Directory.EnumerateFiles(Images, hex + "*.json").Take(2).ToList();
@@ -360,6 +363,7 @@ public sealed partial class ImageStore
         lock (_lock)
         {
             string hex = image.Id[7..];
+            if (RemoveDigestReference(reference, hex, force, usedBy) is { } byDigest) return byDigest;
             var tags = _tags.Where(kv => kv.Value == hex).Select(kv => kv.Key).ToList();
             string? tag = TryNormalizeTag(reference);
             bool byTag = tag is not null && tags.Contains(tag);
@@ -384,6 +388,8 @@ public sealed partial class ImageStore
             if (container is null)
             {
                 File.Delete(Path.Combine(Images, hex + ".json"));
+                result.AddRange(RepoDigestsOf(hex).Select(d => new ImageDeleteItem(d, null)));
+                ForgetDigests(hex);
                 result.Add(new ImageDeleteItem(null, image.Id));
                 RemoveUnusedLayers();
             }
@@ -400,7 +406,7 @@ public sealed partial class ImageStore
     {
         var used = List().SelectMany(i => i.LayerDiffIds).Select(d => d[7..]).ToHashSet();
         foreach (string dir in Directory.EnumerateDirectories(Layers))
-            if (!used.Contains(Path.GetFileName(dir))) RootedDirectory.RemoveTree(dir);
+            if (!used.Contains(Path.GetFileName(dir)) && !IsGuarded(Path.GetFileName(dir))) RootedDirectory.RemoveTree(dir);
     }
 
     private string SaveDocument(ImageDocument document, byte[]? original, ref bool existed)
@@ -424,6 +430,7 @@ public sealed partial class ImageStore
         {
             Id = "sha256:" + hex,
             RepoTags = _tags.Where(kv => kv.Value == hex).Select(kv => kv.Key).Order(StringComparer.Ordinal).ToList(),
+            RepoDigests = RepoDigestsOf(hex),
             Comment = document.Comment ?? "",
             Created = document.Created ?? DateTimeOffset.UnixEpoch,
             DockerVersion = document.DockerVersion ?? "",
