@@ -23,8 +23,7 @@ while [ $# -gt 0 ]; do
 done
 
 source "$ROOT/bench/lib/engines.sh"
-trap engines_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
-if [ "$BERTH_ONLY" = 1 ]; then engines_install --no-dockerd; else engines_install; fi
+engines_begin "$BERTH_ONLY"
 
 # ---- the data: FILES files of SIZE_KB KiB in 100 directories, random content (nothing compresses or dedups) ------
 SRC="$BENCH_WORK/src/tree"

@@ -21,8 +21,7 @@ while [ $# -gt 0 ]; do
   shift
 done
 source "$ROOT/bench/lib/engines.sh"
-trap engines_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
-if [ "$BERTH_ONLY" = 1 ]; then engines_install --no-dockerd; else engines_install; fi
+engines_begin "$BERTH_ONLY"
 bash "$ROOT/scripts/make-webapp-rootfs.sh" "$BENCH_WORK/webapp.tar"
 
 free_run() {   # $1 = count: the first of COUNT consecutive TCP ports free now, below the ephemeral range

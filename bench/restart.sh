@@ -24,8 +24,7 @@ done
 
 # shellcheck source=lib/engines.sh
 source "$ROOT/bench/lib/engines.sh"
-trap engines_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
-if [ "$BERTH_ONLY" = 1 ]; then engines_install --no-dockerd; else engines_install; fi
+engines_begin "$BERTH_ONLY"
 
 IMAGE=webapp:noexpose
 bash "$ROOT/scripts/make-webapp-rootfs.sh" "$BENCH_WORK/webapp.tar"

@@ -22,8 +22,7 @@ while [ $# -gt 0 ]; do
 done
 
 source "$ROOT/bench/lib/engines.sh"
-trap engines_cleanup EXIT INT TERM
-if [ "$BERTH_ONLY" = 1 ]; then engines_install --no-dockerd; else engines_install; fi
+engines_begin "$BERTH_ONLY"
 IMAGE="bstats:$BENCH_TAG"
 TICKS=$(getconf CLK_TCK)
 

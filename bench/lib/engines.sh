@@ -1,7 +1,8 @@
 # Shared by the benchmarks under bench/: a Berth daemon and Debian's dockerd 20.10 side by side, driven by the same
 # docker CLI, and a cleanup that leaves the machine as it found it (also what dockerd leaves in iptables).
 #
-#   ROOT=...; source "$ROOT/bench/lib/engines.sh"; trap engines_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
+#   ROOT=...; source "$ROOT/bench/lib/engines.sh"
+#   engines_begin BERTH_ONLY [packages]  # the exit trap (engines_cleanup), then engines_install (no docker.io when 1)
 #   engines_install [--no-dockerd] [packages]  # apt-get what the benches need (docker.io without starting its services)
 #   berth_start [daemon flags]       # sets BERTH_SOCK BERTH_PID BERTH_WORK BERTH_BRIDGE BERTH_BIP BERTH_PREFIX
 #   dockerd_start [dockerd flags]    # machine-wide lock (one dockerd at a time); sets DOCKERD_SOCK DOCKERD_PID
@@ -60,6 +61,12 @@ engines_install() {   # [--no-dockerd] [more packages]
 }
 
 daemon_pids() { { pgrep -x dockerd; pgrep -x containerd; } | sort || true; }
+
+engines_begin() {   # $1 = 1 for Berth alone; more arguments: packages the bench needs
+  trap engines_cleanup EXIT; trap 'exit 130' INT; trap 'exit 143' TERM
+  local berth_only="${1:-0}"; shift || true
+  if [ "$berth_only" = 1 ]; then engines_install --no-dockerd "$@"; else engines_install "$@"; fi
+}
 
 remove_policy_rc() {
   if [ "$POLICY_RC_CREATED" = 1 ] && grep -q 'berth bench' /usr/sbin/policy-rc.d 2>/dev/null; then

@@ -80,6 +80,9 @@ public sealed partial class BerthEngine : IAsyncDisposable
         engine.EngineId = engine.LoadOrCreateEngineId();
         engine.Volumes = containers.Volumes = new Volumes.VolumeService(options.VolumesDirectory, () => containers.All,
             loggers.CreateLogger<Volumes.VolumeService>());
+        engine.Volumes.Changed += (action, name, containerId) => events.Publish(Berth.Engine.Events.EventTypes.Volume, action, name,
+            containerId is null ? new Dictionary<string, string> { ["driver"] = "local" }
+                : new Dictionary<string, string> { ["driver"] = "local", ["container"] = containerId });
 
         engine.ApplyFirewall();
         containers.Dns = new Berth.Networking.Dns.DnsServer(new ContainerDnsNames(() => containers.All, () => containers.RecordsVersion, networks),

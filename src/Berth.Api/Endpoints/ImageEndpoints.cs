@@ -25,7 +25,7 @@ public static class ImageEndpoints
             await DockerResults.Json(ctx, list);
         });
 
-        // docker import (fromSrc=-) streams a tar; a pull (fromImage) has no registry to go to.
+        // docker import (fromSrc=-) streams a tar; fromImage pulls from a registry.
         app.MapPost("/images/create", async (HttpContext ctx) =>
         {
             string? fromSrc = ctx.Request.Query["fromSrc"];

@@ -50,7 +50,11 @@ public static class RegistryEndpoints
         var credentials = RegistryCredentials.FromHeader(ctx.Request.Headers[AuthHeader]);
         ctx.Response.ContentType = DockerResults.JsonType;
         var progress = new ProgressStream(ctx.Response.Body);
-        await StreamAsync(ctx, progress, () => engine.Puller.PullAsync(reference, platform, credentials, progress, ctx.RequestAborted));
+        await StreamAsync(ctx, progress, async () =>
+        {
+            await engine.Puller.PullAsync(reference, platform, credentials, progress, ctx.RequestAborted);
+            engine.Events.Image("pull", reference.ToString(), reference.ToString());
+        });
     }
 
     public static async Task PushAsync(HttpContext ctx, BerthEngine engine, string name)
@@ -63,7 +67,11 @@ public static class RegistryEndpoints
         var credentials = RegistryCredentials.FromHeader(ctx.Request.Headers[AuthHeader]);
         ctx.Response.ContentType = DockerResults.JsonType;
         var progress = new ProgressStream(ctx.Response.Body);
-        await StreamAsync(ctx, progress, () => engine.Pusher.PushAsync(reference, image, credentials, progress, ctx.RequestAborted));
+        await StreamAsync(ctx, progress, async () =>
+        {
+            await engine.Pusher.PushAsync(reference, image, credentials, progress, ctx.RequestAborted);
+            engine.Events.Image("push", reference.ToString(), reference.ToString());
+        });
     }
 
     private static async Task StreamAsync(HttpContext ctx, ProgressStream progress, Func<Task> work)

@@ -95,9 +95,6 @@ public sealed partial class ContainerService
     /// <summary>The container's figures now; null when it is not running (stats then shows zeros, as dockerd).</summary>
     public StatsSample? Stats(ContainerRecord record) => record.State.Running ? _runtime.ReadStats(record.Id) : null;
 
-    /// <summary>The kernel's OOM killer ended the container (conmon saw it): the event bus publishes `oom` here.</summary>
-    partial void OnOomKilled(ContainerRecord record);
-
     /// <summary>Runs a change on a running container under its lock and saves the record after it.</summary>
     private async Task ChangeRunningAsync(string idOrName, Func<ContainerRecord, Task> change)
     {

@@ -397,7 +397,6 @@ public sealed partial class ContainerService
             record.State.Pid = 0;
             record.State.ExitCode = exit.ExitCode;
             record.State.OOMKilled = exit.OomKilled;
-            if (exit.OomKilled) OnOomKilled(record);
             record.State.FinishedAt = exit.FinishedAt;
             restartDelay = DecideRestartLocked(record, exit);
             _store.Save(record);

@@ -516,8 +516,9 @@ public sealed partial class ImageStore
     private static partial Regex ReferencePattern();
 }
 
-/// <summary>Reads through to an inner stream while hashing what passes.</summary>
-internal sealed class HashingStream(Stream inner) : Stream
+/// <summary>Reads through to an inner stream while hashing what passes (and telling <paramref name="counted"/> how
+/// many bytes each read brought, for progress).</summary>
+internal sealed class HashingStream(Stream inner, Action<int>? counted = null) : Stream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
@@ -527,12 +528,14 @@ internal sealed class HashingStream(Stream inner) : Stream
     {
         int n = inner.Read(buffer);
         _hash.AppendData(buffer[..n]);
+        counted?.Invoke(n);
         return n;
     }
     public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
     {
         int n = await inner.ReadAsync(buffer, ct);
         _hash.AppendData(buffer.Span[..n]);
+        counted?.Invoke(n);
         return n;
     }
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();

@@ -33,7 +33,6 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
             string repoDigest = $"{reference.FamiliarName}@{digest}";
             bool upToDate = !fetched && existing is not null && (tag is null ? existing.RepoDigests.Contains(repoDigest) : existing.RepoTags.Contains(tag));
             var image = store.CommitPulled(configBytes, tag, repoDigest, manifestBytes, manifestType);
-            // event: pull
             logger.LogInformation("pulled {Reference} ({Digest}) as {Image}", reference, digest, image.Id);
             await progress.MessageAsync($"Digest: {digest}");
             await progress.MessageAsync(upToDate

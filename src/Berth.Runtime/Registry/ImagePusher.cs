@@ -38,7 +38,6 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
         string tag = reference.Tag ?? "latest";
         string digest = await client.PutManifestAsync(reference.Path, tag, manifest, mediaType, ct);
         store.AddRepoDigest($"{reference.FamiliarName}@{digest}", image.Id);
-        // event: push
         logger.LogInformation("pushed {Image} as {Reference} ({Digest})", image.Id, reference, digest);
         await progress.MessageAsync($"{tag}: digest: {digest} size: {manifest.Length}");
         await progress.AuxAsync(json =>
@@ -109,9 +108,8 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
                 throw;
             }
         }, ct);
-        using var hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         long sent = 0, reported = 0;
-        var body = new HashingCountingStream(pipe.Reader.AsStream(), hash, n =>
+        using var body = new HashingStream(pipe.Reader.AsStream(), n =>
         {
             sent += n;
             if (sent - reported < 512 * 1024) return;
@@ -119,7 +117,7 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
             _ = progress.ProgressAsync(id, "Pushing", sent, 0);
         });
         string? digest = null;
-        await client.UploadBlobAsync(reference.Path, body, () => digest ??= "sha256:" + Convert.ToHexStringLower(hash.GetHashAndReset()), ct);
+        await client.UploadBlobAsync(reference.Path, body, () => digest ??= "sha256:" + Convert.ToHexStringLower(body.Hash()), ct);
         await produce;
         string written = "sha256:" + Convert.ToHexStringLower(tarHash.GetHashAndReset());
         return new LayerBlob(digest!, MediaTypes.DockerLayerGzip, sent, [], written == diffId ? null : written);
@@ -189,27 +187,5 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
         public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
         public override void SetLength(long value) => throw new NotSupportedException();
-    }
-
-    private sealed class HashingCountingStream(Stream inner, IncrementalHash hash, Action<int> counted) : Stream
-    {
-        public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
-        {
-            int n = await inner.ReadAsync(buffer, ct);
-            hash.AppendData(buffer.Span[..n]);
-            counted(n);
-            return n;
-        }
-        public override int Read(byte[] buffer, int offset, int count) => ReadAsync(buffer.AsMemory(offset, count)).AsTask().GetAwaiter().GetResult();
-        public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
