@@ -228,8 +228,6 @@ public static class RunRequest
             ["HostConfig"] = new JsonObject
             {
                 ["Binds"] = binds,
-                ["Mounts"] = s.Mounts.Count == 0 ? null : new JsonArray(s.Mounts.Select(m => (JsonNode?)RunStorageOptions.Mount(m)).ToArray()),
-                ["Tmpfs"] = RunStorageOptions.Tmpfs(s.Tmpfs),
                 ["ContainerIDFile"] = "",
                 ["LogConfig"] = logConfig,
                 ["NetworkMode"] = networkMode,
@@ -302,6 +300,9 @@ public static class RunRequest
         if (s.Healthcheck is not null) body["Healthcheck"] = s.Healthcheck.DeepClone();
         var hostConfig = body["HostConfig"]!.AsObject();
         foreach (var (key, value) in s.Resources) hostConfig[key] = value?.DeepClone();
+        // Mounts and Tmpfs are omitempty in the docker CLI's HostConfig.
+        if (s.Mounts.Count > 0) hostConfig["Mounts"] = new JsonArray(s.Mounts.Select(m => (JsonNode?)RunStorageOptions.Mount(m)).ToArray());
+        if (RunStorageOptions.Tmpfs(s.Tmpfs) is { } tmpfs) hostConfig["Tmpfs"] = tmpfs;
         return body;
     }
 
