@@ -24,6 +24,8 @@ public static class RegistryEndpoints
                 ?? throw new BadRequestException("invalid JSON in the request body");
             string domain = ServerDomain(credentials.ServerAddress);
             try { await engine.Registries.Client(domain, credentials).LoginAsync(ctx.RequestAborted); }
+            // A login names the registry itself: one that does not answer is the request's fault (dockerd: 500).
+            catch (RegistryException e) when (e.Kind == RegistryErrorKind.Unreachable) { throw new BadRequestException(e.Message); }
             catch (RegistryException e) { throw ToEngineError(e); }
             await DockerResults.Json(ctx, new { Status = "Login Succeeded", IdentityToken = "" });
         });

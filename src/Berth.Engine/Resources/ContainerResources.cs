@@ -57,7 +57,9 @@ public static class ContainerResources
             throw new BadRequestException("Minimum memoryswap limit should be larger than memory limit, see usage");
         if (hc.Memory > 0 && hc.MemoryReservation > hc.Memory)
             throw new BadRequestException("Minimum memory limit can not be less than memory reservation limit, see usage");
-        if (hc.MemorySwappiness is long sw && sw != -1 && sw is < 0 or > 100)
+        // -1 is the docker CLI's "not set": dockerd keeps it as null (inspect shows null).
+        if (hc.MemorySwappiness == -1) hc.MemorySwappiness = null;
+        if (hc.MemorySwappiness is long sw && sw is < 0 or > 100)
             throw new BadRequestException($"Invalid value: {sw}, valid memory swappiness range is 0-100");
         if (hc.NanoCpus > 0 && hc.CpuPeriod > 0)
             throw new BadRequestException("Conflicting options: Nano CPUs and CPU Period cannot both be set");
