@@ -129,6 +129,7 @@ berth_start() {
 }
 
 berth_stop() {
+  local -; set +e   # a cleanup step that finds nothing to undo must not end a bench running under set -e
   [ -n "$BERTH_PID" ] || return 0
   remove_containers "$BERTH_SOCK" "$BERTH_PID"
   bk network ls -q --filter type=custom 2>/dev/null | xargs -r env DOCKER_HOST="unix://$BERTH_SOCK" "$DOCKER_CLI" network rm >/dev/null 2>&1
@@ -178,6 +179,7 @@ dockerd_start() {
 }
 
 dockerd_stop() {
+  local -; set +e   # a cleanup step that finds nothing to undo must not end a bench running under set -e
   [ "$DOCKERD_STARTED" = 1 ] || return 0
   remove_containers "$DOCKERD_SOCK" "$DOCKERD_PID"
   alive "$DOCKERD_PID" && DOCKER_PROXY_PIDS=$(pgrep -P "$DOCKERD_PID" -x docker-proxy | tr '\n' ' ')
