@@ -522,7 +522,11 @@ internal sealed class HashingStream(Stream inner, Action<int>? counted = null) :
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
-    public byte[] Hash() => _hash.GetHashAndReset();
+    private byte[]? _final;
+
+    /// <summary>The hash of everything read; also after disposal (an HTTP upload disposes its body before the
+    /// digest is asked for).</summary>
+    public byte[] Hash() => _final ??= _hash.GetHashAndReset();
     public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
     public override int Read(Span<byte> buffer)
     {
@@ -550,7 +554,7 @@ internal sealed class HashingStream(Stream inner, Action<int>? counted = null) :
     public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     protected override void Dispose(bool disposing)
     {
-        if (disposing) { _hash.Dispose(); inner.Dispose(); }
+        if (disposing) { _final ??= _hash.GetHashAndReset(); _hash.Dispose(); inner.Dispose(); }
         base.Dispose(disposing);
     }
 }
