@@ -28,6 +28,9 @@ for trx in glob.glob(sys.argv[1] + "/*.trx"):
     for r in ET.parse(trx).getroot().iter("{%s}UnitTestResult" % ns["t"]):
         if r.get("outcome") == "Failed":
             print("FAILED:", r.get("testName"))
+            message = r.find("t:Output/t:ErrorInfo/t:Message", ns)
+            if message is not None and message.text:
+                print("  " + "\n  ".join(message.text.strip().splitlines()[:12]))
 print(f"{passed} passed, {failed} failed" + (f", {skipped} skipped" if skipped else ""))
 PY
 echo "logs: $results"

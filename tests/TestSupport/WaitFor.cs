@@ -4,7 +4,8 @@ namespace Berth.TestSupport;
 /// retries for a few seconds; one expected to fail does not.</summary>
 public static class WaitFor
 {
-    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(5);
+    // Generous: under a loaded CI machine a container's first answer can take several seconds.
+    private static readonly TimeSpan Patience = TimeSpan.FromSeconds(20);
 
     public static async Task<string> GetWhenUpAsync(this HttpClient http, string url)
     {
@@ -12,7 +13,9 @@ public static class WaitFor
         while (true)
         {
             try { return await http.GetStringAsync(url); }
-            catch (HttpRequestException) when (DateTime.UtcNow < deadline) { await Task.Delay(50); }
+            // A SYN sent before the container's veth is up is dropped, not refused: the client's own timeout
+            // (a TaskCanceledException) is then one more "not up yet".
+            catch (Exception e) when ((e is HttpRequestException or TaskCanceledException) && DateTime.UtcNow < deadline) { await Task.Delay(50); }
         }
     }
 
