@@ -16,7 +16,10 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
 
     private readonly ILogger _logger = logger ?? NullLogger<PortAllocator>.Instance;
     private readonly Lock _lock = new();
-    private readonly List<Reservation> _reservations = new();
+    // Per owner in reservation order, and by (port, protocol, family) for the conflict check: a container publishing
+    // 10,000 ports must not scan every reservation per port.
+    private readonly Dictionary<string, OrderedDictionary<PublishedPort, Reservation>> _byOwner = new();
+    private readonly ReservationIndex _index = new();
 
     public IReadOnlyList<PublishedPort> Reserve(string ownerId,
         IReadOnlyDictionary<ContainerPort, IReadOnlyList<PortBindingRequest>> bindings, bool ipv6 = true)
@@ -24,39 +27,48 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
         lock (_lock)
         {
             var taken = new List<Reservation>();
+            var pending = new ReservationIndex();
             try
             {
                 foreach (var (containerPort, requests) in bindings.OrderBy(b => b.Key.Port))
                     foreach (var request in requests)
-                        taken.AddRange(ReserveOne(ownerId, containerPort, request, ipv6, taken));
+                        foreach (var reservation in ReserveOne(ownerId, containerPort, request, ipv6, pending))
+                        {
+                            taken.Add(reservation);
+                            pending.Add(reservation);
+                        }
             }
             catch
             {
                 foreach (var r in taken) r.Socket?.Dispose();
                 throw;
             }
-            _reservations.AddRange(taken);
+            foreach (var r in taken) Add(r);
             return taken.Select(r => r.Port).ToList();
         }
     }
 
     public Socket? SocketOf(string ownerId, PublishedPort port)
     {
-        lock (_lock) return _reservations.FirstOrDefault(r => r.Owner == ownerId && r.Port == port)?.Socket;
+        lock (_lock) return _byOwner.GetValueOrDefault(ownerId)?.GetValueOrDefault(port)?.Socket;
     }
 
     public void Release(string ownerId)
     {
         lock (_lock)
         {
-            foreach (var r in _reservations.Where(r => r.Owner == ownerId)) r.Socket?.Dispose();
-            _reservations.RemoveAll(r => r.Owner == ownerId);
+            if (!_byOwner.Remove(ownerId, out var owned)) return;
+            foreach (var r in owned.Values)
+            {
+                r.Socket?.Dispose();
+                _index.Remove(r);
+            }
         }
     }
 
     public IReadOnlyList<PublishedPort> Reservations(string ownerId)
     {
-        lock (_lock) return _reservations.Where(r => r.Owner == ownerId).Select(r => r.Port).ToList();
+        lock (_lock) return _byOwner.GetValueOrDefault(ownerId)?.Keys.ToList() ?? [];
     }
 
     /// <summary>After a daemon restart: bind again what the store says is published.</summary>
@@ -66,8 +78,8 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
         {
             var list = ports.ToList();
             // A wildcard port published for both families is held by one dual-stack socket, as Reserve holds it.
-            bool BothWildcards(PublishedPort p) => IsAny(p.HostIp) && list.Count(o => IsAny(o.HostIp) && o.HostPort == p.HostPort
-                && o.ContainerPort.Protocol == p.ContainerPort.Protocol) == 2;
+            var wildcards = list.Where(p => IsAny(p.HostIp)).CountBy(p => (p.HostPort, p.ContainerPort.Protocol)).ToDictionary();
+            bool BothWildcards(PublishedPort p) => IsAny(p.HostIp) && wildcards[(p.HostPort, p.ContainerPort.Protocol)] == 2;
             Socket? shared = null;
             foreach (var port in list.OrderBy(p => p.HostPort).ThenBy(p => p.ContainerPort.Protocol).ThenByDescending(p => p.HostIp.AddressFamily))
             {
@@ -80,12 +92,19 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
                     catch (SocketException e) { _logger.LogWarning("re-binding {Ip}:{Port} failed: {Error}", port.HostIp, port.HostPort, e.Message); }
                     shared = dual ? socket : null;
                 }
-                _reservations.Add(new Reservation(ownerId, port, socket));
+                Add(new Reservation(ownerId, port, socket));
             }
         }
     }
 
-    private IEnumerable<Reservation> ReserveOne(string ownerId, ContainerPort containerPort, PortBindingRequest request, bool ipv6, List<Reservation> pending)
+    private void Add(Reservation reservation)
+    {
+        if (!_byOwner.TryGetValue(reservation.Owner, out var owned)) _byOwner[reservation.Owner] = owned = new();
+        owned[reservation.Port] = reservation;
+        _index.Add(reservation);
+    }
+
+    private IEnumerable<Reservation> ReserveOne(string ownerId, ContainerPort containerPort, PortBindingRequest request, bool ipv6, ReservationIndex pending)
     {
         var addresses = string.IsNullOrEmpty(request.HostIp)
             ? (ipv6 && Socket.OSSupportsIPv6 ? new[] { IPAddress.Any, IPAddress.IPv6Any } : [IPAddress.Any])
@@ -134,10 +153,31 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
         throw new PortAllocationException(lastError ?? $"no free host port for {containerPort}");
     }
 
-    private Reservation? Conflict(IPAddress address, int port, PortProtocol protocol, List<Reservation> pending) =>
-        _reservations.Concat(pending).FirstOrDefault(r => r.Port.HostPort == port && r.Port.ContainerPort.Protocol == protocol
-            && r.Port.HostIp.AddressFamily == address.AddressFamily
-            && (r.Port.HostIp.Equals(address) || IsAny(r.Port.HostIp) || IsAny(address)));
+    private Reservation? Conflict(IPAddress address, int port, PortProtocol protocol, ReservationIndex pending) =>
+        _index.Conflict(address, port, protocol) ?? pending.Conflict(address, port, protocol);
+
+    /// <summary>Reservations by (host port, protocol, address family): the few that can conflict with a new one.</summary>
+    private sealed class ReservationIndex
+    {
+        private readonly Dictionary<(int, PortProtocol, AddressFamily), List<Reservation>> _byKey = new();
+
+        private static (int, PortProtocol, AddressFamily) KeyOf(PublishedPort p) => (p.HostPort, p.ContainerPort.Protocol, p.HostIp.AddressFamily);
+
+        public void Add(Reservation r)
+        {
+            if (!_byKey.TryGetValue(KeyOf(r.Port), out var list)) _byKey[KeyOf(r.Port)] = list = new(1);
+            list.Add(r);
+        }
+
+        public void Remove(Reservation r)
+        {
+            if (_byKey.TryGetValue(KeyOf(r.Port), out var list) && list.Remove(r) && list.Count == 0) _byKey.Remove(KeyOf(r.Port));
+        }
+
+        public Reservation? Conflict(IPAddress address, int port, PortProtocol protocol) =>
+            _byKey.GetValueOrDefault((port, protocol, address.AddressFamily))?
+                .FirstOrDefault(r => r.Port.HostIp.Equals(address) || IsAny(r.Port.HostIp) || IsAny(address));
+    }
 
     /// <summary>The engine ran out of descriptors: name the limit that has to grow.</summary>
     private static string OpenFilesLimitMessage(int port)
