@@ -2,7 +2,7 @@
 # The embedded resolver side by side with dockerd 20.10's (Debian's docker.io) and Debian's aardvark-dns (Podman's,
 # started on its own config for the same names), with Debian's dnsperf:
 #
-#   bash bench/dns.sh [--containers N] [--aliases M] [--seconds S] [--berth-only] [--no-memory]
+#   bash bench/dns.sh [--containers N] [--aliases M] [--seconds S] [--berth-only] [--no-memory] [--memory-only]
 #
 # Each engine: N containers on one user network with M --network-alias each (N*M names, default 50*20 = 1000);
 # dnsperf and a sequential latency probe run inside a client container's namespace against 127.0.0.11, for
@@ -13,7 +13,7 @@
 # Berth of its own with a small GC budget so RSS follows live data). Everything it creates goes on exit.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-N=50 M=20 SECS=10 BERTH_ONLY=0 MEMORY=1 NEW_SAMPLES=5
+N=50 M=20 SECS=10 BERTH_ONLY=0 MEMORY=1 MEMORY_ONLY=0 NEW_SAMPLES=5
 while [ $# -gt 0 ]; do
   case "$1" in
     --containers) N="$2"; shift ;;
@@ -21,6 +21,7 @@ while [ $# -gt 0 ]; do
     --seconds) SECS="$2"; shift ;;
     --berth-only) BERTH_ONLY=1 ;;
     --no-memory) MEMORY=0 ;;
+    --memory-only) MEMORY_ONLY=1 BERTH_ONLY=1 ;;
     *) sed -n '2,13p' "${BASH_SOURCE[0]}"; exit 2 ;;
   esac
   shift
@@ -115,30 +116,33 @@ berth_memory() {
   sandbox=$(bk inspect -f '{{.NetworkSettings.SandboxKey}}' mem-client)
   # Each step is measured after queries for every name went through (the resolver's index is built on use).
   settle() { nsenter --net="$sandbox" dnsperf -s 127.0.0.11 -d "$BENCH_WORK/names.txt" -l 2 -Q 2000 >/dev/null 2>&1; sleep 2; rss_kb "$BERTH_PID"; }
-  r0=$(settle)
+  # A first batch warms the engine up (JIT, pools, threads): only the two batches after it are compared.
+  run_names bk mem-warm "$net" "$prefix.1" 0; r0=$(settle)
   run_names bk mem-plain "$net" "$prefix.1" 0; r1=$(settle)
   run_names bk mem-named "$net" "$prefix.1" 1; r2=$(settle)
-  echo "Berth RSS: $r0 kB with the client, $r1 kB with $N plain containers (+$(( r1 - r0 )) kB), $r2 kB with $N" \
-    "more holding $(( N * M )) aliases (+$(( r2 - r1 )) kB): the names alone $(( (r2 - r1) - (r1 - r0) )) kB" \
-    "(DOTNET_GCgen0size=$GEN0)"
+  echo "Berth RSS after $N warm-up containers: $r0 kB; $r1 kB with $N more plain ones (+$(( r1 - r0 )) kB); $r2 kB" \
+    "with $N more holding $(( N * M )) aliases (+$(( r2 - r1 )) kB): the names alone $(( (r2 - r1) - (r1 - r0) )) kB" \
+    "(DOTNET_GCgen0size=$GEN0 DOTNET_GCgen0MaxBudget=$GEN0)"
 }
 
 bash "$ROOT/scripts/make-webapp-rootfs.sh" "$BENCH_WORK/webapp.tar" >/dev/null
 IMPORT_CMD='CMD ["/bin/httpd","-f","-p","80","-h","/www"]'
 RESULTS=() MEMORY_LINE=""
 
-echo "== Berth: $N containers x $M aliases"
-berth_start
-bk import -c "$IMPORT_CMD" "$BENCH_WORK/webapp.tar" webapp:noexpose >/dev/null
-RESULTS+=("$(measure bk berth "$(free_prefix 10.216)")")
-berth_stop
+if [ "$MEMORY_ONLY" = 0 ]; then
+  echo "== Berth: $N containers x $M aliases"
+  berth_start
+  bk import -c "$IMPORT_CMD" "$BENCH_WORK/webapp.tar" webapp:noexpose >/dev/null
+  RESULTS+=("$(measure bk berth "$(free_prefix 10.216)")")
+  berth_stop
+fi
 
 if [ "$MEMORY" = 1 ]; then
   # A small gen0 budget makes the GC collect often, so RSS follows what is alive rather than when the last GC ran
   # (with the default budget two readings of the same state differ by several MB).
   GEN0=0x100000
-  echo "== Berth's memory for $(( N * M )) names (DOTNET_GCgen0size=$GEN0)"
-  DOTNET_GCgen0size=$GEN0 berth_start
+  echo "== Berth's memory for $(( N * M )) names"
+  DOTNET_GCgen0size=$GEN0 DOTNET_GCgen0MaxBudget=$GEN0 berth_start
   bk import -c "$IMPORT_CMD" "$BENCH_WORK/webapp.tar" webapp:noexpose >/dev/null
   MEMORY_LINE=$(berth_memory "$(free_prefix 10.216)")
   berth_stop
@@ -151,6 +155,7 @@ if [ "$BERTH_ONLY" = 0 ] && dockerd_start; then
   dockerd_stop
 fi
 
+if [ "$MEMORY_ONLY" = 1 ]; then echo "$MEMORY_LINE"; exit 0; fi
 echo "== aardvark-dns $(dpkg-query -W -f='${Version}' aardvark-dns) on the same names"
 ARD_IP="$(free_prefix 10.218).1"
 mkdir -p "$ARD_DIR/config"
