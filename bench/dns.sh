@@ -55,6 +55,11 @@ upstream_start() {   # $1 = address: answers every A query with 192.0.2.55, TTL 
 for i in $(seq 1000); do echo "f$i.forwarded.test A"; done > "$BENCH_WORK/forwarded.txt"
 for i in $(seq "$N"); do for j in $(seq "$M"); do echo "n$i-$j A"; done; done > "$BENCH_WORK/names.txt"
 
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }   # user + system time of a process, in clock ticks
+cpu_us_per_query() {   # $1 = ticks before, $2 = ticks after, $3 = queries/s over $SECS seconds
+  awk -v b="$1" -v a="$2" -v q="$3" -v s="$SECS" -v hz="$(getconf CLK_TCK)" 'BEGIN{printf "%.1f", (a - b) * 1e6 / hz / (q * s)}'
+}
+
 dnsperf_qps() {  # $1 = names file, then the command prefix entering the namespace; prints queries/s
   local names=$1; shift
   "$@" dnsperf -s 127.0.0.11 -d "$names" -l "$SECS" -c 4 -Q 200000 2>&1 | tee -a "$BENCH_WORK/dnsperf.log" \
@@ -91,21 +96,24 @@ new_name_ms() {
   echo "${samples[*]}"
 }
 
-# measure CLI ENGINE PREFIX: prints "engine|names_qps|names_latency|forwarded_qps|forwarded_latency|new_name_ms"
+# measure CLI ENGINE PREFIX PID: prints
+# "engine|names_qps|names_latency|forwarded_qps|forwarded_latency|new_name_ms|cpu_us_per_name_query"
 measure() {
-  local cli=$1 engine=$2 prefix=$3 net="bdns$BENCH_TAG-net" sandbox qn ln qf lf new gateway="$3.1"
+  local cli=$1 engine=$2 prefix=$3 pid=$4 net="bdns$BENCH_TAG-net" sandbox qn ln qf lf new cpu0 cpu1 gateway="$3.1"
   "$cli" network create --subnet "$prefix.0/24" --gateway "$gateway" "$net" >/dev/null
   "$cli" run -d --name "$engine-client" --network "$net" --dns "$gateway" webapp:noexpose >/dev/null
   sandbox=$("$cli" inspect -f '{{.NetworkSettings.SandboxKey}}' "$engine-client")
   upstream_start "$gateway"
   run_names "$cli" "$engine" "$net" "$gateway" 1
+  cpu0=$(cpu_ticks "$pid")
   qn=$(dnsperf_qps "$BENCH_WORK/names.txt" nsenter --net="$sandbox")
+  cpu1=$(cpu_ticks "$pid")
   ln=$(nsenter --net="$sandbox" python3 "$PROBE" latency 127.0.0.11 "$BENCH_WORK/names.txt" 5000)
   qf=$(dnsperf_qps "$BENCH_WORK/forwarded.txt" nsenter --net="$sandbox")
   lf=$(nsenter --net="$sandbox" python3 "$PROBE" latency 127.0.0.11 "$BENCH_WORK/forwarded.txt" 5000)
   upstream_stop
   new=$(new_name_ms "$cli" "$engine" "$net" "$sandbox")
-  echo "$engine|$qn|$ln|$qf|$lf|$new"
+  echo "$engine|$qn|$ln|$qf|$lf|$new|$(cpu_us_per_query "$cpu0" "$cpu1" "$qn")"
 }
 
 # berth_memory PREFIX: Berth's RSS for the names alone, printed as a sentence (a Berth of its own: see the top)
@@ -133,7 +141,7 @@ if [ "$MEMORY_ONLY" = 0 ]; then
   echo "== Berth: $N containers x $M aliases"
   berth_start
   bk import -c "$IMPORT_CMD" "$BENCH_WORK/webapp.tar" webapp:noexpose >/dev/null
-  RESULTS+=("$(measure bk berth "$(free_prefix 10.216)")")
+  RESULTS+=("$(measure bk berth "$(free_prefix 10.216)" "$BERTH_PID")")
   berth_stop
 fi
 
@@ -151,7 +159,7 @@ fi
 if [ "$BERTH_ONLY" = 0 ] && dockerd_start; then
   echo "== dockerd $(dockerd --version | awk '{print $3}' | tr -d ,): the same names"
   dkd import -c "$IMPORT_CMD" "$BENCH_WORK/webapp.tar" webapp:noexpose >/dev/null
-  RESULTS+=("$(measure dkd dockerd "$(free_prefix 10.217)")")
+  RESULTS+=("$(measure dkd dockerd "$(free_prefix 10.217)" "$DOCKERD_PID")")
   dockerd_stop
 fi
 
@@ -174,21 +182,25 @@ for _ in $(seq 100); do
   ip netns exec "$ARD_NS" python3 "$PROBE" latency "$ARD_IP" "$BENCH_WORK/names.txt" 1 2>/dev/null | grep -q p50 && break
   sleep 0.1
 done
+ARD_PID=$(ip netns pids "$ARD_NS" | head -1)
+cpu0=$(cpu_ticks "$ARD_PID")
 ARD_QPS=$(ip netns exec "$ARD_NS" dnsperf -s "$ARD_IP" -d "$BENCH_WORK/names.txt" -l "$SECS" -c 4 -Q 200000 2>&1 \
   | awk '/Queries per second/{print $4}')
+ARD_CPU=$(cpu_us_per_query "$cpu0" "$(cpu_ticks "$ARD_PID")" "$ARD_QPS")
 ARD_LAT=$(ip netns exec "$ARD_NS" python3 "$PROBE" latency "$ARD_IP" "$BENCH_WORK/names.txt" 5000)
-RESULTS+=("aardvark-dns|$ARD_QPS|$ARD_LAT|-|-|-")
+RESULTS+=("aardvark-dns|$ARD_QPS|$ARD_LAT|-|-|-|$ARD_CPU")
 
 echo
 echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) on $(nproc) CPUs"
 printf '%-13s %10s  %-62s %10s  %s\n' engine "names q/s" "names latency (sequential python client)" "fwd q/s" \
   "forwarded latency"
 for r in "${RESULTS[@]}"; do
-  IFS='|' read -r e qn ln qf lf new <<<"$r"
+  IFS='|' read -r e qn ln qf lf _ <<<"$r"
   printf '%-13s %10.0f  %-62s %10s  %s\n' "$e" "$qn" "$ln" "$qf" "$lf"
 done
 for r in "${RESULTS[@]}"; do
-  IFS='|' read -r e _ _ _ _ new <<<"$r"
+  IFS='|' read -r e _ _ _ _ new cpu <<<"$r"
+  echo "$e: $cpu us of CPU per container-name query during dnsperf (the server process's user+system time)"
   [ "$new" = - ] || echo "$e: a new name answered [$new] ms after docker run -d returned (one per sample)"
 done
 echo "names: $(( N * M )) aliases + $N container names; forwarded: 1000 names to one upstream on the network's gateway"
