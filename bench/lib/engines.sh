@@ -182,6 +182,9 @@ dockerd_stop() {
   local -; set +e   # a cleanup step that finds nothing to undo must not end a bench running under set -e
   [ "$DOCKERD_STARTED" = 1 ] || return 0
   remove_containers "$DOCKERD_SOCK" "$DOCKERD_PID"
+  # A stopped dockerd leaves the bridges of its user networks behind: remove the networks while it runs.
+  alive "$DOCKERD_PID" && dkd network ls -q --filter type=custom 2>/dev/null \
+    | xargs -r env DOCKER_HOST="unix://$DOCKERD_SOCK" "$DOCKER_CLI" network rm >/dev/null 2>&1
   alive "$DOCKERD_PID" && DOCKER_PROXY_PIDS=$(pgrep -P "$DOCKERD_PID" -x docker-proxy | tr '\n' ' ')
   stop_daemon dockerd "$DOCKERD_PID"
   local p; for p in $DOCKER_PROXY_PIDS; do alive "$p" && kill -KILL "$p" 2>/dev/null; done

@@ -153,12 +153,28 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
             Ok(Engine.Docker("run", "-d", "--name", user, "--network", net, "--link", $"{target}:database", "webapp:noexpose"));
             Assert.Contains($"Address: {AddressOn(target, net)}", Ok(Lookup(user, "database")).Stdout);
 
-            Ok(Engine.Docker("run", "-d", "--name", onBridge, "webapp:noexpose"));
-            Ok(Engine.Docker("run", "-d", "--name", bridgeClient, "--link", $"{onBridge}:legacy", "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", onBridge, "--expose", "5432", "-e", "SECRET=s3", "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", bridgeClient, "--link", $"{onBridge}:legacy-db", "webapp:noexpose"));
             string hosts = Ok(Engine.Docker("exec", bridgeClient, "cat", "/etc/hosts")).Stdout;
             output.WriteLine(hosts);
-            Assert.Matches($@"{Regex.Escape(AddressOn(onBridge, "bridge"))}	legacy .*{onBridge}
+            string bridgeAddress = AddressOn(onBridge, "bridge");
+            Assert.Matches($@"{Regex.Escape(bridgeAddress)}	legacy-db .*{onBridge}
 ", hosts);
+
+            // The link variables, in the container's process and in an exec, as dockerd 28 sets them.
+            string processEnv = Ok(Engine.Docker("exec", bridgeClient, "/bin/busybox", "sh", "-c",
+                "/bin/busybox tr '\\0' '\\n' < /proc/1/environ")).Stdout;
+            foreach (string env in new[] { processEnv, Ok(Engine.Docker("exec", bridgeClient, "env")).Stdout })
+            {
+                output.WriteLine(env);
+                Assert.Contains($"LEGACY_DB_PORT=tcp://{bridgeAddress}:5432\n", env);
+                Assert.Contains($"LEGACY_DB_PORT_5432_TCP_ADDR={bridgeAddress}\n", env);
+                Assert.Contains("LEGACY_DB_PORT_5432_TCP_PORT=5432\n", env);
+                Assert.Contains($"LEGACY_DB_NAME=/{bridgeClient}/legacy-db\n", env);
+                Assert.Contains("LEGACY_DB_ENV_SECRET=s3\n", env);
+            }
+            // On a user-defined network links are names only: no variables.
+            Assert.DoesNotContain("DATABASE_", Ok(Engine.Docker("exec", user, "env")).Stdout);
         }
         finally
         {
@@ -168,12 +184,12 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
     }
 
     [Fact]
-    public void Docker_compose_1_29_services_reach_each_other_by_service_name()
+    public void Docker_compose_1_29_services_reach_each_other_by_service_name_and_a_scaled_one_answers_in_turn()
     {
         string project = TestNames.Unique("cp", 12).ToLowerInvariant();
         string dir = Path.Combine(Engine.Root, project);
         Directory.CreateDirectory(dir);
-        string subnet = $"10.{Random.Shared.Next(100, 250)}.{Random.Shared.Next(1, 250)}.0/24";
+        string subnet = EngineProcess.FreeTestSubnet();
         File.WriteAllText(Path.Combine(dir, "docker-compose.yml"), $"""
             version: "3.8"
             services:
@@ -181,7 +197,7 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
                 image: webapp:noexpose
               client:
                 image: webapp:noexpose
-                command: ["sleep", "60"]
+                command: ["sleep", "600"]
             networks:
               default:
                 ipam:
@@ -190,18 +206,30 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
             """);
         var env = new Dictionary<string, string> { ["DOCKER_HOST"] = Engine.DockerHost };
         ShResult Compose(params string[] args) =>
-            Sh.Run("docker-compose", ["-p", project, "-f", Path.Combine(dir, "docker-compose.yml"), .. args], TimeSpan.FromSeconds(120), env);
+            Sh.Run("docker-compose", ["-p", project, "-f", Path.Combine(dir, "docker-compose.yml"), .. args], TimeSpan.FromSeconds(180), env);
         try
         {
-            var up = Compose("up", "-d");
+            var up = Compose("up", "-d", "--scale", "web=3");
             Assert.True(up.ExitCode == 0, up.Stdout + up.Stderr);
-            var lookup = Compose("exec", "-T", "client", "/bin/busybox", "nslookup", "-type=a", "web", "127.0.0.11");
-            output.WriteLine(lookup.Stdout + lookup.Stderr);
-            Assert.Equal(0, lookup.ExitCode);
-            string webIp = Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{project}_default\").IPAddress}}}}",
-                $"{project}_web_1").Stdout.Trim();
-            Assert.Contains($"Address: {webIp}", lookup.Stdout);
-            var fetched = Compose("exec", "-T", "client", "wget", "-q", "-O", "-", $"http://{webIp}/");
+            var webs = Enumerable.Range(1, 3).Select(i => Engine.Docker("inspect", "-f",
+                $"{{{{(index .NetworkSettings.Networks \"{project}_default\").IPAddress}}}}", $"{project}_web_{i}").Stdout.Trim())
+                .ToHashSet();
+            Assert.Equal(3, webs.Count(w => w.Length > 0));
+
+            // The service name answers with every replica's address, the order turning from one query to the next.
+            var firsts = new List<string>();
+            for (int i = 0; i < 4; i++)
+            {
+                var lookup = Compose("exec", "-T", "client", "/bin/busybox", "nslookup", "-type=a", "web", "127.0.0.11");
+                output.WriteLine(lookup.Stdout + lookup.Stderr);
+                Assert.Equal(0, lookup.ExitCode);
+                var answer = lookup.Stdout.Split('\n').Where(l => l.StartsWith("Address:", StringComparison.Ordinal)
+                    && !l.Contains("127.0.0.11")).Select(l => l["Address:".Length..].Trim()).ToList();
+                Assert.Equal(webs, answer.ToHashSet());
+                firsts.Add(answer[0]);
+            }
+            Assert.True(firsts.Distinct().Count() > 1, $"the same replica came first every time: {string.Join(", ", firsts)}");
+            var fetched = Compose("exec", "-T", "client", "wget", "-q", "-O", "-", $"http://{webs.First()}/");
             Assert.Contains("Hostname", fetched.Stdout);
         }
         finally

@@ -128,16 +128,6 @@ public sealed class DnsMessageTests
         }
         Assert.Equal(2, firsts.Count);
     }
-
-    [Fact]
-    public void Host_resolv_conf_keeps_valid_nameservers_and_reports_invalid_lines()
-    {
-        var invalid = new List<string>();
-        var servers = HostResolvConf.Parse("# c\nnameserver 127.0.0.53\nnameserver bogus\nsearch x\nnameserver fe80::1%eth0\n",
-            invalid.Add);
-        Assert.Equal([IPAddress.Parse("127.0.0.53"), IPAddress.Parse("fe80::1")], servers);
-        Assert.Equal(["nameserver bogus"], invalid);
-    }
 }
 
 /// <summary>Forwarded answers cached within their TTL, counted down, never past it; broken answers not cached.</summary>

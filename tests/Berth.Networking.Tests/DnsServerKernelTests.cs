@@ -8,17 +8,20 @@ using Xunit;
 
 namespace Berth.Networking.Tests;
 
-/// <summary>The resolver's sockets in a real namespace the test made: 127.0.0.11:53 over UDP and TCP (several
-/// queries on one connection), garbage dropped without harm, and an unreachable upstream answered SERVFAIL.</summary>
+/// <summary>The resolver's sockets in real namespaces the tests made: 127.0.0.11:53 over UDP and TCP (several
+/// queries on one connection), garbage and floods dropped without harm to other containers, an unreachable upstream
+/// answered SERVFAIL, a dead one skipped after its first failure.</summary>
 public sealed class DnsServerKernelTests
 {
-    private sealed class Names(string upstream = "10.254.254.254") : IDnsNames
+    /// <summary>"web" is 10.1.2.3; the rest goes to the given upstreams, by default an address with no route in a
+    /// fresh namespace, so forwarding fails at once.</summary>
+    private sealed class Names(params string[] upstreams) : IDnsNames
     {
         public IReadOnlyList<IPAddress>? Lookup(string clientId, string name) =>
             name == "web" ? [IPAddress.Parse("10.1.2.3")] : null;
         public string? ReverseLookup(string clientId, IPAddress address) => null;
-        // An address with no route in the fresh namespace: forwarding fails at once.
-        public IReadOnlyList<IPAddress> DnsServers(string clientId) => [IPAddress.Parse(upstream)];
+        public IReadOnlyList<IPAddress> DnsServers(string clientId) =>
+            (upstreams.Length > 0 ? upstreams : ["10.254.254.254"]).Select(IPAddress.Parse).ToList();
     }
 
     [Fact]
@@ -151,6 +154,154 @@ public sealed class DnsServerKernelTests
             fakeTcp?.Dispose();
             server.Dispose();
             NetworkNamespace.Remove(path);
+        }
+    }
+
+    [Fact]
+    public void A_failed_upstream_is_skipped_for_a_while_instead_of_costing_every_query_its_timeout()
+    {
+        string name = TestNames.Unique("bnd"), path = $"/run/netns/{name}";
+        string prefix = $"10.252.{Random.Shared.Next(1, 250)}";
+        string dead = prefix + ".1", live = prefix + ".2";
+        var server = new DnsServer(new Names(dead, live), forwarder: new DnsForwarder(TimeSpan.FromMilliseconds(300), TimeSpan.FromMinutes(10)));
+        Socket? deadSocket = null, liveSocket = null, client = null;
+        try
+        {
+            NetworkNamespace.Create(path);
+            foreach (string address in new[] { dead, live })
+                Assert.Equal(0, Sh.Run("ip", ["-n", name, "addr", "add", address + "/32", "dev", "lo"]).ExitCode);
+            (deadSocket, liveSocket, client) = NetworkNamespace.Run(path, () =>
+            {
+                var d = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                d.Bind(new IPEndPoint(IPAddress.Parse(dead), 53)); // takes queries, never answers
+                var l = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                l.Bind(new IPEndPoint(IPAddress.Parse(live), 53));
+                var c = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                c.Connect(new IPEndPoint(ContainerDnsListener.Address, 53));
+                return (d, l, c);
+            });
+            using var upstream = new CancellationTokenSource();
+            var answering = AnswerEveryQuery(liveSocket, upstream.Token);
+            server.Open(new string('c', 64), path);
+            client.ReceiveTimeout = 10000;
+            var buffer = new byte[4096];
+            for (ushort q = 1; q <= 3; q++)
+            {
+                client.Send(DnsMessageTests.Query($"name{q}.example", DnsQuery.TypeA, id: q));
+                int n = client.Receive(buffer);
+                Assert.Equal(q, BinaryPrimitives.ReadUInt16BigEndian(buffer));
+                Assert.Equal(DnsResponse.NoError, buffer[3] & 0xf);
+                Assert.Equal(new byte[] { 192, 0, 2, 55 }, buffer[(n - 4)..n]);
+            }
+            // The first query waited on the dead server once; the two after it went straight to the live one.
+            Assert.Equal(1, PacketsWaiting(deadSocket));
+            upstream.Cancel();
+        }
+        finally
+        {
+            client?.Dispose();
+            deadSocket?.Dispose();
+            liveSocket?.Dispose();
+            server.Dispose();
+            NetworkNamespace.Remove(path);
+        }
+    }
+
+    [Fact]
+    public void A_flood_of_garbage_and_stuck_queries_in_one_container_leaves_another_answered()
+    {
+        string flooded = TestNames.Unique("bnf"), other = TestNames.Unique("bno");
+        string floodedPath = $"/run/netns/{flooded}", otherPath = $"/run/netns/{other}";
+        // Forwarded names go to an upstream that takes them and never answers: each waits out its timeout.
+        string silent = $"10.251.{Random.Shared.Next(1, 250)}.1";
+        var server = new DnsServer(new Names(silent));
+        Socket? silentSocket = null;
+        try
+        {
+            NetworkNamespace.Create(floodedPath);
+            NetworkNamespace.Create(otherPath);
+            Assert.Equal(0, Sh.Run("ip", ["-n", flooded, "addr", "add", silent + "/32", "dev", "lo"]).ExitCode);
+            silentSocket = NetworkNamespace.Run(floodedPath, () =>
+            {
+                var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+                socket.Bind(new IPEndPoint(IPAddress.Parse(silent), 53));
+                return socket;
+            });
+            server.Open(new string('d', 64), floodedPath);
+            server.Open(new string('e', 64), otherPath);
+            using var flooder = Connect(floodedPath);
+            using var victim = Connect(otherPath);
+            var random = new Random(7);
+            for (int i = 0; i < 20000; i++)
+            {
+                var noise = new byte[random.Next(0, 700)];
+                random.NextBytes(noise);
+                flooder.Send(noise);
+                flooder.Send(DnsMessageTests.Query($"stuck{i}.example", DnsQuery.TypeA, id: (ushort)i));
+                if (i % 1000 == 0) flooder.Send(new byte[60000]);
+            }
+            victim.ReceiveTimeout = 10000;
+            var buffer = new byte[4096];
+            victim.Send(DnsMessageTests.Query("web", DnsQuery.TypeA, id: 4242));
+            int n = victim.Receive(buffer);
+            Assert.Equal(4242, BinaryPrimitives.ReadUInt16BigEndian(buffer));
+            Assert.Equal(new byte[] { 10, 1, 2, 3 }, buffer[(n - 4)..n]);
+
+            // The flooded container itself still gets its names while its forwarded queries wait upstream: its
+            // answer comes among their SERVFAILs.
+            flooder.ReceiveTimeout = 10000;
+            flooder.Send(DnsMessageTests.Query("web", DnsQuery.TypeA, id: 60000));
+            while (true)
+            {
+                n = flooder.Receive(buffer);
+                if (BinaryPrimitives.ReadUInt16BigEndian(buffer) == 60000) break;
+            }
+            Assert.Equal(new byte[] { 10, 1, 2, 3 }, buffer[(n - 4)..n]);
+        }
+        finally
+        {
+            silentSocket?.Dispose();
+            server.Dispose();
+            NetworkNamespace.Remove(floodedPath);
+            NetworkNamespace.Remove(otherPath);
+        }
+    }
+
+    private static Socket Connect(string netnsPath) => NetworkNamespace.Run(netnsPath, () =>
+    {
+        var socket = new Socket(AddressFamily.InterNetwork, SocketType.Dgram, ProtocolType.Udp);
+        socket.Connect(new IPEndPoint(ContainerDnsListener.Address, 53));
+        return socket;
+    });
+
+    /// <summary>A fake upstream: every query answered with one A record, 192.0.2.55.</summary>
+    private static async Task AnswerEveryQuery(Socket socket, CancellationToken ct)
+    {
+        var buffer = new byte[4096];
+        try
+        {
+            while (true)
+            {
+                var from = await socket.ReceiveFromAsync(buffer, SocketFlags.None, new IPEndPoint(IPAddress.Any, 0), ct);
+                if (DnsQuery.Parse(buffer.AsSpan(0, from.ReceivedBytes)) is not { } query) continue;
+                var answer = DnsResponse.Build(buffer.AsSpan(0, from.ReceivedBytes), query, DnsResponse.NoError,
+                    [IPAddress.Parse("192.0.2.55")], null, 512);
+                await socket.SendToAsync(answer, SocketFlags.None, from.RemoteEndPoint, ct);
+            }
+        }
+        catch (OperationCanceledException) { }
+    }
+
+    /// <summary>How many datagrams wait on a socket nobody reads.</summary>
+    private static int PacketsWaiting(Socket socket)
+    {
+        socket.Blocking = false;
+        var buffer = new byte[4096];
+        int count = 0;
+        while (true)
+        {
+            try { socket.Receive(buffer); count++; }
+            catch (SocketException e) when (e.SocketErrorCode == SocketError.WouldBlock) { return count; }
         }
     }
 

@@ -61,16 +61,37 @@ public sealed partial class ContainerService
     /// <summary>--link on the default bridge: "address alias hostname name" of each running target, as dockerd.</summary>
     private IEnumerable<string> LinkHostLines(ContainerRecord record)
     {
-        foreach (string link in record.HostConfig.Links ?? [])
+        foreach (var (linked, address, alias) in LinkedContainers(record, defaultBridgeOnly: false))
         {
-            string[] parts = link.Split(':', 2);
-            string target = parts[0].TrimStart('/');
-            string alias = parts.Length == 2 ? parts[1].Split('/').Last() : target;
-            if (Find(target) is not { State.Running: true } linked) continue;
-            var shared = linked.Endpoints.FirstOrDefault(e => record.Endpoints.Any(o => o.NetworkId == e.NetworkId));
-            if (shared is null) continue;
             var names = new[] { alias, linked.Config.Hostname, linked.Name }.Distinct();
-            yield return $"{shared.IPAddress}\t{string.Join(' ', names)}";
+            yield return $"{address}\t{string.Join(' ', names)}";
+        }
+    }
+
+    /// <summary>The legacy link variables (DB_PORT_5432_TCP_ADDR...) of a container on the default bridge, for its
+    /// process and its execs, as dockerd 28 sets them; none on user-defined networks. The container's own variables
+    /// win: a name it sets itself is left out.</summary>
+    public List<string> LinkEnvironment(ContainerRecord record)
+    {
+        var own = (record.Config.Env ?? []).Select(e => e.Split('=', 2)[0]).ToHashSet();
+        return LinkedContainers(record, defaultBridgeOnly: true)
+            .SelectMany(l => ContainerLinks.Environment($"/{record.Name}/{l.Alias}", l.Address,
+                (IEnumerable<string>?)l.Linked.Config.ExposedPorts?.Keys ?? [], l.Linked.Config.Env ?? []))
+            .Where(variable => !own.Contains(variable.Split('=', 2)[0]))
+            .ToList();
+    }
+
+    /// <summary>Each running link target with its address on a network the client shares (the default bridge when
+    /// <paramref name="defaultBridgeOnly"/>).</summary>
+    private IEnumerable<(ContainerRecord Linked, string Address, string Alias)> LinkedContainers(ContainerRecord record,
+        bool defaultBridgeOnly)
+    {
+        foreach (var (target, alias) in ContainerLinks.Parse(record.HostConfig.Links))
+        {
+            if (Find(target) is not { State.Running: true } linked) continue;
+            var shared = linked.Endpoints.FirstOrDefault(e => record.Endpoints.Any(o => o.NetworkId == e.NetworkId)
+                && (!defaultBridgeOnly || _networks.Find(e.NetworkId) is { IsDefault: true }));
+            if (shared is not null) yield return (linked, shared.IPAddress, alias);
         }
     }
 }

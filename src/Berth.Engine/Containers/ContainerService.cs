@@ -347,12 +347,13 @@ public sealed partial class ContainerService
         message.Contains("executable file not found", StringComparison.Ordinal) || message.Contains("no such file or directory", StringComparison.Ordinal)
         || message.Contains("permission denied", StringComparison.Ordinal) ? 400 : 500;
 
-    private static List<string> ProcessEnvironment(ContainerRecord record)
+    private List<string> ProcessEnvironment(ContainerRecord record)
     {
         var env = new List<string>(record.Config.Env ?? []);
         if (!env.Any(e => e.StartsWith("PATH=", StringComparison.Ordinal)))
             env.Insert(0, "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
         env.Insert(1, "HOSTNAME=" + record.Config.Hostname);
+        env.InsertRange(2, LinkEnvironment(record));
         if (record.Config.Tty && !env.Any(e => e.StartsWith("TERM=", StringComparison.Ordinal))) env.Add("TERM=xterm");
         return env;
     }

@@ -91,7 +91,7 @@ public sealed class ExecService
         }
         var record = _containers.Get(exec.ContainerId);
         if (!record.State.Running) throw new ConflictException($"Container {record.Id} is not running");
-        var env = new List<string>(record.Config.Env ?? []);
+        var env = new List<string>([.. _containers.LinkEnvironment(record), .. record.Config.Env ?? []]);
         foreach (string entry in exec.Request.Env ?? [])
         {
             string key = entry.Split('=', 2)[0];

@@ -1,4 +1,5 @@
 using System.Net;
+using Berth.Engine.Containers;
 using Berth.Engine.Model;
 using Berth.Networking.Dns;
 
@@ -80,7 +81,8 @@ public sealed class ContainerDnsNames(Func<IReadOnlyCollection<ContainerRecord>>
             var endpoints = Copy(record.Endpoints).Where(e => userNetworks.ContainsKey(e.NetworkId)).ToList();
             if (endpoints.Count == 0) continue;
             clients[record.Id] = new Client(
-                endpoints.Select(e => (e.NetworkId, userNetworks[e.NetworkId])).ToList(), Links(record),
+                endpoints.Select(e => (e.NetworkId, userNetworks[e.NetworkId])).ToList(),
+                ContainerLinks.Parse(record.HostConfig.Links).Select(l => (l.Alias, l.Target)).ToList(),
                 (record.HostConfig.Dns ?? []).Select(s => IPAddress.TryParse(s, out var ip) ? ip : null).OfType<IPAddress>().ToList());
             foreach (var endpoint in endpoints)
             {
@@ -95,19 +97,6 @@ public sealed class ContainerDnsNames(Func<IReadOnlyCollection<ContainerRecord>>
             }
         }
         return new Index(stamp, DateTime.UtcNow, clients, names, reverse);
-    }
-
-    /// <summary>--link aliases: "target:alias" from the CLI or dockerd's "/target:/client/alias".</summary>
-    private static List<(string Alias, string Target)> Links(ContainerRecord client)
-    {
-        var links = new List<(string, string)>();
-        foreach (string link in client.HostConfig.Links ?? [])
-        {
-            string[] parts = link.Split(':', 2);
-            string target = parts[0].TrimStart('/');
-            links.Add((parts.Length == 2 ? parts[1].Split('/').Last() : target, target));
-        }
-        return links;
     }
 
     /// <summary>The endpoint list changes under the container's lock meanwhile: copy it, retrying a torn read.</summary>

@@ -62,29 +62,42 @@ public sealed class ContainerDnsListener : IDisposable
         return listener;
     }
 
+    /// <summary>Container names are answered inline, from the receive buffer, with no task or copy per query;
+    /// only queries that leave for an upstream get a task of their own (at most <see cref="MaxUdpInFlight"/>), so a
+    /// slow upstream never holds up container names.</summary>
     private async Task ServeUdpAsync()
     {
         var buffer = new byte[65535];
-        EndPoint any = new IPEndPoint(IPAddress.Any, 0);
+        var client = new SocketAddress(AddressFamily.InterNetwork);
         while (!_stop.IsCancellationRequested)
         {
-            SocketReceiveFromResult received;
-            try { received = await _udp.ReceiveFromAsync(buffer, SocketFlags.None, any, _stop.Token); }
+            try
+            {
+                int received = await _udp.ReceiveFromAsync(buffer, SocketFlags.None, client, _stop.Token);
+                var answer = _answerer.AnswerLocally(_clientId, buffer.AsSpan(0, received), overTcp: false, out var forward);
+                if (answer is not null) await _udp.SendToAsync(answer, SocketFlags.None, client, _stop.Token);
+                else if (forward is not null && Volatile.Read(ref _udpInFlight) < MaxUdpInFlight)
+                    _ = ForwardUdpAsync(buffer[..received], forward, Copy(client));
+            }
             catch (Exception e) when (e is OperationCanceledException or ObjectDisposedException) { return; }
-            catch (SocketException) { continue; }
-            // Each query is answered on its own task: a slow upstream never holds up container names.
-            if (Volatile.Read(ref _udpInFlight) >= MaxUdpInFlight) continue;
-            _ = AnswerUdpAsync(buffer[..received.ReceivedBytes], received.RemoteEndPoint);
+            catch (SocketException) { }
         }
     }
 
-    private async Task AnswerUdpAsync(byte[] packet, EndPoint client)
+    private static SocketAddress Copy(SocketAddress address)
+    {
+        var copy = new SocketAddress(address.Family, address.Size);
+        address.Buffer.CopyTo(copy.Buffer);
+        return copy;
+    }
+
+    private async Task ForwardUdpAsync(byte[] packet, DnsQuery query, SocketAddress client)
     {
         Interlocked.Increment(ref _udpInFlight);
         try
         {
-            var answer = await _answerer.AnswerAsync(_clientId, packet, overTcp: false, _upstream);
-            if (answer is not null) await _udp.SendToAsync(answer, SocketFlags.None, client);
+            var answer = await _answerer.ForwardAsync(_clientId, packet, query, overTcp: false, _upstream);
+            await _udp.SendToAsync(answer, SocketFlags.None, client);
         }
         catch (Exception e) when (e is SocketException or ObjectDisposedException) { }
         catch (Exception e) { _logger.LogWarning(e, "answering a DNS query of {Id} failed", _clientId[..12]); }

@@ -10,14 +10,33 @@ public sealed class DnsAnswerer(IDnsNames names, DnsForwarder forwarder, HostRes
     private int _rotation;
 
     /// <summary>The answer to send back, or null to drop the packet (malformed or not a query).</summary>
-    public async Task<byte[]?> AnswerAsync(string clientId, byte[] packet, bool overTcp, DnsUpstreamSockets sockets)
+    public async ValueTask<byte[]?> AnswerAsync(string clientId, byte[] packet, bool overTcp, DnsUpstreamSockets sockets)
     {
+        var local = AnswerLocally(clientId, packet, overTcp, out var forward);
+        if (local is not null || forward is null) return local;
+        return await ForwardAsync(clientId, packet, forward, overTcp, sockets);
+    }
+
+    /// <summary>What the engine answers itself, at once: container names, PTR of their addresses, NXDOMAIN for an
+    /// unknown single label, NOTIMP for other opcodes. Null otherwise: then <paramref name="toForward"/> is the query
+    /// to hand to <see cref="ForwardAsync"/>, or null when the packet is to be dropped.</summary>
+    public byte[]? AnswerLocally(string clientId, ReadOnlySpan<byte> packet, bool overTcp, out DnsQuery? toForward)
+    {
+        toForward = null;
         var query = DnsQuery.Parse(packet);
         if (query is null) return null;
         int limit = overTcp ? 65535 : query.EdnsUdpSize ?? MaxUdpSize;
         if (query.Opcode != 0) return DnsResponse.Failure(packet, query, DnsResponse.NotImp);
         if (query.Class == DnsQuery.ClassIn && Local(clientId, packet, query, limit) is { } local) return local;
+        toForward = query;
+        return null;
+    }
 
+    /// <summary>Anything else: the client's --dns servers, else the host's; from the cache within the answer's TTL.
+    /// SERVFAIL when no server answers.</summary>
+    public async Task<byte[]> ForwardAsync(string clientId, byte[] packet, DnsQuery query, bool overTcp, DnsUpstreamSockets sockets)
+    {
+        int limit = overTcp ? 65535 : query.EdnsUdpSize ?? MaxUdpSize;
         var servers = names.DnsServers(clientId);
         if (servers.Count == 0) servers = hostResolvConf.Servers();
         string key = DnsAnswerCache.Key(query, servers);
@@ -37,7 +56,7 @@ public sealed class DnsAnswerer(IDnsNames names, DnsForwarder forwarder, HostRes
         return forwarded.Length > limit ? DnsResponse.Truncate(forwarded, query) : forwarded;
     }
 
-    private byte[]? Local(string clientId, byte[] packet, DnsQuery query, int limit)
+    private byte[]? Local(string clientId, ReadOnlySpan<byte> packet, DnsQuery query, int limit)
     {
         if (query.Type == DnsQuery.TypePtr && DnsQuery.ReverseAddress(query.Name) is { } address)
         {
@@ -58,11 +77,14 @@ public sealed class DnsAnswerer(IDnsNames names, DnsForwarder forwarder, HostRes
             _ => System.Net.Sockets.AddressFamily.Unknown,
         };
         // Other types (and AAAA of IPv4-only names) get an empty NOERROR so clients never wait on them.
-        var matching = found.Where(a => a.AddressFamily == family).ToList();
+        var matching = new List<IPAddress>(found.Count);
+        foreach (var candidate in found)
+            if (candidate.AddressFamily == family) matching.Add(candidate);
         if (matching.Count > 1)
         {
+            // Round robin: each answer starts one further along, as compose --scale clients expect.
             int start = (int)((uint)Interlocked.Increment(ref _rotation) % (uint)matching.Count);
-            matching = [.. matching.Skip(start), .. matching.Take(start)];
+            matching = [.. matching[start..], .. matching[..start]];
         }
         return DnsResponse.Build(packet, query, DnsResponse.NoError, matching, null, limit);
     }

@@ -1,5 +1,8 @@
 """docker-py 7.1 names: a user network, a container with aliases through networking_config, a peer that resolves
-the alias and the name through the embedded resolver, then a live connect with an alias."""
+the alias and the name through the embedded resolver (and, from its namespace, the wire checks of dns_wire.py: EDNS0,
+empty AAAA, NXDOMAIN, PTR, several queries on one TCP connection), then a live connect with an alias."""
+import os
+import subprocess
 import sys
 
 import docker
@@ -22,6 +25,11 @@ try:
     for name in ["db", "pg", prefix + "srv"]:
         code, out = peer.exec_run(["/bin/busybox", "nslookup", "-type=a", name, "127.0.0.11"])
         assert code == 0 and f"Address: {ip}" in out.decode(), (name, code, out.decode())
+    sandbox = client.containers.get(peer.id).attrs["NetworkSettings"]["SandboxKey"]
+    wire = subprocess.run(["nsenter", "--net=" + sandbox, sys.executable,
+                           os.path.join(os.path.dirname(os.path.abspath(__file__)), "dns_wire.py"),
+                           "127.0.0.11", "db", ip, f"{prefix}srv.{net.name}"], capture_output=True, text=True, timeout=60)
+    assert wire.returncode == 0 and "ok" in wire.stdout, wire.stdout + wire.stderr
     other = client.containers.run("webapp:noexpose", detach=True, name=prefix + "late")
     created.append(other.id)
     net.connect(other, aliases=["cache"])
