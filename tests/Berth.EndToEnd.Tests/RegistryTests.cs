@@ -39,7 +39,7 @@ public sealed class RegistryEngineFixture : IAsyncLifetime
 }
 
 /// <summary>Pull, push and login against Debian's docker-registry on loopback, with the docker CLI and docker-py.</summary>
-public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture<RegistryEngineFixture>
+public sealed partial class RegistryTests(RegistryEngineFixture fixture) : IClassFixture<RegistryEngineFixture>
 {
     private ShResult Docker(params string[] args) => fixture.Docker(args);
 

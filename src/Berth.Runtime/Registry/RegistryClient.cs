@@ -87,6 +87,31 @@ public sealed class RegistryClient
         return (bytes, response.Content.Headers.ContentType?.MediaType, digest);
     }
 
+    /// <summary>Every tag of a repository (GET /v2/NAME/tags/list, following the Link header's pages).</summary>
+    public async Task<List<string>> ListTagsAsync(string repository, CancellationToken ct)
+    {
+        var tags = new List<string>();
+        string? next = $"/v2/{repository}/tags/list";
+        while (next is not null && tags.Count < 100_000)
+        {
+            string page = next;
+            using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, page), [Scope(repository, "pull")], ct, retry: true);
+            await EnsureSuccess(response, repository, ct, blob: true);
+            if (response.Content.Headers.ContentLength > 8 << 20)
+                throw new RegistryException($"the tag list of {repository} is larger than 8 MiB");
+            JsonNode? body;
+            try { body = JsonNode.Parse(await response.Content.ReadAsByteArrayAsync(ct)); }
+            catch (System.Text.Json.JsonException e) { throw new RegistryException($"tag list of {repository}: {e.Message}", RegistryErrorKind.Unsupported); }
+            if (body?["tags"] is JsonArray list)
+                tags.AddRange(list.Select(t => t?.GetValue<string>()).OfType<string>());
+            // Link: </v2/name/tags/list?last=x&n=y>; rel="next"
+            next = response.Headers.TryGetValues("Link", out var links) && links.FirstOrDefault() is { } link
+                   && link.IndexOf('<') is var open and >= 0 && link.IndexOf('>', open) is var close and > 0
+                ? link[(open + 1)..close] : null;
+        }
+        return tags;
+    }
+
     /// <summary>The blob's body as it streams; the caller hashes it. Redirects (to storage) are followed.</summary>
     public async Task<(Stream Body, long? Length, IDisposable Response)> GetBlobAsync(string repository, string digest,
         CancellationToken ct)
