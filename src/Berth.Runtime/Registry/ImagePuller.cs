@@ -20,22 +20,36 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
         var client = hosts.Client(reference.Domain, credentials);
         if (reference.Tag is not null || reference.Digest is not null)
         {
-            var (image, newer) = await PullOneAsync(client, reference, platform, progress, ct);
+            var (image, newer) = await MirrorOrOriginAsync(client, () => PullOneAsync(client, reference, platform, progress, ct));
             await StatusAsync(progress, reference.ToString(), newer);
             return image;
         }
-        var tags = await client.ListTagsAsync(reference.Path, ct);
+        var tags = await MirrorOrOriginAsync(client, () => client.ListTagsAsync(reference.Path, ct));
         if (tags.Count == 0) throw new RegistryException($"no tags found for {reference.FamiliarName}", RegistryErrorKind.NotFound);
         ImageRecord? last = null;
         bool anyNewer = false;
         foreach (string tag in tags)
         {
-            var (image, newer) = await PullOneAsync(client, reference with { Tag = tag }, platform, progress, ct);
+            var (image, newer) = await MirrorOrOriginAsync(client, () => PullOneAsync(client, reference with { Tag = tag }, platform, progress, ct));
             last = image;
             anyNewer |= newer;
         }
         await StatusAsync(progress, reference.FamiliarName, anyNewer);
         return last!;
+    }
+
+    /// <summary>Runs <paramref name="work"/> again on the next mirror or the origin when a mirror fails it (layers
+    /// already landed are not fetched again).</summary>
+    private async Task<T> MirrorOrOriginAsync<T>(RegistryClient client, Func<Task<T>> work)
+    {
+        while (true)
+        {
+            try { return await work(); }
+            catch (Exception e) when (e is RegistryException or IOException or HttpRequestException && client.LeaveMirror())
+            {
+                logger.LogWarning("registry mirror failed, trying the next endpoint: {Error}", e.Message);
+            }
+        }
     }
 
     private static Task StatusAsync(ProgressStream progress, string name, bool newer) =>

@@ -17,6 +17,7 @@ public sealed class RegistryClient
     private readonly RegistryCredentials? _credentials;
     private Uri? _endpoint;
     private AuthChallenge? _challenge;
+    private readonly HashSet<Uri> _leftMirrors = new();
 
     internal RegistryClient(RegistryHosts hosts, string domain, RegistryCredentials? credentials)
     {
@@ -32,7 +33,7 @@ public sealed class RegistryClient
     {
         if (Domain == "docker.io")
         {
-            if (pull) foreach (var mirror in _hosts.Options.Mirrors) yield return mirror;
+            if (pull) foreach (var mirror in _hosts.Options.Mirrors.Where(m => !_leftMirrors.Contains(m))) yield return mirror;
             yield return new Uri("https://registry-1.docker.io");
             yield break;
         }
@@ -62,6 +63,17 @@ public sealed class RegistryClient
             _hosts.Logger.LogDebug("registry endpoint {Endpoint} not usable: {Error}", candidate, last?.Message);
         }
         throw last as RegistryException ?? new RegistryException($"no endpoint for {Domain}", RegistryErrorKind.Unreachable, last);
+    }
+
+    /// <summary>When a mirror serves this client: drops it, so the next request goes to the next mirror or the origin
+    /// (dockerd falls back from a mirror on any error). False when no mirror is in use.</summary>
+    public bool LeaveMirror()
+    {
+        if (_endpoint is null || !_hosts.Options.Mirrors.Contains(_endpoint)) return false;
+        _leftMirrors.Add(_endpoint);
+        _endpoint = null;
+        _challenge = null;
+        return true;
     }
 
     // ------------------------------------------------------------------ reads
