@@ -111,7 +111,7 @@ measure() {
       || { echo "pulled image has the wrong layers" >&2; exit 1; }
   done
   "$cli" rmi -f "$REG/bpull/cold:v1" "$REG/bpull/warm:v1" >/dev/null 2>&1 || true
-  echo "$best_cold $best_warm $growth"
+  printf '%.2f %.2f %s\n' "$best_cold" "$best_warm" "$growth"
 }
 
 berth_start
@@ -125,8 +125,8 @@ fi
 
 printf '\ndocker pull from a loopback registry, %s layers of %s MB (random), best of %s runs\n' "$LAYERS" "$LAYER_MB" "$RUNS"
 printf '%-34s %12s %14s\n' "" "Berth" "dockerd 20.10"
-printf '%-34s %12.2f %14s\n' "cold pull (s)" "$B_COLD" "$D_COLD"
-printf '%-34s %12.2f %14s\n' "warm pull, layers present (s)" "$B_WARM" "$D_WARM"
+printf '%-34s %12s %14s\n' "cold pull (s)" "$B_COLD" "$D_COLD"
+printf '%-34s %12s %14s\n' "warm pull, layers present (s)" "$B_WARM" "$D_WARM"
 printf '%-34s %12s %14s\n' "engine peak RSS growth (KiB)" "$B_RSS" "$D_RSS"
 if [ "$D_COLD" != "-" ]; then
   python3 -c "print(f'cold pull ratio Berth/dockerd: {$B_COLD / $D_COLD:.2f} (target <= 0.5)')"
