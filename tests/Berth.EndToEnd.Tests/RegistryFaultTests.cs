@@ -7,6 +7,16 @@ namespace Berth.EndToEnd.Tests;
 /// Each test has an engine of its own (daemon flags, or a daemon killed).</summary>
 public sealed class RegistryFaultTests
 {
+    /// <summary>The web app imported as <paramref name="name"/>, pushed, and removed here again.</summary>
+    private static void PushWebApp(EngineProcess engine, string name)
+    {
+        string tar = Path.Combine(engine.Root, "rootfs.tar");
+        WebAppImage.WriteRootfsTar(tar);
+        EngineFixture.Check(engine.Docker("import", "-c", WebAppImage.Cmd, tar, name));
+        EngineFixture.Check(engine.Docker("push", name));
+        EngineFixture.Check(engine.Docker("rmi", name));
+    }
+
     /// <summary>--registry-mirror: Docker Hub names are pulled from the mirrors first; a mirror that is down or answers
     /// with an error is left for the next one (and, last, the origin), as dockerd does.</summary>
     [Fact]
@@ -18,13 +28,8 @@ public sealed class RegistryFaultTests
             "--registry-mirror", $"http://127.0.0.1:{Ports.Free()}",
             "--registry-mirror", $"http://{empty.Host}",
             "--registry-mirror", $"http://{holding.Host}");
-        string tar = Path.Combine(engine.Root, "rootfs.tar");
-        WebAppImage.WriteRootfsTar(tar);
         string repo = TestNames.Unique("mirrored", 14);
-        string onMirror = $"{holding.Host}/library/{repo}:v1";
-        EngineFixture.Check(engine.Docker("import", "-c", WebAppImage.Cmd, tar, onMirror));
-        EngineFixture.Check(engine.Docker("push", onMirror));
-        EngineFixture.Check(engine.Docker("rmi", onMirror));
+        PushWebApp(engine, $"{holding.Host}/library/{repo}:v1");
 
         // docker.io/library/REPO:v1: the first mirror refuses connections, the second has no such manifest (404).
         var pull = EngineFixture.Check(engine.Docker("pull", $"{repo}:v1"));
@@ -40,12 +45,8 @@ public sealed class RegistryFaultTests
     {
         await using var registry = await RegistryProcess.StartAsync();
         await using var engine = await EngineProcess.StartAsync();
-        string tar = Path.Combine(engine.Root, "rootfs.tar");
-        WebAppImage.WriteRootfsTar(tar);
         string repo = TestNames.Unique("killed", 12);
-        EngineFixture.Check(engine.Docker("import", "-c", WebAppImage.Cmd, tar, $"{registry.Host}/{repo}:v1"));
-        EngineFixture.Check(engine.Docker("push", $"{registry.Host}/{repo}:v1"));
-        EngineFixture.Check(engine.Docker("rmi", $"{registry.Host}/{repo}:v1"));
+        PushWebApp(engine, $"{registry.Host}/{repo}:v1");
         string layersDir = Path.Combine(engine.DataRoot, "image", "layers");
         var layersBefore = Directory.GetDirectories(layersDir).Order().ToList();
 
@@ -77,12 +78,8 @@ public sealed class RegistryFaultTests
     {
         await using var registry = await RegistryProcess.StartAsync();
         await using var engine = await EngineProcess.StartAsync();
-        string tar = Path.Combine(engine.Root, "rootfs.tar");
-        WebAppImage.WriteRootfsTar(tar);
         string repo = TestNames.Unique("cut", 12);
-        EngineFixture.Check(engine.Docker("import", "-c", WebAppImage.Cmd, tar, $"{registry.Host}/{repo}:v1"));
-        EngineFixture.Check(engine.Docker("push", $"{registry.Host}/{repo}:v1"));
-        EngineFixture.Check(engine.Docker("rmi", $"{registry.Host}/{repo}:v1"));
+        PushWebApp(engine, $"{registry.Host}/{repo}:v1");
 
         await using var proxy = new FaultyProxy(registry.Port) { CutAfterBytes = 96 * 1024, CutsLeft = 1 };
         string name = $"{proxy.Host}/{repo}:v1";
