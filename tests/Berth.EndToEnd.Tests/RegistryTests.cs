@@ -33,13 +33,23 @@ public sealed class RegistryEngineFixture : IAsyncLifetime
             try { Directory.Delete(dir, recursive: true); } catch (IOException) { }
     }
 
+    /// <summary>An image of its own under <paramref name="name"/>: the web app plus a layer no other image has (the
+    /// web app's own layer is here already, so a pull of it would only say "Already exists").</summary>
+    public void CommitUnique(string name)
+    {
+        string container = TestNames.Unique("uniq", 14);
+        EngineFixture.Check(Docker("run", "--name", container, "webapp:noexpose", "sh", "-c", $"echo {container} > /unique"));
+        try { EngineFixture.Check(Docker("commit", container, name)); }
+        finally { Docker("rm", "-f", container); }
+    }
+
     public ShResult Docker(params string[] args) =>
         Sh.Run("/usr/local/bin/docker", args, TimeSpan.FromSeconds(120),
             new Dictionary<string, string> { ["DOCKER_HOST"] = Engine.DockerHost, ["DOCKER_CONFIG"] = DockerConfig });
 }
 
 /// <summary>Pull, push and login against Debian's docker-registry on loopback, with the docker CLI and docker-py.</summary>
-public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture<RegistryEngineFixture>
+public sealed partial class RegistryTests(RegistryEngineFixture fixture) : IClassFixture<RegistryEngineFixture>
 {
     private ShResult Docker(params string[] args) => fixture.Docker(args);
 
@@ -50,7 +60,7 @@ public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture
     {
         await using var registry = await RegistryProcess.StartAsync();
         string name = $"{registry.Host}/{TestNames.Unique("app", 10)}";
-        Ok(Docker("tag", "webapp:noexpose", name + ":v1"));
+        fixture.CommitUnique(name + ":v1");
         var push = Ok(Docker("push", name + ":v1"));
         Assert.Contains($"The push refers to repository [{name}]", push.Stdout);
         Assert.Contains("Pushed", push.Stdout);
@@ -84,7 +94,7 @@ public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture
     {
         await using var registry = await RegistryProcess.StartAsync();
         string name = $"{registry.Host}/{TestNames.Unique("run", 10)}:latest";
-        Ok(Docker("tag", "webapp:noexpose", name));
+        fixture.CommitUnique(name);
         Ok(Docker("push", name));
         Ok(Docker("rmi", name));
         var run = Docker("run", "--rm", name, "echo", "pulled-and-ran");
@@ -115,10 +125,10 @@ public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture
     {
         await using var registry = await RegistryProcess.StartAsync();
         string name = $"{registry.Host}/{TestNames.Unique("bad", 10)}:v1";
-        Ok(Docker("tag", "webapp:noexpose", name));
+        fixture.CommitUnique(name);
         Ok(Docker("push", name));
         string manifest = await GetAsync(registry, $"/v2/{name[(registry.Host.Length + 1)..^3]}/manifests/v1");
-        string layer = JsonNode.Parse(manifest)!["layers"]![0]!["digest"]!.GetValue<string>();
+        string layer = JsonNode.Parse(manifest)!["layers"]!.AsArray().Last()!["digest"]!.GetValue<string>(); // the unique one
         Ok(Docker("rmi", name));
         using (var blob = new FileStream(registry.BlobFile(layer), FileMode.Open, FileAccess.ReadWrite))
         {
@@ -175,7 +185,7 @@ public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture
     {
         await using var registry = await RegistryProcess.StartAsync(tls: true);
         string name = $"{registry.Host}/{TestNames.Unique("tls", 10)}:v1";
-        Ok(Docker("tag", "webapp:noexpose", name));
+        fixture.CommitUnique(name);
         var refused = Docker("push", name);
         Assert.NotEqual(0, refused.ExitCode);
         string dir = Path.Combine(fixture.CertsDirectory, registry.Host);
@@ -196,7 +206,7 @@ public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture
     {
         await using var registry = await RegistryProcess.StartAsync(basicAuth: ("berth", "s3cret-pw"));
         string name = $"{registry.Host}/{TestNames.Unique("auth", 10)}:v1";
-        Ok(Docker("tag", "webapp:noexpose", name));
+        fixture.CommitUnique(name);
         Assert.NotEqual(0, Docker("push", name).ExitCode);
         var wrong = Docker("login", "-u", "berth", "-p", "wrong", registry.Host);
         Assert.NotEqual(0, wrong.ExitCode);
@@ -218,7 +228,7 @@ public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture
     {
         await using var registry = await RegistryProcess.StartAsync();
         string repo = $"{registry.Host}/{TestNames.Unique("py", 10)}";
-        Ok(Docker("tag", "webapp:noexpose", repo + ":py"));
+        fixture.CommitUnique(repo + ":py");
         string script = $$"""
             import docker, sys
             c = docker.DockerClient(base_url=sys.argv[1], version="auto")
@@ -240,7 +250,7 @@ public sealed class RegistryTests(RegistryEngineFixture fixture) : IClassFixture
     {
         await using var registry = await RegistryProcess.StartAsync();
         string name = $"{registry.Host}/{TestNames.Unique("cli", 10)}:v1";
-        Ok(Docker("tag", "webapp:noexpose", name));
+        fixture.CommitUnique(name);
         var env = new Dictionary<string, string> { ["BERTH_HOST"] = fixture.Engine.DockerHost, ["DOCKER_CONFIG"] = fixture.DockerConfig };
         ShResult Berth(params string[] args) => Sh.Run(Path.Combine(EngineProcess.RepoRoot(), "berth"), args, TimeSpan.FromSeconds(180), env);
         var push = Ok(Berth("push", name));

@@ -26,7 +26,10 @@ public sealed class RegistryProcess : IAsyncDisposable
     public string? CaFile { get; }
     public string Storage => Path.Combine(Root, "data");
 
-    public static async Task<RegistryProcess> StartAsync(bool tls = false, (string User, string Password)? basicAuth = null)
+    /// <param name="tokenAuth">Token auth: the token server's realm URL, service, issuer and the certificate its tokens
+    /// are signed with.</param>
+    public static async Task<RegistryProcess> StartAsync(bool tls = false, (string User, string Password)? basicAuth = null,
+        (string Realm, string Service, string Issuer, string CertFile)? tokenAuth = null)
     {
         string root = Path.Combine("/tmp", TestNames.Unique("berth-reg-", 22));
         Directory.CreateDirectory(root);
@@ -57,6 +60,9 @@ public sealed class RegistryProcess : IAsyncDisposable
             if (made.ExitCode != 0) throw new InvalidOperationException("htpasswd: " + made.Stderr);
             config.AddRange(["auth:", "  htpasswd:", "    realm: berth-test", $"    path: {root}/htpasswd"]);
         }
+        if (tokenAuth is var (realm, service, issuer, certFile))
+            config.AddRange(["auth:", "  token:", $"    realm: {realm}", $"    service: {service}", $"    issuer: {issuer}",
+                $"    rootcertbundle: {certFile}"]);
         File.WriteAllLines(Path.Combine(root, "config.yml"), config);
         var info = new ProcessStartInfo("docker-registry") { RedirectStandardOutput = true, RedirectStandardError = true };
         info.ArgumentList.Add("serve");

@@ -47,7 +47,10 @@ public static class RegistryEndpoints
 
     public static async Task PullAsync(HttpContext ctx, BerthEngine engine, string fromImage, string? tag)
     {
-        var reference = ImageReference.ParseRemote(fromImage, tag);
+        // No tag at all (neither here nor in fromImage): every tag, as dockerd (`docker pull -a`).
+        var reference = string.IsNullOrEmpty(tag) && ImageReference.IsNameOnly(fromImage)
+            ? ImageReference.ParseRemote(fromImage) with { Tag = null }
+            : ImageReference.ParseRemote(fromImage, tag);
         var platform = Platform.Parse(ctx.Request.Query["platform"]);
         var credentials = RegistryCredentials.FromHeader(ctx.Request.Headers[AuthHeader]);
         ctx.Response.ContentType = DockerResults.JsonType;
@@ -55,7 +58,8 @@ public static class RegistryEndpoints
         await StreamAsync(ctx, progress, async () =>
         {
             await engine.Puller.PullAsync(reference, platform, credentials, progress, ctx.RequestAborted);
-            engine.Events.Image("pull", reference.ToString(), reference.ToString());
+            string name = reference.Tag is null && reference.Digest is null ? reference.FamiliarName : reference.ToString();
+            engine.Events.Image("pull", name, name);
         });
     }
 

@@ -70,6 +70,8 @@ public static class Containers
         if (createOnly) run.Options.Remove(detach);
         var health = new RunHealthOptions();
         foreach (var option in health.All) run.Options.Add(option);
+        var pull = new RunPullOptions();
+        foreach (var option in pull.All) run.Options.Add(option);
         return run.Action(async (parse, api, ct) =>
         {
             bool useTty = parse.GetValue(tty);
@@ -108,6 +110,7 @@ public static class Containers
                 Healthcheck = health.Read(parse),
                 ConsoleSize = useTty ? Terminal.Size() : (0, 0),
                 Resources = resources.Read(parse),
+                Pull = pull.Read(parse),
             };
             return createOnly ? await CreateOnlyAsync(api, settings, ct) : await RunAsync(api, settings, ct);
         }, runStyleErrors: true);
@@ -190,20 +193,19 @@ public static class Containers
     private static async Task<string> CreateAsync(EngineApi api, RunSettings settings, JsonObject body, CancellationToken ct)
     {
         string path = "/containers/create" + (settings.Name is { Length: > 0 } n ? "?name=" + EngineApi.Q(n) : "");
-        try
+        async Task<string> Create()
         {
             var reply = await api.PostJsonAsync(path, body, ct);
             return reply.Str("Id") ?? throw new CliException("the engine returned no container id", 125);
         }
-        catch (ApiException e) when (e.Status == 404 && e.Message.Contains("No such image", StringComparison.OrdinalIgnoreCase))
+        await settings.Pull.PullFirstAsync(api, settings.Image, ct);
+        try { return await Create(); }
+        catch (ApiException e) when (e.Status == 404 && e.Message.Contains("No such image", StringComparison.OrdinalIgnoreCase)
+                                     && settings.Pull.Policy == RunPull.Missing)
         {
-            // As docker: try a pull, then create again.
-            Console.Error.WriteLine($"Unable to find image '{settings.Image}' locally");
-            var (repo, tag) = Formatting.SplitReference(settings.Image);
-            using (var pull = await api.SendAsync(HttpMethod.Post, $"/images/create?fromImage={EngineApi.Q(Formatting.NormalizeRepo(repo))}&tag={EngineApi.Q(tag.Length == 0 ? "latest" : tag)}", ct))
-                await Images.ReadJsonMessagesAsync(pull, quiet: true, ct);
-            var reply = await api.PostJsonAsync(path, body, ct);
-            return reply.Str("Id") ?? throw new CliException("the engine returned no container id", 125);
+            // As docker: pull, then create again.
+            await settings.Pull.PullMissingAsync(api, settings.Image, ct);
+            return await Create();
         }
     }
 

@@ -17,27 +17,44 @@ public static class Registry
 
     private static Command PullCommand()
     {
+        var all = new Option<bool>("--all-tags", "-a") { Description = "Download all tagged images in the repository" };
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Suppress verbose output" };
         var platform = new Option<string?>("--platform") { Description = "Set platform if server is multi-platform capable" };
         var name = new Argument<string>("NAME[:TAG|@DIGEST]");
-        var pull = new Command("pull", "Download an image from a registry") { quiet, platform, name };
+        var pull = new Command("pull", "Download an image from a registry") { all, quiet, platform, name };
         return pull.Action(async (parse, api, ct) =>
         {
-            var reference = Parse(parse.GetValue(name)!);
-            int code = await PullAsync(api, reference, parse.GetValue(platform), parse.GetValue(quiet), ct);
-            if (code == 0) Console.Out.WriteLine(reference.Digest is null ? $"{reference.FullName}:{reference.Tag}" : $"{reference.FullName}@{reference.Digest}");
-            return code;
+            string text = parse.GetValue(name)!;
+            var reference = Parse(text);
+            bool allTags = parse.GetValue(all);
+            bool nameOnly = ImageReference.IsNameOnly(text);
+            if (allTags && !nameOnly) throw new CliException("tag can't be used with --all-tags/-a");
+            if (!allTags && nameOnly && !parse.GetValue(quiet))
+                Console.Out.WriteLine("Using default tag: latest");
+            string? error = await PullAsync(api, allTags ? reference with { Tag = null } : reference, parse.GetValue(platform),
+                Console.Out, Terminal.IsTerminal(1), parse.GetValue(quiet), ct);
+            if (error is not null)
+            {
+                Console.Error.WriteLine(error);
+                return 1;
+            }
+            Console.Out.WriteLine(allTags ? reference.FullName
+                : reference.Digest is null ? $"{reference.FullName}:{reference.Tag}" : $"{reference.FullName}@{reference.Digest}");
+            return 0;
         });
     }
 
-    /// <summary>POST /images/create?fromImage=&amp;tag= with the saved login; also used by run/create for a missing image.</summary>
-    public static async Task<int> PullAsync(EngineApi api, RemoteReference reference, string? platform, bool quiet, CancellationToken ct)
+    /// <summary>POST /images/create?fromImage=&amp;tag= with the saved login (no tag: every tag, as `pull -a`), its
+    /// progress drawn on <paramref name="output"/>; also used by run/create. Returns the stream's error, if any.</summary>
+    public static async Task<string?> PullAsync(EngineApi api, RemoteReference reference, string? platform, TextWriter output,
+        bool terminal, bool quiet, CancellationToken ct)
     {
-        string query = $"fromImage={EngineApi.Q(reference.FullName)}&tag={EngineApi.Q(reference.TagOrDigest)}";
+        string query = $"fromImage={EngineApi.Q(reference.FullName)}";
+        if (reference.Digest is not null || reference.Tag is not null) query += $"&tag={EngineApi.Q(reference.TagOrDigest)}";
         if (!string.IsNullOrEmpty(platform)) query += "&platform=" + EngineApi.Q(platform);
         using var response = await api.SendAsync(HttpMethod.Post, "/images/create?" + query, ct, headersOnly: true,
             registryAuth: AuthHeader(reference.Domain));
-        return await ShowProgressAsync(response, quiet, ct);
+        return await RenderProgressAsync(response, output, terminal, quiet, ct);
     }
 
     private static Command PushCommand()
@@ -150,9 +167,19 @@ public static class Registry
     /// with its bar; otherwise one line per state change, counts left out.</summary>
     public static async Task<int> ShowProgressAsync(HttpResponseMessage response, bool quiet, CancellationToken ct)
     {
+        string? error = await RenderProgressAsync(response, Console.Out, Terminal.IsTerminal(1), quiet, ct);
+        if (error is null) return 0;
+        Console.Error.WriteLine(error);
+        return 1;
+    }
+
+    /// <summary>Draws a progress stream on <paramref name="output"/>; returns the error message that ended it, if any.</summary>
+    private static async Task<string?> RenderProgressAsync(HttpResponseMessage response, TextWriter output, bool terminal, bool quiet,
+        CancellationToken ct)
+    {
         await using var stream = await response.Content.ReadAsStreamAsync(ct);
         using var reader = new StreamReader(stream);
-        bool terminal = !quiet && Terminal.IsTerminal(1);
+        terminal = terminal && !quiet;
         var lines = new Dictionary<string, int>();
         int printed = 0;
         string? line;
@@ -162,11 +189,7 @@ public static class Registry
             try { message = JsonNode.Parse(line); }
             catch (JsonException) { continue; }
             if (message is null) continue;
-            if ((message["errorDetail"]?["message"] ?? message["error"]) is JsonValue error)
-            {
-                Console.Error.WriteLine(error.ToString());
-                return 1;
-            }
+            if ((message["errorDetail"]?["message"] ?? message["error"]) is JsonValue error) return error.ToString();
             if (quiet) continue;
             string? status = message.Str("status");
             if (status is null) continue;
@@ -176,7 +199,7 @@ public static class Registry
             bool counted = current > 0 || total > 0;
             if (!terminal)
             {
-                if (!counted) Console.Out.WriteLine(id is null ? status : $"{id}: {status}");
+                if (!counted) output.WriteLine(id is null ? status : $"{id}: {status}");
                 continue;
             }
             string text = (id is null ? "" : id + ": ") + status + (counted ? " " + ProgressStream.Bar(current, total) : "");
@@ -184,12 +207,12 @@ public static class Registry
             {
                 if (id is not null) lines[id] = printed;
                 printed++;
-                Console.Out.Write("\x1b[2K\r" + text + "\n");
+                output.Write("\x1b[2K\r" + text + "\n");
                 continue;
             }
             int up = printed - index;
-            Console.Out.Write($"\x1b[{up}A\x1b[2K\r{text}\x1b[{up}B\r");
+            output.Write($"\x1b[{up}A\x1b[2K\r{text}\x1b[{up}B\r");
         }
-        return 0;
+        return null;
     }
 }

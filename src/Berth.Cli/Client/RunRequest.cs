@@ -44,6 +44,8 @@ public sealed record RunSettings
     public JsonObject? Healthcheck { get; init; }
     /// <summary>HostConfig fields of the resource flags (<see cref="RunResources"/>), laid over the defaults.</summary>
     public JsonObject Resources { get; init; } = new();
+    /// <summary>--pull, -q and --platform: when and how the image is pulled.</summary>
+    public RunPull Pull { get; init; } = RunPull.Default;
 }
 
 /// <summary>The `POST /containers/create` body the docker CLI 28 sends for `docker run`, and its -p/--expose

@@ -13,6 +13,14 @@ public static partial class ImageReference
         return new RemoteReference(domain, path, digest is null ? tag ?? "latest" : tag, digest);
     }
 
+    /// <summary>A name without tag or digest ("redis", "host:5000/app"): what `pull -a` takes, and what the API's
+    /// fromImage without a tag pulls every tag of.</summary>
+    public static bool IsNameOnly(string reference)
+    {
+        var (_, tag, digest) = Parse(reference);
+        return tag is null && digest is null;
+    }
+
     /// <summary>The API's fromImage and tag pair; the tag may be a digest (`docker pull name@sha256:...`).</summary>
     public static RemoteReference ParseRemote(string name, string? tagOrDigest)
     {

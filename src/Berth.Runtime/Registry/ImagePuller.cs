@@ -12,10 +12,54 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
 {
     private const int LayerAttempts = 3;
 
+    /// <summary>Pulls the tag or digest the reference names; a reference with neither (the API's fromImage without a
+    /// tag, `docker pull -a`) pulls every tag of the repository, as dockerd does. Returns the last image pulled.</summary>
     public async Task<ImageRecord> PullAsync(RemoteReference reference, Platform platform, RegistryCredentials? credentials,
         ProgressStream progress, CancellationToken ct)
     {
         var client = hosts.Client(reference.Domain, credentials);
+        if (reference.Tag is not null || reference.Digest is not null)
+        {
+            var (image, newer) = await MirrorOrOriginAsync(client, () => PullOneAsync(client, reference, platform, progress, ct));
+            await StatusAsync(progress, reference.ToString(), newer);
+            return image;
+        }
+        var tags = await MirrorOrOriginAsync(client, () => client.ListTagsAsync(reference.Path, ct));
+        if (tags.Count == 0) throw new RegistryException($"no tags found for {reference.FamiliarName}", RegistryErrorKind.NotFound);
+        ImageRecord? last = null;
+        bool anyNewer = false;
+        foreach (string tag in tags)
+        {
+            var (image, newer) = await MirrorOrOriginAsync(client, () => PullOneAsync(client, reference with { Tag = tag }, platform, progress, ct));
+            last = image;
+            anyNewer |= newer;
+        }
+        await StatusAsync(progress, reference.FamiliarName, anyNewer);
+        return last!;
+    }
+
+    /// <summary>Runs <paramref name="work"/> again on the next mirror or the origin when a mirror fails it (layers
+    /// already landed are not fetched again).</summary>
+    private async Task<T> MirrorOrOriginAsync<T>(RegistryClient client, Func<Task<T>> work)
+    {
+        while (true)
+        {
+            try { return await work(); }
+            catch (Exception e) when (e is RegistryException or IOException or HttpRequestException && client.LeaveMirror())
+            {
+                logger.LogWarning("registry mirror failed, trying the next endpoint: {Error}", e.Message);
+            }
+        }
+    }
+
+    private static Task StatusAsync(ProgressStream progress, string name, bool newer) =>
+        progress.MessageAsync(newer ? $"Status: Downloaded newer image for {name}" : $"Status: Image is up to date for {name}");
+
+    /// <summary>One tag or digest: manifest, config, the layers not yet here, then the image record. Whether anything
+    /// changed here (layers fetched, or a tag or digest newly set).</summary>
+    private async Task<(ImageRecord Image, bool Newer)> PullOneAsync(RegistryClient client, RemoteReference reference, Platform platform,
+        ProgressStream progress, CancellationToken ct)
+    {
         var (manifestBytes, manifestType, digest) = await ResolveAsync(client, reference, platform, ct);
         await progress.MessageAsync($"Pulling from {reference.Path}", reference.TagOrDigest);
 
@@ -35,10 +79,7 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
             var image = store.CommitPulled(configBytes, tag, repoDigest, manifestBytes, manifestType);
             logger.LogInformation("pulled {Reference} ({Digest}) as {Image}", reference, digest, image.Id);
             await progress.MessageAsync($"Digest: {digest}");
-            await progress.MessageAsync(upToDate
-                ? $"Status: Image is up to date for {reference}"
-                : $"Status: Downloaded newer image for {reference}");
-            return image;
+            return (image, !upToDate);
         }
         finally
         {

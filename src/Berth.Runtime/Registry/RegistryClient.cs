@@ -17,6 +17,7 @@ public sealed class RegistryClient
     private readonly RegistryCredentials? _credentials;
     private Uri? _endpoint;
     private AuthChallenge? _challenge;
+    private readonly HashSet<Uri> _leftMirrors = new();
 
     internal RegistryClient(RegistryHosts hosts, string domain, RegistryCredentials? credentials)
     {
@@ -32,7 +33,7 @@ public sealed class RegistryClient
     {
         if (Domain == "docker.io")
         {
-            if (pull) foreach (var mirror in _hosts.Options.Mirrors) yield return mirror;
+            if (pull) foreach (var mirror in _hosts.Options.Mirrors.Where(m => !_leftMirrors.Contains(m))) yield return mirror;
             yield return new Uri("https://registry-1.docker.io");
             yield break;
         }
@@ -64,6 +65,17 @@ public sealed class RegistryClient
         throw last as RegistryException ?? new RegistryException($"no endpoint for {Domain}", RegistryErrorKind.Unreachable, last);
     }
 
+    /// <summary>When a mirror serves this client: drops it, so the next request goes to the next mirror or the origin
+    /// (dockerd falls back from a mirror on any error). False when no mirror is in use.</summary>
+    public bool LeaveMirror()
+    {
+        if (_endpoint is null || !_hosts.Options.Mirrors.Contains(_endpoint)) return false;
+        _leftMirrors.Add(_endpoint);
+        _endpoint = null;
+        _challenge = null;
+        return true;
+    }
+
     // ------------------------------------------------------------------ reads
 
     /// <summary>The manifest bytes as served, their media type and digest (checked against a digest reference).</summary>
@@ -85,6 +97,31 @@ public sealed class RegistryClient
         if (tagOrDigest.StartsWith("sha256:", StringComparison.Ordinal) && digest != tagOrDigest)
             throw new RegistryException($"manifest verification failed for digest {tagOrDigest}", RegistryErrorKind.DigestMismatch);
         return (bytes, response.Content.Headers.ContentType?.MediaType, digest);
+    }
+
+    /// <summary>Every tag of a repository (GET /v2/NAME/tags/list, following the Link header's pages).</summary>
+    public async Task<List<string>> ListTagsAsync(string repository, CancellationToken ct)
+    {
+        var tags = new List<string>();
+        string? next = $"/v2/{repository}/tags/list";
+        while (next is not null && tags.Count < 100_000)
+        {
+            string page = next;
+            using var response = await SendAsync(() => new HttpRequestMessage(HttpMethod.Get, page), [Scope(repository, "pull")], ct, retry: true);
+            await EnsureSuccess(response, repository, ct, blob: true);
+            if (response.Content.Headers.ContentLength > 8 << 20)
+                throw new RegistryException($"the tag list of {repository} is larger than 8 MiB");
+            JsonNode? body;
+            try { body = JsonNode.Parse(await response.Content.ReadAsByteArrayAsync(ct)); }
+            catch (System.Text.Json.JsonException e) { throw new RegistryException($"tag list of {repository}: {e.Message}", RegistryErrorKind.Unsupported); }
+            if (body?["tags"] is JsonArray list)
+                tags.AddRange(list.Select(t => t?.GetValue<string>()).OfType<string>());
+            // Link: </v2/name/tags/list?last=x&n=y>; rel="next"
+            next = response.Headers.TryGetValues("Link", out var links) && links.FirstOrDefault() is { } link
+                   && link.IndexOf('<') is var open and >= 0 && link.IndexOf('>', open) is var close and > 0
+                ? link[(open + 1)..close] : null;
+        }
+        return tags;
     }
 
     /// <summary>The blob's body as it streams; the caller hashes it. Redirects (to storage) are followed.</summary>
