@@ -93,7 +93,9 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
         public async Task<ImageRecord> ExecuteAsync(IReadOnlyList<DockerfileInstruction> instructions)
         {
             var plan = Plan(instructions);
-            _total = plan.Count;
+            // --label: one LABEL step per label, in key order, at the end of the last stage (as dockerd adds them).
+            var labels = request.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).ToList();
+            _total = plan.Count + labels.Count;
             bool inStage = false;
             foreach (var instruction in plan)
             {
@@ -115,11 +117,13 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
                 await DispatchAsync(instruction);
             }
             if (!inStage) throw new BuildException("No image was generated. Is your Dockerfile empty?");
-            if (request.Labels.Count > 0)
+            foreach (var (key, value) in labels)
             {
+                string line = $"LABEL {key}={value}";
+                await Say($"Step {++_step}/{_total} : {line}\n");
                 var config = ImageStore.CopyConfig(_config);
-                foreach (var (key, value) in request.Labels) (config.Labels ??= new())[key] = value;
-                await CommitAsync(config, null, "LABEL " + string.Join(' ', request.Labels.Select(l => $"{l.Key}={l.Value}")), "labels " + JsonSerializer.Serialize(request.Labels));
+                (config.Labels ??= new())[key] = value; // taken as given: no expansion, no quote removal
+                await CommitConfigAsync(new DockerfileInstruction("LABEL", line, new Dictionary<string, string?>(), line[6..], null, 0), config);
             }
             var final = _image ?? throw new BuildException("No image was generated. Is your Dockerfile empty?");
             var unused = request.BuildArgs.Keys.Where(k => !_usedArgs.Contains(k) && !ProxyArgs.Contains(k)).Order().ToList();
@@ -234,6 +238,9 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
                     (withShell.OtherFields ??= new())["Shell"] = JsonSerializer.SerializeToElement(_shell);
                     await CommitConfigAsync(instruction, withShell);
                     return;
+                case "WORKDIR":
+                    await WorkdirAsync(instruction);
+                    return;
                 case "MAINTAINER":
                     await CommitConfigAsync(instruction, ImageStore.CopyConfig(_config));
                     return;
@@ -291,14 +298,16 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
             string createdBy, string cacheKey, bool showContainer = false)
         {
             if (await TryCacheAsync(cacheKey)) return;
-            if (showContainer)
-            {
-                // The legacy builder commits config steps through a container that never starts.
-                string id = Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
-                await Say($" ---> Running in {id}\n");
-                if (request.RemoveIntermediate) await Say($"Removing intermediate container {id}\n");
-            }
+            if (showContainer) await SayProbeContainerAsync();
             await Advance(await CreateAsync(config, writeLayer, createdBy, cacheKey));
+        }
+
+        /// <summary>The legacy builder commits config steps through a container that never starts.</summary>
+        private async Task SayProbeContainerAsync()
+        {
+            string id = Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
+            await Say($" ---> Running in {id}\n");
+            if (request.RemoveIntermediate) await Say($"Removing intermediate container {id}\n");
         }
 
         private async Task<bool> TryCacheAsync(string cacheKey)
