@@ -125,7 +125,7 @@ public sealed class BuildClientTests : IDisposable
     [Fact]
     public void Commit_query_diff_lines_and_history_rows_are_dockers()
     {
-        Assert.Equal("container=web&repo=img&tag=v1&comment=a%20b&changes=CMD%20x&pause=0",
+        Assert.Equal("container=web&repo=docker.io%2Flibrary%2Fimg&tag=v1&comment=a%20b&changes=CMD%20x&pause=0",
             ContainerImages.CommitQuery("web", "img:v1", "a b", null, ["CMD x"], pause: false));
         Assert.Throws<CliException>(() => ContainerImages.CommitQuery("web", "Img", null, null, [], true));
         Assert.Equal("A /root/new", ContainerImages.DiffLine(JsonNode.Parse("{\"Kind\":1,\"Path\":\"/root/new\"}")));

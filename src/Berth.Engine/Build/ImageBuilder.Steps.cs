@@ -93,7 +93,7 @@ public sealed partial class ImageBuilder
         private async Task WorkdirAsync(DockerfileInstruction instruction)
         {
             var config = ImageStore.CopyConfig(_config);
-            try { ImageChanges.ApplyBuildInstruction(config, instruction.Original, ArgEnvironment()); }
+            try { ImageChanges.ApplyBuildInstruction(config, instruction.Original, ArgEnvironment(), instruction.Escape); }
             catch (ImageException e) { throw new BuildException(e.Message); }
             string createdBy = "/bin/sh -c #(nop)  " + instruction.Original, key = instruction.Original + ArgsKey();
             string relative = Clean(config.WorkingDir ?? "");
@@ -126,10 +126,10 @@ public sealed partial class ImageBuilder
                 if (flag is not ("from" or "chown" or "chmod") || flag == "from" && name == "ADD")
                     throw new BuildException($"Unknown flag: {flag}");
             var env = new List<string>([.. ArgEnvironment(), .. _config.Env ?? []]);
-            var words = instruction.Json?.Select(w => w).ToList() ?? BuildWords.Split(instruction.Arguments, env);
+            var words = instruction.Json?.Select(w => w).ToList() ?? BuildWords.Split(instruction.Arguments, env, instruction.Escape);
             if (words.Count < 2)
                 throw new BuildException($"{name} requires at least two arguments, but only one was provided. Destination could not be determined.");
-            string dest = BuildWords.Expand(words[^1], env);
+            string dest = BuildWords.Expand(words[^1], env, instruction.Escape);
             var sources = words.Take(words.Count - 1).ToList();
             if (name == "ADD" && sources.Any(s => s.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || s.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
                 throw new BuildException("ADD from a URL is not supported by Berth: download the file into the build context");
@@ -165,7 +165,7 @@ public sealed partial class ImageBuilder
             var matches = new List<string>();
             foreach (string source in sources)
             {
-                string pattern = BuildWords.Expand(source, env);
+                string pattern = BuildWords.Expand(source, env, instruction.Escape);
                 var found = Glob(root, Clean(pattern), ignored);
                 if (found.Count == 0)
                     throw new BuildException(pattern.IndexOfAny(['*', '?', '[']) >= 0

@@ -178,7 +178,7 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
             _stageName = words.Length == 3 ? words[2].ToLowerInvariant() : null;
             if (instruction.Flag("platform") is { Length: > 0 } platform && platform is not ("linux/amd64" or "linux"))
                 throw new BuildException($"platform {platform} is not supported: Berth builds linux/amd64 images");
-            string name = BuildWords.Expand(words[0], MetaArgEnvironment());
+            string name = BuildWords.Expand(words[0], MetaArgEnvironment(), instruction.Escape);
             if (name.Length == 0) throw new BuildException("base name (" + words[0] + ") should not be blank");
             _args = new();
             _shell = [.. DefaultShell];
@@ -253,7 +253,7 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
                     return;
                 default:
                     var config = ImageStore.CopyConfig(_config);
-                    try { ImageChanges.ApplyBuildInstruction(config, instruction.Original, ArgEnvironment()); }
+                    try { ImageChanges.ApplyBuildInstruction(config, instruction.Original, ArgEnvironment(), instruction.Escape); }
                     catch (ImageException e) { throw new BuildException(e.Message); }
                     await CommitConfigAsync(instruction, config);
                     return;
@@ -267,7 +267,7 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
             {
                 int eq = word.IndexOf('=');
                 string name = eq < 0 ? word : word[..eq];
-                string? fallback = eq < 0 ? null : BuildWords.Expand(word[(eq + 1)..], meta ? MetaArgEnvironment() : ArgEnvironment());
+                string? fallback = eq < 0 ? null : BuildWords.Expand(word[(eq + 1)..], meta ? MetaArgEnvironment() : ArgEnvironment(), instruction.Escape);
                 if (!meta && fallback is null && _metaArgs.TryGetValue(name, out var global)) fallback = global;
                 _usedArgs.Add(name);
                 scope[name] = request.BuildArgs.TryGetValue(name, out var given) && given is not null ? given : fallback;
