@@ -1,6 +1,5 @@
 using System.Text;
 using System.Text.RegularExpressions;
-using Berth.Engine;
 using Berth.Runtime.Images;
 
 namespace Berth.Api.Endpoints;
@@ -23,14 +22,7 @@ public sealed class ImageListFilter
     public static ImageListFilter Parse(string? json)
     {
         var filters = FilterJson.Parse(json, ["reference", "dangling", "label"]);
-        bool? dangling = null;
-        if (filters.TryGetValue("dangling", out var d) && d.Count > 0)
-            dangling = d[^1].ToLowerInvariant() switch
-            {
-                "true" or "1" => true,
-                "false" or "0" => false,
-                var other => throw new BadRequestException($"Invalid filter 'dangling={DockerResults.Shorten(other)}'"),
-            };
+        bool? dangling = PruneFilter.Dangling(filters);
         var references = (filters.GetValueOrDefault("reference") ?? []).Select(PathPattern).ToList();
         return new ImageListFilter(references, filters.GetValueOrDefault("label") ?? [], dangling);
     }

@@ -2,7 +2,6 @@ using System.CommandLine;
 using System.IO.Pipelines;
 using System.Net.Http.Headers;
 using System.Text;
-using System.Text.Json;
 using System.Text.Json.Nodes;
 
 namespace Berth.Cli.Client;
@@ -172,18 +171,10 @@ public static class Builds
     private static async Task<(int Code, string? ImageId)> ShowAsync(HttpResponseMessage response, bool quiet, string progress,
         CancellationToken ct)
     {
-        await using var stream = await response.Content.ReadAsStreamAsync(ct);
-        using var reader = new StreamReader(stream);
         var held = new StringBuilder();
         string? imageId = null;
-        string? line;
-        while ((line = await reader.ReadLineAsync(ct)) is not null)
+        await foreach (var message in Images.JsonMessagesAsync(response, ct))
         {
-            if (line.Trim().Length == 0) continue;
-            JsonNode? message;
-            try { message = JsonNode.Parse(line); }
-            catch (JsonException) { continue; }
-            if (message is null) continue;
             if ((message["errorDetail"]?["message"] ?? message["error"]) is JsonValue error)
             {
                 await Console.Out.FlushAsync(ct);

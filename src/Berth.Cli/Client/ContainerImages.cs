@@ -191,7 +191,7 @@ public static class ContainerImages
                 : local.ToString("yyyy-MM-dd'T'HH:mm:sszzz", CultureInfo.InvariantCulture);
             rows.Add(new Dictionary<string, object?>
             {
-                ["ID"] = trunc && id.StartsWith("sha256:", StringComparison.Ordinal) ? Formatting.ShortId(id) : id,
+                ["ID"] = trunc ? Formatting.ShortId(id) : id,
                 ["CreatedAt"] = createdAt,
                 ["CreatedSince"] = !human ? createdAt : created <= epoch ? "N/A" : Formatting.Ago(created, now),
                 ["CreatedBy"] = trunc ? Formatting.Ellipsis(createdBy, 45) : createdBy,
