@@ -22,7 +22,7 @@ public sealed class ImageListFilter
     public static ImageListFilter Parse(string? json)
     {
         var filters = FilterJson.Parse(json, ["reference", "dangling", "label"]);
-        bool? dangling = PruneFilter.Dangling(filters);
+        bool? dangling = PruneFilter.ParseDangling(filters);
         var references = (filters.GetValueOrDefault("reference") ?? []).Select(PathPattern).ToList();
         return new ImageListFilter(references, filters.GetValueOrDefault("label") ?? [], dangling);
     }

@@ -83,11 +83,11 @@ public sealed class PruneFilter
     {
         var filters = FilterJson.Parse(json, ["until", "label", "label!", .. extra]);
         DateTimeOffset? until = filters.TryGetValue("until", out var u) && u.Count > 0 ? Until(u[^1]) : null;
-        return new PruneFilter(until, filters.GetValueOrDefault("label") ?? [], filters.GetValueOrDefault("label!") ?? [], Dangling(filters));
+        return new PruneFilter(until, filters.GetValueOrDefault("label") ?? [], filters.GetValueOrDefault("label!") ?? [], ParseDangling(filters));
     }
 
     /// <summary>The dangling filter's last value (true/1, false/0), null without one.</summary>
-    public static bool? Dangling(Dictionary<string, List<string>> filters) =>
+    public static bool? ParseDangling(Dictionary<string, List<string>> filters) =>
         filters.TryGetValue("dangling", out var d) && d.Count > 0
             ? d[^1].ToLowerInvariant() switch
             {
