@@ -81,7 +81,7 @@ public sealed partial class BuildTests
         EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose", "sh", "-c", "rm /etc/group && echo x > /root/new && exec sleep 300"));
         try
         {
-            EngineFixture.Check(WaitFor.UntilSuccess(() => Engine.Docker("exec", name, "test", "-s", "/root/new")));
+            EngineFixture.Check(WaitFor.UntilSuccess(() => Engine.Docker("exec", name, "sh", "-c", "test -s /root/new")));
             string diff = EngineFixture.Check(Berth("diff", name)).Stdout;
             Assert.Equal(EngineFixture.Check(Engine.Docker("diff", name)).Stdout, diff);
             Assert.Contains("D /etc/group\n", diff);
@@ -111,7 +111,7 @@ public sealed partial class BuildTests
             EngineFixture.Check(Engine.Docker("rmi", tag));
             var load = EngineFixture.Check(Berth("load", "-i", saved));
             Assert.Contains($"Loaded image: {tag}", load.Stdout);
-            Assert.Equal("x\n", EngineFixture.Check(Engine.Docker("run", "--rm", tag)).Stdout);
+            Assert.Equal("x\n", EngineFixture.Check(Engine.Docker("run", "--rm", tag, "cat", "/root/new")).Stdout);
 
             var terminal = Berth("save", "nonexistent-image-" + name);
             Assert.Equal(1, terminal.ExitCode);
