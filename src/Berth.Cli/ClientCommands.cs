@@ -14,7 +14,7 @@ public static class ClientCommands
     public static IEnumerable<Command> Create() =>
         Containers.Create().Concat(Exec.Create()).Concat(Images.Create()).Concat(Registry.Create()).Concat(Networks.Create())
             .Concat(Volumes.Create()).Concat(Copy.Create()).Concat(SystemCommands.Create()).Concat(Events.Create())
-            .Concat(ResourceCommands.Create());
+            .Concat(ResourceCommands.Create()).Concat(Builds.Create()).Concat(ContainerImages.Create());
 
     /// <summary>docker stops parsing options at the image of `run` (and the container of `exec`): `run img sh -c x`
     /// passes -c to sh. System.CommandLine would take -c as an option, so a "--" goes in after that argument.</summary>

@@ -6,7 +6,7 @@ namespace Berth.EndToEnd.Tests;
 /// <summary>The legacy builder (`POST /build`) driven by the docker CLI 28 (with DOCKER_BUILDKIT=0 and without), docker-py
 /// and docker-compose 1.29, on the seeds' web app image (busybox rootfs) as the base; and images out of containers
 /// (commit, diff, export, save/load).</summary>
-public sealed class BuildTests(EngineFixture fixture) : IClassFixture<EngineFixture>
+public sealed partial class BuildTests(EngineFixture fixture) : IClassFixture<EngineFixture>
 {
     private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };
     private EngineProcess Engine => fixture.Engine;

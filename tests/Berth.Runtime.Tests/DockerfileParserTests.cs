@@ -24,6 +24,18 @@ public sealed class DockerfileParserTests
     }
 
     [Fact]
+    public void The_escape_directive_applies_to_word_processing_too()
+    {
+        var lines = DockerfileParser.Parse("# escape=`\nFROM x\nENV P=C:\\dir Q=a`$b\n");
+        Assert.Equal('`', lines[1].Escape);
+        var config = new Berth.Runtime.Images.ImageConfig();
+        Berth.Runtime.Images.ImageChanges.ApplyBuildInstruction(config, lines[1].Original, [], lines[1].Escape);
+        Assert.Equal(["P=C:\\dir", "Q=a$b"], config.Env!);
+        Assert.Equal("C:\\dir a$b", BuildWords.Expand("C:\\dir a`$b", [], '`'));
+        Assert.Equal("C:dir $b", BuildWords.Expand("C:\\dir \\$b", []));
+    }
+
+    [Fact]
     public void Flags_are_taken_only_where_the_instruction_has_them()
     {
         var copy = DockerfileParser.Parse("FROM x\ncopy --from=build --chown=1:2 a b\nCMD --help\n");

@@ -32,12 +32,15 @@ public static class BuildEndpoints
                 Pull = DockerResults.Flag(ctx, "pull"),
                 NetworkMode = query["networkmode"].ToString() is { Length: > 0 } network ? network : "default",
                 RemoveIntermediate = query["rm"].ToString() is not ("0" or "false"),
+                ForceRemove = DockerResults.Flag(ctx, "forcerm"),
             };
             foreach (string tag in request.Tags) Berth.Runtime.Images.ImageStore.NormalizeTag(tag); // bad tags: 400 up front
             var output = new StreamOutput(ctx);
             try
             {
-                await engine.Builder.BuildAsync(ctx.Request.Body, request, output, ctx.RequestAborted);
+                var image = await engine.Builder.BuildAsync(ctx.Request.Body, request, output, ctx.RequestAborted);
+                // With q=1 the image ID is all dockerd says (the docker CLI prints it for -q).
+                if (request.Quiet) await output.WriteAsync(image.Id + "\n");
             }
             catch (Exception e) when (output.Started && e is BuildException or EngineException or Berth.Runtime.Images.ImageException)
             {
@@ -49,9 +52,9 @@ public static class BuildEndpoints
 
         app.MapPost("/build/prune", async (HttpContext ctx) =>
         {
-            int removed = engine.Images.PruneCache();
-            await DockerResults.Json(ctx, new { CachesDeleted = Array.Empty<string>(), SpaceReclaimed = 0L });
-            _ = removed;
+            var used = engine.Containers.All.Select(c => c.ImageId).ToHashSet();
+            var (deleted, reclaimed) = engine.Images.PruneCache(used.Contains);
+            await DockerResults.Json(ctx, new { CachesDeleted = deleted, SpaceReclaimed = reclaimed });
         });
 
         app.MapPost("/build/cancel", (HttpContext ctx) => DockerResults.NoContent(ctx));

@@ -33,7 +33,8 @@ public static class ContainerImageEndpoints
             }
             var changes = query["changes"].Where(c => !string.IsNullOrEmpty(c)).Select(c => c!).ToList();
             var image = await engine.Containers.CommitAsync(container,
-                new CommitRequest(reference, changes, query["comment"], query["author"], config), ctx.RequestAborted);
+                new CommitRequest(reference, changes, query["comment"], query["author"], config,
+                    Pause: query["pause"].ToString() is "" || DockerResults.Flag(ctx, "pause")), ctx.RequestAborted);
             await DockerResults.Json(ctx, new { Id = image.Id }, 201);
         });
 

@@ -83,16 +83,19 @@ public sealed class PruneFilter
     {
         var filters = FilterJson.Parse(json, ["until", "label", "label!", .. extra]);
         DateTimeOffset? until = filters.TryGetValue("until", out var u) && u.Count > 0 ? Until(u[^1]) : null;
-        bool? dangling = null;
-        if (filters.TryGetValue("dangling", out var d) && d.Count > 0)
-            dangling = d[^1].ToLowerInvariant() switch
+        return new PruneFilter(until, filters.GetValueOrDefault("label") ?? [], filters.GetValueOrDefault("label!") ?? [], ParseDangling(filters));
+    }
+
+    /// <summary>The dangling filter's last value (true/1, false/0), null without one.</summary>
+    public static bool? ParseDangling(Dictionary<string, List<string>> filters) =>
+        filters.TryGetValue("dangling", out var d) && d.Count > 0
+            ? d[^1].ToLowerInvariant() switch
             {
                 "true" or "1" => true,
                 "false" or "0" => false,
                 var other => throw new BadRequestException($"Invalid filter 'dangling={DockerResults.Shorten(other)}'"),
-            };
-        return new PruneFilter(until, filters.GetValueOrDefault("label") ?? [], filters.GetValueOrDefault("label!") ?? [], dangling);
-    }
+            }
+            : null;
 
     public bool Matches(DateTimeOffset created, IReadOnlyDictionary<string, string>? labels)
     {

@@ -177,8 +177,9 @@ public static class Formatting
         return local.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + " " + numeric + " " + zone;
     }
 
-    /// <summary>Go's units.HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits ("1.98MB").</summary>
-    public static string HumanSize(double size)
+    /// <summary>Go's units.HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits ("1.98MB"); progress
+    /// lines use units.HumanSize, 4 digits.</summary>
+    public static string HumanSize(double size, int precision = 3)
     {
         string[] units = ["B", "kB", "MB", "GB", "TB", "PB", "EB", "ZB", "YB"];
         int i = 0;
@@ -187,7 +188,7 @@ public static class Formatting
             size /= 1000;
             i++;
         }
-        return size.ToString("G3", CultureInfo.InvariantCulture).Replace("E+0", "e+0").Replace("E+", "e+") + units[i];
+        return size.ToString("G" + precision, CultureInfo.InvariantCulture).Replace("E+0", "e+0").Replace("E+", "e+") + units[i];
     }
 
     /// <summary>Go's units.BytesSize: binary units with 4 significant digits ("23.47GiB").</summary>

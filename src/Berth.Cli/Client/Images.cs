@@ -140,16 +140,9 @@ public static class Images
     /// stderr with exit code 1.</summary>
     public static async Task<int> ReadJsonMessagesAsync(HttpResponseMessage response, bool quiet, CancellationToken ct)
     {
-        await using var stream = await response.Content.ReadAsStreamAsync(ct);
-        using var reader = new StreamReader(stream);
-        string? line;
-        while ((line = await reader.ReadLineAsync(ct)) is not null)
+        await foreach (var message in JsonMessagesAsync(response, ct))
         {
-            if (line.Trim().Length == 0) continue;
-            JsonNode? message;
-            try { message = JsonNode.Parse(line); }
-            catch (JsonException) { continue; }
-            if ((message?["errorDetail"]?["message"] ?? message?["error"]) is JsonValue error)
+            if ((message["errorDetail"]?["message"] ?? message["error"]) is JsonValue error)
             {
                 Console.Error.WriteLine(error.ToString());
                 return 1;
@@ -160,6 +153,23 @@ public static class Images
                 Console.Out.WriteLine(message.Str("id") is { Length: > 0 } id ? $"{id}: {status}" : status);
         }
         return 0;
+    }
+
+    /// <summary>The objects of a JSON-message stream, one a line; blank and unparsable lines skipped.</summary>
+    public static async IAsyncEnumerable<JsonNode> JsonMessagesAsync(HttpResponseMessage response,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
+    {
+        await using var stream = await response.Content.ReadAsStreamAsync(ct);
+        using var reader = new StreamReader(stream);
+        string? line;
+        while ((line = await reader.ReadLineAsync(ct)) is not null)
+        {
+            if (line.Trim().Length == 0) continue;
+            JsonNode? message;
+            try { message = JsonNode.Parse(line); }
+            catch (JsonException) { continue; }
+            if (message is not null) yield return message;
+        }
     }
 
     private static Command TagCommand()

@@ -14,6 +14,8 @@ public sealed record BuildRequest
     /// <summary>"default", "bridge", "none" or a network name: where RUN containers run.</summary>
     public string NetworkMode { get; init; } = "default";
     public bool RemoveIntermediate { get; init; } = true;
+    /// <summary>forcerm: remove a failed step's container too (kept otherwise, as the legacy builder does).</summary>
+    public bool ForceRemove { get; init; }
 }
 
 /// <summary>What a build tells its client, in the legacy builder's order: text for {"stream"}, the id for

@@ -42,6 +42,9 @@ public sealed partial class ImageBuilder
             }, null);
             string shortId = container.Id[..12];
             await Say($" ---> Running in {shortId}\n");
+            // The legacy builder keeps a failed step's container for inspection unless --force-rm, and every step's
+            // container with --rm=false.
+            bool keep = false;
             try
             {
                 await builder._containers.StartAsync(container.Id, ct);
@@ -57,11 +60,23 @@ public sealed partial class ImageBuilder
                     await using var archive = new DirectoryArchive(stream, new ArchiveOptions { OverlayWhiteouts = true, Skip = ContainerService.IsMountPlaceholder });
                     await archive.AddTreeAsync(root.Handle, "", token);
                 }, createdBy, key);
-                await RemoveContainerAsync(container.Id);
-                if (request.RemoveIntermediate) await Say($"Removing intermediate container {shortId}\n");
+                keep = !request.RemoveIntermediate;
+                if (!keep)
+                {
+                    await RemoveContainerAsync(container.Id);
+                    await Say($"Removing intermediate container {shortId}\n");
+                }
                 await Advance(image);
             }
-            finally { await RemoveContainerAsync(container.Id); }
+            catch (Exception) when (!request.ForceRemove)
+            {
+                keep = true;
+                throw;
+            }
+            finally
+            {
+                if (!keep) await RemoveContainerAsync(container.Id);
+            }
         }
 
         private async Task RemoveContainerAsync(string id)
@@ -69,6 +84,37 @@ public sealed partial class ImageBuilder
             if (builder._containers.Find(id) is null) return;
             try { await builder._containers.RemoveAsync(id, force: true); }
             catch (Exception e) { builder._logger.LogWarning(e, "removing build container {Id} failed", id[..12]); }
+        }
+
+        // ------------------------------------------------------------------ WORKDIR
+
+        /// <summary>WORKDIR sets the directory and, as the legacy builder does, creates it in the image when it is not
+        /// there yet (a layer holding the new directories; no layer when it exists).</summary>
+        private async Task WorkdirAsync(DockerfileInstruction instruction)
+        {
+            var config = ImageStore.CopyConfig(_config);
+            try { ImageChanges.ApplyBuildInstruction(config, instruction.Original, ArgEnvironment(), instruction.Escape); }
+            catch (ImageException e) { throw new BuildException(e.Message); }
+            string createdBy = "/bin/sh -c #(nop)  " + instruction.Original, key = instruction.Original + ArgsKey();
+            string relative = Clean(config.WorkingDir ?? "");
+            if (await TryCacheAsync(key)) return;
+            var view = new MergedView(_image is null ? [] : Images.LayerDirectories(_image), builder.ScratchRoot);
+            var root = RootedDirectory.Open(view.Path);
+            try
+            {
+                Func<Stream, CancellationToken, Task>? layer = IsDirectory(root, relative) ? null : async (stream, token) =>
+                {
+                    await using var archive = new DirectoryArchive(stream);
+                    await archive.AddDirectoriesAsync(root, relative, token);
+                };
+                await SayProbeContainerAsync();
+                await Advance(await CreateAsync(config, layer, createdBy, key));
+            }
+            finally
+            {
+                root.Dispose();
+                view.Dispose();
+            }
         }
 
         // ------------------------------------------------------------------ COPY and ADD
@@ -80,10 +126,10 @@ public sealed partial class ImageBuilder
                 if (flag is not ("from" or "chown" or "chmod") || flag == "from" && name == "ADD")
                     throw new BuildException($"Unknown flag: {flag}");
             var env = new List<string>([.. ArgEnvironment(), .. _config.Env ?? []]);
-            var words = instruction.Json?.Select(w => w).ToList() ?? BuildWords.Split(instruction.Arguments, env);
+            var words = instruction.Json?.Select(w => w).ToList() ?? BuildWords.Split(instruction.Arguments, env, instruction.Escape);
             if (words.Count < 2)
                 throw new BuildException($"{name} requires at least two arguments, but only one was provided. Destination could not be determined.");
-            string dest = BuildWords.Expand(words[^1], env);
+            string dest = BuildWords.Expand(words[^1], env, instruction.Escape);
             var sources = words.Take(words.Count - 1).ToList();
             if (name == "ADD" && sources.Any(s => s.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || s.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
                 throw new BuildException("ADD from a URL is not supported by Berth: download the file into the build context");
@@ -119,7 +165,7 @@ public sealed partial class ImageBuilder
             var matches = new List<string>();
             foreach (string source in sources)
             {
-                string pattern = BuildWords.Expand(source, env);
+                string pattern = BuildWords.Expand(source, env, instruction.Escape);
                 var found = Glob(root, Clean(pattern), ignored);
                 if (found.Count == 0)
                     throw new BuildException(pattern.IndexOfAny(['*', '?', '[']) >= 0

@@ -93,7 +93,9 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
         public async Task<ImageRecord> ExecuteAsync(IReadOnlyList<DockerfileInstruction> instructions)
         {
             var plan = Plan(instructions);
-            _total = plan.Count;
+            // --label: one LABEL step per label, in key order, at the end of the last stage (as dockerd adds them).
+            var labels = request.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).ToList();
+            _total = plan.Count + labels.Count;
             bool inStage = false;
             foreach (var instruction in plan)
             {
@@ -115,11 +117,13 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
                 await DispatchAsync(instruction);
             }
             if (!inStage) throw new BuildException("No image was generated. Is your Dockerfile empty?");
-            if (request.Labels.Count > 0)
+            foreach (var (key, value) in labels)
             {
+                string line = $"LABEL {key}={value}";
+                await Say($"Step {++_step}/{_total} : {line}\n");
                 var config = ImageStore.CopyConfig(_config);
-                foreach (var (key, value) in request.Labels) (config.Labels ??= new())[key] = value;
-                await CommitAsync(config, null, "LABEL " + string.Join(' ', request.Labels.Select(l => $"{l.Key}={l.Value}")), "labels " + JsonSerializer.Serialize(request.Labels));
+                (config.Labels ??= new())[key] = value; // taken as given: no expansion, no quote removal
+                await CommitConfigAsync(new DockerfileInstruction("LABEL", line, new Dictionary<string, string?>(), line[6..], null, 0), config);
             }
             var final = _image ?? throw new BuildException("No image was generated. Is your Dockerfile empty?");
             var unused = request.BuildArgs.Keys.Where(k => !_usedArgs.Contains(k) && !ProxyArgs.Contains(k)).Order().ToList();
@@ -174,7 +178,7 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
             _stageName = words.Length == 3 ? words[2].ToLowerInvariant() : null;
             if (instruction.Flag("platform") is { Length: > 0 } platform && platform is not ("linux/amd64" or "linux"))
                 throw new BuildException($"platform {platform} is not supported: Berth builds linux/amd64 images");
-            string name = BuildWords.Expand(words[0], MetaArgEnvironment());
+            string name = BuildWords.Expand(words[0], MetaArgEnvironment(), instruction.Escape);
             if (name.Length == 0) throw new BuildException("base name (" + words[0] + ") should not be blank");
             _args = new();
             _shell = [.. DefaultShell];
@@ -234,6 +238,9 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
                     (withShell.OtherFields ??= new())["Shell"] = JsonSerializer.SerializeToElement(_shell);
                     await CommitConfigAsync(instruction, withShell);
                     return;
+                case "WORKDIR":
+                    await WorkdirAsync(instruction);
+                    return;
                 case "MAINTAINER":
                     await CommitConfigAsync(instruction, ImageStore.CopyConfig(_config));
                     return;
@@ -246,7 +253,7 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
                     return;
                 default:
                     var config = ImageStore.CopyConfig(_config);
-                    try { ImageChanges.ApplyBuildInstruction(config, instruction.Original, ArgEnvironment()); }
+                    try { ImageChanges.ApplyBuildInstruction(config, instruction.Original, ArgEnvironment(), instruction.Escape); }
                     catch (ImageException e) { throw new BuildException(e.Message); }
                     await CommitConfigAsync(instruction, config);
                     return;
@@ -260,7 +267,7 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
             {
                 int eq = word.IndexOf('=');
                 string name = eq < 0 ? word : word[..eq];
-                string? fallback = eq < 0 ? null : BuildWords.Expand(word[(eq + 1)..], meta ? MetaArgEnvironment() : ArgEnvironment());
+                string? fallback = eq < 0 ? null : BuildWords.Expand(word[(eq + 1)..], meta ? MetaArgEnvironment() : ArgEnvironment(), instruction.Escape);
                 if (!meta && fallback is null && _metaArgs.TryGetValue(name, out var global)) fallback = global;
                 _usedArgs.Add(name);
                 scope[name] = request.BuildArgs.TryGetValue(name, out var given) && given is not null ? given : fallback;
@@ -291,14 +298,16 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
             string createdBy, string cacheKey, bool showContainer = false)
         {
             if (await TryCacheAsync(cacheKey)) return;
-            if (showContainer)
-            {
-                // The legacy builder commits config steps through a container that never starts.
-                string id = Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
-                await Say($" ---> Running in {id}\n");
-                if (request.RemoveIntermediate) await Say($"Removing intermediate container {id}\n");
-            }
+            if (showContainer) await SayProbeContainerAsync();
             await Advance(await CreateAsync(config, writeLayer, createdBy, cacheKey));
+        }
+
+        /// <summary>The legacy builder commits config steps through a container that never starts.</summary>
+        private async Task SayProbeContainerAsync()
+        {
+            string id = Convert.ToHexString(RandomNumberGenerator.GetBytes(6)).ToLowerInvariant();
+            await Say($" ---> Running in {id}\n");
+            if (request.RemoveIntermediate) await Say($"Removing intermediate container {id}\n");
         }
 
         private async Task<bool> TryCacheAsync(string cacheKey)

@@ -14,7 +14,7 @@ public sealed record ContainerChange(string Path, ChangeKind Kind);
 
 /// <summary>What `docker commit` asks for.</summary>
 public sealed record CommitRequest(string? Reference, IReadOnlyList<string> Changes, string? Comment, string? Author,
-    ImageConfig? Config = null);
+    ImageConfig? Config = null, bool Pause = true);
 
 public sealed partial class ContainerService
 {
@@ -50,6 +50,7 @@ public sealed partial class ContainerService
         ImageChanges.ApplyAll(config, request.Changes);
         string upper = UpperDirectory(record.Id);
         if (request.Reference is not null) ImageStore.NormalizeTag(request.Reference);
+        await using var frozen = request.Pause ? await FreezeForCommitAsync(record) : null;
         return await _images.CreateChildAsync(image, new ImageChild
         {
             Config = config, CreatedBy = string.Join(' ', new[] { record.Path }.Concat(record.Args)),

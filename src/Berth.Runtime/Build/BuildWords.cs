@@ -6,7 +6,8 @@ namespace Berth.Runtime.Build;
 /// removed, $VAR and ${VAR:-word} expanded from <c>NAME=value</c> entries, later entries winning.</summary>
 public static class BuildWords
 {
-    public static string Expand(string text, IReadOnlyList<string> env) => new ShellWords(env).Word(text);
+    public static string Expand(string text, IReadOnlyList<string> env, char escape = '\\') => new ShellWords(env, escape).Word(text);
 
-    public static List<string> Split(string text, IReadOnlyList<string> env) => new ShellWords(env).Words(text);
+    public static List<string> Split(string text, IReadOnlyList<string> env, char escape = '\\') =>
+        new ShellWords(env, escape).Words(text);
 }

@@ -10,6 +10,9 @@ namespace Berth.Runtime.Build;
 public sealed record DockerfileInstruction(string Keyword, string Original, IReadOnlyDictionary<string, string?> Flags,
     string Arguments, IReadOnlyList<string>? Json, int Line)
 {
+    /// <summary>The Dockerfile's escape character (`# escape=`): word processing (ENV, COPY, ARG...) escapes with it.</summary>
+    public char Escape { get; init; } = '\\';
+
     /// <summary>The value of --name, or null when the flag was not given; "--name" alone is an error as dockerd's.</summary>
     public string? Flag(string name)
     {
@@ -109,8 +112,7 @@ public static class DockerfileParser
                 flags[eq < 0 ? flag[2..] : flag[2..eq]] = eq < 0 ? null : flag[(eq + 1)..];
             }
         }
-        if (escape == '`' && keyword is not ("RUN" or "CMD" or "ENTRYPOINT" or "SHELL")) { } // words are processed later
-        return new DockerfileInstruction(keyword, original, flags, rest, JsonForm(rest), lineNumber);
+        return new DockerfileInstruction(keyword, original, flags, rest, JsonForm(rest), lineNumber) { Escape = escape };
     }
 
     /// <summary>The exec form: a JSON array of strings; anything else (including invalid JSON) is shell form.</summary>

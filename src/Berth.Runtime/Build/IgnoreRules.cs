@@ -8,6 +8,7 @@ namespace Berth.Runtime.Build;
 public sealed class IgnoreRules
 {
     private readonly List<(Regex Pattern, bool Exception)> _rules = new();
+    private readonly List<string> _exceptions = new();
 
     public IgnoreRules(string text)
     {
@@ -20,6 +21,7 @@ public sealed class IgnoreRules
             string cleaned = Clean(line);
             if (cleaned.Length == 0) continue;
             _rules.Add((new Regex("^" + ToRegex(cleaned) + "$", RegexOptions.CultureInvariant, TimeSpan.FromMilliseconds(100)), exception));
+            if (exception) _exceptions.Add(cleaned);
         }
     }
 
@@ -35,6 +37,20 @@ public sealed class IgnoreRules
             if (Matches(pattern, path)) ignored = !exception;
         }
         return ignored;
+    }
+
+    /// <summary>True when an exception rule may take back something under the ignored directory
+    /// <paramref name="directory"/>, so a walk must still look inside it (as moby's patternmatcher decides).</summary>
+    public bool MayKeepInside(string directory)
+    {
+        string prefix = Clean(directory) + "/";
+        foreach (string pattern in _exceptions)
+        {
+            if (pattern.StartsWith(prefix, StringComparison.Ordinal)) return true;
+            int glob = pattern.IndexOfAny(['*', '?', '[', '\\']);
+            if (glob >= 0 && prefix.StartsWith(pattern[..glob], StringComparison.Ordinal)) return true;
+        }
+        return false;
     }
 
     private static bool Matches(Regex pattern, string path)

@@ -21,11 +21,11 @@ public static partial class ImageChanges
 
     /// <summary>One Dockerfile instruction during a build: words expand from the build args and the config's Env
     /// (Env wins), and ENTRYPOINT clears Cmd as a build does.</summary>
-    public static void ApplyBuildInstruction(ImageConfig config, string line, IReadOnlyList<string> buildArgs) =>
-        ApplyLines(config, [line], resetCmdOnEntrypoint: true, buildArgs);
+    public static void ApplyBuildInstruction(ImageConfig config, string line, IReadOnlyList<string> buildArgs, char escape = '\\') =>
+        ApplyLines(config, [line], resetCmdOnEntrypoint: true, buildArgs, escape);
 
     private static void ApplyLines(ImageConfig config, IEnumerable<string> changes, bool resetCmdOnEntrypoint,
-        IReadOnlyList<string>? buildArgs = null)
+        IReadOnlyList<string>? buildArgs = null, char escape = '\\')
     {
         var lines = new List<(string Instruction, string Arguments)>();
         foreach (string change in changes)
@@ -45,7 +45,7 @@ public static partial class ImageChanges
             string name = instruction.ToUpperInvariant();
             var (flags, args) = SplitFlags(rest);
             if (name != "HEALTHCHECK" && flags.Count > 0) throw new ImageException($"Unknown flag: {flags.Keys.First()}");
-            var words = new ShellWords([.. buildArgs ?? [], .. config.Env ?? []]);
+            var words = new ShellWords([.. buildArgs ?? [], .. config.Env ?? []], escape);
             switch (name)
             {
                 case "CMD":
@@ -57,7 +57,7 @@ public static partial class ImageChanges
                     if (resetCmdOnEntrypoint && !cmdSet) config.Cmd = null;
                     break;
                 case "ENV":
-                    foreach (var (key, value) in ExpandPairs(NameValues(args, name), words, name))
+                    foreach (var (key, value) in ExpandPairs(NameValues(args, name, escape), words, name))
                     {
                         config.Env ??= new();
                         int existing = config.Env.FindIndex(e => e.Split('=', 2)[0] == key);
@@ -66,7 +66,7 @@ public static partial class ImageChanges
                     }
                     break;
                 case "LABEL":
-                    foreach (var (key, value) in ExpandPairs(NameValues(args, name), words, name))
+                    foreach (var (key, value) in ExpandPairs(NameValues(args, name, escape), words, name))
                         (config.Labels ??= new())[key] = value;
                     break;
                 case "EXPOSE":
@@ -142,9 +142,9 @@ public static partial class ImageChanges
     }
 
     /// <summary>ENV/LABEL: "name value" (old form, the value is the rest of the line) or name=value words.</summary>
-    private static List<(string Key, string Value)> NameValues(string args, string instruction)
+    private static List<(string Key, string Value)> NameValues(string args, string instruction, char escape)
     {
-        var words = QuotedWords(args);
+        var words = QuotedWords(args, escape);
         if (words.Count == 0) throw new ImageException($"{instruction} requires at least one argument");
         if (!words[0].Contains('='))
         {
@@ -171,7 +171,7 @@ public static partial class ImageChanges
     }
 
     /// <summary>Words split at whitespace outside quotes, the quotes and escapes still in them (Dockerfile parseWords).</summary>
-    private static List<string> QuotedWords(string text)
+    private static List<string> QuotedWords(string text, char escape)
     {
         var words = new List<string>();
         var current = new StringBuilder();
@@ -187,7 +187,7 @@ public static partial class ImageChanges
                 blankOk = false;
                 continue;
             }
-            if (c == '\\' && quote != '\'')
+            if (c == escape && quote != '\'')
             {
                 if (i + 1 == text.Length) { quote = '\0'; continue; } // a trailing escape is dropped
                 current.Append(c).Append(text[++i]);

@@ -104,14 +104,23 @@ public sealed partial class ImageStore
         WriteAtomic(CacheFile(CacheDirectory, parentId, key), Encoding.ASCII.GetBytes(imageId));
     }
 
-    /// <summary>Forgets every cached step; returns how many there were.</summary>
-    public int PruneCache()
+    /// <summary>Forgets every cached step, then removes the step images only the cache kept (untagged, no child, no
+    /// container of <paramref name="inUse"/>); returns their ids and the bytes of the layers that went with them.</summary>
+    public (IReadOnlyList<string> Deleted, long Reclaimed) PruneCache(Func<string, bool> inUse)
     {
-        if (!Directory.Exists(CacheDirectory)) return 0;
-        int count = 0;
-        foreach (string file in Directory.EnumerateFiles(CacheDirectory)) { File.Delete(file); count++; }
-        return count;
+        if (!Directory.Exists(CacheDirectory)) return ([], 0);
+        var cached = new HashSet<string>();
+        foreach (string file in Directory.EnumerateFiles(CacheDirectory))
+        {
+            if (TryRead(file)?.Trim() is { Length: > 0 } id) cached.Add(id.StartsWith("sha256:", StringComparison.Ordinal) ? id : "sha256:" + id);
+            File.Delete(file);
+        }
+        long before = StoredLayerBytes();
+        var removed = PruneUnused(id => inUse(id) || !cached.Contains(id), all: false);
+        return (removed.Where(r => r.Deleted is not null).Select(r => r.Deleted!).ToList(), before - StoredLayerBytes());
     }
+
+    private long StoredLayerBytes() => List().SelectMany(i => i.LayerDiffIds).Distinct().Sum(LayerSize);
 
     /// <summary>`docker image prune`: untagged images (every image with <paramref name="all"/>) that no other image
     /// names as parent and no container uses, removed until none is left; their tags and ids in Docker's order.</summary>

@@ -50,10 +50,14 @@ public sealed partial class ImageStore
         var config = new ImageConfig();
         foreach (string change in changes) ImageChanges.Apply(config, change);
         using var layer = await ExtractLayerAsync(tar, null, null, ct);
+        var created = DateTimeOffset.UtcNow;
+        string comment = message ?? "Imported from -";
         var document = new ImageDocument
         {
-            Created = DateTimeOffset.UtcNow, Comment = message ?? "Imported from -", Config = config,
+            Created = created, Comment = comment, Config = config,
             RootFs = new() { DiffIds = [layer.DiffId] },
+            // As dockerd: one history line for the imported layer, with the comment and no CreatedBy.
+            History = [new ImageDocument.HistoryEntry { Created = created, Comment = comment }],
         };
         string id = Commit([new PendingImage(document, null, [layer], tag is null ? [] : [tag])])[0];
         return Find(id)!;

@@ -7,10 +7,16 @@ namespace Berth.Runtime.Images;
 internal sealed class ShellWords
 {
     private readonly IReadOnlyList<string> _env;
+    private readonly char _escape;
     private string _text = "";
     private int _pos;
 
-    public ShellWords(IReadOnlyList<string>? env) => _env = env ?? [];
+    /// <summary><paramref name="escape"/>: the Dockerfile's escape character (`# escape=`), '\\' by default.</summary>
+    public ShellWords(IReadOnlyList<string>? env, char escape = '\\')
+    {
+        _env = env ?? [];
+        _escape = escape;
+    }
 
     /// <summary>One word out of the text, whitespace kept.</summary>
     public string Word(string text) => string.Concat(Process(text, split: false));
@@ -36,11 +42,13 @@ internal sealed class ShellWords
             while (_pos < _text.Length)
             {
                 char c = _text[_pos++];
+                if (c == _escape)
+                {
+                    if (_pos < _text.Length) current.Append(_text[_pos++]);
+                    continue;
+                }
                 switch (c)
                 {
-                    case '\\':
-                        if (_pos < _text.Length) current.Append(_text[_pos++]);
-                        break;
                     case '\'':
                         started = true;
                         int close = _text.IndexOf('\'', _pos);
@@ -80,7 +88,7 @@ internal sealed class ShellWords
         {
             char c = _text[_pos++];
             if (c == '"') return;
-            if (c == '\\' && _pos < _text.Length && _text[_pos] is '"' or '\\' or '$') current.Append(_text[_pos++]);
+            if (c == _escape && _pos < _text.Length && (_text[_pos] is '"' or '$' || _text[_pos] == _escape)) current.Append(_text[_pos++]);
             else if (c == '$') current.Append(Variable());
             else current.Append(c);
         }
