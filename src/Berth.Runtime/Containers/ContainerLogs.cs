@@ -199,7 +199,8 @@ public static class LogFiles
 /// <summary>Rotates one running container's log while the daemon runs: when container.log reaches max-size it asks
 /// conmon to reopen it (conmon's control fifo), takes in the replaced file once conmon has swapped it (inotify; .NET
 /// shares one inotify instance between watchers), and only then may ask again. So however fast the container
-/// writes, every file is kept up to max-file; a file passes max-size by what is written while the swap is on its way.
+/// writes, every file is kept up to max-file unless Berth falls behind by (max-file - 1) × max-size (conmon then swaps
+/// by itself at its cap); a file passes max-size by what is written while the swap is on its way.
 /// A periodic look covers inotify events dropped under load.</summary>
 public sealed class LogRotator : IDisposable
 {
