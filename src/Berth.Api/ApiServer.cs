@@ -94,7 +94,7 @@ public static class ApiServer
         {
             Directory.CreateDirectory(Path.GetDirectoryName(socketPath)!);
             if (File.Exists(socketPath)) File.Delete(socketPath);
-            kestrel.ListenUnixSocket(socketPath, listen => listen.Use(HijackTransport.Middleware));
+            kestrel.ListenUnixSocket(socketPath, listen => listen.Use(HijackTransport.Middleware).Use(KestrelErrorBodies.Middleware));
             return;
         }
         kestrel.Listen(listener.Endpoint!, listen =>
@@ -103,7 +103,7 @@ public static class ApiServer
             listen.Protocols = HttpProtocols.Http1;
             // TLS first, so the hijack transport sees the plain bytes.
             if (listener.Https is { } https) listen.UseHttps(https);
-            listen.Use(HijackTransport.Middleware);
+            listen.Use(HijackTransport.Middleware).Use(KestrelErrorBodies.Middleware);
         });
     }
 

@@ -61,7 +61,8 @@ public sealed partial class BerthEngine : IAsyncDisposable
         var security = HostSecurity.Detect(options.ExecRoot, loggers.CreateLogger<HostSecurity>(),
             daemonProfile: options.SeccompProfile);
         var runtime = new ContainerRuntime(runtimeInfo, options.ExecRoot, loggers.CreateLogger<ContainerRuntime>(), security);
-        var images = new ImageStore(options.ImagesDirectory, loggers.CreateLogger<ImageStore>());
+        var images = new ImageStore(options.ImagesDirectory, loggers.CreateLogger<ImageStore>(),
+            new ImageStoreHooks { Checkpoint = CrashPoints.Hit });
         var firewall = new FirewallManager(NftablesFactory.Create(loggers.CreateLogger("Berth.Firewall")), options.FirewallTable,
             loggers.CreateLogger<FirewallManager>());
         var networks = new NetworkService(options, new BridgeDriver(loggers.CreateLogger<BridgeDriver>()), firewall,

@@ -298,6 +298,46 @@ public sealed class ApiFuzzTests(EngineFixture fixture, ITestOutputHelper output
 
     // ------------------------------------------------------------------ transport
 
+    [Theory]
+    [InlineData("uri", 414, "request URI too long")]
+    [InlineData("headers", 431, "request header fields too large")]
+    [InlineData("garbage", 400, "bad request")]
+    [InlineData("second", 400, "bad request")]
+    public async Task Kestrels_own_refusals_carry_dockers_json_message(string kind, int status, string message)
+    {
+        const string ping = "GET /_ping HTTP/1.1\r\nHost: x\r\n\r\n";
+        string request = kind switch
+        {
+            "uri" => $"GET /containers/json?x={new string('a', 20_000)} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "headers" => $"GET /_ping HTTP/1.1\r\nHost: x\r\nX-Big: {new string('b', 40_000)}\r\n\r\n",
+            "garbage" => "GET /_ping HTTP/1.1\r\nHost: x\r\nno colon in this header line\r\n\r\n",
+            // A bad request behind a good one on a kept-alive connection.
+            _ => ping + "GET /_ping HTTP/1.1\r\nHost: x\r\nno colon in this header line\r\n\r\n",
+        };
+        using var socket = new Socket(AddressFamily.Unix, SocketType.Stream, ProtocolType.Unspecified);
+        using var timeout = new CancellationTokenSource(TimeSpan.FromSeconds(60));
+        await socket.ConnectAsync(new UnixDomainSocketEndPoint(Engine.SocketPath), timeout.Token);
+        var sending = SendAllAsync(socket, Encoding.ASCII.GetBytes(request), timeout.Token);
+        var received = new List<byte>();
+        var buffer = new byte[4096];
+        for (int n; (n = await socket.ReceiveAsync(buffer, SocketFlags.None, timeout.Token)) > 0;) received.AddRange(buffer.Take(n));
+        try { await sending; } catch (Exception e) when (e is SocketException or OperationCanceledException) { }
+        string answer = Encoding.Latin1.GetString(received.ToArray());
+        output.WriteLine(answer);
+        if (kind == "second")
+        {
+            Assert.StartsWith("HTTP/1.1 200 ", answer);
+            answer = answer[answer.IndexOf("HTTP/1.1 4", StringComparison.Ordinal)..];
+        }
+        Assert.StartsWith($"HTTP/1.1 {status} ", answer);
+        Assert.Contains("Content-Type: application/json\r\n", answer);
+        string body = answer[(answer.IndexOf("\r\n\r\n", StringComparison.Ordinal) + 4)..];
+        var json = System.Text.Json.JsonDocument.Parse(body).RootElement;
+        Assert.StartsWith(message, json.GetProperty("message").GetString());
+        Assert.Contains($"Content-Length: {Encoding.UTF8.GetByteCount(body)}\r\n", answer);
+        Assert.True(await PingAsync());
+    }
+
     private Task<Outcome> SendAsync(RawRequest request, string route) =>
         SendAsync(request, route, $"{request.Method} {request.Target}");
 

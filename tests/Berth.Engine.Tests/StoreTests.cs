@@ -118,7 +118,7 @@ public sealed class StoreTests : IDisposable
         Assert.Equal(["state.json"], Directory.GetFiles(Path.GetDirectoryName(store.PathFor(id))!).Select(Path.GetFileName));
     }
 
-    private sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
+    internal sealed class ListLogger : Microsoft.Extensions.Logging.ILogger
     {
         public List<string> Messages { get; } = new();
         public IDisposable? BeginScope<TState>(TState state) where TState : notnull => null;

@@ -39,7 +39,8 @@ public sealed partial class ContainerService
         _ports = ports;
         _runtime = runtime;
         _logger = logger;
-        _store = new RecordStore<ContainerRecord>(options.ContainersDirectory, c => c.Id, "state.json", logger);
+        _store = new RecordStore<ContainerRecord>(options.ContainersDirectory, c => c.Id, "state.json", logger,
+            ContainerRecordCodec.Instance);
     }
 
     public ContainerRuntime Runtime => _runtime;
@@ -754,13 +755,13 @@ public sealed partial class ContainerService
     }
 
     /// <summary>Container directories without a record: a daemon killed in create (before the record landed) or in
-    /// rm (after it went). A directory holding a record moved aside as corrupt is kept for the admin.</summary>
+    /// rm (after it went). A directory holding a record set aside (corrupt, or from a newer Berth) is kept for the admin.</summary>
     private async Task RemoveOrphanBundlesAsync()
     {
         foreach (string dir in Directory.EnumerateDirectories(_options.ContainersDirectory))
         {
             string id = Path.GetFileName(dir);
-            if (_store.Any(c => c.Id == id) || Directory.EnumerateFiles(dir, "state.json.corrupt-*").Any()) continue;
+            if (_store.Any(c => c.Id == id) || RecordStore<ContainerRecord>.HasSetAside(dir, "state.json")) continue;
             _logger.LogWarning("removing {Directory}: a container directory without a record", dir);
             try
             {

@@ -17,6 +17,7 @@ public sealed class RecordStore<T> where T : class
     private readonly string? _fileName;
     private readonly Func<T, string> _key;
     private readonly ILogger _logger;
+    private readonly IRecordCodec<T> _codec;
     private readonly ConcurrentDictionary<string, Saved> _records = new();
     private long _version;
 
@@ -26,12 +27,14 @@ public sealed class RecordStore<T> where T : class
     /// <summary>Directories of records: only root goes in (dockerd keeps containers/ at 0710, each one at 0700).</summary>
     public const UnixFileMode PrivateDirectory = UnixFileMode.UserRead | UnixFileMode.UserWrite | UnixFileMode.UserExecute;
 
-    public RecordStore(string directory, Func<T, string> key, string? fileName = null, ILogger? logger = null)
+    public RecordStore(string directory, Func<T, string> key, string? fileName = null, ILogger? logger = null,
+        IRecordCodec<T>? codec = null)
     {
         _directory = directory;
         _key = key;
         _fileName = fileName;
         _logger = logger ?? NullLogger.Instance;
+        _codec = codec ?? PlainJsonCodec<T>.Instance;
         AtomicFile.EnsureDirectory(directory, PrivateDirectory);
         Load();
     }
@@ -67,8 +70,9 @@ public sealed class RecordStore<T> where T : class
         string key = _key(record);
         string path = PathFor(key);
         if (_fileName is not null) AtomicFile.EnsureDirectory(Path.GetDirectoryName(path)!, PrivateDirectory);
-        byte[] json = JsonSerializer.SerializeToUtf8Bytes(record, EngineJson.Options);
-        AtomicFile.WriteAllBytes(path, json);
+        byte[] file = _codec.Encode(record);
+        AtomicFile.WriteAllBytes(path, file);
+        byte[] json = InMemory(file, record);
         _records[key] = new Saved(json, Deserialize(json));
         Interlocked.Increment(ref _version);
     }
@@ -91,8 +95,25 @@ public sealed class RecordStore<T> where T : class
 
     private static T Copy(Saved saved) => Deserialize(saved.Json);
 
+    /// <summary>The bytes copies are made from: the file itself when it is the record's own JSON.</summary>
+    private byte[] InMemory(byte[] file, T record) => ReferenceEquals(_codec, PlainJsonCodec<T>.Instance)
+        ? file
+        : JsonSerializer.SerializeToUtf8Bytes(record, EngineJson.Options);
+
+    /// <summary>Files set aside beside a record (unreadable, or from a newer engine): their directory is kept.</summary>
+    public static bool HasSetAside(string directory, string fileName) =>
+        Directory.EnumerateFiles(directory, fileName + ".corrupt-*").Any()
+        || Directory.EnumerateFiles(directory, fileName + ".newer-*").Any();
+
     private static T Deserialize(byte[] json) =>
         JsonSerializer.Deserialize<T>(json, EngineJson.Options) ?? throw new JsonException("a record is null");
+
+    private static string SetAside(string file, string reason)
+    {
+        string aside = $"{file}.{reason}-{DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)}";
+        File.Move(file, aside, overwrite: true);
+        return aside;
+    }
 
     /// <summary>Reads every record. A crash leaves at most a temp file (removed); a record that does not parse (a disk
     /// fault, a hand edit) is moved aside with a warning, so the engine starts with the others.</summary>
@@ -109,20 +130,27 @@ public sealed class RecordStore<T> where T : class
         {
             // Files from before records were private get the mode they should have had.
             if (File.GetUnixFileMode(file) != AtomicFile.PrivateFile) File.SetUnixFileMode(file, AtomicFile.PrivateFile);
-            byte[] json = File.ReadAllBytes(file);
+            byte[] content = File.ReadAllBytes(file);
             T record;
             try
             {
-                record = Deserialize(json);
+                record = _codec.Decode(content);
                 if (string.IsNullOrEmpty(_key(record))) throw new JsonException("the record has no key");
             }
-            catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException)
+            catch (NewerRecordSchemaException e)
             {
-                string aside = $"{file}.corrupt-{DateTime.UtcNow.ToString("yyyyMMdd'T'HHmmss'Z'", CultureInfo.InvariantCulture)}";
-                File.Move(file, aside, overwrite: true);
+                string aside = SetAside(file, "newer");
+                _logger.LogWarning("record {File} was written by a newer Berth ({Error}); moved aside to {Aside}",
+                    file, e.Message, aside);
+                continue;
+            }
+            catch (Exception e) when (e is JsonException or NotSupportedException or ArgumentException or InvalidOperationException)
+            {
+                string aside = SetAside(file, "corrupt");
                 _logger.LogWarning("record {File} is unreadable ({Error}); moved aside to {Aside}", file, e.Message, aside);
                 continue;
             }
+            byte[] json = InMemory(content, record);
             _records[_key(record)] = new Saved(json, record);
         }
     }

@@ -91,11 +91,13 @@ public sealed partial record LogPolicy(long MaxSize, int MaxFiles)
     }
 }
 
-/// <summary>The files of one container's log: conmon writes container.log (k8s-file) and, given --log-size-max,
-/// replaces it with an empty one when the next record would pass the cap (it truncates; it keeps nothing). Berth keeps
-/// what conmon drops, as Docker's json-file rotation does: container.log.keep is a hard link to the file conmon writes,
-/// so the replaced file lives on, and is then renamed container.log.1 (older ones shift to .2 ... up to max-file - 1).
-/// The disk cap holds while the daemon is away, because conmon enforces it; only history is lost then.</summary>
+/// <summary>The files of one container's log: conmon writes container.log (k8s-file) and replaces it with an empty one
+/// when asked to reopen it, or by itself when the file passes --log-size-max (it truncates; it keeps nothing). Berth
+/// keeps what conmon drops, as Docker's json-file rotation does: container.log.keep is a hard link to the file conmon
+/// writes, so the replaced file lives on, and is then renamed container.log.1 (older ones shift to .2 ... up to
+/// max-file - 1). With files to keep, Berth asks for each rotation itself (<see cref="LogRotator"/>), one at a time, so
+/// no file is replaced before it is kept; conmon's own cap is then the whole budget (max-size × max-file), the bound
+/// while the daemon is away (only history is lost then).</summary>
 public static class LogFiles
 {
     public const string CurrentName = "container.log";
@@ -105,6 +107,11 @@ public static class LogFiles
     public static string Current(string bundle) => Path.Combine(bundle, CurrentName);
     private static string Kept(string bundle) => Path.Combine(bundle, KeptName);
     private static string Rotated(string bundle, int n) => Path.Combine(bundle, $"{CurrentName}.{n}");
+
+    /// <summary>The cap conmon enforces by itself: max-size when nothing is kept, else the whole budget (Berth rotates
+    /// at max-size while it runs).</summary>
+    public static long ConmonCap(LogPolicy policy) =>
+        policy.MaxFiles < 2 ? policy.MaxSize : policy.MaxSize * policy.MaxFiles;
 
     public static void SavePolicy(string bundle, LogPolicy policy) =>
         File.WriteAllText(Path.Combine(bundle, PolicyName), policy.Serialize());
@@ -140,16 +147,18 @@ public static class LogFiles
 
     /// <summary>Takes in what conmon rotated: a kept file that is no longer container.log becomes .1 (older files
     /// shift, the oldest beyond max-file goes), and the file conmon writes now is kept.</summary>
-    public static void Sync(string bundle, LogPolicy policy)
+    /// <returns>Whether a replaced file was taken in.</returns>
+    public static bool Sync(string bundle, LogPolicy policy)
     {
-        if (!policy.Capped || policy.MaxFiles < 2) return;
+        if (!policy.Capped || policy.MaxFiles < 2) return false;
         var current = Interop.StatNoFollow(Current(bundle));
-        if (current is null) return;
+        if (current is null) return false;
         var kept = Interop.StatNoFollow(Kept(bundle));
-        if (kept is { } k && k.Inode == current.Value.Inode) return;
+        if (kept is { } k && k.Inode == current.Value.Inode) return false;
         if (kept is not null) ShiftInto(bundle, policy, Kept(bundle));
         try { Interop.HardLink(Current(bundle), Kept(bundle)); }
         catch (LinuxException e) when (e.Errno is 2 or 17) { } // conmon replaced it meanwhile; the next event syncs
+        return kept is not null;
     }
 
     /// <summary>Before conmon starts on an existing log: conmon counts its cap from zero, so a non-empty
@@ -187,33 +196,59 @@ public static class LogFiles
     }
 }
 
-/// <summary>Follows one running container's log directory while the daemon runs and takes in each of conmon's
-/// rotations at once (inotify; .NET shares one inotify instance between watchers).</summary>
+/// <summary>Rotates one running container's log while the daemon runs: when container.log reaches max-size it asks
+/// conmon to reopen it (conmon's control fifo), takes in the replaced file once conmon has swapped it (inotify; .NET
+/// shares one inotify instance between watchers), and only then may ask again. So however fast the container
+/// writes, every file is kept up to max-file unless Berth falls behind by (max-file - 1) × max-size (conmon then swaps
+/// by itself at its cap); a file passes max-size by what is written while the swap is on its way.
+/// A periodic look covers inotify events dropped under load.</summary>
 public sealed class LogRotator : IDisposable
 {
+    /// <summary>conmon's control message that reopens the log (REOPEN_LOGS_EVENT).</summary>
+    private static readonly byte[] ReopenMessage = "2 0 0\n"u8.ToArray();
+    /// <summary>How long a reopen may be on its way before it is asked again (conmon busy or gone).</summary>
+    private static readonly TimeSpan ReopenPatience = TimeSpan.FromSeconds(10);
+
     private readonly string _bundle;
     private readonly LogPolicy _policy;
     private readonly ILogger _logger;
     private readonly FileSystemWatcher _watcher;
+    private readonly Timer _timer;
     private readonly Lock _lock = new();
+    private long _reopenAskedAt = -1;
+    private bool _disposed;
 
     public LogRotator(string bundle, LogPolicy policy, ILogger logger)
     {
         _bundle = bundle;
         _policy = policy;
         _logger = logger;
-        _watcher = new FileSystemWatcher(bundle) { NotifyFilter = NotifyFilters.FileName };
+        _watcher = new FileSystemWatcher(bundle) { NotifyFilter = NotifyFilters.FileName | NotifyFilters.Size };
         _watcher.Renamed += (_, e) => { if (e.Name == LogFiles.CurrentName) Sync(); };
         _watcher.Created += (_, e) => { if (e.Name == LogFiles.CurrentName) Sync(); };
+        _watcher.Changed += (_, e) => { if (e.Name == LogFiles.CurrentName) Sync(); };
+        _watcher.Error += (_, _) => Sync();
         _watcher.EnableRaisingEvents = true;
+        _timer = new Timer(_ => Sync(), null, TimeSpan.FromSeconds(1), TimeSpan.FromSeconds(1));
         Sync();
     }
 
+    /// <summary>Takes in a swap conmon made, then asks for the next one when the file is full.</summary>
     public void Sync()
     {
         lock (_lock)
         {
-            try { LogFiles.Sync(_bundle, _policy); }
+            if (_disposed) return;
+            try
+            {
+                if (LogFiles.Sync(_bundle, _policy)) _reopenAskedAt = -1;
+                if (Interop.StatNoFollow(LogFiles.Current(_bundle)) is not { } current || current.Size < _policy.MaxSize)
+                    return;
+                if (_reopenAskedAt >= 0 && Environment.TickCount64 - _reopenAskedAt < ReopenPatience.TotalMilliseconds)
+                    return;
+                AskConmonToReopen();
+                _reopenAskedAt = Environment.TickCount64;
+            }
             catch (Exception e) when (e is IOException or LinuxException or UnauthorizedAccessException)
             {
                 _logger.LogWarning(e, "rotating the log in {Bundle} failed", _bundle);
@@ -221,10 +256,27 @@ public sealed class LogRotator : IDisposable
         }
     }
 
+    /// <summary>Non-blocking: with no conmon reading the fifo, the open fails instead of hanging.</summary>
+    private void AskConmonToReopen()
+    {
+        using var fifo = Interop.Open(Path.Combine(_bundle, "ctl"), Interop.O_WRONLY | Interop.O_NONBLOCK);
+        using var stream = new FileStream(fifo, FileAccess.Write, bufferSize: 0);
+        stream.Write(ReopenMessage);
+    }
+
     public void Dispose()
     {
         _watcher.Dispose();
-        Sync();
+        _timer.Dispose();
+        lock (_lock)
+        {
+            try { LogFiles.Sync(_bundle, _policy); }
+            catch (Exception e) when (e is IOException or LinuxException or UnauthorizedAccessException)
+            {
+                _logger.LogWarning(e, "rotating the log in {Bundle} failed", _bundle);
+            }
+            _disposed = true;
+        }
     }
 }
 

@@ -92,9 +92,9 @@ public sealed partial class ContainerRuntime
             if (spec.Tty) conmon.ArgumentList.Add("-t");
             if (spec.Log.Capped)
             {
-                // conmon enforces the cap even while the daemon is away; Berth keeps the files it rotates out.
+                // conmon enforces a cap even while the daemon is away; while it runs, Berth rotates (LogRotator).
                 conmon.ArgumentList.Add("--log-size-max");
-                conmon.ArgumentList.Add(spec.Log.MaxSize.ToString(CultureInfo.InvariantCulture));
+                conmon.ArgumentList.Add(LogFiles.ConmonCap(spec.Log).ToString(CultureInfo.InvariantCulture));
             }
             using (var process = Process.Start(conmon)!)
             {

@@ -21,12 +21,14 @@ public sealed partial class ImageStore
     private readonly string _root;
     private readonly ILogger _logger;
     private readonly Lock _lock = new();
+    private readonly ImageStoreHooks _hooks;
     private Dictionary<string, string> _tags;
 
-    public ImageStore(string root, ILogger<ImageStore>? logger = null)
+    public ImageStore(string root, ILogger<ImageStore>? logger = null, ImageStoreHooks? hooks = null)
     {
         _root = root;
         _logger = logger ?? NullLogger<ImageStore>.Instance;
+        _hooks = hooks ?? new ImageStoreHooks();
         foreach (string dir in new[] { Layers, Images, Temp }) Directory.CreateDirectory(dir);
         foreach (string stale in Directory.EnumerateFileSystemEntries(Temp))
             try { RootedDirectory.RemoveTree(stale); } catch (Exception e) when (e is IOException or LinuxException) { }
@@ -259,6 +261,7 @@ public sealed partial class ImageStore
                     movedLayers.Add(final);
                 }
                 Interop.FsyncDirectory(Layers);
+                _hooks.Checkpoint(ImageStoreHooks.AfterLayersMoved);
                 var tags = new Dictionary<string, string>(_tags);
                 foreach (var image in images)
                 {
@@ -288,7 +291,7 @@ public sealed partial class ImageStore
     {
         if (!images.Any(i => i.Layers.Count > 0)) return;
         using var temp = Interop.Open(Temp, Interop.O_RDONLY | Interop.O_DIRECTORY);
-        Interop.SyncFilesystem(temp, Temp);
+        _hooks.SyncFilesystem(temp, Temp);
     }
 
     /// <summary>An image read from an archive, with its layers extracted into tmp/ and not yet committed.</summary>
