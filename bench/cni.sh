@@ -3,17 +3,18 @@
 # containernetworking-plugins), and berth-cni chained after the reference bridge (as a portmap replacement).
 #
 #   bash bench/cni.sh [--plugin PATH] [--runs N] [--portmap-rate-mappings N] [--portmap-sizes "1 100 1000"]
-#                     [--rate-only] [--rate-rounds N] [--rate-seconds S]
+#                     [--rate-only] [--rate-rounds N] [--rate-connections C]
 #
 # ADD and DEL of one attachment with 1, 100 and 1000 port mappings (median of N runs; portmap's 1000 once: it takes
 # tens of seconds), then the connection rate to 127.0.0.1 through one mapped port with it alone and as the last of
 # 10,000 mappings (portmap: 100 by default; each of its mappings costs seconds to add), measured on two namespaces
-# playing two nodes side by side (N paired rounds of S seconds per half, roles swapped halfway). Builds berth-cni with
+# playing two nodes, one client alternating between them connection by connection (N rounds of C connections per
+# node in each half, roles swapped halfway). Builds berth-cni with
 # NativeAOT (scripts/install-cni.sh) unless --plugin names one. Everything it makes (namespaces, bridges, nft tables,
 # portmap's iptables chains, files) is removed on exit, also on failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PLUGIN="" RUNS=5 PORTMAP_RATE=100 PORTMAP_SIZES="1 100 1000" RATE_ONLY=false RATE_ROUNDS=8 RATE_SECONDS=2
+PLUGIN="" RUNS=5 PORTMAP_RATE=100 PORTMAP_SIZES="1 100 1000" RATE_ONLY=false RATE_ROUNDS=10 RATE_CONNECTIONS=2000
 while [ $# -gt 0 ]; do
   case "$1" in
     --plugin) PLUGIN="$2"; shift ;;
@@ -22,7 +23,7 @@ while [ $# -gt 0 ]; do
     --portmap-sizes) PORTMAP_SIZES="$2"; shift ;;
     --rate-only) RATE_ONLY=true ;;
     --rate-rounds) RATE_ROUNDS="$2"; shift ;;
-    --rate-seconds) RATE_SECONDS="$2"; shift ;;
+    --rate-connections) RATE_CONNECTIONS="$2"; shift ;;
     -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
@@ -92,7 +93,7 @@ PY
 }
 echo "start-up (VERSION): berth-cni $(startup "$PLUGIN"), portmap $(startup /usr/lib/cni/portmap), bridge $(startup /usr/lib/cni/bridge)"
 export PLUGIN WORK TAG BERTH_BRIDGE REF_BRIDGE BERTH_SUBNET REF_SUBNET CHAIN_NET RUNS PORT_BASE PORTMAP_RATE PORTMAP_SIZES
-export RATE_ONLY RATE_ROUNDS RATE_SECONDS
+export RATE_ONLY RATE_ROUNDS RATE_CONNECTIONS
 export NAMESPACES_LIST="${NAMESPACES[*]}" NODES_LIST="${NODES[*]}" NODE_PODS_LIST="${NODE_PODS[*]}"
 export NODE_RESIDENTS_LIST="${NODE_RESIDENTS[*]}"
 ARGS=$(python3 - <<'PY'
@@ -103,7 +104,7 @@ print(json.dumps(dict(
     berth_bridge=e["BERTH_BRIDGE"], ref_bridge=e["REF_BRIDGE"], berth_subnet=e["BERTH_SUBNET"],
     ref_subnet=e["REF_SUBNET"], namespaces=e["NAMESPACES_LIST"].split(), sizes=[1, 100, 1000], runs=int(e["RUNS"]),
     port_base=int(e["PORT_BASE"]), rate_mappings=10000, portmap_rate_mappings=int(e["PORTMAP_RATE"]),
-    portmap_sizes=[int(x) for x in e["PORTMAP_SIZES"].split()], rate_seconds=float(e["RATE_SECONDS"]),
+    portmap_sizes=[int(x) for x in e["PORTMAP_SIZES"].split()], rate_connections=int(e["RATE_CONNECTIONS"]),
     rate_rounds=int(e["RATE_ROUNDS"]), rate_only=e["RATE_ONLY"] == "true", nodes=e["NODES_LIST"].split(),
     node_pods=e["NODE_PODS_LIST"].split(), node_residents=e["NODE_RESIDENTS_LIST"].split())))
 PY

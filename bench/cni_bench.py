@@ -2,7 +2,9 @@
 """berth-cni next to the reference bridge+portmap plugins: ADD/DEL time with 1, 100, 1000 port mappings, and the
 connection rate through one mapped port with 1 and with many mappings. Driven by bench/cni.sh (which builds the plugin
 and cleans up); calls the plugins exactly as a runtime does (CNI_* variables, config on stdin)."""
-import json, os, signal, socket, statistics, struct, subprocess, sys, time
+import ctypes, json, os, signal, socket, statistics, struct, subprocess, sys, time
+
+CLONE_NEWNET = 0x40000000
 
 PLUGINS = "/usr/lib/cni"
 
@@ -112,63 +114,43 @@ def serve(port):
         c.close()
 
 
-def client(port):
-    """Inside a node namespace, one process for many rounds (its start-up is not in any round): for each line
-    "START SECONDS" on stdin, from START (wall clock, shared with the other node's client) for SECONDS, connect to
-    127.0.0.1:port, read the byte, close; prints the rate and how late it started. The close is a reset (SO_LINGER 0),
-    so no TIME_WAIT entry piles up in conntrack across rounds: each connection costs the same in the first round and
-    the last."""
+def interleaved(port, nodes, rounds, per_round):
+    """One client, one connection at a time, alternating between the nodes connection by connection (the order flips
+    every pair): connect to 127.0.0.1:port, read the byte, close. Sockets are made inside each node's namespace
+    (setns, then socket(): a socket keeps the namespace it was made in) and used from here, so both nodes' connections
+    share this process, its CPU and every moment of the machine's load. Prints, per round, each node's median time
+    per connection in microseconds. The close is a reset (SO_LINGER 0): no TIME_WAIT entry piles up in conntrack."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    own = os.open("/proc/self/ns/net", os.O_RDONLY)
+    fds = [os.open(f"/run/netns/{node}", os.O_RDONLY) for node in nodes]
     linger = struct.pack("ii", 1, 0)
     address = ("127.0.0.1", port)
-    for line in sys.stdin:
-        start_at, seconds = (float(x) for x in line.split())
-        time.sleep(max(0.0, start_at - time.time()))
-        began = time.time()
-        stop, count = start_at + seconds, 0
-        while time.time() < stop:
-            c = socket.socket()
+
+    def sockets_in(fd, count):
+        if libc.setns(fd, CLONE_NEWNET) != 0:
+            raise OSError(ctypes.get_errno(), "setns")
+        made = [socket.socket() for _ in range(count)]
+        libc.setns(own, CLONE_NEWNET)
+        for c in made:
             c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, linger)
             c.settimeout(5)
-            c.connect(address)
-            if c.recv(1) != b"x":
-                raise RuntimeError("bad answer")
-            c.close()
-            count += 1
-        print(count / (stop - began), began - start_at, flush=True)
+        return made
 
-
-def pinned(i, command):
-    """The clients and servers run at nice -19: on a machine loaded by builds the two nodes then get most of the time,
-    in equal shares."""
-    return ["nice", "-n", "-19"] + command
-
-
-class PairedClients:
-    """One client per node, measuring over the same seconds: whatever else loads the machine loads both alike. A round
-    where a client started late (it was not scheduled in time) is measured again."""
-
-    def __init__(self, port, nodes):
-        self.procs = [subprocess.Popen(pinned(i, ["ip", "netns", "exec", node, sys.executable, __file__, "client", str(port)]),
-                                       stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
-                      for i, node in enumerate(nodes)]
-
-    def rates(self, seconds):
-        for _ in range(5):
-            start_at = time.time() + 0.3
-            for p in self.procs:
-                p.stdin.write(f"{start_at} {seconds}\n")
-                p.stdin.flush()
-            answers = [p.stdout.readline().split() for p in self.procs]
-            if any(not a for a in answers):
-                raise RuntimeError("a rate client failed")
-            if all(float(late) < 0.05 * seconds for _, late in answers):
-                return [float(rate) for rate, _ in answers]
-        raise RuntimeError("the rate clients never started together: the machine is too loaded")
-
-    def close(self):
-        for p in self.procs:
-            p.stdin.close()
-            p.wait()
+    for _ in range(rounds):
+        times = [[], []]
+        batch = 100
+        for _ in range(per_round // batch):
+            pools = [sockets_in(fd, batch) for fd in fds]
+            for i in range(batch):
+                for k in ((0, 1) if i % 2 == 0 else (1, 0)):
+                    c = pools[k][i]
+                    t0 = time.perf_counter_ns()
+                    c.connect(address)
+                    if c.recv(1) != b"x":
+                        raise RuntimeError("bad answer")
+                    c.close()
+                    times[k].append(time.perf_counter_ns() - t0)
+        print(" ".join(f"{statistics.median(t) / 1000:.1f}" for t in times), flush=True)
 
 
 def main():
@@ -215,13 +197,14 @@ def measure(a, setup):
 
 def measure_rate(a, setup, results):
     """Connections/s through one mapped port, alone and as the last of many mappings. Two namespaces play two nodes of
-    the same make; their clients run at the same time, one node with many mappings and the other with one, so load
-    from the rest of the machine falls on both alike; the roles swap halfway so neither node's luck counts. Verdict:
-    the median over rounds of (rate with many) / (rate alone), each round a pair measured over the same seconds."""
+    the same make, one with many mappings and one with a single one; one client alternates between them connection by
+    connection, so the load of the rest of the machine falls on both alike; the roles swap halfway so neither node's
+    luck counts. Per round (a few thousand connections each), the ratio of the median connection times; the verdict
+    is the median over the rounds. The rate is 1 / the median time of one connection (one client, one at a time)."""
     nodes, pods, residents = a["nodes"], a["node_pods"], a["node_residents"]
     port = a["port_base"] + 10000
-    servers = [subprocess.Popen(pinned(i, ["ip", "netns", "exec", pod, sys.executable, __file__, "serve", "80"]),
-                                stdout=subprocess.PIPE) for i, pod in enumerate(pods)]
+    servers = [subprocess.Popen(["nice", "-n", "-19", "ip", "netns", "exec", pod, sys.executable, __file__, "serve", "80"],
+                                stdout=subprocess.PIPE) for pod in pods]
     try:
         for server in servers:
             server.stdout.readline()
@@ -231,39 +214,41 @@ def measure_rate(a, setup, results):
             # one resident pod per node keeps the network's bridge and table between the phases
             resident_deletes = [add(f"rate-resident-{i}", residents[i], [], "eth9", node=node)[1]
                                 for i, node in enumerate(nodes)]
-            rates = {"alone": [], "many": []}
+            times = {"alone": [], "many": []}
             ratios = []
             for phase in range(2):
                 crowded = phase  # node index that holds the many mappings in this phase
                 deletes = []
                 for i, node in enumerate(nodes):
                     count = many if i == crowded else 1
-                    deletes.append(add(f"rate-{name.replace('+', '-')}-{phase}-{i}", pods[i], mappings(count, a["port_base"], port),
-                                       node=node)[1])
-                clients = PairedClients(port, nodes)
+                    deletes.append(add(f"rate-{name.replace('+', '-')}-{phase}-{i}", pods[i],
+                                       mappings(count, a["port_base"], port), node=node)[1])
                 try:
                     time.sleep(1)  # the plugins' own work (a 10,000-element commit) is over before the clock starts
-                    clients.rates(0.5)  # warm-up
-                    for _ in range(a["rate_rounds"]):
-                        pair = clients.rates(a["rate_seconds"])
-                        rates["many"].append(pair[crowded])
-                        rates["alone"].append(pair[1 - crowded])
-                        ratios.append(pair[crowded] / pair[1 - crowded])
-                        print(f"    round: {pair[1 - crowded]:.0f} alone, {pair[crowded]:.0f} with {many} "
+                    out = subprocess.run(["nice", "-n", "-19", sys.executable, __file__, "interleaved", str(port),
+                                          str(a["rate_rounds"]), str(a["rate_connections"])] + nodes,
+                                         capture_output=True, text=True, check=True).stdout
+                    for line in out.split("\n"):
+                        if not line.strip():
+                            continue
+                        pair = [float(x) for x in line.split()]
+                        times["many"].append(pair[crowded])
+                        times["alone"].append(pair[1 - crowded])
+                        ratios.append(pair[1 - crowded] / pair[crowded])  # rate with many / rate alone
+                        print(f"    round: {pair[1 - crowded]:7.1f} us alone, {pair[crowded]:7.1f} us with {many} "
                               f"({ratios[-1]:.3f})", flush=True)
                 finally:
-                    clients.close()
                     for delete in deletes:
                         delete()
             for delete in resident_deletes:
                 delete()
-            alone, crowded_rate, ratio = (statistics.median(rates["alone"]), statistics.median(rates["many"]),
-                                          statistics.median(ratios))
+            alone, crowded_rate = 1e6 / statistics.median(times["alone"]), 1e6 / statistics.median(times["many"])
+            ratio = statistics.median(ratios)
             results["rate"][name] = {"mappings": many, "alone": alone, "with_many": crowded_rate, "ratio": ratio,
-                                     "ratios": ratios, "rates": rates}
+                                     "ratios": ratios, "times_us": times}
             print(f"  {name:17} connections/s through one port: {alone:7.0f} alone, {crowded_rate:7.0f} as the last of "
-                  f"{many}; ratio {ratio:.3f} (median of {len(ratios)} paired rounds of {a['rate_seconds']} s, "
-                  f"range {min(ratios):.3f}-{max(ratios):.3f})", flush=True)
+                  f"{many}; ratio {ratio:.3f} (median of {len(ratios)} rounds of {a['rate_connections']} interleaved "
+                  f"connections per node, range {min(ratios):.3f}-{max(ratios):.3f})", flush=True)
     finally:
         for server in servers:
             server.kill()
@@ -273,7 +258,7 @@ def measure_rate(a, setup, results):
 if __name__ == "__main__":
     if sys.argv[1] == "serve":
         serve(int(sys.argv[2]))
-    elif sys.argv[1] == "client":
-        client(int(sys.argv[2]))
+    elif sys.argv[1] == "interleaved":
+        interleaved(int(sys.argv[2]), sys.argv[5:], int(sys.argv[3]), int(sys.argv[4]))
     else:
         main()
