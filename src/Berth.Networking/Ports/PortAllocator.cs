@@ -9,8 +9,9 @@ namespace Berth.Networking.Ports;
 /// take a published port, and a port a host process holds is refused. TCP sockets also listen, as dockerd's do:
 /// .NET binds TCP sockets with SO_REUSEADDR, and on Linux a socket that is only bound does not stop another
 /// SO_REUSEADDR socket (most servers) from binding and listening on the same port. Nothing accepts on them (kernel
-/// DNAT delivers the traffic) except the userland proxy, which serves IPv6 addresses from the reserved socket.</summary>
-public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
+/// DNAT delivers the traffic) except the userland proxy, which serves IPv6 addresses from the reserved socket.
+/// <paramref name="cniClaims"/>: host ports that berth-cni pods on this host map (they hold no socket), refused too.</summary>
+public sealed class PortAllocator(ILogger<PortAllocator>? logger = null, Func<IReadOnlyList<Firewall.CniPortClaim>>? cniClaims = null)
 {
     private sealed record Reservation(string Owner, PublishedPort Port, Socket? Socket);
 
@@ -24,11 +25,12 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
         lock (_lock)
         {
             var taken = new List<Reservation>();
+            var claims = cniClaims?.Invoke() ?? [];
             try
             {
                 foreach (var (containerPort, requests) in bindings.OrderBy(b => b.Key.Port))
                     foreach (var request in requests)
-                        taken.AddRange(ReserveOne(ownerId, containerPort, request, ipv6, taken));
+                        taken.AddRange(ReserveOne(ownerId, containerPort, request, ipv6, taken, claims));
             }
             catch
             {
@@ -85,7 +87,8 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
         }
     }
 
-    private IEnumerable<Reservation> ReserveOne(string ownerId, ContainerPort containerPort, PortBindingRequest request, bool ipv6, List<Reservation> pending)
+    private IEnumerable<Reservation> ReserveOne(string ownerId, ContainerPort containerPort, PortBindingRequest request, bool ipv6,
+        List<Reservation> pending, IReadOnlyList<Firewall.CniPortClaim> claims)
     {
         var addresses = string.IsNullOrEmpty(request.HostIp)
             ? (ipv6 && Socket.OSSupportsIPv6 ? new[] { IPAddress.Any, IPAddress.IPv6Any } : [IPAddress.Any])
@@ -107,6 +110,15 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
             if (conflict is not null)
             {
                 lastError = $"Bind for {Format(conflict.Port.HostIp)}:{port} failed: port is already allocated";
+                if (explicitSingle) break;
+                continue;
+            }
+            // berth-cni maps IPv4 only: a claim on every address, or on the address asked for, or any under a wildcard.
+            if (claims.FirstOrDefault(c => c.HostPort == port && c.Protocol == protocol && addresses.Any(a => a.AddressFamily == AddressFamily.InterNetwork
+                && (c.HostIp is null || IsAny(a) || c.HostIp.Equals(a)))) is { } claim)
+            {
+                lastError = $"Bind for {claim.HostIp?.ToString() ?? "0.0.0.0"}:{port} failed: port is already allocated "
+                    + $"(mapped by a berth-cni pod: nftables table {claim.Table})";
                 if (explicitSingle) break;
                 continue;
             }
