@@ -41,6 +41,9 @@ NODES=("bbcn-na-$TAG" "bbcn-nb-$TAG") NODE_PODS=("bbcn-pa-$TAG" "bbcn-pb-$TAG") 
 NAMESPACES+=("${NODE_PODS[@]}" "${NODE_RESIDENTS[@]}" "${NODES[@]}")
 BERTH_BRIDGE="bbcb$TAG" REF_BRIDGE="bbcr$TAG" CHAIN_NET="bbcn-chain-$TAG"
 BENCH_PID=""
+# portmap's iptables (iptables-nft) makes the ip and ip6 "nat" tables on this host; when they were not here before,
+# they go at the end unless something else put rules in them meanwhile.
+NAT_BEFORE=$(nft list tables 2>/dev/null | grep -E '^table ip6? nat$' || true)
 cleanup() {
   set +e
   if [ -n "$BENCH_PID" ]; then kill -TERM "$BENCH_PID" 2>/dev/null; wait "$BENCH_PID" 2>/dev/null; fi
@@ -55,6 +58,12 @@ cleanup() {
       iptables -w -t nat -F "$c" 2>/dev/null; iptables -w -t nat -X "$c" 2>/dev/null
     done
   fi
+  for family in ip ip6; do
+    if ! grep -qx "table $family nat" <<<"$NAT_BEFORE" && nft list table "$family" nat >/dev/null 2>&1 \
+       && ! nft list table "$family" nat | grep -qvE '^\s*(table|chain|type|\}|$)'; then
+      nft delete table "$family" nat
+    fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
