@@ -25,7 +25,8 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null, Func<IR
         lock (_lock)
         {
             var taken = new List<Reservation>();
-            var claims = cniClaims?.Invoke() ?? [];
+            // by (port, protocol): a container publishing 10,000 ports looks up, it does not scan
+            var claims = (cniClaims?.Invoke() ?? []).ToLookup(c => (c.HostPort, c.Protocol));
             try
             {
                 foreach (var (containerPort, requests) in bindings.OrderBy(b => b.Key.Port))
@@ -88,7 +89,7 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null, Func<IR
     }
 
     private IEnumerable<Reservation> ReserveOne(string ownerId, ContainerPort containerPort, PortBindingRequest request, bool ipv6,
-        List<Reservation> pending, IReadOnlyList<Firewall.CniPortClaim> claims)
+        List<Reservation> pending, ILookup<(int, PortProtocol), Firewall.CniPortClaim> claims)
     {
         var addresses = string.IsNullOrEmpty(request.HostIp)
             ? (ipv6 && Socket.OSSupportsIPv6 ? new[] { IPAddress.Any, IPAddress.IPv6Any } : [IPAddress.Any])
@@ -114,7 +115,7 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null, Func<IR
                 continue;
             }
             // berth-cni maps IPv4 only: a claim on every address, or on the address asked for, or any under a wildcard.
-            if (claims.FirstOrDefault(c => c.HostPort == port && c.Protocol == protocol && addresses.Any(a => a.AddressFamily == AddressFamily.InterNetwork
+            if (claims[(port, protocol)].FirstOrDefault(c => addresses.Any(a => a.AddressFamily == AddressFamily.InterNetwork
                 && (c.HostIp is null || IsAny(a) || c.HostIp.Equals(a)))) is { } claim)
             {
                 lastError = $"Bind for {claim.HostIp?.ToString() ?? "0.0.0.0"}:{port} failed: port is already allocated "
