@@ -3,22 +3,28 @@
 # containernetworking-plugins), and berth-cni chained after the reference bridge (as a portmap replacement).
 #
 #   bash bench/cni.sh [--plugin PATH] [--runs N] [--portmap-rate-mappings N] [--portmap-sizes "1 100 1000"]
+#                     [--rate-only] [--rate-rounds N] [--rate-connections C]
 #
 # ADD and DEL of one attachment with 1, 100 and 1000 port mappings (median of N runs; portmap's 1000 once: it takes
-# tens of seconds), then the connection rate to 127.0.0.1 through one mapped port with it alone and with 10,000
-# mappings (portmap: 1,000 by default, 10,000 takes it several minutes). Builds berth-cni with NativeAOT
-# (scripts/install-cni.sh) unless --plugin names one. Everything it makes (namespaces, bridges, nft tables, portmap's
-# iptables chains, files) is removed on exit, also on failure.
+# tens of seconds), then the connection rate to 127.0.0.1 through one mapped port with it alone and as the last of
+# 10,000 mappings (portmap: 100 by default; each of its mappings costs seconds to add), measured on two namespaces
+# playing two nodes, one client alternating between them connection by connection (N rounds of C connections per
+# node in each half, roles swapped halfway). Builds berth-cni with
+# NativeAOT (scripts/install-cni.sh) unless --plugin names one. Everything it makes (namespaces, bridges, nft tables,
+# portmap's iptables chains, files) is removed on exit, also on failure.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
-PLUGIN="" RUNS=5 PORTMAP_RATE=1000 PORTMAP_SIZES="1 100 1000"
+PLUGIN="" RUNS=5 PORTMAP_RATE=100 PORTMAP_SIZES="1 100 1000" RATE_ONLY=false RATE_ROUNDS=10 RATE_CONNECTIONS=2000
 while [ $# -gt 0 ]; do
   case "$1" in
     --plugin) PLUGIN="$2"; shift ;;
     --runs) RUNS="$2"; shift ;;
     --portmap-rate-mappings) PORTMAP_RATE="$2"; shift ;;
     --portmap-sizes) PORTMAP_SIZES="$2"; shift ;;
-    -h|--help) sed -n '2,13p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    --rate-only) RATE_ONLY=true ;;
+    --rate-rounds) RATE_ROUNDS="$2"; shift ;;
+    --rate-connections) RATE_CONNECTIONS="$2"; shift ;;
+    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "unknown option $1" >&2; exit 2 ;;
   esac
   shift
@@ -29,8 +35,15 @@ done
 TAG=$(printf '%04x' $(( $$ % 65536 )))
 WORK=$(mktemp -d "/tmp/berth-cni-bench-$TAG.XXXXXX")
 NAMESPACES=("bbcn-b-$TAG" "bbcn-c-$TAG" "bbcn-r-$TAG" "bbcn-rb-$TAG" "bbcn-rc-$TAG" "bbcn-rr-$TAG")
+# the rate measurement: two namespaces playing two nodes, each with a pod and a resident pod (deleting a node's
+# namespace takes its bridges, nft tables and portmap's iptables rules with it)
+NODES=("bbcn-na-$TAG" "bbcn-nb-$TAG") NODE_PODS=("bbcn-pa-$TAG" "bbcn-pb-$TAG") NODE_RESIDENTS=("bbcn-qa-$TAG" "bbcn-qb-$TAG")
+NAMESPACES+=("${NODE_PODS[@]}" "${NODE_RESIDENTS[@]}" "${NODES[@]}")
 BERTH_BRIDGE="bbcb$TAG" REF_BRIDGE="bbcr$TAG" CHAIN_NET="bbcn-chain-$TAG"
 BENCH_PID=""
+# portmap's iptables (iptables-nft) makes the ip and ip6 "nat" tables on this host; when they were not here before,
+# they go at the end unless something else put rules in them meanwhile.
+NAT_BEFORE=$(nft list tables 2>/dev/null | grep -E '^table ip6? nat$' || true)
 cleanup() {
   set +e
   if [ -n "$BENCH_PID" ]; then kill -TERM "$BENCH_PID" 2>/dev/null; wait "$BENCH_PID" 2>/dev/null; fi
@@ -45,6 +58,12 @@ cleanup() {
       iptables -w -t nat -F "$c" 2>/dev/null; iptables -w -t nat -X "$c" 2>/dev/null
     done
   fi
+  for family in ip ip6; do
+    if ! grep -qx "table $family nat" <<<"$NAT_BEFORE" && nft list table "$family" nat >/dev/null 2>&1 \
+       && ! nft list table "$family" nat | grep -qvE '^\s*(table|chain|type|\}|$)'; then
+      nft delete table "$family" nat
+    fi
+  done
   rm -rf "$WORK"
 }
 trap cleanup EXIT INT TERM
@@ -83,7 +102,9 @@ PY
 }
 echo "start-up (VERSION): berth-cni $(startup "$PLUGIN"), portmap $(startup /usr/lib/cni/portmap), bridge $(startup /usr/lib/cni/bridge)"
 export PLUGIN WORK TAG BERTH_BRIDGE REF_BRIDGE BERTH_SUBNET REF_SUBNET CHAIN_NET RUNS PORT_BASE PORTMAP_RATE PORTMAP_SIZES
-export NAMESPACES_LIST="${NAMESPACES[*]}"
+export RATE_ONLY RATE_ROUNDS RATE_CONNECTIONS
+export NAMESPACES_LIST="${NAMESPACES[*]}" NODES_LIST="${NODES[*]}" NODE_PODS_LIST="${NODE_PODS[*]}"
+export NODE_RESIDENTS_LIST="${NODE_RESIDENTS[*]}"
 ARGS=$(python3 - <<'PY'
 import json, os
 e = os.environ
@@ -92,10 +113,12 @@ print(json.dumps(dict(
     berth_bridge=e["BERTH_BRIDGE"], ref_bridge=e["REF_BRIDGE"], berth_subnet=e["BERTH_SUBNET"],
     ref_subnet=e["REF_SUBNET"], namespaces=e["NAMESPACES_LIST"].split(), sizes=[1, 100, 1000], runs=int(e["RUNS"]),
     port_base=int(e["PORT_BASE"]), rate_mappings=10000, portmap_rate_mappings=int(e["PORTMAP_RATE"]),
-    portmap_sizes=[int(x) for x in e["PORTMAP_SIZES"].split()], rate_seconds=3, rate_rounds=int(e.get("RATE_ROUNDS", "5")))))
+    portmap_sizes=[int(x) for x in e["PORTMAP_SIZES"].split()], rate_connections=int(e["RATE_CONNECTIONS"]),
+    rate_rounds=int(e["RATE_ROUNDS"]), rate_only=e["RATE_ONLY"] == "true", nodes=e["NODES_LIST"].split(),
+    node_pods=e["NODE_PODS_LIST"].split(), node_residents=e["NODE_RESIDENTS_LIST"].split())))
 PY
 )
-echo "ADD and DEL of one attachment (median), then connections/s to 127.0.0.1 through one mapped port:"
+echo "ADD and DEL of one attachment (median), then connections/s to 127.0.0.1 through one mapped port (load $(cut -d' ' -f1-3 /proc/loadavg)):"
 python3 "$ROOT/bench/cni_bench.py" "$ARGS" &
 BENCH_PID=$!
 wait "$BENCH_PID"

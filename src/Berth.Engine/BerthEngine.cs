@@ -63,13 +63,13 @@ public sealed partial class BerthEngine : IAsyncDisposable
         var runtime = new ContainerRuntime(runtimeInfo, options.ExecRoot, loggers.CreateLogger<ContainerRuntime>(), security);
         var images = new ImageStore(options.ImagesDirectory, loggers.CreateLogger<ImageStore>(),
             new ImageStoreHooks { Checkpoint = CrashPoints.Hit });
-        var firewall = new FirewallManager(NftablesFactory.Create(loggers.CreateLogger("Berth.Firewall")), options.FirewallTable,
-            loggers.CreateLogger<FirewallManager>());
+        var nft = NftablesFactory.Create(loggers.CreateLogger("Berth.Firewall"));
+        var firewall = new FirewallManager(nft, options.FirewallTable, loggers.CreateLogger<FirewallManager>());
         var networks = new NetworkService(options, new BridgeDriver(loggers.CreateLogger<BridgeDriver>()), firewall,
             loggers.CreateLogger<NetworkService>());
         networks.Initialize();
 
-        var ports = new PortPublisher(new PortAllocator(loggers.CreateLogger<PortAllocator>()), firewall,
+        var ports = new PortPublisher(new PortAllocator(loggers.CreateLogger<PortAllocator>(), new CniPortClaims(nft).Read), firewall,
             new UserlandProxy(loggers.CreateLogger<UserlandProxy>()), new Conntrack(loggers.CreateLogger<Conntrack>()),
             loggers.CreateLogger<PortPublisher>());
         var containers = new ContainerService(options, images, networks, ports, runtime, runtimeInfo.Name,

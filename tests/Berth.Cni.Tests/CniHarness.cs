@@ -18,7 +18,7 @@ public static class CniHarness
     public static string BerthCni { get; } = Environment.GetEnvironmentVariable("BERTH_CNI_PLUGIN") is { Length: > 0 } p ? p : Built();
 
     public static CniCall Run(string plugin, string command, JsonObject config, string? containerId = null,
-        string? netns = null, string ifName = "eth0")
+        string? netns = null, string ifName = "eth0", string? args = null)
     {
         var info = new ProcessStartInfo(plugin)
         {
@@ -29,6 +29,7 @@ public static class CniHarness
         if (containerId is not null) info.Environment["CNI_CONTAINERID"] = containerId;
         if (netns is not null) info.Environment["CNI_NETNS"] = netns;
         info.Environment["CNI_IFNAME"] = ifName;
+        if (args is not null) info.Environment["CNI_ARGS"] = args;
         using var process = Process.Start(info)!;
         process.StandardInput.Write(config.ToJsonString());
         process.StandardInput.Close();
@@ -43,7 +44,7 @@ public static class CniHarness
     }
 
     public static CniCall Berth(string command, JsonObject config, string? containerId = null, string? netns = null,
-        string ifName = "eth0") => Run(BerthCni, command, config, containerId, netns, ifName);
+        string ifName = "eth0", string? args = null) => Run(BerthCni, command, config, containerId, netns, ifName, args);
 
     public static JsonObject Ok(CniCall call) =>
         call.ExitCode == 0 ? (call.Stdout.Length > 0 ? call.Json : new JsonObject())
@@ -66,6 +67,7 @@ public sealed class CniScratch : IDisposable
     private readonly List<string> _namespaces = [];
     private readonly List<JsonObject> _configs = [];
     private readonly List<string> _links = [];
+    private readonly List<string> _others = [];
     public string Directory { get; } = System.IO.Directory.CreateTempSubdirectory("berth-cni-test-").FullName;
     public string Network { get; } = TestNames.Unique("cnitest", 20);
     public string Bridge { get; } = TestNames.Unique("bbcni", 15);
@@ -105,6 +107,20 @@ public sealed class CniScratch : IDisposable
 
     public void Link(string name) => _links.Add(name);
 
+    /// <summary>A second network with the same state directories (so, one host's berth-cni): its own name, bridge and
+    /// subnet, cleaned up with the first.</summary>
+    public JsonObject OtherNetworkConfig(JsonArray? portMappings = null)
+    {
+        var config = Config(portMappings: portMappings);
+        string network = TestNames.Unique("cniother", 20), bridge = TestNames.Unique("bbcno", 15);
+        config["name"] = network;
+        config["bridge"] = bridge;
+        config["subnet"] = EngineProcess.FreeTestSubnet();
+        _others.Add(network);
+        _links.Add(bridge);
+        return config;
+    }
+
     public static JsonArray Mappings(params (int HostPort, int ContainerPort)[] maps) =>
         new(maps.Select(m => (JsonNode)new JsonObject { ["hostPort"] = m.HostPort, ["containerPort"] = m.ContainerPort, ["protocol"] = "tcp" }).ToArray());
 
@@ -112,7 +128,8 @@ public sealed class CniScratch : IDisposable
 
     public void Dispose()
     {
-        foreach (var config in _configs.Take(1))
+        foreach (var config in _configs.Where(c => (string?)c["name"] == Network).Take(1)
+                     .Concat(_configs.Where(c => _others.Contains((string?)c["name"] ?? ""))))
         {
             var gc = (JsonObject)config.DeepClone();
             gc["cniVersion"] = "1.1.0";
@@ -122,8 +139,11 @@ public sealed class CniScratch : IDisposable
         }
         foreach (string ns in _namespaces) Sh.Run("ip", ["netns", "del", ns]);
         foreach (string link in _links.Append(Bridge)) Sh.Run("ip", ["link", "del", link]);
-        Sh.Run("nft", ["delete", "table", "ip", "berth_cni_" + Network.Replace('-', '_')]);
-        Sh.Run("nft", ["delete", "table", "ip", "berth_cni_" + Network.Replace('-', '_') + "_user"]);
+        foreach (string network in _others.Prepend(Network))
+        {
+            Sh.Run("nft", ["delete", "table", "ip", "berth_cni_" + network.Replace('-', '_')]);
+            Sh.Run("nft", ["delete", "table", "ip", "berth_cni_" + network.Replace('-', '_') + "_user"]);
+        }
         System.IO.Directory.Delete(Directory, recursive: true);
     }
 

@@ -28,6 +28,11 @@ public sealed class NetworkConfigTests
     [InlineData("""{"cniVersion":"1.1.0","name":"n","runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80,"protocol":"icmp"}]}}""")]
     [InlineData("""{"cniVersion":"1.1.0","name":"n","runtimeConfig":{"mac":"zz:zz"}}""")]
     [InlineData("""{"cniVersion":"1.1.0","name":"n","runtimeConfig":{"ips":["10.0.0.300/24"]}}""")]
+    [InlineData("""{"cniVersion":"1.1.0","name":"n","runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80,"hostIP":"::1"}]}}""")]
+    [InlineData("""{"cniVersion":"1.1.0","name":"n","runtimeConfig":{"portMappings":[{"hostPort":80,"containerPort":80,"hostIP":"fd00::1"}]}}""")]
+    [InlineData("""{"cniVersion":"1.1.0","name":"n","ipam":{"ranges":[[{"subnet":"10.1.0.0/24","rangeStart":"10.2.0.5"}]]}}""")]
+    [InlineData("""{"cniVersion":"1.1.0","name":"n","ipam":{"subnet":"10.1.0.0/24","rangeStart":"10.1.0.9","rangeEnd":"10.1.0.5"}}""")]
+    [InlineData("""{"cniVersion":"1.1.0","name":"n","rangeEnd":"10.1.0.5"}""")]
     public void Invalid_values_are_invalid_network_config(string json)
     {
         var e = Assert.Throws<CniException>(() => NetworkConfig.Parse(json));
@@ -47,6 +52,24 @@ public sealed class NetworkConfigTests
             new PortMapping(null, 8080, 80, PortProtocol.Tcp),
             new PortMapping(null, 5353, 53, PortProtocol.Udp),
             new PortMapping(IPAddress.Loopback, 9090, 90, PortProtocol.Tcp)], config.PortMappings);
+    }
+
+    [Fact]
+    public void The_range_and_the_asked_for_addresses_come_from_ipam_args_and_cni_args()
+    {
+        var config = NetworkConfig.Parse("""
+            {"cniVersion":"1.0.0","name":"n","args":{"cni":{"ips":["10.1.0.7"]}},"runtimeConfig":{"ips":["10.1.0.8/24"]},
+             "ipam":{"type":"host-local","ranges":[[{"subnet":"10.1.0.0/24","rangeStart":"10.1.0.5","rangeEnd":"10.1.0.9"}]]}}
+            """);
+        Assert.Equal([IPAddress.Parse("10.1.0.8"), IPAddress.Parse("10.1.0.7")], config.RequestedIps.Select(r => r.Address));
+        Assert.Equal((IPAddress.Parse("10.1.0.5"), IPAddress.Parse("10.1.0.9")), (config.RangeStart, config.RangeEnd));
+        Assert.True(config.InRange(IPAddress.Parse("10.1.0.9")));
+        Assert.False(config.InRange(IPAddress.Parse("10.1.0.10")));
+        Assert.Equal([IPAddress.Parse("10.1.0.3"), IPAddress.Parse("10.1.0.4")],
+            CniArgs.RequestedIps("IgnoreUnknown=1;K8S_POD_NAME=web;IP=10.1.0.3,10.1.0.4;K8S_POD_UID=x"));
+        Assert.Empty(CniArgs.RequestedIps(null));
+        Assert.Equal(CniErrorCode.InvalidEnvironment, Assert.Throws<CniException>(() => CniArgs.RequestedIps("IP=fd00::1")).Code);
+        Assert.Equal(CniErrorCode.InvalidEnvironment, Assert.Throws<CniException>(() => CniArgs.RequestedIps("junk")).Code);
     }
 
     [Fact]

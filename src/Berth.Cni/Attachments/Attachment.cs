@@ -10,10 +10,11 @@ namespace Berth.Cni.Attachments;
 
 /// <summary>What one ADD made for (container, interface) on a network: enough for DEL, CHECK and GC to undo or
 /// verify it without the runtime's help, and for a retried ADD to repair a half-done one. Standalone attachments own
-/// a veth and an address; chained ones (after the reference bridge plugin) only their port mappings.</summary>
+/// a veth and an address; chained ones (after the reference bridge plugin) only their port mappings. DefaultRoute: this
+/// attachment's interface holds the namespace's default route (a namespace's first berth-cni attachment).</summary>
 public sealed record Attachment(string Network, string ContainerId, string IfName, bool Chained, string Bridge,
     IPNetwork Subnet, IPAddress Address, IPAddress? Gateway, string? HostVeth, string? Mac,
-    IReadOnlyList<PortMapping> PortMappings)
+    IReadOnlyList<PortMapping> PortMappings, string? Netns = null, bool DefaultRoute = true)
 {
     /// <summary>The owner string host-local writes in an address file: the container ID, CRLF, the interface.</summary>
     public string Owner => OwnerOf(ContainerId, IfName);
@@ -34,7 +35,8 @@ public sealed record Attachment(string Network, string ContainerId, string IfNam
         {
             ["network"] = Network, ["containerId"] = ContainerId, ["ifName"] = IfName, ["chained"] = Chained,
             ["bridge"] = Bridge, ["subnet"] = Subnet.ToString(), ["address"] = Address.ToString(),
-            ["gateway"] = Gateway?.ToString(), ["hostVeth"] = HostVeth, ["mac"] = Mac,
+            ["gateway"] = Gateway?.ToString(), ["hostVeth"] = HostVeth, ["mac"] = Mac, ["netns"] = Netns,
+            ["defaultRoute"] = DefaultRoute,
             ["portMappings"] = new JsonArray(PortMappings.Select(m => (JsonNode)new JsonObject
             {
                 ["hostIP"] = m.HostIp?.ToString(), ["hostPort"] = m.HostPort, ["containerPort"] = m.ContainerPort,
@@ -55,6 +57,7 @@ public sealed record Attachment(string Network, string ContainerId, string IfNam
             ContainerPort.TryProtocol(NetworkConfig.Str(m, "protocol") ?? "tcp", out var p) ? p : PortProtocol.Tcp)).ToList();
         return new Attachment(S("network"), S("containerId"), S("ifName"), o["chained"]?.GetValue<bool>() ?? false,
             S("bridge"), IPNetwork.Parse(S("subnet")), IPAddress.Parse(S("address")),
-            N("gateway") is { } gw ? IPAddress.Parse(gw) : null, N("hostVeth"), N("mac"), maps);
+            N("gateway") is { } gw ? IPAddress.Parse(gw) : null, N("hostVeth"), N("mac"), maps, N("netns"),
+            o["defaultRoute"]?.GetValue<bool>() ?? true);
     }
 }

@@ -1,5 +1,6 @@
 using System.Net;
 using System.Net.NetworkInformation;
+using System.Net.Sockets;
 using System.Text.Json.Nodes;
 using Berth.Cni.Attachments;
 using Berth.Cni.Spec;
@@ -32,11 +33,13 @@ public sealed class CniPlugin(NetworkConfig config, CniEnvironment env, Func<INf
         string ifName = env.Require(env.IfName, "CNI_IFNAME");
         string netns = env.Require(env.Netns, "CNI_NETNS");
         if (!File.Exists(netns)) throw new CniException(CniErrorCode.UnknownContainer, $"network namespace {netns} does not exist");
+        var requested = config.RequestedIps.Select(r => r.Address).Concat(CniArgs.RequestedIps(env.Args)).ToList();
         using var _ = _store.Lock();
         var before = _store.Find(config.Name, containerId, ifName);
         var others = _store.All().Where(a => !(a.Network == config.Name && a.ContainerId == containerId && a.IfName == ifName)).ToList();
         RefuseConflicts(others);
-        var after = Chained ? AttachChained(containerId, ifName) : AttachStandalone(containerId, ifName, netns, before);
+        HostPortProbe.RefuseHeld(config.PortMappings);
+        var after = Chained ? AttachChained(containerId, ifName) : AttachStandalone(containerId, ifName, netns, before, requested);
         _store.Save(after);
         try
         {
@@ -71,6 +74,22 @@ public sealed class CniPlugin(NetworkConfig config, CniEnvironment env, Func<INf
         }
         var rest = _store.OfNetwork(config.Name).Where(a => a != attachment && a.Owner != attachment.Owner).ToList();
         Undo(attachment, rest, keepTable: false);
+        HandOverDefaultRoute(attachment);
+    }
+
+    /// <summary>The namespace's default route went with <paramref name="gone"/>'s interface: another berth-cni
+    /// attachment of the same container in the same namespace takes it, so the container still reaches out.</summary>
+    private void HandOverDefaultRoute(Attachment gone)
+    {
+        if (gone.Chained || !gone.DefaultRoute || gone.Netns is not { } netns || !File.Exists(netns)) return;
+        var heir = _store.All().FirstOrDefault(a => !a.Chained && a.Netns == netns && a.ContainerId == gone.ContainerId
+            && a.Owner != gone.Owner && a.Gateway is not null);
+        if (heir is null) return;
+        using var inside = RouteNetlinkClient.OpenInNamespace(netns);
+        if (inside.ListRoutes(AddressFamily.InterNetwork).Any(r => r.Destination.PrefixLength == 0)) return;
+        if (inside.GetLinkIndex(heir.IfName) is not { } index) return;
+        inside.AddRoute(new IPNetwork(IPAddress.Any, 0), heir.Gateway, index);
+        _store.Save(heir with { DefaultRoute = true });
     }
 
     public void Check()
@@ -147,7 +166,8 @@ public sealed class CniPlugin(NetworkConfig config, CniEnvironment env, Func<INf
             null, null, config.PortMappings);
     }
 
-    private Attachment AttachStandalone(string containerId, string ifName, string netns, Attachment? before)
+    private Attachment AttachStandalone(string containerId, string ifName, string netns, Attachment? before,
+        IReadOnlyList<IPAddress> requested)
     {
         var subnet = config.Subnet ?? throw new CniException(CniErrorCode.InvalidNetworkConfig,
             "berth-cni needs \"subnet\" (or ipam.subnet / ipam.ranges) when it is not chained after another plugin");
@@ -160,15 +180,20 @@ public sealed class CniPlugin(NetworkConfig config, CniEnvironment env, Func<INf
         var keep = before?.Address;
         using (var host = RouteNetlinkClient.Open()) host.DeleteLink(hostVeth);
         ReleaseAddresses(owner);
-        var address = Allocate(owner, subnet, gateway, keep);
+        var address = Allocate(owner, subnet, gateway, keep, requested);
         try
         {
+            // One default route per namespace: a second attachment (another network, another interface) reaches its
+            // own subnet only, as the engine's second network does; DEL of the first hands the route over.
+            bool defaultRoute;
+            using (var inside = RouteNetlinkClient.OpenInNamespace(netns))
+                defaultRoute = !inside.ListRoutes(AddressFamily.InterNetwork).Any(r => r.Destination.PrefixLength == 0);
             driver.EnsureBridge(bridge, gateway, subnet.PrefixLength, config.Mtu);
             var mac = config.RequestedMac ?? BridgeDriver.MacFor(address);
             driver.Attach(new EndpointRequest(netns, bridge, hostVeth, ifName, address, subnet.PrefixLength, gateway, mac,
-                config.Mtu, config.HairpinMode));
+                config.Mtu, config.HairpinMode, DefaultRoute: defaultRoute));
             return new Attachment(config.Name, containerId, ifName, false, bridge, subnet, address, gateway, hostVeth,
-                FormatMac(mac), config.PortMappings);
+                FormatMac(mac), config.PortMappings, netns, defaultRoute);
         }
         catch (LinuxException e)
         {
@@ -178,16 +203,24 @@ public sealed class CniPlugin(NetworkConfig config, CniEnvironment env, Func<INf
         }
     }
 
-    private IPAddress Allocate(string owner, IPNetwork subnet, IPAddress gateway, IPAddress? previous)
+    /// <param name="requested">runtimeConfig.ips, args.cni.ips and CNI_ARGS IP=: the one in this subnet is taken, as
+    /// host-local takes it (inside rangeStart..rangeEnd, not the gateway, not held by another container).</param>
+    private IPAddress Allocate(string owner, IPNetwork subnet, IPAddress gateway, IPAddress? previous, IReadOnlyList<IPAddress> requested)
     {
         var allocator = Allocator();
         using var ipamLock = LockIpam();
         try
         {
-            if (config.RequestedIps.FirstOrDefault(r => subnet.Contains(r.Address)) is { Address: not null } requested)
-                return allocator.Allocate(owner, requested.Address);
-            if (config.RequestedIps.Count > 0)
-                throw new CniException(CniErrorCode.InvalidNetworkConfig, $"runtimeConfig.ips has no address in {subnet}");
+            if (requested.FirstOrDefault(subnet.Contains) is { } wanted)
+            {
+                if (!config.InRange(wanted))
+                    throw new CniException(CniErrorCode.InvalidNetworkConfig,
+                        $"requested address {wanted} is outside the range {config.RangeStart ?? subnet.BaseAddress}-{config.RangeEnd?.ToString() ?? "end"} of {subnet}");
+                return allocator.Allocate(owner, wanted);
+            }
+            if (requested.Count > 0)
+                throw new CniException(CniErrorCode.InvalidNetworkConfig,
+                    $"no requested address ({string.Join(", ", requested)}; runtimeConfig.ips, args.cni.ips or CNI_ARGS IP=) is in {subnet}");
             if (previous is not null)
                 try { return allocator.Allocate(owner, previous); }
                 catch (AddressInUseException) { }
@@ -246,7 +279,9 @@ public sealed class CniPlugin(NetworkConfig config, CniEnvironment env, Func<INf
     private string IpamDirectory => Path.Combine(config.IpamDataDir, config.Name);
 
     private AddressAllocator Allocator() =>
-        new(IpamDirectory, config.Subnet!.Value, config.Gateway ?? FirstHost(config.Subnet!.Value));
+        new(IpamDirectory, config.Subnet!.Value, config.Gateway ?? FirstHost(config.Subnet!.Value),
+            bounds: config.RangeStart is null && config.RangeEnd is null ? null
+                : (config.RangeStart ?? config.Subnet!.Value.BaseAddress, config.RangeEnd ?? IPAddress.Broadcast));
 
     /// <summary>host-local's lock file in the network's directory, so both plugins can share one.</summary>
     private Microsoft.Win32.SafeHandles.SafeFileHandle LockIpam()

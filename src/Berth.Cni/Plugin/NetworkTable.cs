@@ -17,7 +17,7 @@ public sealed class NetworkTable(INftables nft, string network)
     /// <summary>"berth_cni_" and the network name in nft's identifier alphabet, at most 64 characters.</summary>
     public static string TableName(string network)
     {
-        var s = new StringBuilder("berth_cni_");
+        var s = new StringBuilder(CniPortClaims.TablePrefix);
         foreach (char c in network) s.Append(char.IsAsciiLetterOrDigit(c) ? char.ToLowerInvariant(c) : '_');
         return s.Length > 64 ? s.ToString(0, 64) : s.ToString();
     }

@@ -18,7 +18,7 @@ public static class CniResult
                 new JsonObject { ["name"] = a.HostVeth },
                 new JsonObject { ["name"] = a.IfName, ["mac"] = a.Mac, ["sandbox"] = netns }),
             ["ips"] = new JsonArray(ip),
-            ["routes"] = new JsonArray(new JsonObject { ["dst"] = "0.0.0.0/0", ["gw"] = a.Gateway?.ToString() }),
+            ["routes"] = a.DefaultRoute ? new JsonArray(new JsonObject { ["dst"] = "0.0.0.0/0", ["gw"] = a.Gateway?.ToString() }) : new JsonArray(),
             ["dns"] = new JsonObject(),
         };
     }

@@ -24,6 +24,9 @@ public sealed class NetworkConfig
     public string? Bridge { get; init; }
     public IPNetwork? Subnet { get; init; }
     public IPAddress? Gateway { get; init; }
+    /// <summary>host-local's rangeStart/rangeEnd: addresses handed out (and asked for) lie between them, inclusive.</summary>
+    public IPAddress? RangeStart { get; init; }
+    public IPAddress? RangeEnd { get; init; }
     public int Mtu { get; init; } = 1500;
     public bool HairpinMode { get; init; } = true;
     public required string IpamDataDir { get; init; }
@@ -45,27 +48,50 @@ public sealed class NetworkConfig
         string name = Str(root, "name") ?? throw Invalid("name is missing");
         var ipam = root["ipam"] as JsonObject;
         var runtime = root["runtimeConfig"] as JsonObject;
-        return new NetworkConfig
+        // top level, ipam, or host-local's ipam.ranges[0][0]
+        string? Address(string key) => Str(root, key) ?? (ipam is null ? null : Str(ipam, key) ?? FirstRange(ipam, key));
+        var config = new NetworkConfig
         {
             CniVersion = version,
             Name = name,
             Raw = root,
             Bridge = Str(root, "bridge"),
-            Subnet = ParseSubnet(Str(root, "subnet") ?? (ipam is null ? null : Str(ipam, "subnet") ?? FirstRangeSubnet(ipam))),
-            Gateway = ParseAddress(Str(root, "gateway") ?? (ipam is null ? null : Str(ipam, "gateway") ?? FirstRangeGateway(ipam)), "gateway"),
+            Subnet = ParseSubnet(Address("subnet")),
+            Gateway = ParseAddress(Address("gateway"), "gateway"),
+            RangeStart = ParseAddress(Address("rangeStart"), "rangeStart"),
+            RangeEnd = ParseAddress(Address("rangeEnd"), "rangeEnd"),
             Mtu = Int(root, "mtu") ?? 1500,
             HairpinMode = root["hairpinMode"] is JsonValue h ? h.GetValue<bool>() : true,
             IpamDataDir = (ipam is null ? null : Str(ipam, "dataDir")) ?? "/var/lib/cni/networks",
             StateDir = Str(root, "dataDir") ?? "/var/lib/cni/berth",
             PortMappings = runtime?["portMappings"] is JsonArray maps ? maps.Select(ParseMapping).ToList() : [],
-            RequestedIps = runtime?["ips"] is JsonArray ips ? ips.Select(ParseRequestedIp).ToList() : [],
+            // the "ips" capability, and the args convention's cni.ips (CNI_ARGS IP= is the plugin's to add)
+            RequestedIps = (runtime?["ips"] as JsonArray ?? []).Concat((root["args"] as JsonObject)?["cni"]?["ips"] as JsonArray ?? [])
+                .Select(ParseRequestedIp).ToList(),
             RequestedMac = runtime?["mac"] is JsonValue mac ? ParseMac(mac.GetValue<string>()) : null,
             PrevResult = root["prevResult"] as JsonObject,
             ValidAttachments = root["cni.dev/valid-attachments"] is JsonArray valid
                 ? valid.OfType<JsonObject>().Select(a => (Str(a, "containerID") ?? "", Str(a, "ifname") ?? "")).ToList()
                 : null,
         };
+        config.CheckRange();
+        return config;
     }
+
+    /// <summary>Whether <paramref name="address"/> lies in rangeStart..rangeEnd (the whole subnet when they are not set).</summary>
+    public bool InRange(IPAddress address) =>
+        (RangeStart is null || Compare(address, RangeStart) >= 0) && (RangeEnd is null || Compare(address, RangeEnd) <= 0);
+
+    private void CheckRange()
+    {
+        foreach (var (bound, key) in new[] { (RangeStart, "rangeStart"), (RangeEnd, "rangeEnd") })
+            if (bound is not null && (Subnet is not { } subnet || bound.AddressFamily != AddressFamily.InterNetwork || !subnet.Contains(bound)))
+                throw Invalid($"{key} {bound} is not in the subnet {Subnet?.ToString() ?? "(none)"}");
+        if (RangeStart is not null && RangeEnd is not null && Compare(RangeStart, RangeEnd) > 0)
+            throw Invalid($"rangeStart {RangeStart} is after rangeEnd {RangeEnd}");
+    }
+
+    private static int Compare(IPAddress a, IPAddress b) => a.GetAddressBytes().AsSpan().SequenceCompareTo(b.GetAddressBytes());
 
     /// <summary>The first IPv4 address in prevResult.ips, preferring one on an interface inside the sandbox.</summary>
     public PreviousAddress? PreviousIpv4()
@@ -104,6 +130,9 @@ public sealed class NetworkConfig
         if (!ContainerPort.TryProtocol(protocol, out var proto)) throw Invalid($"invalid protocol {protocol} in runtimeConfig.portMappings");
         var hostIp = ParseAddress(Str(m, "hostIP"), "hostIP");
         if (hostIp is not null && (hostIp.Equals(IPAddress.Any) || hostIp.Equals(IPAddress.IPv6Any))) hostIp = null;
+        // The containers are IPv4 only and the kernel does not NAT IPv6 to IPv4: refused rather than silently unmapped.
+        if (hostIp is { AddressFamily: AddressFamily.InterNetworkV6 })
+            throw Invalid($"hostIP {hostIp} in runtimeConfig.portMappings: berth-cni maps IPv4 host addresses only (or \"\", 0.0.0.0, :: for all)");
         return new PortMapping(hostIp, host, container, proto);
     }
 
@@ -131,11 +160,8 @@ public sealed class NetworkConfig
     private static IPAddress? ParseAddress(string? text, string field) =>
         string.IsNullOrEmpty(text) ? null : IPAddress.TryParse(text, out var a) ? a : throw Invalid($"invalid {field} address {text}");
 
-    private static string? FirstRangeSubnet(JsonObject ipam) =>
-        ipam["ranges"] is JsonArray { Count: > 0 } r && r[0] is JsonArray { Count: > 0 } set && set[0] is JsonObject range ? Str(range, "subnet") : null;
-
-    private static string? FirstRangeGateway(JsonObject ipam) =>
-        ipam["ranges"] is JsonArray { Count: > 0 } r && r[0] is JsonArray { Count: > 0 } set && set[0] is JsonObject range ? Str(range, "gateway") : null;
+    private static string? FirstRange(JsonObject ipam, string key) =>
+        ipam["ranges"] is JsonArray { Count: > 0 } r && r[0] is JsonArray { Count: > 0 } set && set[0] is JsonObject range ? Str(range, key) : null;
 
     internal static string? Str(JsonObject o, string key) =>
         o[key] is JsonValue v && v.TryGetValue(out string? s) ? s : null;

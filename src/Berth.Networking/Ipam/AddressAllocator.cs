@@ -85,12 +85,15 @@ public sealed class AddressAllocator
     private readonly IPAddress _gateway;
     private readonly IPNetwork? _range;
     private readonly HashSet<IPAddress> _reserved;
+    private readonly (IPAddress First, IPAddress Last)? _bounds;
 
     /// <param name="range">`--ip-range`: addresses not asked for come from here only.</param>
     /// <param name="reserved">`--aux-address`: never handed out.</param>
+    /// <param name="bounds">host-local's rangeStart..rangeEnd: addresses not asked for come from here only.</param>
     public AddressAllocator(string stateDirectory, IPNetwork subnet, IPAddress gateway, IPNetwork? range = null,
-        IEnumerable<IPAddress>? reserved = null)
+        IEnumerable<IPAddress>? reserved = null, (IPAddress First, IPAddress Last)? bounds = null)
     {
+        _bounds = bounds;
         _directory = stateDirectory;
         _subnet = subnet;
         _gateway = gateway;
@@ -120,6 +123,12 @@ public sealed class AddressAllocator
             first = Math.Max(first, ToUInt(range.BaseAddress));
             last = Math.Min(last, ToUInt(range.BaseAddress) + (uint)((1UL << (32 - range.PrefixLength)) - 1));
             if (first > last) throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet} in range {range}");
+        }
+        if (_bounds is { } bounds)
+        {
+            (first, last) = (Math.Max(first, ToUInt(bounds.First)), Math.Min(last, ToUInt(bounds.Last)));
+            if (first > last)
+                throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet} in range {bounds.First}-{bounds.Last}");
         }
         uint start = ReadLast() is { } previous && previous >= first && previous < last ? previous + 1 : first;
         for (uint i = 0, count = last - first + 1; i < count; i++)

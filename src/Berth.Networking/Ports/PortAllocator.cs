@@ -9,8 +9,9 @@ namespace Berth.Networking.Ports;
 /// take a published port, and a port a host process holds is refused. TCP sockets also listen, as dockerd's do:
 /// .NET binds TCP sockets with SO_REUSEADDR, and on Linux a socket that is only bound does not stop another
 /// SO_REUSEADDR socket (most servers) from binding and listening on the same port. Nothing accepts on them (kernel
-/// DNAT delivers the traffic) except the userland proxy, which serves IPv6 addresses from the reserved socket.</summary>
-public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
+/// DNAT delivers the traffic) except the userland proxy, which serves IPv6 addresses from the reserved socket.
+/// <paramref name="cniClaims"/>: host ports that berth-cni pods on this host map (they hold no socket), refused too.</summary>
+public sealed class PortAllocator(ILogger<PortAllocator>? logger = null, Func<IReadOnlyList<Firewall.CniPortClaim>>? cniClaims = null)
 {
     private sealed record Reservation(string Owner, PublishedPort Port, Socket? Socket);
 
@@ -28,11 +29,13 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
         {
             var taken = new List<Reservation>();
             var pending = new ReservationIndex();
+            // by (port, protocol): a container publishing 10,000 ports looks up, it does not scan
+            var claims = (cniClaims?.Invoke() ?? []).ToLookup(c => (c.HostPort, c.Protocol));
             try
             {
                 foreach (var (containerPort, requests) in bindings.OrderBy(b => b.Key.Port))
                     foreach (var request in requests)
-                        foreach (var reservation in ReserveOne(ownerId, containerPort, request, ipv6, pending))
+                        foreach (var reservation in ReserveOne(ownerId, containerPort, request, ipv6, pending, claims))
                         {
                             taken.Add(reservation);
                             pending.Add(reservation);
@@ -104,7 +107,8 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
         _index.Add(reservation);
     }
 
-    private IEnumerable<Reservation> ReserveOne(string ownerId, ContainerPort containerPort, PortBindingRequest request, bool ipv6, ReservationIndex pending)
+    private IEnumerable<Reservation> ReserveOne(string ownerId, ContainerPort containerPort, PortBindingRequest request, bool ipv6,
+        ReservationIndex pending, ILookup<(int, PortProtocol), Firewall.CniPortClaim> claims)
     {
         var addresses = string.IsNullOrEmpty(request.HostIp)
             ? (ipv6 && Socket.OSSupportsIPv6 ? new[] { IPAddress.Any, IPAddress.IPv6Any } : [IPAddress.Any])
@@ -126,6 +130,15 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null)
             if (conflict is not null)
             {
                 lastError = $"Bind for {Format(conflict.Port.HostIp)}:{port} failed: port is already allocated";
+                if (explicitSingle) break;
+                continue;
+            }
+            // berth-cni maps IPv4 only: a claim on every address, or on the address asked for, or any under a wildcard.
+            if (claims[(port, protocol)].FirstOrDefault(c => addresses.Any(a => a.AddressFamily == AddressFamily.InterNetwork
+                && (c.HostIp is null || IsAny(a) || c.HostIp.Equals(a)))) is { } claim)
+            {
+                lastError = $"Bind for {claim.HostIp?.ToString() ?? "0.0.0.0"}:{port} failed: port is already allocated "
+                    + $"(mapped by a berth-cni pod: nftables table {claim.Table})";
                 if (explicitSingle) break;
                 continue;
             }
