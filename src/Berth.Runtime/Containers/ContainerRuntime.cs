@@ -258,6 +258,8 @@ public sealed partial class ContainerRuntime
     public ContainerExit? TryGetExit(string id)
     {
         string file = ExitFile(id);
+        // Asked every second per running container (exit watch, stats): no exception for the usual answer.
+        if (!File.Exists(file)) return null;
         try
         {
             string text = File.ReadAllText(file).Trim();
