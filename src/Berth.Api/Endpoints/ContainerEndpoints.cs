@@ -116,6 +116,8 @@ public static class ContainerEndpoints
         app.MapGet("/containers/{id}/logs", async (HttpContext ctx, string id) =>
         {
             var record = containers.Get(id);
+            if (record.HostConfig.LogConfig.Type == "none")
+                throw new UnsupportedException("configured logging driver does not support reading");
             bool stdout = DockerResults.Flag(ctx, "stdout"), stderr = DockerResults.Flag(ctx, "stderr");
             if (!stdout && !stderr) throw new BadRequestException("Bad parameters: you must choose at least one stream");
             bool timestamps = DockerResults.Flag(ctx, "timestamps");

@@ -82,7 +82,7 @@ public sealed partial class ContainerRuntime
             {
                 "--api-version", "1", "-c", spec.Id, "-u", Short(spec.Id), "-n", spec.Id, "-r", _runtime.Path, "-b", bundle,
                 "-p", Path.Combine(bundle, "pidfile"), "-P", Path.Combine(bundle, "conmon.pid"),
-                "-l", "k8s-file:" + Path.Combine(bundle, "container.log"), "--exit-dir", _exitDirectory,
+                "-l", spec.Log.Discard ? "none" : "k8s-file:" + Path.Combine(bundle, "container.log"), "--exit-dir", _exitDirectory,
                 "--socket-dir-path", _socketDirectory, "--log-level", "error",
                 "--runtime-arg", "--log", "--runtime-arg", Path.Combine(bundle, "runtime.log"),
                 "--runtime-arg", "--log-format", "--runtime-arg", "json",
