@@ -88,6 +88,8 @@ class Terminal:
                 self.process.kill()
                 fail(f"the docker CLI did not end; the terminal showed {self.seen[-600:]!r}")
             self.read_for(0.2)
+        # What the CLI wrote just before it ended is still in the terminal: read it to the end (EIO).
+        self.read_for(5.0)
         os.close(self.master)
         return self.process.returncode
 
