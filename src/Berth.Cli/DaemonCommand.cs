@@ -27,6 +27,10 @@ public static class DaemonCommand
             Description = "Default json-file log option, key=value (repeatable): max-size (default 20m), "
                 + "max-file (default 5)",
         };
+        var logDriver = new Option<string>("--log-driver")
+        {
+            Description = "Default log driver of containers: json-file, local or none", DefaultValueFactory = _ => "json-file",
+        };
         var tlsVerify = new Option<bool>("--tlsverify") { Description = "Serve tcp:// hosts with TLS and require client certificates signed by --tlscacert" };
         var tlsCa = new Option<string?>("--tlscacert") { Description = "CA certificate(s) (PEM) that client certificates must chain to" };
         var tlsCert = new Option<string?>("--tlscert") { Description = "The server's TLS certificate (PEM)" };
@@ -49,13 +53,13 @@ public static class DaemonCommand
         var configFile = new Option<string?>(DaemonConfigFile.Flag)
         {
             Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
-                + "group, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, ip, seccomp-profile, "
+                + "group, log-driver, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, ip, seccomp-profile, "
                 + "insecure-registries, registry-mirrors "
                 + "(a key may not also be a flag)",
         };
         var command = new Command("daemon", "Run the engine in the foreground")
         {
-            hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
+            hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, logDriver, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
             addressPools, seccompProfile, configFile, mtu, icc, ipMasq, ip, insecureRegistries, registryMirrors, registryCerts,
         };
         command.SetAction(async (parse, ct) =>
@@ -87,6 +91,12 @@ public static class DaemonCommand
                     Console.Error.WriteLine($"berth daemon: {e.Message}");
                     return 2;
                 }
+            }
+            options.LogDriver = parse.GetValue(logDriver) ?? "json-file";
+            if (!Engine.Containers.LogConfigs.IsKnownDriver(options.LogDriver))
+            {
+                Console.Error.WriteLine($"berth daemon: {Engine.Containers.LogConfigs.UnknownDriver(options.LogDriver)}");
+                return 2;
             }
             try { options.LogOptions = DaemonLogOptions.Parse(parse.GetValue(logOpts) ?? []); }
             catch (ArgumentException e)

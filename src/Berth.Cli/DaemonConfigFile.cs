@@ -24,6 +24,7 @@ public static class DaemonConfigFile
         ["debug"] = ("--debug", Kind.Bool),
         ["group"] = ("--group", Kind.Text),
         ["log-opts"] = ("--log-opt", Kind.Map),
+        ["log-driver"] = ("--log-driver", Kind.Text),
         ["tlsverify"] = ("--tlsverify", Kind.Bool),
         ["tlscacert"] = ("--tlscacert", Kind.Text),
         ["tlscert"] = ("--tlscert", Kind.Text),

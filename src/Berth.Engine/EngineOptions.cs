@@ -21,6 +21,8 @@ public sealed class EngineOptions
     public bool IpMasquerade { get; set; } = true;
     /// <summary>dockerd's --ip: the host address ports are published on when a binding names none (null: every one).</summary>
     public string? DefaultBindIp { get; set; }
+    /// <summary>dockerd's --log-driver: the driver of containers that name none (json-file, local or none).</summary>
+    public string LogDriver { get; set; } = "json-file";
     /// <summary>The daemon's `--log-opt` defaults for json-file (Berth's own cap when none is given).</summary>
     public IReadOnlyDictionary<string, string> LogOptions { get; set; } =
         Berth.Runtime.Containers.LogPolicy.DefaultOptions;

@@ -1,4 +1,3 @@
-using System.Formats.Tar;
 using System.Text.Json;
 using Berth.TestSupport;
 using Xunit;
@@ -16,20 +15,7 @@ public sealed class ResourcesFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         Engine = await EngineProcess.StartAsync();
-        string tar = Path.Combine(Engine.Root, "resources.tar");
-        using (var file = File.Create(tar))
-        using (var writer = new TarWriter(file, TarEntryFormat.Pax))
-        {
-            foreach (string dir in new[] { "bin", "etc", "tmp", "proc", "sys", "dev", "sbin" })
-                writer.WriteEntry(new PaxTarEntry(TarEntryType.Directory, dir + "/") { Mode = (UnixFileMode)0x1ed });
-            using (var data = File.OpenRead("/usr/bin/busybox"))
-                writer.WriteEntry(new PaxTarEntry(TarEntryType.RegularFile, "bin/busybox")
-                    { Mode = (UnixFileMode)0x1ed, DataStream = data });
-            foreach (string applet in Applets)
-                writer.WriteEntry(new PaxTarEntry(TarEntryType.SymbolicLink, "bin/" + applet)
-                    { LinkName = "busybox", Mode = (UnixFileMode)0x1ff });
-        }
-        EngineFixture.Check(Engine.Docker("import", "-c", "CMD [\"/bin/sh\"]", tar, Image));
+        BusyboxImage.Import(Engine, Image, Applets, ["bin", "etc", "tmp", "proc", "sys", "dev", "sbin"]);
     }
 
     public async Task DisposeAsync() => await Engine.DisposeAsync();

@@ -79,8 +79,33 @@ public sealed class BoundedExecAndLogConfigTests
         Assert.Equal("json-file", merged.Type);
         Assert.Equal(new Dictionary<string, string> { ["max-size"] = "10k", ["max-file"] = "5" }, merged.Config);
         Assert.Equal(new LogPolicy(10 * 1024, 5), LogConfigs.PolicyOf(merged));
-        var untouched = LogConfigs.Merge(new LogConfig { Type = "syslog" }, LogPolicy.DefaultOptions);
-        Assert.Empty(untouched.Config);
+    }
+
+    [Fact]
+    public void The_daemons_driver_applies_to_containers_naming_none_and_its_options_to_its_own_driver_only()
+    {
+        var daemonOptions = new Dictionary<string, string> { ["max-size"] = "1m" };
+        var merged = LogConfigs.Merge(new LogConfig(), daemonOptions, "local");
+        Assert.Equal("local", merged.Type);
+        Assert.Equal(daemonOptions, merged.Config);
+        var other = LogConfigs.Merge(new LogConfig { Type = "json-file" }, daemonOptions, "local");
+        Assert.Empty(other.Config);
+        var none = LogConfigs.Merge(new LogConfig { Type = "none" }, daemonOptions);
+        Assert.True(LogConfigs.PolicyOf(none).Discard);
+        Assert.False(LogConfigs.PolicyOf(merged).Discard);
+    }
+
+    [Theory]
+    [InlineData("syslog", "logger: no log driver named 'syslog' is registered")]
+    [InlineData("bogus", "logger: no log driver named 'bogus' is registered")]
+    public void A_driver_berth_does_not_run_is_a_bad_request(string driver, string message)
+    {
+        var error = Assert.Throws<BadRequestException>(() =>
+            LogConfigs.Merge(new LogConfig { Type = driver }, LogPolicy.DefaultOptions));
+        Assert.Equal(message, error.Message);
+        var withOptions = Assert.Throws<BadRequestException>(() => LogConfigs.Merge(
+            new LogConfig { Type = "none", Config = new() { ["max-size"] = "1m" } }, LogPolicy.DefaultOptions));
+        Assert.Equal(400, withOptions.Status);
     }
 
     [Theory]

@@ -116,6 +116,8 @@ public static class ContainerEndpoints
         app.MapGet("/containers/{id}/logs", async (HttpContext ctx, string id) =>
         {
             var record = containers.Get(id);
+            if (record.HostConfig.LogConfig.Type == "none")
+                throw new UnsupportedException("configured logging driver does not support reading");
             bool stdout = DockerResults.Flag(ctx, "stdout"), stderr = DockerResults.Flag(ctx, "stderr");
             if (!stdout && !stderr) throw new BadRequestException("Bad parameters: you must choose at least one stream");
             bool timestamps = DockerResults.Flag(ctx, "timestamps");
@@ -147,6 +149,7 @@ public static class ContainerEndpoints
             var record = containers.Get(id);
             bool stdin = DockerResults.Flag(ctx, "stdin"), stdout = DockerResults.Flag(ctx, "stdout"), stderr = DockerResults.Flag(ctx, "stderr");
             bool tty = record.Config.Tty;
+            var detachKeys = TerminalInput.DetachScanner(tty, ctx.Request.Query["detachKeys"], "detach");
             // Registered before the 101 goes out: the CLI sends start the moment it sees the upgrade, and an attach
             // registered after that start would miss the container's output.
             using var attachCancel = new CancellationTokenSource();
@@ -154,7 +157,9 @@ public static class ContainerEndpoints
             var connection = await Hijack.AcceptAsync(ctx, tty ? StdStreamWriter.RawType : StdStreamWriter.MultiplexedType);
             var writer = new StdStreamWriter(connection.Output, !tty);
             // A hijacked client half-closes its side when it sends no stdin; that must not end the attach.
-            var ct = connection.Upgraded ? CancellationToken.None : ctx.RequestAborted;
+            using var leave = CancellationTokenSource.CreateLinkedTokenSource(
+                connection.Upgraded ? CancellationToken.None : ctx.RequestAborted);
+            var ct = leave.Token;
             try
             {
                 if (DockerResults.Flag(ctx, "logs"))
@@ -164,7 +169,9 @@ public static class ContainerEndpoints
                 await using var session = await attaching;
                 if (session is null) return;
                 if (stdin && session.Stdin is { } input && connection.Upgraded)
-                    _ = PumpStdinAsync(connection.Input!, input, record.Config.StdinOnce);
+                    _ = TerminalInput.CancelOnDetach(
+                        // A terminal's stdin stays open for the next attach, as dockerd keeps it (StdinOnce or not).
+                        PumpStdinAsync(connection.Input!, input, record.Config.StdinOnce && !tty, detachKeys), leave);
                 await foreach (var (stream, data) in session.ReadOutputAsync(ct))
                     if (stream == StdStream.Stdout ? stdout : stderr)
                         await writer.WriteAsync(stream, data, ct);
@@ -182,13 +189,24 @@ public static class ContainerEndpoints
         ExecEndpoints.Map(app, engine);
     }
 
-    internal static async Task PumpStdinAsync(Stream client, Stream stdin, bool closeWhenDone)
+    /// <summary>Copies the client's stdin to the process. With a <paramref name="detach"/> scanner (a terminal) the
+    /// detach keys end the copy instead of reaching the process: true then.</summary>
+    internal static async Task<bool> PumpStdinAsync(Stream client, Stream stdin, bool closeWhenDone,
+        DetachKeyScanner? detach = null)
     {
         try
         {
-            await client.CopyToAsync(stdin);
+            if (detach is null)
+            {
+                await client.CopyToAsync(stdin);
+                return false;
+            }
+            return await TerminalInput.CopyUntilDetachAsync(client, stdin, detach);
         }
-        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException) { }
+        catch (Exception e) when (e is IOException or ObjectDisposedException or OperationCanceledException)
+        {
+            return false;
+        }
         finally
         {
             if (closeWhenDone) await stdin.DisposeAsync();

@@ -42,15 +42,23 @@ public static class ExecEndpoints
             var session = await execs.StartAsync(id, CancellationToken.None);
             var connection = await Hijack.AcceptAsync(ctx, tty ? StdStreamWriter.RawType : StdStreamWriter.MultiplexedType);
             var writer = new StdStreamWriter(connection.Output, !tty);
-            var ct = connection.Upgraded ? CancellationToken.None : ctx.RequestAborted;
+            using var leave = CancellationTokenSource.CreateLinkedTokenSource(
+                connection.Upgraded ? CancellationToken.None : ctx.RequestAborted);
+            var ct = leave.Token;
             try
             {
                 if (exec.Request.AttachStdin && session.Stdin is { } stdin && connection.Upgraded)
-                    _ = ContainerEndpoints.PumpStdinAsync(connection.Input!, stdin, closeWhenDone: true);
+                    _ = TerminalInput.CancelOnDetach(ContainerEndpoints.PumpStdinAsync(connection.Input!, stdin,
+                        closeWhenDone: !session.HasTerminal,
+                        TerminalInput.DetachScanner(session.HasTerminal, exec.Request.DetachKeys, "escape")), leave);
                 await foreach (var (stream, data) in session.ReadOutputAsync(ct))
                     if (stream == StdStream.Stdout ? exec.Request.AttachStdout : exec.Request.AttachStderr)
                         await writer.WriteAsync(stream, data, ct);
                 await exec.Finished;
+            }
+            catch (OperationCanceledException) when (leave.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested)
+            {
+                execs.Detached(id);
             }
             catch (Exception e) when (e is OperationCanceledException or IOException) { }
             finally
@@ -62,9 +70,10 @@ public static class ExecEndpoints
 
         app.MapPost("/exec/{id}/resize", (HttpContext ctx, string id) =>
         {
-            DockerResults.Int(ctx, "h", 0, ushort.MaxValue);
-            DockerResults.Int(ctx, "w", 0, ushort.MaxValue);
-            execs.Get(id);
+            // A terminal's size is two 16-bit numbers (struct winsize); dockerd takes a missing one as 0.
+            int height = DockerResults.Int(ctx, "h", 0, ushort.MaxValue) ?? 0;
+            int width = DockerResults.Int(ctx, "w", 0, ushort.MaxValue) ?? 0;
+            execs.Resize(id, height, width);
             ctx.Response.StatusCode = 200;
         });
 
@@ -89,7 +98,7 @@ public static class ExecEndpoints
                 OpenStdout = exec.Request.AttachStdout,
                 CanRemove = false,
                 ContainerID = exec.ContainerId,
-                DetachKeys = "",
+                DetachKeys = exec.Request.DetachKeys ?? "",
                 Pid = exec.Pid,
             });
         });

@@ -67,16 +67,13 @@ public static class ResourceEndpoints
             Runtime.Resources.StatsSample? previous = null;
             try
             {
-                while (!ctx.RequestAborted.IsCancellationRequested)
+                await foreach (var now in containers.StreamStats(record, StatsInterval, ctx.RequestAborted))
                 {
-                    record = containers.Get(record.Id);
-                    var now = containers.Stats(record);
                     string line = StatsViews.Render(record, now, previous, version).ToJsonString(EngineJson.Options);
                     await ctx.Response.WriteAsync(line + "\n", ctx.RequestAborted);
                     await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
                     if (now is null) return;
                     previous = now;
-                    await Task.Delay(StatsInterval, ctx.RequestAborted);
                 }
             }
             catch (OperationCanceledException) { }

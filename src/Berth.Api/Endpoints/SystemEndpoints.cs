@@ -72,7 +72,7 @@ public static class SystemEndpoints
                 cgroups.Features.PidsLimit, IPv4Forwarding = true, BridgeNfIptables = false, BridgeNfIp6tables = false, Debug = false,
                 NFd = Directory.GetFiles("/proc/self/fd").Length, cgroups.Features.OomKillDisable, NGoroutines = ThreadCount(),
                 SystemTime = Engine.Store.DockerTimeConverter.Format(DateTimeOffset.UtcNow),
-                LoggingDriver = "json-file",
+                LoggingDriver = engine.Options.LogDriver,
                 CgroupDriver = "cgroupfs",
                 CgroupVersion = ((int)cgroups.Version).ToString(System.Globalization.CultureInfo.InvariantCulture),
                 NEventsListener = engine.Events.SubscriberCount,

@@ -95,6 +95,21 @@ public sealed partial class ContainerService
     /// <summary>The container's figures now; null when it is not running (stats then shows zeros, as dockerd).</summary>
     public StatsSample? Stats(ContainerRecord record) => record.State.Running ? _runtime.ReadStats(record.Id) : null;
 
+    private StatsCollector? _statsCollector;
+
+    /// <summary>A sample now and one a second from the shared sampler; a null (not running) ends the stream.</summary>
+    public IAsyncEnumerable<StatsSample?> StreamStats(ContainerRecord record, TimeSpan interval, CancellationToken ct)
+    {
+        if (!record.State.Running) return NotRunning();
+        return (_statsCollector ??= new StatsCollector(_runtime, interval)).WatchAsync(record.Id, ct);
+
+        static async IAsyncEnumerable<StatsSample?> NotRunning()
+        {
+            await Task.CompletedTask;
+            yield return null;
+        }
+    }
+
     /// <summary>Runs a change on a running container under its lock and saves the record after it.</summary>
     private async Task ChangeRunningAsync(string idOrName, Func<ContainerRecord, Task> change)
     {

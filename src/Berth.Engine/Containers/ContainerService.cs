@@ -87,7 +87,7 @@ public sealed partial class ContainerService
         NormalizeHostConfig(hostConfig);
         ContainerSecurity.Validate(hostConfig, _runtime.Security);
         ContainerResources.Validate(hostConfig, CgroupHost.Host, Environment.ProcessorCount);
-        hostConfig.LogConfig = LogConfigs.Merge(hostConfig.LogConfig, _options.LogOptions);
+        hostConfig.LogConfig = LogConfigs.Merge(hostConfig.LogConfig, _options.LogOptions, _options.LogDriver);
         hostConfig.Runtime = _runtimeName;
 
         var config = MergeConfig(request, image);
@@ -171,7 +171,6 @@ public sealed partial class ContainerService
         if (hostConfig.ShmSize <= 0) hostConfig.ShmSize = 64L * 1024 * 1024;
         if (string.IsNullOrEmpty(hostConfig.IpcMode)) hostConfig.IpcMode = "private";
         if (string.IsNullOrEmpty(hostConfig.CgroupnsMode)) hostConfig.CgroupnsMode = "host";
-        if (string.IsNullOrEmpty(hostConfig.LogConfig.Type)) hostConfig.LogConfig.Type = "json-file";
         if (string.IsNullOrEmpty(hostConfig.RestartPolicy.Name)) hostConfig.RestartPolicy.Name = "no";
         hostConfig.PortBindings ??= new();
         hostConfig.Dns ??= new();

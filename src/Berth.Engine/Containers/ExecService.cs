@@ -33,6 +33,12 @@ public sealed class ExecInstance
     /// <summary>Completes once Running and ExitCode show the finished process, so a client that inspects the exec
     /// right after its stream closed reads the real exit code.</summary>
     public Task Finished { get; internal set; } = Task.CompletedTask;
+
+    /// <summary>The running process, for resizing its terminal.</summary>
+    internal ExecSession? Session { get; set; }
+
+    /// <summary>A size asked for before the process started, given to it at start.</summary>
+    internal (int Rows, int Cols)? PendingSize { get; set; }
 }
 
 /// <summary>Exec instances live in memory only, as in dockerd: they do not survive a daemon restart, and they do not
@@ -57,6 +63,8 @@ public sealed class ExecService
         var record = _containers.Get(idOrName);
         if (!record.State.Running) throw new ConflictException($"Container {record.Id} is not running");
         if (request.Cmd is not { Count: > 0 }) throw new BadRequestException("No exec command specified");
+        if (!string.IsNullOrEmpty(request.DetachKeys) && DetachKeys.Parse(request.DetachKeys) is null)
+            throw new BadRequestException($"Invalid escape keys ({request.DetachKeys}) provided");
         var exec = new ExecInstance
         {
             Id = Networks.NetworkService.NewId(), ContainerId = record.Id, Request = request, CreatedAt = _table.Now,
@@ -113,9 +121,35 @@ public sealed class ExecService
         }
         exec.Running = true;
         exec.Pid = session.Pid;
+        lock (exec)
+        {
+            exec.Session = session;
+            if (exec.PendingSize is var (rows, cols)) session.Resize(rows, cols);
+        }
         exec.Finished = RecordExitAsync(exec, session);
         _containers.Publish(record, "exec_start: " + string.Join(' ', exec.Request.Cmd!), ExecAttributes(exec));
         return session;
+    }
+
+    /// <summary>`POST /exec/{id}/resize`: the terminal of a running exec takes the size; one not started yet takes it
+    /// when it starts (the client may ask before its start request is through); an exec without a terminal ignores it.
+    /// </summary>
+    public void Resize(string id, int rows, int cols)
+    {
+        var exec = Get(id);
+        lock (exec)
+        {
+            if (exec.Session is { } session) session.Resize(rows, cols);
+            else exec.PendingSize = (rows, cols);
+        }
+    }
+
+    /// <summary>A client on a terminal left the exec with its detach keys: the process goes on without it.</summary>
+    public void Detached(string id)
+    {
+        var exec = Get(id);
+        if (_containers.Find(exec.ContainerId) is { } record)
+            _containers.Publish(record, "exec_detach", ExecAttributes(exec));
     }
 
     private static Dictionary<string, string> ExecAttributes(ExecInstance exec) => new() { ["execID"] = exec.Id };
@@ -126,6 +160,7 @@ public sealed class ExecService
         catch (Exception) { exec.ExitCode = 126; }
         exec.Running = false;
         exec.EndedAt = _table.Now;
+        lock (exec) exec.Session = null;
         if (_containers.Find(exec.ContainerId) is { } record)
             _containers.Publish(record, "exec_die", new Dictionary<string, string>
             {

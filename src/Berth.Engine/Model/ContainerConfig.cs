@@ -51,7 +51,8 @@ public sealed class RestartPolicy
 
 public sealed class LogConfig
 {
-    public string Type { get; set; } = "json-file";
+    /// <summary>Empty when the client named none: the daemon's --log-driver then applies (set at create).</summary>
+    public string Type { get; set; } = "";
     public Dictionary<string, string> Config { get; set; } = new();
 }
 

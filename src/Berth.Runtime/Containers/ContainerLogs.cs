@@ -23,6 +23,11 @@ public sealed partial record LogPolicy(long MaxSize, int MaxFiles)
 
     public bool Capped => MaxSize > 0;
 
+    /// <summary>The "none" driver: the output goes nowhere and nothing can be read back.</summary>
+    public bool Discard { get; init; }
+
+    public static readonly LogPolicy Discarded = new(0, 1) { Discard = true };
+
     /// <summary>Options as json-file takes them; unknown keys and bad values are an ArgumentException.</summary>
     public static LogPolicy Parse(IReadOnlyDictionary<string, string> options, string driver = "json-file")
     {

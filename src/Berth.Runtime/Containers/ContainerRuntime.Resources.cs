@@ -25,10 +25,13 @@ public sealed partial class ContainerRuntime
     }
 
     /// <summary>The container's figures now (null when it is not running).</summary>
-    public StatsSample? ReadStats(string id)
+    public StatsSample? ReadStats(string id) => ReadStats(id, ContainerStatsReader.HostCpu(), null);
+
+    /// <summary>One round of a shared sampler (<see cref="StatsCollector"/>): the host's figures given.</summary>
+    public StatsSample? ReadStats(string id, (ulong SystemNanos, int OnlineCpus) hostCpu, StatsSource? source)
     {
         if (GetPid(id) is not int pid || !IsRunning(id)) return null;
-        return (_statsReader ??= new ContainerStatsReader(Cgroups)).Read(pid);
+        return (_statsReader ??= new ContainerStatsReader(Cgroups)).Read(pid, hostCpu, source);
     }
 
     /// <summary>The pids in the container's cgroup (its init and everything it started, exec'd processes too).</summary>

@@ -82,7 +82,7 @@ public sealed partial class ContainerRuntime
             {
                 "--api-version", "1", "-c", spec.Id, "-u", Short(spec.Id), "-n", spec.Id, "-r", _runtime.Path, "-b", bundle,
                 "-p", Path.Combine(bundle, "pidfile"), "-P", Path.Combine(bundle, "conmon.pid"),
-                "-l", "k8s-file:" + Path.Combine(bundle, "container.log"), "--exit-dir", _exitDirectory,
+                "-l", spec.Log.Discard ? "none" : "k8s-file:" + Path.Combine(bundle, "container.log"), "--exit-dir", _exitDirectory,
                 "--socket-dir-path", _socketDirectory, "--log-level", "error",
                 "--runtime-arg", "--log", "--runtime-arg", Path.Combine(bundle, "runtime.log"),
                 "--runtime-arg", "--log-format", "--runtime-arg", "json",
@@ -258,6 +258,8 @@ public sealed partial class ContainerRuntime
     public ContainerExit? TryGetExit(string id)
     {
         string file = ExitFile(id);
+        // Asked every second per running container (exit watch, stats): no exception for the usual answer.
+        if (!File.Exists(file)) return null;
         try
         {
             string text = File.ReadAllText(file).Trim();
@@ -460,11 +462,32 @@ public sealed partial class ContainerRuntime
         foreach (string e in exec.Env) { info.ArgumentList.Add("--env"); info.ArgumentList.Add(e); }
         if (exec.Privileged) foreach (string cap in OciSpecBuilder.Capabilities(new ContainerSpec { Id = id, BundleDirectory = "", Privileged = true }))
             { info.ArgumentList.Add("--cap"); info.ArgumentList.Add(cap); }
+        if (exec.Tty) info.ArgumentList.Add("--tty");
         info.ArgumentList.Add(id);
         foreach (string a in exec.Args) info.ArgumentList.Add(a);
-        var process = Process.Start(info) ?? throw new RuntimeException("could not start the runtime for exec");
-        if (!exec.AttachStdin) process.StandardInput.Close();
-        return Task.FromResult(new ExecSession(process, exec.AttachStdin));
+        if (!exec.Tty)
+        {
+            var process = Process.Start(info) ?? throw new RuntimeException("could not start the runtime for exec");
+            if (!exec.AttachStdin) process.StandardInput.Close();
+            return Task.FromResult(new ExecSession(process, exec.AttachStdin));
+        }
+        var terminal = ExecTerminal.Open();
+        try
+        {
+            // The runtime's stdio becomes the terminal's slave: a shell opens it and execs the runtime in its place.
+            info.ArgumentList.Insert(0, "exec \"$0\" \"$@\" <>\"$BERTH_EXEC_TTY\" >&0 2>&0");
+            info.ArgumentList.Insert(0, "-c");
+            info.ArgumentList.Insert(2, _runtime.Path);
+            info.FileName = "/bin/sh";
+            info.Environment["BERTH_EXEC_TTY"] = terminal.SlavePath;
+            var process = Process.Start(info) ?? throw new RuntimeException("could not start the runtime for exec");
+            return Task.FromResult(new ExecSession(process, terminal, exec.AttachStdin));
+        }
+        catch
+        {
+            terminal.Dispose();
+            throw;
+        }
     }
 
     private async Task<(int Code, string Error)> RunRuntimeAsync(string[] args, bool ignoreErrors)
@@ -589,47 +612,83 @@ public sealed class ExecSession : IAsyncDisposable
         });
     private readonly CancellationTokenSource _abandoned = new();
 
+    private readonly ExecTerminal? _terminal;
+
+    /// <summary>An exec on pipes: stdout and stderr apart.</summary>
     public ExecSession(Process process, bool stdin)
     {
         _process = process;
         Stdin = stdin ? process.StandardInput.BaseStream : null;
-        var pumps = new[]
-        {
-            Pump(process.StandardOutput.BaseStream, StdStream.Stdout),
-            Pump(process.StandardError.BaseStream, StdStream.Stderr),
-        };
+        Exited = Begin(Pump(process.StandardOutput.BaseStream, StdStream.Stdout),
+            Pump(process.StandardError.BaseStream, StdStream.Stderr));
+    }
+
+    /// <summary>An exec on a terminal: one stream of output (stdout, as Docker sends a TTY's), the keyboard in.</summary>
+    public ExecSession(Process process, ExecTerminal terminal, bool stdin)
+    {
+        _process = process;
+        _terminal = terminal;
+        // The runtime's own pipes are replaced by the terminal before it runs: nothing comes on them.
+        process.StandardInput.Close();
+        Stdin = stdin ? terminal.Master : null;
+        Exited = Begin(Pump(terminal.Master, StdStream.Stdout, isTerminal: true));
+    }
+
+    private Task<int> Begin(params Task[] pumps)
+    {
         _ = Task.WhenAll(pumps).ContinueWith(_ => _output.Writer.TryComplete(), TaskScheduler.Default);
-        Exited = WaitAsync(pumps);
+        return WaitAsync(pumps);
     }
 
     public int Pid => _process.Id;
     public Stream? Stdin { get; }
     public Task<int> Exited { get; }
 
+    public bool HasTerminal => _terminal is not null;
+
     public IAsyncEnumerable<(StdStream, ReadOnlyMemory<byte>)> ReadOutputAsync(CancellationToken ct) => _output.Reader.ReadAllAsync(ct);
+
+    /// <summary>A new window size for an exec on a terminal (nothing for one on pipes or one that ended).</summary>
+    public void Resize(int rows, int cols)
+    {
+        if (_terminal is null || Exited.IsCompleted) return;
+        _terminal.Resize(rows, cols, _process.HasExited ? null : _process.Id);
+    }
 
     private async Task<int> WaitAsync(Task[] pumps)
     {
         await _process.WaitForExitAsync();
+        _terminal?.CloseSlave();
         await Task.WhenAll(pumps);
+        _terminal?.Dispose();
         return _process.ExitCode;
     }
 
-    private async Task Pump(Stream from, StdStream stream)
+    /// <param name="isTerminal">A terminal's master is read until the process ends, also when nobody wants the
+    /// output any more: a terminal has no SIGPIPE, so an unread one would block the process on its next write.</param>
+    private async Task Pump(Stream from, StdStream stream, bool isTerminal = false)
     {
         var buffer = new byte[ChunkSize];
         try
         {
             int n;
-            while ((n = await from.ReadAsync(buffer, _abandoned.Token)) > 0)
-                await _output.Writer.WriteAsync((stream, buffer.AsMemory(0, n).ToArray()), _abandoned.Token);
+            while ((n = await from.ReadAsync(buffer, isTerminal ? CancellationToken.None : _abandoned.Token)) > 0)
+            {
+                if (_abandoned.IsCancellationRequested)
+                {
+                    if (isTerminal) continue;
+                    break;
+                }
+                try { await _output.Writer.WriteAsync((stream, buffer.AsMemory(0, n).ToArray()), _abandoned.Token); }
+                catch (OperationCanceledException) when (isTerminal) { }
+            }
         }
         catch (Exception e) when (e is OperationCanceledException or IOException or ObjectDisposedException) { }
         finally
         {
             // Nobody reads any more: closing our end makes the process's next write fail (EPIPE/SIGPIPE), as with
-            // a closed terminal, instead of blocking it forever.
-            from.Dispose();
+            // a closed terminal, instead of blocking it forever. A terminal is closed once the process has ended.
+            if (!isTerminal) from.Dispose();
         }
     }
 

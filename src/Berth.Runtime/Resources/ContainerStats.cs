@@ -19,6 +19,13 @@ public sealed record StatsSample(DateTimeOffset Read, CpuSample Cpu, MemorySampl
     IReadOnlyList<BlkioEntry> IoServiceBytes, IReadOnlyList<BlkioEntry> IoServiced, ulong PidsCurrent, ulong PidsLimit,
     IReadOnlyDictionary<string, NetworkSample> Networks);
 
+/// <summary>What a stats stream keeps between samples: the cgroup directories of the process it last read.</summary>
+public sealed class StatsSource
+{
+    internal int Pid { get; set; }
+    internal IReadOnlyDictionary<string, string>? Directories { get; set; }
+}
+
 /// <summary>Reads a container's figures from its cgroup (v1 controllers or the v2 directory, found through the
 /// init's /proc/PID/cgroup), the host's /proc/stat and the container's own network namespace (/proc/PID/net/dev
 /// shows the namespace of that process).</summary>
@@ -27,10 +34,20 @@ public sealed class ContainerStatsReader(CgroupHost host)
     /// <summary>USER_HZ: /proc/stat and cpuacct.stat count in 1/100 s on Linux.</summary>
     private const ulong NanosPerTick = 10_000_000;
 
-    public StatsSample Read(int pid)
+    public StatsSample Read(int pid) => Read(pid, HostCpu(), null);
+
+    /// <param name="hostCpu">The host's figures, read once per round for every container (as dockerd's collector).</param>
+    /// <param name="source">A stream's memory of where the container's cgroup files are, found once per process.</param>
+    public StatsSample Read(int pid, (ulong SystemNanos, int OnlineCpus) hostCpu, StatsSource? source)
     {
-        var dirs = host.DirectoriesOf(pid);
-        var (system, online) = HostCpu();
+        IReadOnlyDictionary<string, string> dirs;
+        if (source is { Directories: { } known } && source.Pid == pid) dirs = known;
+        else
+        {
+            dirs = host.DirectoriesOf(pid);
+            if (source is not null) (source.Pid, source.Directories) = (pid, dirs);
+        }
+        var (system, online) = hostCpu;
         var sample = host.Version == CgroupVersion.V2 && dirs.TryGetValue("", out var unified)
             ? ReadV2(unified, system, online)
             : ReadV1(dirs, system, online);
@@ -158,7 +175,12 @@ public sealed class ContainerStatsReader(CgroupHost host)
         return (total * NanosPerTick, online);
     }
 
-    private static ulong HostMemory()
+    /// <summary>The host's memory does not change while the daemon runs: read once.</summary>
+    private static ulong HostMemory() => MemTotal.Value;
+
+    private static readonly Lazy<ulong> MemTotal = new(ReadMemTotal);
+
+    private static ulong ReadMemTotal()
     {
         foreach (string line in Text("/proc/meminfo").Split('\n'))
             if (line.StartsWith("MemTotal:", StringComparison.Ordinal))

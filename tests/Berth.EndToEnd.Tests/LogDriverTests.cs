@@ -1,0 +1,42 @@
+using Berth.TestSupport;
+using Xunit;
+
+namespace Berth.EndToEnd.Tests;
+
+/// <summary>`--log-driver json-file|local|none` through the docker CLI: local reads back as json-file does, none
+/// refuses `docker logs` with dockerd's message, anything else is refused at create.</summary>
+public sealed class LogDriverTests(TerminalFixture fixture) : IClassFixture<TerminalFixture>
+{
+    private EngineProcess Engine => fixture.Engine;
+
+    [Fact]
+    public void Local_reads_back_none_refuses_and_an_unknown_driver_is_a_bad_request()
+    {
+        string local = TestNames.Unique("logl", 16), none = TestNames.Unique("logn", 16);
+        try
+        {
+            EngineFixture.Check(Engine.Docker("run", "--name", local, "--log-driver", "local", TerminalFixture.Image,
+                "sh", "-c", "echo one; echo two; echo three"));
+            var tail = EngineFixture.Check(Engine.Docker("logs", "--tail", "2", "-t", "--since", "0", local));
+            string[] lines = tail.Stdout.Trim().Split('\n');
+            Assert.Equal(2, lines.Length);
+            Assert.EndsWith(" two", lines[0]);
+            Assert.EndsWith(" three", lines[1]);
+            Assert.Equal("local", Engine.Docker("inspect", "-f", "{{.HostConfig.LogConfig.Type}}", local).Stdout.Trim());
+
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", none, "--log-driver", "none", TerminalFixture.Image,
+                "sh", "-c", "echo hidden; sleep 300"));
+            var refused = Engine.Docker("logs", none);
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Contains("configured logging driver does not support reading", refused.Stderr);
+
+            var bogus = Engine.Docker("run", "-d", "--log-driver", "bogus", TerminalFixture.Image);
+            Assert.Equal(125, bogus.ExitCode);
+            Assert.Contains("logger: no log driver named 'bogus' is registered", bogus.Stderr);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", local, none);
+        }
+    }
+}
