@@ -59,8 +59,7 @@ internal static class ArchiveUnpacker
         }
         using var handle = Interop.OpenAt(parent, name, FileFlags, 0x180);
         if (entry.DataStream is null) return;
-        await using var file = new FileStream(handle, FileAccess.Write, bufferSize: 0);
-        await entry.DataStream.CopyToAsync(file, 128 * 1024, ct);
+        await HandleWriter.CopyAsync(entry.DataStream, handle, ct);
     }
 
     public static bool Exists(RootedDirectory root, string name)

@@ -192,10 +192,12 @@ public sealed class LayerExtractor
             RootedDirectory.RemoveEntry(parent, name);
             handle = Interop.OpenAt(parent, name, flags, 0x180);
         }
-        await using var file = new FileStream(handle, FileAccess.Write, bufferSize: 0); // owns the handle
-        if (entry.DataStream is not null) await entry.DataStream.CopyToAsync(file, 128 * 1024, ct);
-        _size += entry.Length;
-        ApplyMetadataFd(handle, entry);
+        using (handle)
+        {
+            if (entry.DataStream is not null) await HandleWriter.CopyAsync(entry.DataStream, handle, ct);
+            _size += entry.Length;
+            ApplyMetadataFd(handle, entry);
+        }
     }
 
     private void ExtractHardLink(SafeFileHandle parent, string name, TarEntry entry)
