@@ -54,7 +54,7 @@ public static class TreeArchive
             case Interop.S_IFREG:
                 var entry = Entry(TarEntryType.RegularFile, archiveName, info);
                 using (var handle = Interop.OpenAt(parent, name, Interop.O_RDONLY | Interop.O_NOFOLLOW | Interop.O_NONBLOCK))
-                await using (var data = new FileStream(handle, FileAccess.Read, bufferSize: 0))
+                await using (var data = new HandleReadStream(handle))
                 {
                     entry.DataStream = data;
                     await writer.WriteEntryAsync(entry, ct);

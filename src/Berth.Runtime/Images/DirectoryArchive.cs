@@ -155,7 +155,7 @@ public sealed class DirectoryArchive : IAsyncDisposable
                 return;
             case TarEntryType.RegularFile:
                 using (var handle = Interop.OpenAt(parent, name, Interop.O_RDONLY | Interop.O_NOFOLLOW | Interop.O_NONBLOCK))
-                await using (var data = new FileStream(handle, FileAccess.Read, bufferSize: 0))
+                await using (var data = new HandleReadStream(handle))
                 {
                     entry.DataStream = data;
                     await WriteAsync(entry, node, proc, ct);
