@@ -1,8 +1,9 @@
 using System.CommandLine;
 using System.IO.Pipelines;
 using System.Net.Http.Headers;
-using System.Text;
 using System.Text.Json.Nodes;
+using System.Text;
+using Berth.Runtime.Files;
 
 namespace Berth.Cli.Client;
 
@@ -133,7 +134,7 @@ public static class Builds
         long sent = 0;
         var writing = Task.Run(async () =>
         {
-            await using var output = new CountingStream(pipe.Writer.AsStream(), n => sent += n);
+            await using var output = new ObservingWriteStream(pipe.Writer.AsStream(), written => sent += written.Length);
             try { await context.WriteAsync(output, ct); }
             catch (Exception e)
             {
@@ -196,47 +197,5 @@ public static class Builds
             imageId = held.ToString().Trim() is { Length: > 0 } printed ? printed : imageId;
         }
         return (0, imageId);
-    }
-
-    /// <summary>A write-only stream that counts what passes through (the bytes of the context sent).</summary>
-    private sealed class CountingStream(Stream inner, Action<long> counted) : Stream
-    {
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override Task FlushAsync(CancellationToken cancellationToken) => inner.FlushAsync(cancellationToken);
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            inner.Write(buffer, offset, count);
-            counted(count);
-        }
-
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken cancellationToken = default)
-        {
-            await inner.WriteAsync(buffer, cancellationToken);
-            counted(buffer.Length);
-        }
-
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken cancellationToken) =>
-            WriteAsync(buffer.AsMemory(offset, count), cancellationToken).AsTask();
-
-        protected override void Dispose(bool disposing)
-        {
-            if (disposing) inner.Dispose();
-            base.Dispose(disposing);
-        }
-
-        public override async ValueTask DisposeAsync()
-        {
-            await inner.DisposeAsync();
-            await base.DisposeAsync();
-        }
     }
 }

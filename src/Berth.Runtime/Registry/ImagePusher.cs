@@ -2,6 +2,7 @@ using System.IO.Compression;
 using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text.Json.Nodes;
+using Berth.Runtime.Files;
 using Berth.Runtime.Images;
 using Microsoft.Extensions.Logging;
 
@@ -98,7 +99,7 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
             try
             {
                 await using (var gzip = new GZipStream(pipe.Writer.AsStream(leaveOpen: true), CompressionLevel.Fastest, leaveOpen: false))
-                await using (var tar = new HashingWriteStream(gzip, tarHash))
+                await using (var tar = new ObservingWriteStream(gzip, tarHash.AppendData, leaveOpen: true))
                     await store.WriteLayerTarAsync(diffId, tar, ct);
                 await pipe.Writer.CompleteAsync();
             }
@@ -161,31 +162,5 @@ public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger l
             }).ToArray()),
         };
         return (System.Text.Encoding.UTF8.GetBytes(manifest.ToJsonString(new System.Text.Json.JsonSerializerOptions { WriteIndented = true })), MediaTypes.DockerManifest);
-    }
-
-    /// <summary>Hashes what is written through it.</summary>
-    private sealed class HashingWriteStream(Stream inner, IncrementalHash hash) : Stream
-    {
-        public override async ValueTask WriteAsync(ReadOnlyMemory<byte> buffer, CancellationToken ct = default)
-        {
-            hash.AppendData(buffer.Span);
-            await inner.WriteAsync(buffer, ct);
-        }
-        public override void Write(byte[] buffer, int offset, int count)
-        {
-            hash.AppendData(buffer, offset, count);
-            inner.Write(buffer, offset, count);
-        }
-        public override Task WriteAsync(byte[] buffer, int offset, int count, CancellationToken ct) => WriteAsync(buffer.AsMemory(offset, count), ct).AsTask();
-        public override bool CanRead => false;
-        public override bool CanSeek => false;
-        public override bool CanWrite => true;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() => inner.Flush();
-        public override Task FlushAsync(CancellationToken ct) => inner.FlushAsync(ct);
-        public override int Read(byte[] buffer, int offset, int count) => throw new NotSupportedException();
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
     }
 }
