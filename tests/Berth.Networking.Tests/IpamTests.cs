@@ -31,6 +31,16 @@ public sealed class IpamTests : IDisposable
     }
 
     [Fact]
+    public void The_cursor_is_host_locals_file_so_either_continues_after_the_other()
+    {
+        var allocator = Allocator();
+        Assert.Equal(Ip("10.1.0.2"), allocator.Allocate("a"));
+        Assert.Equal("10.1.0.2", File.ReadAllText(Path.Combine(_directory, "last_reserved_ip.0")));
+        File.WriteAllText(Path.Combine(_directory, "last_reserved_ip.0"), "10.1.0.40"); // as host-local leaves it
+        Assert.Equal(Ip("10.1.0.41"), allocator.Allocate("b"));
+    }
+
+    [Fact]
     public void Skips_the_gateway_wherever_it_is_in_the_subnet()
     {
         var allocator = Allocator("10.1.0.0/29", "10.1.0.3");

@@ -138,7 +138,7 @@ public sealed class AddressAllocator
             if (address.Equals(_gateway) || _reserved.Contains(address)) continue;
             if (TryClaim(address, ownerId))
             {
-                File.WriteAllText(Path.Combine(_directory, "last_reserved_ip"), address.ToString());
+                File.WriteAllText(Path.Combine(_directory, LastReservedFile), address.ToString());
                 return address;
             }
         }
@@ -176,10 +176,18 @@ public sealed class AddressAllocator
         catch (LinuxException e) when (e.Errno == Errno.EEXIST) { return false; }
     }
 
+    /// <summary>host-local's name for its one range set's cursor, so host-local and Berth continue each other's order;
+    /// state written before Berth used that name is still read.</summary>
+    private const string LastReservedFile = "last_reserved_ip.0", OldLastReservedFile = "last_reserved_ip";
+
     private uint? ReadLast()
     {
-        string path = Path.Combine(_directory, "last_reserved_ip");
-        return File.Exists(path) && IPAddress.TryParse(File.ReadAllText(path).Trim(), out var a) ? ToUInt(a) : null;
+        foreach (string name in new[] { LastReservedFile, OldLastReservedFile })
+        {
+            string path = Path.Combine(_directory, name);
+            if (File.Exists(path) && IPAddress.TryParse(File.ReadAllText(path).Trim(), out var a)) return ToUInt(a);
+        }
+        return null;
     }
 
     private static uint ToUInt(IPAddress address) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
