@@ -45,6 +45,26 @@ public sealed class ImageStoreCommitTests : IDisposable
     }
 
     [Fact]
+    public async Task A_pulled_layer_is_synced_before_it_moves_into_the_store()
+    {
+        var seen = new List<string>();
+        var store = new ImageStore(_root, hooks: new ImageStoreHooks
+        {
+            SyncFilesystem = (fd, what) =>
+            {
+                seen.Add($"{Dirs("layers").Length} in the store, pending file there: {File.Exists(Path.Combine(what, "diff", "etc", "hello"))}");
+                Interop.SyncFilesystem(fd, what);
+            },
+        });
+        byte[] blob = SmallLayer("pulled\n");
+        string digest = "sha256:" + Convert.ToHexString(System.Security.Cryptography.SHA256.HashData(blob)).ToLowerInvariant();
+        await store.ExtractPulledLayerAsync(new MemoryStream(blob), new LayerBlob(digest, "application/vnd.oci.image.layer.v1.tar", blob.Length, []),
+            digest, CancellationToken.None);
+        Assert.Equal(["0 in the store, pending file there: True"], seen);
+        Assert.True(store.HasLayer(digest));
+    }
+
+    [Fact]
     public async Task Garbage_collection_never_removes_a_layer_an_import_is_committing()
     {
         ImageStore store = null!;

@@ -29,6 +29,9 @@ public sealed partial class ImageStore
     {
         using var layer = await ExtractLayerAsync(blob, source.Digest, diffId, ct, source.Digest);
         WriteAtomic(Path.Combine(layer.Directory, BlobFile), JsonSerializer.SerializeToUtf8Bytes(source));
+        // As import and load: the contents reach the disk before the rename publishes the layer (outside the lock).
+        using (var pending = Interop.Open(layer.Directory, Interop.O_RDONLY | Interop.O_DIRECTORY))
+            _hooks.SyncFilesystem(pending, layer.Directory);
         lock (_lock)
         {
             string final = Path.Combine(Layers, diffId[7..]);
