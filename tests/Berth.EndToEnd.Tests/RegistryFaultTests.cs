@@ -17,22 +17,27 @@ public sealed class RegistryFaultTests
         EngineFixture.Check(engine.Docker("rmi", name));
     }
 
-    /// <summary>--registry-mirror: Docker Hub names are pulled from the mirrors first; a mirror that is down or answers
-    /// with an error is left for the next one (and, last, the origin), as dockerd does.</summary>
+    /// <summary>--registry-mirror: Docker Hub names are pulled from the mirrors first; a mirror that is down, answers
+    /// with an error or breaks off its layers is left for the next one (and, last, the origin), as dockerd does.</summary>
     [Fact]
     public async Task A_mirror_that_is_down_or_errs_falls_back_to_the_next_endpoint()
     {
         await using var empty = await RegistryProcess.StartAsync();
         await using var holding = await RegistryProcess.StartAsync();
+        await using var breaking = new FaultyProxy(holding.Port) { CutAfterBytes = 64 * 1024, CutsLeft = 1000 };
         await using var engine = await EngineProcess.StartAsync(
             "--registry-mirror", $"http://127.0.0.1:{Ports.Free()}",
             "--registry-mirror", $"http://{empty.Host}",
+            "--registry-mirror", $"http://{breaking.Host}",
             "--registry-mirror", $"http://{holding.Host}");
         string repo = TestNames.Unique("mirrored", 14);
         PushWebApp(engine, $"{holding.Host}/library/{repo}:v1");
 
-        // docker.io/library/REPO:v1: the first mirror refuses connections, the second has no such manifest (404).
+        // docker.io/library/REPO:v1: the first mirror refuses connections, the second has no such manifest (404), the
+        // third serves the manifest and then cuts every layer download: the pull ends on the fourth, announced once.
         var pull = EngineFixture.Check(engine.Docker("pull", $"{repo}:v1"));
+        Assert.True(breaking.Cuts > 0, pull.Stdout);
+        Assert.Single(pull.Stdout.Split('\n'), line => line.Contains("Pulling from"));
         Assert.Contains("Pull complete", pull.Stdout);
         Assert.Contains($"Status: Downloaded newer image for {repo}:v1", pull.Stdout);
         Assert.EndsWith($"docker.io/library/{repo}:v1\n", pull.Stdout);

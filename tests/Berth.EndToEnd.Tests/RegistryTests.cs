@@ -245,6 +245,35 @@ public sealed partial class RegistryTests(RegistryEngineFixture fixture) : IClas
         Ok(Docker("rmi", repo + ":py"));
     }
 
+    /// <summary>A layer imported from a tar another tool wrote (GNU tar's headers, not Berth's) goes out byte for
+    /// byte as it came in: pushed and pulled back, or saved and loaded, the image keeps its id, as with dockerd.</summary>
+    [Fact]
+    public async Task An_imported_image_keeps_its_id_through_push_pull_and_save_load()
+    {
+        await using var registry = await RegistryProcess.StartAsync();
+        string name = $"{registry.Host}/{TestNames.Unique("gnu", 10)}:v1";
+        string dir = Path.Combine(fixture.Engine.Root, TestNames.Unique("gnutree", 12));
+        Directory.CreateDirectory(Path.Combine(dir, "etc", "deep"));
+        File.WriteAllText(Path.Combine(dir, "etc", "group"), "root:x:0:\n" + name + "\n");
+        File.WriteAllBytes(Path.Combine(dir, "etc", "deep", "blob"), RandomNumberGenerator.GetBytes(70_000));
+        File.CreateSymbolicLink(Path.Combine(dir, "link"), "etc/group");
+        string tar = dir + ".tar";
+        Ok(Sh.Run("tar", ["-C", dir, "--format=gnu", "-cf", tar, "."], TimeSpan.FromSeconds(60)));
+        string id = Ok(Docker("import", tar, name)).Stdout.Trim();
+
+        Ok(Docker("push", name));
+        Ok(Docker("rmi", name));
+        Ok(Docker("pull", name));
+        Assert.Equal(id, Ok(Docker("image", "inspect", "-f", "{{.Id}}", name)).Stdout.Trim());
+
+        string saved = dir + "-saved.tar";
+        Ok(Docker("save", "-o", saved, name));
+        Ok(Docker("rmi", name));
+        Ok(Docker("load", "-i", saved));
+        Assert.Equal(id, Ok(Docker("image", "inspect", "-f", "{{.Id}}", name)).Stdout.Trim());
+        Ok(Docker("rmi", name));
+    }
+
     [Fact]
     public async Task Berth_cli_pushes_and_pulls_with_the_docker_clis_output()
     {

@@ -157,8 +157,14 @@ public sealed partial class ImageStore
     }
 
     /// <summary>The layer's content as a tar stream (whiteouts turned back into .wh. entries), for a push.</summary>
-    public Task WriteLayerTarAsync(string diffId, Stream output, CancellationToken ct) =>
-        LayerArchive.WriteAsync(Path.Combine(Layers, diffId[7..], "diff"), output, ct);
+    public async Task WriteLayerTarAsync(string diffId, Stream output, CancellationToken ct)
+    {
+        string layer = Path.Combine(Layers, diffId[7..]);
+        if (await TarSplit.TryWriteAsync(layer, output, ct)) return;
+        using var root = RootedDirectory.Open(Path.Combine(layer, "diff"));
+        await using var archive = new DirectoryArchive(output, new ArchiveOptions { OverlayWhiteouts = true });
+        await archive.AddTreeAsync(root.Handle, "", ct);
+    }
 
     /// <summary>The stored config bytes of an image: what a push uploads as its config blob.</summary>
     public byte[] ConfigBytes(ImageRecord image) => File.ReadAllBytes(Path.Combine(Images, image.Id[7..] + ".json"));

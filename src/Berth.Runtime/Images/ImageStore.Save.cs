@@ -41,9 +41,7 @@ public sealed partial class ImageStore
                         string file = Path.Combine(scratch, diffId[7..] + ".tar");
                         await using (var layerFile = new FileStream(file, FileMode.CreateNew, FileAccess.ReadWrite))
                         {
-                            using var root = RootedDirectory.Open(Path.Combine(Layers, diffId[7..], "diff"));
-                            await using (var archive = new DirectoryArchive(layerFile, new ArchiveOptions { OverlayWhiteouts = true }))
-                                await archive.AddTreeAsync(root.Handle, "", ct);
+                            await WriteLayerTarAsync(diffId, layerFile, ct);
                             layerFile.Position = 0;
                             digest = "sha256:" + Convert.ToHexString(await SHA256.HashDataAsync(layerFile, ct)).ToLowerInvariant();
                         }

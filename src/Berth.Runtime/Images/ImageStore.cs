@@ -216,8 +216,12 @@ public sealed partial class ImageStore
             Directory.CreateDirectory(diff);
             await using var raw = new HashingStream(input);
             await using var hashing = new HashingStream(await Decompress(raw, ct));
-            layer.Size = await LayerExtractor.ExtractAsync(hashing, diff, _logger, ct);
-            await hashing.CopyToAsync(Stream.Null, ct); // trailing blocks count in the digest
+            await using (var recorder = new TarSplit.Recorder(hashing, Path.Combine(layer.Directory, TarSplit.FileName)))
+            {
+                layer.Size = await LayerExtractor.ExtractAsync(recorder, diff, _logger, ct, recorder.FileContent);
+                await recorder.CopyToAsync(Stream.Null, ct); // trailing blocks count in the digest
+                recorder.Complete();
+            }
             await raw.CopyToAsync(Stream.Null, ct);
             layer.DiffId = "sha256:" + Convert.ToHexString(hashing.Hash()).ToLowerInvariant();
             string blob = "sha256:" + Convert.ToHexString(raw.Hash()).ToLowerInvariant();

@@ -35,12 +35,14 @@ public sealed class LayerExtractor
         bool Skip);
 
     private readonly CopyOptions? _copy;
+    private readonly Action<string, long>? _fileContent;
 
-    private LayerExtractor(RootedDirectory root, ILogger? logger, CopyOptions? copy = null)
+    private LayerExtractor(RootedDirectory root, ILogger? logger, CopyOptions? copy = null, Action<string, long>? fileContent = null)
     {
         _root = root;
         _logger = logger ?? NullLogger.Instance;
         _copy = copy;
+        _fileContent = fileContent;
     }
 
     /// <summary>An archive sent by `docker cp` rather than a layer: ".wh." names are plain files, the destination
@@ -61,11 +63,13 @@ public sealed class LayerExtractor
     /// <summary>Extracts the tar stream (uncompressed) into <paramref name="destination"/>, which must exist.
     /// Returns the layer's size: the bytes of its regular files, hard links counted once.
     /// Hostile or broken input is an <see cref="ImageException"/>; a full disk an
-    /// <see cref="ImageStorageException"/>.</summary>
-    public static async Task<long> ExtractAsync(Stream tar, string destination, ILogger? logger, CancellationToken ct)
+    /// <see cref="ImageStorageException"/>. <paramref name="fileContent"/> hears, before they are read, that the next
+    /// bytes of the tar are the content of a file (its path below the destination, and its length).</summary>
+    public static async Task<long> ExtractAsync(Stream tar, string destination, ILogger? logger, CancellationToken ct,
+        Action<string, long>? fileContent = null)
     {
         using var root = RootedDirectory.Open(destination);
-        var extractor = new LayerExtractor(root, logger);
+        var extractor = new LayerExtractor(root, logger, fileContent: fileContent);
         return await extractor.RunAsync(tar, ct);
     }
 
@@ -139,6 +143,7 @@ public sealed class LayerExtractor
                 Defer(relative, entry, parent, name);
                 return; // metadata at the end: a read-only mode would block what goes inside
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
+                _fileContent?.Invoke(relative, entry.Length);
                 await ExtractFileAsync(parent, name, entry, ct);
                 return;
             case TarEntryType.SymbolicLink:

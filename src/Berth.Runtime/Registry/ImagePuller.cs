@@ -18,9 +18,10 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
         ProgressStream progress, CancellationToken ct)
     {
         var client = hosts.Client(reference.Domain, credentials);
+        var announced = new HashSet<string>(StringComparer.Ordinal); // a mirror's failure does not repeat "Pulling from"
         if (reference.Tag is not null || reference.Digest is not null)
         {
-            var (image, newer) = await MirrorOrOriginAsync(client, () => PullOneAsync(client, reference, platform, progress, ct));
+            var (image, newer) = await MirrorOrOriginAsync(client, () => PullOneAsync(client, reference, platform, progress, announced, ct));
             await StatusAsync(progress, reference.ToString(), newer);
             return image;
         }
@@ -30,7 +31,7 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
         bool anyNewer = false;
         foreach (string tag in tags)
         {
-            var (image, newer) = await MirrorOrOriginAsync(client, () => PullOneAsync(client, reference with { Tag = tag }, platform, progress, ct));
+            var (image, newer) = await MirrorOrOriginAsync(client, () => PullOneAsync(client, reference with { Tag = tag }, platform, progress, announced, ct));
             last = image;
             anyNewer |= newer;
         }
@@ -58,10 +59,11 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
     /// <summary>One tag or digest: manifest, config, the layers not yet here, then the image record. Whether anything
     /// changed here (layers fetched, or a tag or digest newly set).</summary>
     private async Task<(ImageRecord Image, bool Newer)> PullOneAsync(RegistryClient client, RemoteReference reference, Platform platform,
-        ProgressStream progress, CancellationToken ct)
+        ProgressStream progress, HashSet<string> announced, CancellationToken ct)
     {
         var (manifestBytes, manifestType, digest) = await ResolveAsync(client, reference, platform, ct);
-        await progress.MessageAsync($"Pulling from {reference.Path}", reference.TagOrDigest);
+        if (announced.Add(reference.TagOrDigest))
+            await progress.MessageAsync($"Pulling from {reference.Path}", reference.TagOrDigest);
 
         var manifest = ManifestParser.Manifest(ManifestParser.ParseJson(manifestBytes), manifestType);
         byte[] configBytes = await client.GetSmallBlobAsync(reference.Path, manifest.Config.Digest, manifest.Config.Size, ct);
