@@ -234,14 +234,31 @@ public sealed partial class RegistryTests(RegistryEngineFixture fixture) : IClas
             c = docker.DockerClient(base_url=sys.argv[1], version="auto")
             out = c.images.push(sys.argv[2], tag="py")
             assert "digest: sha256:" in out, out
+            data = c.images.get_registry_data(sys.argv[2] + ":py")
+            assert data.has_platform("linux/amd64"), data.attrs
+            assert data.attrs["Descriptor"]["mediaType"] == "application/vnd.docker.distribution.manifest.v2+json", data.attrs
+            print("registry data", data.id)
+            c.images.get(sys.argv[2] + ":py").tag(sys.argv[2], "second")
+            # No tag: every tag of the repository, as dockerd
+            pushed = [m for m in c.api.push(sys.argv[2], stream=True, decode=True) if "aux" in m]
+            assert sorted(m["aux"]["Tag"] for m in pushed) == ["py", "second"], pushed
             c.images.remove(sys.argv[2] + ":py")
+            c.images.remove(sys.argv[2] + ":second")
             image = c.images.pull(sys.argv[2], tag="py")
             print("pulled", image.id, image.attrs["RepoDigests"])
+            try:
+                c.images.get_registry_data(sys.argv[2] + ":missing")
+                raise SystemExit("a missing tag was found")
+            except docker.errors.NotFound as e:
+                print("missing:", e.explanation)
             """;
         var result = Sh.Run("python3", ["-c", script, fixture.Engine.DockerHost, repo], TimeSpan.FromSeconds(120));
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
         Assert.Contains("pulled sha256:", result.Stdout);
         Assert.Contains(repo + "@sha256:", result.Stdout);
+        Assert.Contains($"missing: manifest for {repo}:missing not found", result.Stdout);
+        string registryDigest = result.Stdout.Split('\n').First(l => l.StartsWith("registry data ")).Split(' ')[2];
+        Assert.Contains(registryDigest, result.Stdout.Split('\n').First(l => l.StartsWith("pulled ")));
         Ok(Docker("rmi", repo + ":py"));
     }
 
@@ -284,6 +301,13 @@ public sealed partial class RegistryTests(RegistryEngineFixture fixture) : IClas
         ShResult Berth(params string[] args) => Sh.Run(Path.Combine(EngineProcess.RepoRoot(), "berth"), args, TimeSpan.FromSeconds(180), env);
         var push = Ok(Berth("push", name));
         Assert.Contains($"The push refers to repository [{name[..^3]}]", push.Stdout);
+        Ok(Docker("tag", name, name[..^3] + ":v2"));
+        var all = Ok(Berth("push", "--all-tags", name[..^3]));
+        Assert.Single(all.Stdout.Split('\n'), l => l.StartsWith("The push refers to repository"));
+        Assert.Contains("v1: digest: sha256:", all.Stdout);
+        Assert.Contains("v2: digest: sha256:", all.Stdout);
+        Assert.Contains("tag can't be used with --all-tags/-a", Berth("push", "-a", name).Stderr);
+        Ok(Berth("rmi", name[..^3] + ":v2"));
         Ok(Berth("rmi", name));
         var pull = Ok(Berth("pull", name));
         Assert.Contains("Pull complete", pull.Stdout);

@@ -1,3 +1,4 @@
+using System.Text.Json.Nodes;
 using Berth.Engine;
 using Berth.Runtime.Images;
 using Berth.Runtime.Registry;
@@ -16,6 +17,9 @@ public static class RegistryEndpoints
 
     public static void Map(IEndpointRouteBuilder app, BerthEngine engine)
     {
+        app.MapGet("/distribution/{**rest}", (HttpContext ctx, string rest) => rest.EndsWith("/json", StringComparison.Ordinal)
+            ? InspectDistributionAsync(ctx, engine, rest[..^5])
+            : throw new NotFoundException($"page not found: GET /distribution/{rest}"));
         app.MapPost("/auth", async (HttpContext ctx) =>
         {
             using var body = new MemoryStream();
@@ -28,6 +32,28 @@ public static class RegistryEndpoints
             catch (RegistryException e) when (e.Kind == RegistryErrorKind.Unreachable) { throw new BadRequestException(e.Message); }
             catch (RegistryException e) { throw ToEngineError(e); }
             await DockerResults.Json(ctx, new { Status = "Login Succeeded", IdentityToken = "" });
+        });
+    }
+
+    /// <summary>GET /distribution/{name}/json (docker-py's get_registry_data): the manifest's descriptor and
+    /// platforms, asked of the registry with the request's X-Registry-Auth.</summary>
+    public static async Task InspectDistributionAsync(HttpContext ctx, BerthEngine engine, string name)
+    {
+        var reference = ImageReference.ParseRemote(name);
+        var credentials = RegistryCredentials.FromHeader(ctx.Request.Headers[AuthHeader]);
+        Descriptor descriptor;
+        IReadOnlyList<Platform> platforms;
+        try { (descriptor, platforms) = await engine.Puller.InspectAsync(reference, credentials, ctx.RequestAborted); }
+        catch (RegistryException e) { throw ToEngineError(e); }
+        await DockerResults.Json(ctx, new JsonObject
+        {
+            ["Descriptor"] = new JsonObject { ["mediaType"] = descriptor.MediaType, ["digest"] = descriptor.Digest, ["size"] = descriptor.Size },
+            ["Platforms"] = new JsonArray(platforms.Select(p =>
+            {
+                var o = new JsonObject { ["architecture"] = p.Architecture, ["os"] = p.Os };
+                if (p.Variant is not null) o["variant"] = p.Variant;
+                return (JsonNode)o;
+            }).ToArray()),
         });
     }
 
@@ -66,18 +92,34 @@ public static class RegistryEndpoints
     public static async Task PushAsync(HttpContext ctx, BerthEngine engine, string name)
     {
         string? tag = ctx.Request.Query["tag"];
-        var reference = ImageReference.ParseRemote(name, string.IsNullOrEmpty(tag) ? null : tag);
-        if (reference.Digest is not null) throw new BadRequestException("cannot push a digest reference");
-        var image = engine.Images.Find(reference.ToString())
-            ?? throw new NotFoundException($"An image does not exist locally with the tag: {reference.FamiliarName}");
+        var tagged = string.IsNullOrEmpty(tag) && ImageReference.IsNameOnly(name) ? EveryTag(engine, name) : [];
+        if (tagged.Count == 0)
+        {
+            var reference = ImageReference.ParseRemote(name, string.IsNullOrEmpty(tag) ? null : tag);
+            if (reference.Digest is not null) throw new BadRequestException("cannot push a digest reference");
+            var image = engine.Images.Find(reference.ToString())
+                ?? throw new NotFoundException($"An image does not exist locally with the tag: {reference.FamiliarName}");
+            tagged = [(reference, image)];
+        }
         var credentials = RegistryCredentials.FromHeader(ctx.Request.Headers[AuthHeader]);
         ctx.Response.ContentType = DockerResults.JsonType;
         var progress = new ProgressStream(ctx.Response.Body);
         await StreamAsync(ctx, progress, async () =>
         {
-            await engine.Pusher.PushAsync(reference, image, credentials, progress, ctx.RequestAborted);
-            engine.Events.Image("push", reference.ToString(), reference.ToString());
+            await engine.Pusher.PushAsync(tagged, credentials, progress, ctx.RequestAborted);
+            foreach (var (reference, _) in tagged) engine.Events.Image("push", reference.ToString(), reference.ToString());
         });
+    }
+
+    /// <summary>Every tag of the repository <paramref name="name"/> held here, in tag order.</summary>
+    private static List<(RemoteReference, ImageRecord)> EveryTag(BerthEngine engine, string name)
+    {
+        var repository = ImageReference.ParseRemote(name);
+        return engine.Images.List()
+            .SelectMany(image => image.RepoTags.Select(t => (Reference: ImageReference.ParseRemote(t), Image: image)))
+            .Where(t => t.Reference.Domain == repository.Domain && t.Reference.Path == repository.Path && t.Reference.Tag is not null)
+            .OrderBy(t => t.Reference.Tag, StringComparer.Ordinal)
+            .Select(t => (t.Reference, t.Image)).ToList();
     }
 
     private static async Task StreamAsync(HttpContext ctx, ProgressStream progress, Func<Task> work)

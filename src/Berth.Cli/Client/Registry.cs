@@ -60,12 +60,17 @@ public static class Registry
     private static Command PushCommand()
     {
         var quiet = new Option<bool>("--quiet", "-q") { Description = "Suppress verbose output" };
+        var allTags = new Option<bool>("--all-tags", "-a") { Description = "Push all tags of an image to the repository" };
         var name = new Argument<string>("NAME[:TAG]");
-        var push = new Command("push", "Upload an image to a registry") { quiet, name };
+        var push = new Command("push", "Upload an image to a registry") { allTags, quiet, name };
         return push.Action(async (parse, api, ct) =>
         {
             var reference = Parse(parse.GetValue(name)!);
-            string path = $"/images/{reference.FamiliarName}/push?tag={EngineApi.Q(reference.Tag ?? "latest")}";
+            bool all = parse.GetValue(allTags);
+            if (all && !ImageReference.IsNameOnly(parse.GetValue(name)!))
+                throw new CliException("tag can't be used with --all-tags/-a");
+            // No tag in the request: the engine pushes every tag of the repository.
+            string path = $"/images/{reference.FamiliarName}/push" + (all ? "" : $"?tag={EngineApi.Q(reference.Tag ?? "latest")}");
             using var response = await api.SendAsync(HttpMethod.Post, path, ct, headersOnly: true, registryAuth: AuthHeader(reference.Domain));
             return await ShowProgressAsync(response, parse.GetValue(quiet), ct);
         });

@@ -56,6 +56,8 @@ public sealed partial class ImageStore
         string comment = message ?? "Imported from -";
         var document = new ImageDocument
         {
+            // The host's platform, as dockerd writes it: a registry and a pulling engine check these.
+            Architecture = "amd64", Os = "linux",
             Created = created, Comment = comment, Config = config,
             RootFs = new() { DiffIds = [layer.DiffId] },
             // As dockerd: one history line for the imported layer, with the comment and no CreatedBy.

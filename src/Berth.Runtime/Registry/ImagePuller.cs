@@ -53,6 +53,26 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
         }
     }
 
+    /// <summary>What the registry says the reference is, without pulling it (GET /distribution/{name}/json): the
+    /// descriptor it resolves to (an index's own, for an index) and the platforms it offers.</summary>
+    public async Task<(Descriptor Descriptor, IReadOnlyList<Platform> Platforms)> InspectAsync(RemoteReference reference,
+        RegistryCredentials? credentials, CancellationToken ct)
+    {
+        var client = hosts.Client(reference.Domain, credentials);
+        var (bytes, contentType, digest) = await MirrorOrOriginAsync(client, () => FetchManifestAsync(client, reference, ct));
+        var document = ManifestParser.ParseJson(bytes);
+        string mediaType = ManifestParser.MediaTypeOf(document, contentType);
+        var descriptor = new Descriptor(mediaType, digest, bytes.Length);
+        if (MediaTypes.IsIndex(mediaType))
+            return (descriptor, ManifestParser.IndexEntries(document).Where(e => e.Platform is not null).Select(e => e.Platform!).ToList());
+        var manifest = ManifestParser.Manifest(document, mediaType);
+        byte[] config = await MirrorOrOriginAsync(client, () => client.GetSmallBlobAsync(reference.Path, manifest.Config.Digest, manifest.Config.Size, ct));
+        var node = ManifestParser.ParseJson(config);
+        var platform = new Platform(node["os"]?.GetValue<string>() ?? "", node["architecture"]?.GetValue<string>() ?? "",
+            node["variant"]?.GetValue<string>());
+        return (descriptor, [platform]);
+    }
+
     private static Task StatusAsync(ProgressStream progress, string name, bool newer) =>
         progress.MessageAsync(newer ? $"Status: Downloaded newer image for {name}" : $"Status: Image is up to date for {name}");
 
@@ -94,18 +114,7 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
     private static async Task<(byte[] Bytes, string MediaType, string Digest)> ResolveAsync(RegistryClient client,
         RemoteReference reference, Platform platform, CancellationToken ct)
     {
-        byte[] bytes;
-        string? contentType;
-        string digest;
-        try { (bytes, contentType, digest) = await client.GetManifestAsync(reference.Path, reference.TagOrDigest, ct); }
-        catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
-        {
-            throw new RegistryException($"manifest for {reference} not found: manifest unknown: manifest unknown", e.Kind, e);
-        }
-        catch (RegistryException e) when (e.Kind == RegistryErrorKind.Unauthorized && reference.IsDockerHub)
-        {
-            throw new RegistryException($"pull access denied for {reference.FamiliarName}, repository does not exist or may require 'docker login': {e.Message}", e.Kind, e);
-        }
+        var (bytes, contentType, digest) = await FetchManifestAsync(client, reference, ct);
         var document = ManifestParser.ParseJson(bytes);
         string mediaType = ManifestParser.MediaTypeOf(document, contentType);
         if (MediaTypes.IsIndex(mediaType))
@@ -120,6 +129,22 @@ public sealed class ImagePuller(RegistryHosts hosts, ImageStore store, ILogger l
         if (!MediaTypes.IsManifest(mediaType))
             throw new RegistryException($"unsupported manifest media type {mediaType} for {reference}", RegistryErrorKind.Unsupported);
         return (bytes, mediaType, digest);
+    }
+
+    /// <summary>The manifest the reference names as the registry serves it, with dockerd's messages for a missing one
+    /// and for Docker Hub's refusal.</summary>
+    private static async Task<(byte[] Bytes, string? ContentType, string Digest)> FetchManifestAsync(RegistryClient client,
+        RemoteReference reference, CancellationToken ct)
+    {
+        try { return await client.GetManifestAsync(reference.Path, reference.TagOrDigest, ct); }
+        catch (RegistryException e) when (e.Kind == RegistryErrorKind.NotFound)
+        {
+            throw new RegistryException($"manifest for {reference} not found: manifest unknown: manifest unknown", e.Kind, e);
+        }
+        catch (RegistryException e) when (e.Kind == RegistryErrorKind.Unauthorized && reference.IsDockerHub)
+        {
+            throw new RegistryException($"pull access denied for {reference.FamiliarName}, repository does not exist or may require 'docker login': {e.Message}", e.Kind, e);
+        }
     }
 
     private static List<string> DiffIds(byte[] config, int layers)

@@ -14,11 +14,22 @@ namespace Berth.Runtime.Registry;
 /// its digest.</summary>
 public sealed class ImagePusher(RegistryHosts hosts, ImageStore store, ILogger logger)
 {
-    public async Task PushAsync(RemoteReference reference, ImageRecord image, RegistryCredentials? credentials,
+    public Task PushAsync(RemoteReference reference, ImageRecord image, RegistryCredentials? credentials,
+        ProgressStream progress, CancellationToken ct) => PushAsync([(reference, image)], credentials, progress, ct);
+
+    /// <summary>Pushes each tag of one repository in turn (a push without a tag pushes every tag the repository has
+    /// here, as dockerd's `docker push -a`), under one "The push refers to repository" line.</summary>
+    public async Task PushAsync(IReadOnlyList<(RemoteReference Reference, ImageRecord Image)> tagged,
+        RegistryCredentials? credentials, ProgressStream progress, CancellationToken ct)
+    {
+        await progress.MessageAsync($"The push refers to repository [{tagged[0].Reference.FullName}]");
+        foreach (var (reference, image) in tagged) await PushTagAsync(reference, image, credentials, progress, ct);
+    }
+
+    private async Task PushTagAsync(RemoteReference reference, ImageRecord image, RegistryCredentials? credentials,
         ProgressStream progress, CancellationToken ct)
     {
         var client = hosts.Client(reference.Domain, credentials);
-        await progress.MessageAsync($"The push refers to repository [{reference.FullName}]");
         var layers = image.LayerDiffIds.ToList();
         foreach (string diffId in layers) await progress.LayerAsync(diffId[7..19], "Preparing");
         var blobs = new LayerBlob[layers.Count];
