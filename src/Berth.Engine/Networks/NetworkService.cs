@@ -83,7 +83,8 @@ public sealed partial class NetworkService
 
     /// <summary>`--internal`: nothing leaves; enable_ip_masquerade=false: traffic leaves with the containers' addresses.</summary>
     private static NetworkFirewallSpec FirewallSpecOf(NetworkRecord n) => new(n.BridgeName, IPNetwork.Parse(n.Subnet),
-        Masquerade: !n.Internal && BridgeOptions.Flag(n, BridgeOptions.EnableIpMasquerade, true), Outbound: !n.Internal);
+        Masquerade: !n.Internal && BridgeOptions.Flag(n, BridgeOptions.EnableIpMasquerade, true), Outbound: !n.Internal,
+        Ipv6Subnet: n.EnableIPv6 && n.Ipv6Subnet is { } v6 ? IPNetwork.Parse(v6) : null);
 
     public NetworkRecord? Find(string idOrName)
     {
