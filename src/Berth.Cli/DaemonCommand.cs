@@ -20,6 +20,8 @@ public static class DaemonCommand
         var execRoot = new Option<string>("--exec-root") { Description = "Runtime state: namespaces, supervisors, sockets", DefaultValueFactory = _ => "/run/berth" };
         var bridge = new Option<string>("--bridge", "-b") { Description = "Linux bridge of the default network", DefaultValueFactory = _ => "berth0" };
         var bip = new Option<string?>("--bip") { Description = "Gateway address and prefix of the default bridge, e.g. 10.88.0.1/24 (default: a free subnet from Docker's pools)" };
+        var ipv6 = new Option<bool>("--ipv6") { Description = "Make the default bridge dual-stack (its IPv6 subnet: --fixed-cidr-v6, else a /64 from the pools)" };
+        var fixedCidrV6 = new Option<string?>("--fixed-cidr-v6") { Description = "IPv6 subnet of the default bridge with --ipv6, e.g. fd00:88::/64" };
         var runtime = new Option<string?>("--runtime") { Description = "OCI runtime to use (crun or runc; default: the first that works here)" };
         var debug = new Option<bool>("--debug", "-D") { Description = "Verbose logging" };
         var logOpts = new Option<string[]>("--log-opt")
@@ -54,6 +56,7 @@ public static class DaemonCommand
         {
             Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
                 + "group, log-driver, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, ip, seccomp-profile, "
+                + "ipv6, fixed-cidr-v6, "
                 + "insecure-registries, registry-mirrors "
                 + "(a key may not also be a flag)",
         };
@@ -61,6 +64,7 @@ public static class DaemonCommand
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, logDriver, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
             addressPools, seccompProfile, configFile, mtu, icc, ipMasq, ip, insecureRegistries, registryMirrors, registryCerts,
+            ipv6, fixedCidrV6,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -70,6 +74,8 @@ public static class DaemonCommand
                 ExecRoot = Path.GetFullPath(parse.GetValue(execRoot)!),
                 BridgeName = parse.GetValue(bridge)!,
                 BridgeIp = parse.GetValue(bip),
+                Ipv6 = parse.GetValue(ipv6),
+                FixedCidrV6 = parse.GetValue(fixedCidrV6),
                 Runtime = parse.GetValue(runtime),
                 Mtu = parse.GetValue(mtu),
                 Icc = parse.GetValue(icc),
@@ -77,6 +83,12 @@ public static class DaemonCommand
                 DefaultBindIp = parse.GetValue(ip),
                 SeccompProfile = parse.GetValue(seccompProfile),
             };
+            if (options.FixedCidrV6 is { } v6Cidr && !(System.Net.IPNetwork.TryParse(v6Cidr, out var v6Net)
+                && v6Net.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 && v6Net.PrefixLength <= 126))
+            {
+                Console.Error.WriteLine($"berth daemon: invalid --fixed-cidr-v6 {v6Cidr}: an IPv6 CIDR such as fd00:88::/64 is expected");
+                return 2;
+            }
             if (options.Mtu is < 68 or > 65535
                 || options.DefaultBindIp is { } bindIp && !System.Net.IPAddress.TryParse(bindIp, out _))
             {

@@ -38,6 +38,8 @@ public static class DaemonConfigFile
         ["ip-masq"] = ("--ip-masq", Kind.Switch),
         ["ip"] = ("--ip", Kind.Text),
         ["seccomp-profile"] = ("--seccomp-profile", Kind.Text),
+        ["ipv6"] = ("--ipv6", Kind.Bool),
+        ["fixed-cidr-v6"] = ("--fixed-cidr-v6", Kind.Text),
     };
 
     /// <summary>Short spellings of the flags above, for the conflict check.</summary>

@@ -9,6 +9,9 @@ public sealed class EngineOptions
     public string BridgeName { get; set; } = "berth0";
     /// <summary>Gateway address and prefix of the default bridge, e.g. "10.88.0.1/24"; null = a free default pool.</summary>
     public string? BridgeIp { get; set; }
+    /// <summary>dockerd's --ipv6 and --fixed-cidr-v6: the default bridge is dual-stack (its v6 subnet given, or from the pools).</summary>
+    public bool Ipv6 { get; set; }
+    public string? FixedCidrV6 { get; set; }
     public string? Runtime { get; set; }
     /// <summary>dockerd's --default-address-pool: where networks without a subnet get theirs; empty = Docker's pools.</summary>
     public IReadOnlyList<(System.Net.IPNetwork Base, int Size)> DefaultAddressPools { get; set; } = [];

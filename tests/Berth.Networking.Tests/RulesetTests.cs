@@ -8,7 +8,7 @@ namespace Berth.Networking.Tests;
 
 /// <summary>RulesetRenderer's text, checked line by line and then parsed by the real nft in check mode
 /// (`nft -c -f`: the kernel validates the transaction and nothing is applied).</summary>
-public sealed class RulesetTests
+public sealed partial class RulesetTests
 {
     private static readonly NetworkFirewallSpec Network = new("bb0", IPNetwork.Parse("10.1.0.0/24"));
 

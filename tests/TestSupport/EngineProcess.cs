@@ -145,6 +145,17 @@ public sealed class EngineProcess : IAsyncDisposable
         return $"10.{a}.{b}.0/24";
     }
 
+    /// <summary>A unique local /64 no route on this host uses (fd00:XXXX:YYYY::/64; never the host's own fd00::/64).</summary>
+    public static string FreeTestSubnetV6()
+    {
+        string routes = Sh.Run("ip", ["-6", "route"]).Stdout;
+        for (int i = 0; ; i++)
+        {
+            string subnet = $"fd00:{Random.Shared.Next(0x100, 0xffff):x}:{Random.Shared.Next(1, 0xffff):x}::";
+            if (!routes.Contains(subnet) || i > 100) return subnet + "/64";
+        }
+    }
+
     private static (int, int) FreeSubnet()
     {
         string routes = Sh.Run("ip", ["-4", "route"]).Stdout;

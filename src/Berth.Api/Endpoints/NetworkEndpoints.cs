@@ -46,12 +46,10 @@ public static class NetworkEndpoints
         app.MapPost("/networks/create", async (HttpContext ctx) =>
         {
             var request = await DockerResults.ReadBody<NetworkCreateRequest>(ctx);
-            if (request.EnableIPv6) throw new BadRequestException("IPv6 networks are not supported by Berth yet");
-            if (request.IPAM?.Config is { Count: > 1 })
-                throw new BadRequestException("several subnets on one network are not supported by Berth yet: give one --subnet");
-            var config = request.IPAM?.Config?.FirstOrDefault();
+            var (config, v6) = NetworkIpamRequest.Split(request.IPAM?.Config?.Select(c => (c.Subnet, c.Gateway, c.IPRange, c.AuxiliaryAddresses)),
+                request.EnableIPv6);
             var network = networks.Create(request.Name, config?.Subnet, config?.Gateway, request.Internal, request.Attachable,
-                request.Labels, request.Options, request.Driver, config?.IPRange, config?.AuxiliaryAddresses);
+                request.Labels, request.Options, request.Driver, config?.IPRange, config?.AuxiliaryAddresses, v6);
             await DockerResults.Json(ctx, new { Id = network.Id, Warning = "" }, 201);
         });
 
@@ -119,7 +117,8 @@ public static class NetworkEndpoints
                 containers[c.Id] = new JsonObject
                 {
                     ["Name"] = c.Name, ["EndpointID"] = e.EndpointId, ["MacAddress"] = e.MacAddress,
-                    ["IPv4Address"] = $"{e.IPAddress}/{e.PrefixLength}", ["IPv6Address"] = "",
+                    ["IPv4Address"] = $"{e.IPAddress}/{e.PrefixLength}",
+                    ["IPv6Address"] = e.Ipv6Address.Length > 0 ? $"{e.Ipv6Address}/{e.Ipv6PrefixLength}" : "",
                 };
         var options = new JsonObject();
         foreach (var (k, v) in n.Options) options[k] = v;
@@ -133,12 +132,12 @@ public static class NetworkEndpoints
             ["Scope"] = "local",
             ["Driver"] = n.Driver,
             ["EnableIPv4"] = true,
-            ["EnableIPv6"] = false,
+            ["EnableIPv6"] = n.EnableIPv6,
             ["IPAM"] = new JsonObject
             {
                 ["Driver"] = "default",
                 ["Options"] = null,
-                ["Config"] = new JsonArray(IpamConfigOf(n)),
+                ["Config"] = NetworkIpamRequest.WithIpv6(new JsonArray(IpamConfigOf(n)), n),
             },
             ["Internal"] = n.Internal,
             ["Attachable"] = n.Attachable,

@@ -135,11 +135,11 @@ public static class ContainerViews
             ["SecondaryIPv6Addresses"] = null,
             ["EndpointID"] = primary?.EndpointId ?? "",
             ["Gateway"] = primary?.Gateway ?? "",
-            ["GlobalIPv6Address"] = "",
-            ["GlobalIPv6PrefixLen"] = 0,
+            ["GlobalIPv6Address"] = primary?.Ipv6Address ?? "",
+            ["GlobalIPv6PrefixLen"] = primary?.Ipv6PrefixLength ?? 0,
             ["IPAddress"] = primary?.IPAddress ?? "",
             ["IPPrefixLen"] = primary?.PrefixLength ?? 0,
-            ["IPv6Gateway"] = "",
+            ["IPv6Gateway"] = primary?.Ipv6Gateway ?? "",
             ["MacAddress"] = primary?.MacAddress ?? "",
             ["Networks"] = Networks(engine, c),
         };
@@ -179,9 +179,9 @@ public static class ContainerViews
                 ["Gateway"] = endpoint?.Gateway ?? "",
                 ["IPAddress"] = endpoint?.IPAddress ?? "",
                 ["IPPrefixLen"] = endpoint?.PrefixLength ?? 0,
-                ["IPv6Gateway"] = "",
-                ["GlobalIPv6Address"] = "",
-                ["GlobalIPv6PrefixLen"] = 0,
+                ["IPv6Gateway"] = endpoint?.Ipv6Gateway ?? "",
+                ["GlobalIPv6Address"] = endpoint?.Ipv6Address ?? "",
+                ["GlobalIPv6PrefixLen"] = endpoint?.Ipv6PrefixLength ?? 0,
                 ["DNSNames"] = endpoint is null || network is null || network.IsDefault ? null
                     : Array(new[] { c.Name, c.ShortId }.Concat(settings?.Aliases ?? [])),
             };

@@ -67,6 +67,8 @@ public static class Containers
         };
         var resources = new RunResources();
         foreach (var option in resources.Options) run.Options.Add(option);
+        var addresses = new RunNetworkAddresses();
+        foreach (var option in addresses.Options()) run.Options.Add(option);
         if (createOnly) run.Options.Remove(detach);
         var health = new RunHealthOptions();
         foreach (var option in health.All) run.Options.Add(option);
@@ -90,6 +92,7 @@ public static class Containers
                 Tty = useTty,
                 Network = parse.GetValue(network),
                 NetworkAliases = parse.GetValue(alias) ?? [],
+                IpamConfig = addresses.IpamConfig(parse),
                 Hostname = parse.GetValue(hostname),
                 Entrypoint = parse.GetResult(entrypoint) is null ? null : parse.GetValue(entrypoint) ?? "",
                 WorkingDir = parse.GetValue(workdir),

@@ -58,9 +58,9 @@ public static class Networks
     private static Command CreateCommand()
     {
         var driver = new Option<string>("--driver", "-d") { Description = "Driver to manage the network", DefaultValueFactory = _ => "bridge" };
-        var subnet = new Option<string?>("--subnet") { Description = "Subnet in CIDR format" };
-        var gateway = new Option<string?>("--gateway") { Description = "IPv4 gateway for the subnet" };
-        var ipRange = new Option<string?>("--ip-range") { Description = "Allocate container IPs from a sub-range" };
+        var subnet = new Option<string[]>("--subnet") { Description = "Subnet in CIDR format (repeatable: one IPv4 and one IPv6)" };
+        var gateway = new Option<string[]>("--gateway") { Description = "IPv4 or IPv6 gateway for the master subnet (repeatable)" };
+        var ipRange = new Option<string[]>("--ip-range") { Description = "Allocate container IPs from a sub-range (repeatable)" };
         var @internal = new Option<bool>("--internal") { Description = "Restrict external access to the network" };
         var attachable = new Option<bool>("--attachable") { Description = "Enable manual container attachment" };
         var ipv6 = new Option<bool>("--ipv6") { Description = "Enable IPv6 networking" };
@@ -71,17 +71,8 @@ public static class Networks
         var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, ipv6, label, opt, aux, name };
         return create.Action(async (parse, api, ct) =>
         {
-            var config = new JsonArray();
-            if (parse.GetValue(subnet) is { Length: > 0 } s)
-            {
-                var entry = new JsonObject { ["Subnet"] = s };
-                if (parse.GetValue(ipRange) is { Length: > 0 } r) entry["IPRange"] = r;
-                if (parse.GetValue(gateway) is { Length: > 0 } g) entry["Gateway"] = g;
-                if (parse.GetValue(aux) is { Length: > 0 } auxiliary) entry["AuxiliaryAddresses"] = KeyValues(auxiliary);
-                config.Add(entry);
-            }
-            else if (parse.GetValue(gateway) is { Length: > 0 } || parse.GetValue(ipRange) is { Length: > 0 } || parse.GetValue(aux) is { Length: > 0 })
-                throw new CliException("every ip-range or gateway must have a corresponding subnet");
+            var config = NetworkIpamFlags.Config(parse.GetValue(subnet) ?? [], parse.GetValue(gateway) ?? [], parse.GetValue(ipRange) ?? [],
+                parse.GetValue(aux) ?? []);
             var body = new JsonObject
             {
                 ["Name"] = parse.GetValue(name),
@@ -154,11 +145,13 @@ public static class Networks
         var network = new Argument<string>("NETWORK");
         var container = new Argument<string>("CONTAINER");
         var connect = new Command("connect", "Connect a container to a network") { alias, ip, mac, network, container };
+        var addresses = new RunNetworkAddresses();
+        foreach (var option in addresses.Options(withIp: false)) connect.Options.Add(option);
         return connect.Action(async (parse, api, ct) =>
         {
             var endpoint = new JsonObject
             {
-                ["IPAMConfig"] = parse.GetValue(ip) is { Length: > 0 } address ? new JsonObject { ["IPv4Address"] = address } : null,
+                ["IPAMConfig"] = addresses.IpamConfig(parse, parse.GetValue(ip)),
                 ["Links"] = null,
                 ["MacAddress"] = parse.GetValue(mac),
                 ["Aliases"] = parse.GetValue(alias) is { Length: > 0 } aliases ? new JsonArray(aliases.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray()) : null,

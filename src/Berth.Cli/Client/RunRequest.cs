@@ -21,6 +21,8 @@ public sealed record RunSettings
     public bool Tty { get; init; }
     public string? Network { get; init; }
     public IReadOnlyList<string> NetworkAliases { get; init; } = [];
+    /// <summary>`--ip`, `--ip6`, `--link-local-ip` (null: none given).</summary>
+    public System.Text.Json.Nodes.JsonObject? IpamConfig { get; init; }
     public string? Hostname { get; init; }
     /// <summary>Null when not given; "" resets the image's entrypoint (sent as [""]).</summary>
     public string? Entrypoint { get; init; }
@@ -197,7 +199,7 @@ public static class RunRequest
             ["GlobalIPv6Address"] = "",
             ["GlobalIPv6PrefixLen"] = 0,
             ["GwPriority"] = 0,
-            ["IPAMConfig"] = null,
+            ["IPAMConfig"] = s.IpamConfig,
             ["IPAddress"] = "",
             ["IPPrefixLen"] = 0,
             ["IPv6Gateway"] = "",

@@ -54,7 +54,7 @@ public sealed partial class ContainerService
             hostResolvConf, embedded, host.Dns ?? [], host.DnsSearch ?? [], host.DnsOptions ?? []), inPlace);
         string? gateway = record.Endpoints.FirstOrDefault()?.Gateway;
         ContainerNameFiles.Write(Path.Combine(bundle, "hosts"), ContainerNameFiles.Hosts(hostname,
-            record.Config.Domainname, record.Endpoints.Select(e => e.IPAddress),
+            record.Config.Domainname, record.Endpoints.SelectMany(e => new[] { e.IPAddress, e.Ipv6Address }).Where(a => a.Length > 0),
             ContainerNameFiles.ExtraHosts(host.ExtraHosts ?? [], gateway), LinkHostLines(record)), inPlace);
     }
 

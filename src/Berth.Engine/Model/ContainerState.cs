@@ -35,6 +35,12 @@ public sealed class EndpointRecord
     public int PrefixLength { get; set; }
     public string Gateway { get; set; } = "";
     public string MacAddress { get; set; } = "";
+    /// <summary>On a dual-stack network: the IPv6 address (empty otherwise), its prefix and the network's v6 gateway.</summary>
+    public string Ipv6Address { get; set; } = "";
+    public int Ipv6PrefixLength { get; set; }
+    public string Ipv6Gateway { get; set; } = "";
+    /// <summary>`--link-local-ip`: extra link-local addresses on the interface.</summary>
+    public List<string>? LinkLocalAddresses { get; set; }
     public string InterfaceName { get; set; } = "eth0";
     public string HostVeth { get; set; } = "";
     public List<string>? Aliases { get; set; }

@@ -14,6 +14,11 @@ public sealed class NetworkRecord
     public string? IPRange { get; set; }
     /// <summary>`--aux-address name=IP`: addresses never handed out.</summary>
     public Dictionary<string, string> AuxAddresses { get; set; } = new();
+    /// <summary>`--ipv6`: the network's IPv6 subnet, gateway and `--ip-range` (null when IPv4 only).</summary>
+    public bool EnableIPv6 { get; set; }
+    public string? Ipv6Subnet { get; set; }
+    public string? Ipv6Gateway { get; set; }
+    public string? Ipv6Range { get; set; }
     public bool Internal { get; set; }
     public bool Attachable { get; set; }
     public bool IsDefault { get; set; }

@@ -86,14 +86,18 @@ public sealed class ContainerDnsNames(Func<IReadOnlyCollection<ContainerRecord>>
                 (record.HostConfig.Dns ?? []).Select(s => IPAddress.TryParse(s, out var ip) ? ip : null).OfType<IPAddress>().ToList());
             foreach (var endpoint in endpoints)
             {
-                if (!IPAddress.TryParse(endpoint.IPAddress, out var address)) continue;
-                foreach (string name in new[] { record.Name, record.ShortId }.Concat(endpoint.Aliases ?? []))
+                // A for the IPv4 address, AAAA for the IPv6 one on a dual-stack network (the answerer picks by family).
+                foreach (string text in new[] { endpoint.IPAddress, endpoint.Ipv6Address })
                 {
-                    var key = (endpoint.NetworkId, name.ToLowerInvariant());
-                    if (!names.TryGetValue(key, out var list)) names[key] = list = [];
-                    if (!list.Contains(address)) list.Add(address);
+                    if (!IPAddress.TryParse(text, out var address)) continue;
+                    foreach (string name in new[] { record.Name, record.ShortId }.Concat(endpoint.Aliases ?? []))
+                    {
+                        var key = (endpoint.NetworkId, name.ToLowerInvariant());
+                        if (!names.TryGetValue(key, out var list)) names[key] = list = [];
+                        if (!list.Contains(address)) list.Add(address);
+                    }
+                    reverse[(endpoint.NetworkId, address)] = $"{record.Name}.{userNetworks[endpoint.NetworkId]}";
                 }
-                reverse[(endpoint.NetworkId, address)] = $"{record.Name}.{userNetworks[endpoint.NetworkId]}";
             }
         }
         return new Index(stamp, DateTime.UtcNow, clients, names, reverse);

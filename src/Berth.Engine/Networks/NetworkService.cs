@@ -59,6 +59,7 @@ public sealed partial class NetworkService
             record.BridgeName = _options.BridgeName;
             record.Subnet = subnet.ToString();
             record.Gateway = gateway.ToString();
+            ApplyDefaultBridgeIpv6(record);
             record.Options[BridgeOptions.Name] = _options.BridgeName;
             record.Options["com.docker.network.bridge.default_bridge"] = "true";
             // As dockerd shows its default bridge: the daemon's --icc, --ip-masq, --ip and --mtu.
@@ -71,15 +72,19 @@ public sealed partial class NetworkService
         }
     }
 
-    private void EnsureBridge(NetworkRecord network) =>
+    private void EnsureBridge(NetworkRecord network)
+    {
         _bridges.EnsureBridge(network.BridgeName, IPAddress.Parse(network.Gateway), IPNetwork.Parse(network.Subnet).PrefixLength,
             BridgeOptions.MtuOf(network, _options.Mtu));
+        EnsureIpv6Gateway(network);
+    }
 
     public IEnumerable<NetworkFirewallSpec> FirewallSpecs() => _store.All.Select(FirewallSpecOf);
 
     /// <summary>`--internal`: nothing leaves; enable_ip_masquerade=false: traffic leaves with the containers' addresses.</summary>
     private static NetworkFirewallSpec FirewallSpecOf(NetworkRecord n) => new(n.BridgeName, IPNetwork.Parse(n.Subnet),
-        Masquerade: !n.Internal && BridgeOptions.Flag(n, BridgeOptions.EnableIpMasquerade, true), Outbound: !n.Internal);
+        Masquerade: !n.Internal && BridgeOptions.Flag(n, BridgeOptions.EnableIpMasquerade, true), Outbound: !n.Internal,
+        Ipv6Subnet: n.EnableIPv6 && n.Ipv6Subnet is { } v6 ? IPNetwork.Parse(v6) : null);
 
     public NetworkRecord? Find(string idOrName)
     {
@@ -95,7 +100,7 @@ public sealed partial class NetworkService
 
     public NetworkRecord Create(string name, string? subnet, string? gateway, bool @internal, bool attachable,
         Dictionary<string, string>? labels, Dictionary<string, string>? driverOptions, string? driver,
-        string? ipRange = null, Dictionary<string, string>? auxAddresses = null)
+        string? ipRange = null, Dictionary<string, string>? auxAddresses = null, Ipv6Request? ipv6 = null)
     {
         BridgeOptions.Validate(driverOptions ?? new());
         if (!string.IsNullOrEmpty(driver) && driver != "bridge")
@@ -133,6 +138,7 @@ public sealed partial class NetworkService
                 Attachable = attachable, Labels = labels ?? new(), Options = driverOptions ?? new(),
                 IPRange = range?.ToString(), AuxAddresses = aux,
             };
+            if (ipv6 is not null) ApplyIpv6(record, ipv6, excludeNetworkId: null);
             EnsureBridge(record);
             try
             {
@@ -158,6 +164,7 @@ public sealed partial class NetworkService
             _firewall.RemoveNetwork(network.BridgeName);
             _bridges.RemoveBridge(network.BridgeName);
             _allocators.TryRemove(network.Id, out _);
+            _allocators.TryRemove(network.Id + "/v6", out _);
             string ipamDir = Path.Combine(_options.IpamDirectory, network.Id);
             if (Directory.Exists(ipamDir)) Directory.Delete(ipamDir, recursive: true);
             _store.Delete(network.Id);
@@ -179,7 +186,8 @@ public sealed partial class NetworkService
     /// <summary>Allocates an address and plugs a veth from the network's bridge into the namespace.
     /// Undoes the allocation when plugging fails.</summary>
     public EndpointRecord Attach(string containerId, NetworkRecord network, string netnsPath, string interfaceName,
-        IPAddress? requested, List<string>? aliases, PhysicalAddress? requestedMac = null)
+        IPAddress? requested, List<string>? aliases, PhysicalAddress? requestedMac = null, IPAddress? requestedIpv6 = null,
+        IReadOnlyList<IPAddress>? linkLocal = null)
     {
         var subnet = IPNetwork.Parse(network.Subnet);
         var gateway = IPAddress.Parse(network.Gateway);
@@ -196,15 +204,24 @@ public sealed partial class NetworkService
             ? BridgeDriver.HostVethName(containerId)
             : "veth" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant()[..7];
         var mac = requestedMac ?? BridgeDriver.MacFor(address);
+        Ipv6Endpoint? ipv6;
+        try { ipv6 = AllocateIpv6(containerId, network, requestedIpv6); }
+        catch
+        {
+            allocator.Release(address);
+            throw;
+        }
         try
         {
             _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
                 subnet.PrefixLength, gateway, mac, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
-                DefaultRoute: interfaceName == "eth0", Isolated: !BridgeOptions.Flag(network, BridgeOptions.EnableIcc, true)));
+                DefaultRoute: interfaceName == "eth0", Isolated: !BridgeOptions.Flag(network, BridgeOptions.EnableIcc, true),
+                Ipv6: ipv6, LinkLocal: linkLocal));
         }
         catch
         {
             allocator.Release(address);
+            if (ipv6 is not null) Ipv6Allocator(network)?.Release(ipv6.Address);
             throw;
         }
         Publish(network, "connect", containerId);
@@ -213,6 +230,8 @@ public sealed partial class NetworkService
             NetworkId = network.Id, NetworkName = network.Name, EndpointId = NewId(), IPAddress = address.ToString(),
             PrefixLength = subnet.PrefixLength, Gateway = network.Gateway, InterfaceName = interfaceName, HostVeth = hostVeth,
             MacAddress = string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2"))), Aliases = aliases,
+            Ipv6Address = ipv6?.Address.ToString() ?? "", Ipv6PrefixLength = ipv6?.PrefixLength ?? 0,
+            Ipv6Gateway = ipv6?.Gateway.ToString() ?? "", LinkLocalAddresses = linkLocal is { Count: > 0 } ? linkLocal.Select(a => a.ToString()).ToList() : null,
         };
     }
 
@@ -221,8 +240,9 @@ public sealed partial class NetworkService
     {
         try { _bridges.Detach(endpoint.HostVeth); }
         catch (Exception e) { _logger.LogWarning(e, "detaching {Veth} failed", endpoint.HostVeth); }
-        if (Find(endpoint.NetworkId) is { } network && IPAddress.TryParse(endpoint.IPAddress, out var address))
-            Allocator(network).Release(address);
+        if (Find(endpoint.NetworkId) is not { } network) return;
+        if (IPAddress.TryParse(endpoint.IPAddress, out var address)) Allocator(network).Release(address);
+        ReleaseIpv6(network, endpoint);
     }
 
     /// <summary>Removes the host end of a container's first interface, which a start killed before its record was
@@ -238,9 +258,9 @@ public sealed partial class NetworkService
     {
         foreach (var network in _store.All)
         {
-            var allocator = Allocator(network);
-            foreach (var (address, owner) in allocator.Allocations())
-                if (!containerIds.Contains(owner)) allocator.Release(address);
+            foreach (var allocator in new[] { Allocator(network), Ipv6Allocator(network) }.OfType<AddressAllocator>())
+                foreach (var (address, owner) in allocator.Allocations())
+                    if (!containerIds.Contains(owner)) allocator.Release(address);
         }
     }
 
@@ -278,8 +298,9 @@ public sealed partial class NetworkService
             inUse.AddRange(netlink.ListRoutes(AddressFamily.InterNetwork)
                 .Where(r => r.Destination.PrefixLength > 0).Select(r => r.Destination));
         inUse.AddRange(_store.All.Where(n => n.Id != excludeNetworkId).Select(n => IPNetwork.Parse(n.Subnet)));
-        var candidates = _options.DefaultAddressPools.Count > 0
-            ? DefaultAddressPools.Expand(_options.DefaultAddressPools)
+        var v4Pools = _options.DefaultAddressPools.Where(p => !IsV6(p.Base.BaseAddress)).ToList();
+        var candidates = v4Pools.Count > 0
+            ? DefaultAddressPools.Expand(v4Pools)
             : DefaultAddressPools.Candidates;
         var subnet = SubnetChooser.ChooseFree(candidates, inUse)
             ?? throw new EngineException(500, "could not find an available, non-overlapping IPv4 address pool among the defaults to assign to the network");

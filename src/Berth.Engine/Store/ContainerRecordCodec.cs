@@ -153,6 +153,10 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         InterfaceName = e.InterfaceName,
         HostVeth = e.HostVeth,
         Aliases = e.Aliases?.ToList(),
+        Ipv6Address = e.Ipv6Address,
+        Ipv6PrefixLength = e.Ipv6PrefixLength,
+        Ipv6Gateway = e.Ipv6Gateway,
+        LinkLocalAddresses = e.LinkLocalAddresses?.ToList(),
     };
 
     private static EndpointRecord FromStored(StoredEndpoint e) => new()
@@ -167,6 +171,10 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         InterfaceName = e.InterfaceName,
         HostVeth = e.HostVeth,
         Aliases = e.Aliases?.ToList(),
+        Ipv6Address = e.Ipv6Address,
+        Ipv6PrefixLength = e.Ipv6PrefixLength,
+        Ipv6Gateway = e.Ipv6Gateway,
+        LinkLocalAddresses = e.LinkLocalAddresses?.ToList(),
     };
 
     private static StoredMount ToStored(MountPointRecord m) => new()

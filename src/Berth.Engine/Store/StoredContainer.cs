@@ -75,6 +75,10 @@ public sealed class StoredEndpoint
     public string InterfaceName { get; set; } = "eth0";
     public string HostVeth { get; set; } = "";
     public List<string>? Aliases { get; set; }
+    public string Ipv6Address { get; set; } = "";
+    public int Ipv6PrefixLength { get; set; }
+    public string Ipv6Gateway { get; set; } = "";
+    public List<string>? LinkLocalAddresses { get; set; }
 }
 
 public sealed class StoredPort

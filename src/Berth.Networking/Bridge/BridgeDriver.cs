@@ -10,7 +10,10 @@ namespace Berth.Networking.Bridge;
 
 public sealed record EndpointRequest(string NetnsPath, string BridgeName, string HostVethName, string ContainerInterfaceName,
     IPAddress Address, int PrefixLength, IPAddress Gateway, PhysicalAddress Mac, int Mtu = 1500, bool Hairpin = true,
-    bool DefaultRoute = true, bool Isolated = false);
+    bool DefaultRoute = true, bool Isolated = false, Ipv6Endpoint? Ipv6 = null, IReadOnlyList<IPAddress>? LinkLocal = null);
+
+/// <summary>A dual-stack endpoint's IPv6 side: its address, prefix and the network's v6 gateway.</summary>
+public sealed record Ipv6Endpoint(IPAddress Address, int PrefixLength, IPAddress Gateway);
 
 /// <summary>Linux bridges and the veth pairs that plug container namespaces into them, over rtnetlink.</summary>
 public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
@@ -34,6 +37,17 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
         _host.SetLinkUp(index.Value);
         Sysctl.Sysctl.Set("net.ipv4.ip_forward", "1");
         Sysctl.Sysctl.Set($"net.ipv4.conf.{name}.route_localnet", "1");
+    }
+
+    /// <summary>A dual-stack network's bridge: IPv6 on, the v6 gateway address (no duplicate detection, so it answers
+    /// at once), and IPv6 forwarding on for the host, as dockerd does for its IPv6 networks.</summary>
+    public void EnsureIpv6Gateway(string name, IPAddress gateway, int prefixLength)
+    {
+        int index = _host.GetLinkIndex(name) ?? throw new InvalidOperationException($"bridge {name} does not exist");
+        Sysctl.Sysctl.Set($"net.ipv6.conf.{name}.disable_ipv6", "0");
+        if (!_host.ListAddresses(index).Any(a => a.Address.Equals(gateway) && a.PrefixLength == prefixLength))
+            _host.AddAddress(index, gateway, prefixLength, skipDuplicateDetection: true);
+        Sysctl.Sysctl.Set("net.ipv6.conf.all.forwarding", "1");
     }
 
     public void RemoveBridge(string name)
@@ -60,6 +74,7 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
                 inside.SetLinkUp(index);
                 // One default route per namespace: through the first network's gateway; the others only reach their subnet.
                 if (r.DefaultRoute) inside.AddRoute(new IPNetwork(IPAddress.Any, 0), r.Gateway, index);
+                ConfigureIpv6(inside, index, r);
             }
             _host.SetLinkMaster(hostIndex, bridge);
             if (r.Hairpin) _host.SetBridgePortHairpin(r.HostVethName, true);
@@ -71,6 +86,18 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
             _host.DeleteLink(r.HostVethName);
             throw;
         }
+    }
+
+    /// <summary>The v6 address and default route, and `--link-local-ip` addresses; all without duplicate detection, so
+    /// the container can use them the moment it starts.</summary>
+    private static void ConfigureIpv6(RouteNetlinkClient inside, int index, EndpointRequest r)
+    {
+        foreach (var address in r.LinkLocal ?? [])
+            inside.AddAddress(index, address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 64 : 16,
+                skipDuplicateDetection: true);
+        if (r.Ipv6 is not { } v6) return;
+        inside.AddAddress(index, v6.Address, v6.PrefixLength, skipDuplicateDetection: true);
+        if (r.DefaultRoute) inside.AddRoute(new IPNetwork(IPAddress.IPv6Any, 0), v6.Gateway, index);
     }
 
     public void Detach(string hostVethName) => _host.DeleteLink(hostVethName);

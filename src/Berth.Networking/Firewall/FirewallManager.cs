@@ -96,6 +96,7 @@ public sealed class FirewallManager
         lock (_lock)
         {
             if (TableExists()) _nft.Run($"delete table ip {_table}\n");
+            _nft.Run(Ipv6RulesetRenderer.RenderTable(_table, []));
             if (_nft.List($"table ip {UserTableName}") is { } user && RulesetRenderer.IsUntouchedUserTable(user))
                 _nft.Run($"delete table ip {UserTableName}\n");
             foreach (string bridge in _networks.Keys) _dockerUser.Remove(bridge);
@@ -126,7 +127,7 @@ public sealed class FirewallManager
     {
         var watch = Stopwatch.StartNew();
         string script = RulesetRenderer.RenderTable(_table, _networks.Values, _publications.Values.SelectMany(l => l))
-            + RulesetRenderer.RenderUserTable(UserTableName);
+            + RulesetRenderer.RenderUserTable(UserTableName) + Ipv6RulesetRenderer.RenderTable(_table, _networks.Values);
         _nft.Run(script);
         _dockerUser.Ensure(_networks.Keys);
         _logger.LogDebug("applied table {Table} in {Ms} ms", _table, watch.ElapsedMilliseconds);

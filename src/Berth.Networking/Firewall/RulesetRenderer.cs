@@ -6,7 +6,8 @@ namespace Berth.Networking.Firewall;
 
 /// <summary>A bridge network as the firewall sees it. <paramref name="Outbound"/>: traffic from the bridge may leave
 /// (null: as <paramref name="Masquerade"/>; false for `--internal`).</summary>
-public sealed record NetworkFirewallSpec(string BridgeName, IPNetwork Subnet, bool Masquerade = true, bool? Outbound = null);
+public sealed record NetworkFirewallSpec(string BridgeName, IPNetwork Subnet, bool Masquerade = true, bool? Outbound = null,
+    IPNetwork? Ipv6Subnet = null);
 
 /// <summary>One published host port → container port. HostIp null = every address of the host (0.0.0.0).</summary>
 public sealed record PortPublication(string OwnerId, IPAddress? HostIp, PortProtocol Protocol, int HostPort,

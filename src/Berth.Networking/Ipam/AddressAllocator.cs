@@ -31,12 +31,12 @@ public static class DefaultAddressPools
                 default: throw new ArgumentException($"invalid default address pool {spec}: unknown field {key} (base=CIDR,size=N)");
             }
         }
-        if (baseText is null || !IPNetwork.TryParse(baseText, out var pool)
-            || pool.BaseAddress.AddressFamily != System.Net.Sockets.AddressFamily.InterNetwork)
-            throw new ArgumentException($"invalid default address pool {spec}: base must be an IPv4 network such as 10.200.0.0/16");
-        if (!int.TryParse(sizeText, out int size) || size < pool.PrefixLength || size > 30)
+        if (baseText is null || !IPNetwork.TryParse(baseText, out var pool))
+            throw new ArgumentException($"invalid default address pool {spec}: base must be a network such as 10.200.0.0/16 or fd00:1::/48");
+        int maxSize = pool.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 126 : 30;
+        if (!int.TryParse(sizeText, out int size) || size < pool.PrefixLength || size > maxSize)
             throw new ArgumentException(
-                $"invalid default address pool {spec}: size must be between the base's prefix /{pool.PrefixLength} and 30");
+                $"invalid default address pool {spec}: size must be between the base's prefix /{pool.PrefixLength} and {maxSize}");
         return (pool, size);
     }
 
@@ -45,20 +45,23 @@ public static class DefaultAddressPools
     {
         foreach (var (pool, size) in pools)
         {
-            uint first = ToUInt(pool.BaseAddress);
-            ulong count = 1UL << (size - pool.PrefixLength), step = 1UL << (32 - size);
-            for (ulong i = 0; i < count; i++)
-                yield return new IPNetwork(FromUInt((uint)(first + i * step)), size);
+            bool ipv6 = pool.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+            UInt128 first = AddressAllocator.ToNumber(pool.BaseAddress);
+            UInt128 count = UInt128.One << (size - pool.PrefixLength), step = UInt128.One << ((ipv6 ? 128 : 32) - size);
+            for (UInt128 i = 0; i < count; i++)
+                yield return new IPNetwork(AddressAllocator.FromNumber(first + i * step, ipv6), size);
         }
     }
 
-    private static uint ToUInt(IPAddress address) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
-
-    private static IPAddress FromUInt(uint value)
+    /// <summary>dockerd 27+'s IPv6 default when no v6 pool is configured: a unique local /48, fdXX:XXXX:XXXX::/48 with
+    /// a global ID derived from the host (here the engine's identity), cut into /64s.</summary>
+    public static (IPNetwork Base, int Size) UniqueLocalPool(string hostIdentity)
     {
-        var bytes = new byte[4];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes, value);
-        return new IPAddress(bytes);
+        var hash = System.Security.Cryptography.SHA256.HashData(System.Text.Encoding.UTF8.GetBytes(hostIdentity));
+        var bytes = new byte[16];
+        bytes[0] = 0xfd;
+        hash.AsSpan(0, 5).CopyTo(bytes.AsSpan(1));
+        return (new IPNetwork(new IPAddress(bytes), 48), 64);
     }
 }
 
@@ -77,7 +80,8 @@ public static class SubnetChooser
 
 /// <summary>Host-local IPAM as the CNI plugin does it: one file per allocated address, created with O_EXCL, so an
 /// allocation is atomic across threads and processes without a lock; the last address handed out is remembered so
-/// addresses are not reused at once.</summary>
+/// addresses are not reused at once. IPv4 and IPv6 alike (addresses as 128-bit numbers); a dual-stack network keeps
+/// both families' files in one directory with one cursor per range set, as host-local does.</summary>
 public sealed class AddressAllocator
 {
     private readonly string _directory;
@@ -86,12 +90,15 @@ public sealed class AddressAllocator
     private readonly IPNetwork? _range;
     private readonly HashSet<IPAddress> _reserved;
     private readonly (IPAddress First, IPAddress Last)? _bounds;
+    private readonly string _cursorFile;
+    private readonly bool _ipv6;
 
     /// <param name="range">`--ip-range`: addresses not asked for come from here only.</param>
     /// <param name="reserved">`--aux-address`: never handed out.</param>
     /// <param name="bounds">host-local's rangeStart..rangeEnd: addresses not asked for come from here only.</param>
+    /// <param name="rangeSet">host-local's range set index: names the cursor file (last_reserved_ip.N).</param>
     public AddressAllocator(string stateDirectory, IPNetwork subnet, IPAddress gateway, IPNetwork? range = null,
-        IEnumerable<IPAddress>? reserved = null, (IPAddress First, IPAddress Last)? bounds = null)
+        IEnumerable<IPAddress>? reserved = null, (IPAddress First, IPAddress Last)? bounds = null, int rangeSet = 0)
     {
         _bounds = bounds;
         _directory = stateDirectory;
@@ -99,50 +106,58 @@ public sealed class AddressAllocator
         _gateway = gateway;
         _range = range;
         _reserved = reserved?.ToHashSet() ?? [];
+        _ipv6 = subnet.BaseAddress.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6;
+        _cursorFile = CursorPrefix + rangeSet.ToString(System.Globalization.CultureInfo.InvariantCulture);
         Directory.CreateDirectory(stateDirectory);
     }
 
+    private string Family => _ipv6 ? "IPv6" : "IPv4";
+
     public IPAddress Allocate(string ownerId, IPAddress? requested = null)
     {
-        // Usable: everything between the network and the broadcast address (none in a /31 or /32).
-        ulong size = 1UL << (32 - _subnet.PrefixLength);
-        uint first = ToUInt(_subnet.BaseAddress) + 1;
-        uint last = ToUInt(_subnet.BaseAddress) + (uint)(size - 2);
+        // Usable: everything after the network address, up to the broadcast address for IPv4 (none in a /31 or /32)
+        // and up to the last address for IPv6 (it has no broadcast).
+        int hostBits = (_ipv6 ? 128 : 32) - _subnet.PrefixLength;
+        UInt128 size = UInt128.One << hostBits;
+        bool tooSmall = hostBits < 2;
+        UInt128 first = ToNumber(_subnet.BaseAddress) + 1;
+        UInt128 last = ToNumber(_subnet.BaseAddress) + size - (_ipv6 ? 1u : 2u);
         if (requested is not null)
         {
-            if (!_subnet.Contains(requested) || requested.Equals(_gateway) || size < 4
-                || ToUInt(requested) is var value && (value < first || value > last))
+            if (!_subnet.Contains(requested) || requested.Equals(_gateway) || tooSmall
+                || ToNumber(requested) is var value && (value < first || value > last))
                 throw new AddressInUseException($"requested address {requested} is not usable in {_subnet}");
             if (_reserved.Contains(requested)) throw new AddressInUseException($"Address already in use: {requested}");
             if (!TryClaim(requested, ownerId)) throw new AddressInUseException($"Address already in use: {requested}");
             return requested;
         }
-        if (size < 4) throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet}");
+        if (tooSmall) throw new AddressPoolExhaustedException($"no available {Family} addresses on network {_subnet}");
         if (_range is { } range)
         {
-            first = Math.Max(first, ToUInt(range.BaseAddress));
-            last = Math.Min(last, ToUInt(range.BaseAddress) + (uint)((1UL << (32 - range.PrefixLength)) - 1));
-            if (first > last) throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet} in range {range}");
+            int rangeBits = (_ipv6 ? 128 : 32) - range.PrefixLength;
+            first = UInt128.Max(first, ToNumber(range.BaseAddress));
+            last = UInt128.Min(last, ToNumber(range.BaseAddress) + ((UInt128.One << rangeBits) - 1));
+            if (first > last) throw new AddressPoolExhaustedException($"no available {Family} addresses on network {_subnet} in range {range}");
         }
         if (_bounds is { } bounds)
         {
-            (first, last) = (Math.Max(first, ToUInt(bounds.First)), Math.Min(last, ToUInt(bounds.Last)));
+            (first, last) = (UInt128.Max(first, ToNumber(bounds.First)), UInt128.Min(last, ToNumber(bounds.Last)));
             if (first > last)
-                throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet} in range {bounds.First}-{bounds.Last}");
+                throw new AddressPoolExhaustedException($"no available {Family} addresses on network {_subnet} in range {bounds.First}-{bounds.Last}");
         }
-        uint start = ReadLast() is { } previous && previous >= first && previous < last ? previous + 1 : first;
-        for (uint i = 0, count = last - first + 1; i < count; i++)
+        UInt128 start = ReadLast() is { } previous && previous >= first && previous < last ? previous + 1 : first;
+        UInt128 count = last - first + 1;
+        for (UInt128 i = 0; i < count; i++)
         {
-            uint candidate = first + (start - first + i) % count;
-            var address = FromUInt(candidate);
+            var address = FromNumber(first + (start - first + i) % count);
             if (address.Equals(_gateway) || _reserved.Contains(address)) continue;
             if (TryClaim(address, ownerId))
             {
-                File.WriteAllText(Path.Combine(_directory, LastReservedFile), address.ToString());
+                File.WriteAllText(Path.Combine(_directory, _cursorFile), address.ToString());
                 return address;
             }
         }
-        throw new AddressPoolExhaustedException($"no available IPv4 addresses on network {_subnet}");
+        throw new AddressPoolExhaustedException($"no available {Family} addresses on network {_subnet}");
     }
 
     public bool Release(IPAddress address)
@@ -155,11 +170,12 @@ public sealed class AddressAllocator
 
     public int ReleaseOwner(string ownerId) => Allocations().Where(kv => kv.Value == ownerId).Count(kv => Release(kv.Key));
 
+    /// <summary>This allocator's family's addresses and their owners.</summary>
     public IReadOnlyDictionary<IPAddress, string> Allocations()
     {
         var result = new Dictionary<IPAddress, string>();
         foreach (string file in Directory.EnumerateFiles(_directory))
-            if (IPAddress.TryParse(Path.GetFileName(file), out var address))
+            if (IPAddress.TryParse(Path.GetFileName(file), out var address) && address.AddressFamily == _subnet.BaseAddress.AddressFamily)
                 result[address] = File.ReadAllText(file).Trim();
         return result;
     }
@@ -176,26 +192,36 @@ public sealed class AddressAllocator
         catch (LinuxException e) when (e.Errno == Errno.EEXIST) { return false; }
     }
 
-    /// <summary>host-local's name for its one range set's cursor, so host-local and Berth continue each other's order;
+    /// <summary>host-local's name for a range set's cursor, so host-local and Berth continue each other's order;
     /// state written before Berth used that name is still read.</summary>
-    private const string LastReservedFile = "last_reserved_ip.0", OldLastReservedFile = "last_reserved_ip";
+    private const string CursorPrefix = "last_reserved_ip.", OldLastReservedFile = "last_reserved_ip";
 
-    private uint? ReadLast()
+    private UInt128? ReadLast()
     {
-        foreach (string name in new[] { LastReservedFile, OldLastReservedFile })
+        foreach (string name in new[] { _cursorFile, OldLastReservedFile })
         {
             string path = Path.Combine(_directory, name);
-            if (File.Exists(path) && IPAddress.TryParse(File.ReadAllText(path).Trim(), out var a)) return ToUInt(a);
+            if (File.Exists(path) && IPAddress.TryParse(File.ReadAllText(path).Trim(), out var a)
+                && a.AddressFamily == _subnet.BaseAddress.AddressFamily) return ToNumber(a);
         }
         return null;
     }
 
-    private static uint ToUInt(IPAddress address) => System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(address.GetAddressBytes());
-
-    private static IPAddress FromUInt(uint value)
+    /// <summary>An address as a number: IPv4 in the low 32 bits.</summary>
+    public static UInt128 ToNumber(IPAddress address)
     {
-        var bytes = new byte[4];
-        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(bytes, value);
+        var bytes = address.GetAddressBytes();
+        UInt128 value = 0;
+        foreach (byte b in bytes) value = (value << 8) | b;
+        return value;
+    }
+
+    private IPAddress FromNumber(UInt128 value) => FromNumber(value, _ipv6);
+
+    public static IPAddress FromNumber(UInt128 value, bool ipv6)
+    {
+        var bytes = new byte[ipv6 ? 16 : 4];
+        for (int i = bytes.Length - 1; i >= 0; i--, value >>= 8) bytes[i] = (byte)value;
         return new IPAddress(bytes);
     }
 }

@@ -21,6 +21,7 @@ public sealed class RouteNetlinkClient : IDisposable
     private const ushort IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_MASTER = 10, IFLA_LINKINFO = 18,
         IFLA_NET_NS_FD = 28, IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, VETH_INFO_PEER = 1;
     private const ushort IFA_ADDRESS = 1, IFA_LOCAL = 2;
+    private const byte IFA_F_NODAD = 0x02;
     private const ushort RTA_DST = 1, RTA_OIF = 4, RTA_GATEWAY = 5, RTA_TABLE = 15;
     private const uint IFF_UP = 1;
     private const byte RT_TABLE_MAIN = 254, RTPROT_BOOT = 3, RT_SCOPE_UNIVERSE = 0, RTN_UNICAST = 1;
@@ -141,12 +142,15 @@ public sealed class RouteNetlinkClient : IDisposable
 
     // ------------------------------------------------------------------ addresses and routes
 
-    public void AddAddress(int index, IPAddress address, int prefixLength)
+    /// <param name="skipDuplicateDetection">IFA_F_NODAD: an IPv6 address usable at once, not "tentative" for ~1 s
+    /// (the gateway and container addresses are Berth's own to hand out, as dockerd and netavark set them).</param>
+    public void AddAddress(int index, IPAddress address, int prefixLength, bool skipDuplicateDetection = false)
     {
         var bytes = address.GetAddressBytes();
         Span<byte> header = stackalloc byte[8];
         header[0] = (byte)Family(address);
         header[1] = (byte)prefixLength;
+        header[2] = skipDuplicateDetection ? IFA_F_NODAD : (byte)0;
         BinaryPrimitives.WriteInt32LittleEndian(header[4..], index);
         var message = new NetlinkMessageWriter(RTM_NEWADDR, CreateFlags).Bytes(header).Attribute(IFA_LOCAL, bytes).Attribute(IFA_ADDRESS, bytes);
         Request(message, $"add address {address}/{prefixLength} to link {index}");
