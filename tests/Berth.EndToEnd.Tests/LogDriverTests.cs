@@ -23,6 +23,10 @@ public sealed class LogDriverTests(TerminalFixture fixture) : IClassFixture<Term
             Assert.EndsWith(" two", lines[0]);
             Assert.EndsWith(" three", lines[1]);
             Assert.Equal("local", Engine.Docker("inspect", "-f", "{{.HostConfig.LogConfig.Type}}", local).Stdout.Trim());
+            // Docker's layout for local, which dockerd keeps out of the API (LogPath empty).
+            Assert.Equal("", Engine.Docker("inspect", "-f", "{{.LogPath}}", local).Stdout.Trim());
+            string id = Engine.Docker("inspect", "-f", "{{.Id}}", local).Stdout.Trim();
+            Assert.True(File.Exists(Path.Combine(Engine.DataRoot, "containers", id, "local-logs", "container.log")));
 
             EngineFixture.Check(Engine.Docker("run", "-d", "--name", none, "--log-driver", "none", TerminalFixture.Image,
                 "sh", "-c", "echo hidden; sleep 300"));

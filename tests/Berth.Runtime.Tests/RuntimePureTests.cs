@@ -38,19 +38,6 @@ public sealed class RuntimePureTests
         Assert.Throws<ImageException>(() => ImageChanges.Apply(config, "EXPOSE 80/xyz"));
     }
 
-    [Fact]
-    public void K8s_file_logs_rejoin_partial_lines_and_keep_streams_apart()
-    {
-        string log = "2026-11-24T01:18:53.086852399+00:00 stdout P hel\n" +
-                     "2026-11-24T01:18:53.086852400+00:00 stderr F err\n" +
-                     "2026-11-24T01:18:53.086852401+00:00 stdout F lo\n" +
-                     "2026-11-24T01:18:53.0868524";
-        var entries = new K8sLogReader(new MemoryStream(Encoding.UTF8.GetBytes(log))).ReadAvailable().ToList();
-        Assert.Equal(2, entries.Count);
-        Assert.Equal((StdStream.Stderr, "err\n"), (entries[0].Stream, Encoding.UTF8.GetString(entries[0].Line)));
-        Assert.Equal((StdStream.Stdout, "hello\n"), (entries[1].Stream, Encoding.UTF8.GetString(entries[1].Line)));
-    }
-
     [Theory]
     [InlineData("webapp", "webapp:latest")]
     [InlineData("docker.io/library/webapp:v1", "webapp:v1")]

@@ -36,7 +36,7 @@ public static class ContainerViews
             ["ResolvConfPath"] = Path.Combine(dir, "resolv.conf"),
             ["HostnamePath"] = Path.Combine(dir, "hostname"),
             ["HostsPath"] = Path.Combine(dir, "hosts"),
-            ["LogPath"] = Path.Combine(dir, "container.log"),
+            ["LogPath"] = Berth.Runtime.Containers.JsonLogFile.ApiPath(dir, c.HostConfig.LogConfig.Type),
             ["Name"] = "/" + c.Name,
             ["RestartCount"] = c.RestartCount,
             ["Driver"] = "overlay2",

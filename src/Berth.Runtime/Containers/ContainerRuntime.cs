@@ -14,7 +14,7 @@ using Microsoft.Extensions.Logging.Abstractions;
 namespace Berth.Runtime.Containers;
 
 /// <summary>Runs containers with an OCI runtime under conmon, the supervisor made for this: conmon holds the
-/// container's stdio, writes the log (k8s-file: time, stream, full/partial tag, bytes), serves an attach socket and
+/// container's stdio, writes the log spool (k8s-file, which Berth drains into Docker's json-file: LogDrain), serves an attach socket and
 /// writes the exit code to a file, so containers and their exit codes outlive a daemon restart.</summary>
 public sealed partial class ContainerRuntime
 {
@@ -23,7 +23,7 @@ public sealed partial class ContainerRuntime
     private readonly string _socketDirectory;
     private readonly ILogger _logger;
     private readonly ConcurrentDictionary<string, TaskCompletionSource> _exitSignals = new();
-    private readonly ConcurrentDictionary<string, LogRotator> _logRotators = new();
+    private readonly ConcurrentDictionary<string, LogDrain> _logDrains = new();
     private readonly FileSystemWatcher _exitWatcher;
 
     public ContainerRuntime(OciRuntimeInfo runtime, string runRoot, ILogger<ContainerRuntime>? logger = null,
@@ -74,15 +74,15 @@ public sealed partial class ContainerRuntime
             File.WriteAllText(Path.Combine(bundle, "config.json"),
                 OciSpecBuilder.Build(spec, rootfs, uid, gid, groups, isolation: isolation));
             _exitSignals.TryRemove(spec.Id, out _);
-            StopLogRotation(spec.Id);
-            LogFiles.PrepareForStart(bundle, spec.Log);
+            FinishLogDrain(spec.Id, bundle);
+            LogDrain.ResetSpool(bundle);
             LogFiles.SavePolicy(bundle, spec.Log);
             var conmon = new ProcessStartInfo("conmon") { RedirectStandardError = true, RedirectStandardOutput = true };
             foreach (string arg in new[]
             {
                 "--api-version", "1", "-c", spec.Id, "-u", Short(spec.Id), "-n", spec.Id, "-r", _runtime.Path, "-b", bundle,
                 "-p", Path.Combine(bundle, "pidfile"), "-P", Path.Combine(bundle, "conmon.pid"),
-                "-l", spec.Log.Discard ? "none" : "k8s-file:" + Path.Combine(bundle, "container.log"), "--exit-dir", _exitDirectory,
+                "-l", spec.Log.Discard ? "none" : "k8s-file:" + Path.Combine(bundle, LogDrain.SpoolName), "--exit-dir", _exitDirectory,
                 "--socket-dir-path", _socketDirectory, "--log-level", "error",
                 "--runtime-arg", "--log", "--runtime-arg", Path.Combine(bundle, "runtime.log"),
                 "--runtime-arg", "--log-format", "--runtime-arg", "json",
@@ -90,12 +90,6 @@ public sealed partial class ContainerRuntime
             if (spec.OpenStdin) conmon.ArgumentList.Add("-i");
             if (spec.OpenStdin && !spec.StdinOnce) conmon.ArgumentList.Add("--leave-stdin-open");
             if (spec.Tty) conmon.ArgumentList.Add("-t");
-            if (spec.Log.Capped)
-            {
-                // conmon enforces a cap even while the daemon is away; while it runs, Berth rotates (LogRotator).
-                conmon.ArgumentList.Add("--log-size-max");
-                conmon.ArgumentList.Add(LogFiles.ConmonCap(spec.Log).ToString(CultureInfo.InvariantCulture));
-            }
             using (var process = Process.Start(conmon)!)
             {
                 await process.WaitForExitAsync(ct);
@@ -103,7 +97,7 @@ public sealed partial class ContainerRuntime
                     throw new RuntimeException($"conmon failed to start ({process.ExitCode}): {(await process.StandardError.ReadToEndAsync(ct)).Trim()}");
             }
             int pid = await WaitForPidAsync(spec.Id, bundle, ct);
-            StartLogRotation(spec.Id, bundle, spec.Log);
+            StartLogDrain(spec.Id, bundle, spec.Log);
             return pid;
         }
         catch
@@ -119,33 +113,53 @@ public sealed partial class ContainerRuntime
     /// <summary>The bundle of a container this runtime created or recovered.</summary>
     private string Bundle(string id) => _bundles.TryGetValue(id, out var b) ? b : throw new RuntimeException($"unknown container {id}");
 
-    /// <summary>Adopts a container this daemon did not create (daemon restart): a running one gets its log
-    /// rotation back.</summary>
+    /// <summary>Adopts a container this daemon did not create (daemon restart): its log is drained from where the
+    /// previous daemon stopped (what conmon wrote meanwhile is in the spool), and while it runs, drained on.</summary>
     public void Recover(string id, string bundle)
     {
         _bundles[id] = bundle;
-        if (!_logRotators.ContainsKey(id) && IsRunning(id)) StartLogRotation(id, bundle, LogFiles.LoadPolicy(bundle));
+        if (!_logDrains.ContainsKey(id)) StartLogDrain(id, bundle, LogFiles.LoadPolicy(bundle));
     }
 
-    private void StartLogRotation(string id, string bundle, LogPolicy policy)
+    private void StartLogDrain(string id, string bundle, LogPolicy policy)
     {
-        if (!policy.Capped || policy.MaxFiles < 2) return;
+        if (policy.Discard) return;
         try
         {
-            var rotator = new LogRotator(bundle, policy, _logger);
-            if (!_logRotators.TryAdd(id, rotator)) rotator.Dispose();
+            var drain = new LogDrain(bundle, policy, _logger, () => ConmonGone(bundle),
+                finished => _logDrains.TryRemove(new KeyValuePair<string, LogDrain>(id, finished)));
+            if (drain.Finished || !_logDrains.TryAdd(id, drain)) drain.Dispose();
         }
-        catch (Exception e) when (e is IOException or ArgumentException or LinuxException)
+        catch (Exception e) when (e is IOException or ArgumentException or LinuxException or UnauthorizedAccessException)
         {
-            _logger.LogWarning(e, "watching the log of {Id} failed: conmon still caps it, older files are not kept",
+            _logger.LogWarning(e, "draining the log of {Id} failed: conmon keeps writing its spool, nothing is lost",
                 Short(id));
         }
     }
 
-    private void StopLogRotation(string id)
+    private void StopLogDrain(string id)
     {
-        if (_logRotators.TryRemove(id, out var rotator)) rotator.Dispose();
+        if (_logDrains.TryRemove(id, out var drain)) drain.Dispose();
     }
+
+    /// <summary>Before conmon starts again on a bundle: what the previous run left in the spool goes to the json file
+    /// first.</summary>
+    private void FinishLogDrain(string id, string bundle)
+    {
+        if (_logDrains.TryRemove(id, out var drain))
+        {
+            drain.DrainNow();
+            drain.Dispose();
+        }
+        else if (File.Exists(Path.Combine(bundle, LogDrain.SpoolName)) || LogDrain.HasDrainingFile(bundle))
+        {
+            new LogDrain(bundle, LogFiles.LoadPolicy(bundle), _logger, () => true, watch: false).Dispose();
+        }
+    }
+
+    /// <summary>The log as it is now: the spool drained into the json file.</summary>
+    private T WithLogDrained<T>(string id, Func<T> action) =>
+        _logDrains.TryGetValue(id, out var drain) ? drain.Drained(action) : action();
 
     private async Task<int> WaitForPidAsync(string id, string bundle, CancellationToken ct)
     {
@@ -293,7 +307,7 @@ public sealed partial class ContainerRuntime
 
     public async Task DeleteAsync(string id)
     {
-        StopLogRotation(id);
+        StopLogDrain(id);
         await RunRuntimeAsync(["delete", "--force", id], ignoreErrors: true);
         if (_bundles.TryGetValue(id, out var bundle)) Interop.Unmount(Rootfs(bundle));
         string sockets = Path.Combine(_socketDirectory, Short(id));
@@ -302,7 +316,7 @@ public sealed partial class ContainerRuntime
 
     public void Forget(string id)
     {
-        StopLogRotation(id);
+        StopLogDrain(id);
         _bundles.TryRemove(id, out _);
         File.Delete(ExitFile(id));
     }
@@ -375,76 +389,74 @@ public sealed partial class ContainerRuntime
         }
     }
 
-    /// <summary>The log across its rotated files, streamed: memory does not depend on the log's size. With a tail
-    /// the files are first searched backwards for where the last lines start.</summary>
+    /// <summary>The log across its rotated files, streamed: memory does not depend on the log's size. The files are
+    /// opened with the spool drained and no rotation under way; with a tail they are first searched backwards for
+    /// where the last lines start.</summary>
     public async IAsyncEnumerable<LogEntry> ReadLogsAsync(string id, bool follow, int? tail, DateTimeOffset? since,
         [EnumeratorCancellation] CancellationToken ct)
     {
         string bundle = Bundle(id);
-        var files = LogFiles.ReadOrder(bundle);
-        var plan = tail is int lines ? LogTail.Plan(files, lines) : files.Select(f => (Path: f, Offset: 0L)).ToList();
-        K8sLogReader? reader = null;
-        FileStream? stream = null;
+        string path = JsonLogFile.PathOf(bundle, LogFiles.LoadPolicy(bundle));
+        var files = WithLogDrained(id, () => JsonLogFile.ReadOrder(path)
+            .Select(f => OpenedLogFile.TryOpen(f.Path, f.Compressed)).OfType<OpenedLogFile>().ToList());
+        var plan = tail is int lines ? JsonLogTail.Plan(files, lines) : files;
+        foreach (var unused in files.Except(plan)) unused.Dispose();
+        JsonLogReader? reader = null;
+        OpenedLogFile? current = null;
+        Stream? text = null;
         try
         {
-            foreach (var (path, offset) in plan)
+            foreach (var file in plan)
             {
-                var next = OpenLog(path, create: path == plan[^1].Path);
-                if (next is null) continue;
-                if (stream is not null) await stream.DisposeAsync();
-                stream = next;
-                stream.Seek(offset, SeekOrigin.Begin);
-                if (reader is null) reader = new K8sLogReader(stream);
-                else reader.SwitchTo(stream);
-                foreach (var entry in reader.ReadAvailable())
+                if (text is not null && text != current?.File) await text.DisposeAsync();
+                current?.Dispose();
+                current = file;
+                if (file.Compressed) text = file.OpenFromStart();
+                else
                 {
-                    if (since is null || entry.Time >= since) yield return entry;
+                    text = file.File;
+                    file.File.Seek(file.Offset, SeekOrigin.Begin);
                 }
+                if (reader is null) reader = new JsonLogReader(text);
+                else reader.SwitchTo(text);
+                reader.SkipLines(file.SkipLines);
+                foreach (var entry in reader.ReadAvailable())
+                    if (since is null || entry.Time >= since) yield return entry;
             }
-            if (!follow || stream is null || reader is null)
-            {
-                foreach (var entry in reader?.Flush() ?? []) yield return entry;
-                yield break;
-            }
-            var followed = Interop.StatNoFollow(LogFiles.Current(bundle));
+            if (!follow) yield break;
+            // The newest file is followed; when it is rotated, the old one is read to its end, then the new one.
+            var followed = current is { Compressed: false } ? Interop.StatAt(current.File.SafeFileHandle, "") : null;
             while (!ct.IsCancellationRequested)
             {
                 bool exited = TryGetExit(id) is not null;
-                foreach (var entry in reader.ReadAvailable()) yield return entry;
-                // conmon rotated: finish the old file (done above), then go on with the new one.
-                if (Interop.StatNoFollow(LogFiles.Current(bundle)) is { } now && now.Inode != followed?.Inode
-                    && OpenLog(LogFiles.Current(bundle), create: false) is { } rotated)
+                if (exited) WithLogDrained(id, () => true);
+                foreach (var entry in reader?.ReadAvailable() ?? [])
+                    if (since is null || entry.Time >= since) yield return entry;
+                if (Interop.StatNoFollow(path) is { } now && now.Inode != followed?.Inode
+                    && OpenedLogFile.TryOpen(path, compressed: false) is { } next)
                 {
-                    foreach (var entry in reader.ReadAvailable()) yield return entry;
-                    await stream.DisposeAsync();
-                    stream = rotated;
+                    foreach (var entry in reader?.ReadAvailable() ?? [])
+                        if (since is null || entry.Time >= since) yield return entry;
+                    if (text is not null && text != current?.File) await text.DisposeAsync();
+                    current?.Dispose();
+                    current = next;
+                    text = next.File;
                     followed = now;
-                    reader.SwitchTo(stream);
+                    if (reader is null) reader = new JsonLogReader(text);
+                    else reader.SwitchTo(text);
                     continue;
                 }
-                if (exited)
-                {
-                    foreach (var entry in reader.Flush()) yield return entry;
-                    yield break;
-                }
+                if (exited) yield break;
                 try { await Task.Delay(100, ct); }
                 catch (OperationCanceledException) { yield break; }
             }
         }
         finally
         {
-            if (stream is not null) await stream.DisposeAsync();
+            if (text is not null && text != current?.File) await text.DisposeAsync();
+            current?.Dispose();
+            foreach (var file in plan) file.Dispose();
         }
-    }
-
-    private static FileStream? OpenLog(string path, bool create)
-    {
-        try
-        {
-            return new FileStream(path, create ? FileMode.OpenOrCreate : FileMode.Open, FileAccess.Read,
-                FileShare.ReadWrite | FileShare.Delete, 1, FileOptions.None);
-        }
-        catch (FileNotFoundException) { return null; } // rotated away meanwhile
     }
 
     /// <summary>`runtime exec` run directly with pipes: an exec does not need to outlive the daemon.</summary>
