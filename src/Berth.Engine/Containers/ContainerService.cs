@@ -243,10 +243,10 @@ public sealed partial class ContainerService
                 }
                 CrashPoints.Hit("start.after-endpoints");
                 var primary = record.Endpoints.FirstOrDefault();
-                if (primary is not null)
+                // Ports are published through a bridge only: dockerd ignores -p on macvlan and ipvlan networks.
+                if (primary is not null && _networks.Get(primary.NetworkId) is var bridge && !L2Options.IsL2(bridge))
                 {
-                    var network = _networks.Get(primary.NetworkId);
-                    record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), network.BridgeName, BridgeOptions.HostBindingOf(network));
+                    record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), bridge.BridgeName, BridgeOptions.HostBindingOf(bridge));
                     undo.Push(() => _ports.Unpublish(record.Id));
                     CrashPoints.Hit("start.after-ports");
                 }

@@ -67,7 +67,9 @@ public sealed partial class NetworkService
             record.Options[BridgeOptions.HostBindingIpv4] = _options.DefaultBindIp ?? "0.0.0.0";
             record.Options[BridgeOptions.Mtu] = _options.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture);
             _store.Save(record);
-            foreach (var network in _store.All) EnsureBridge(network);
+            foreach (var network in _store.All)
+                if (L2Options.IsL2(network)) RestoreL2Parent(network);
+                else EnsureBridge(network);
         }
     }
 
@@ -75,7 +77,7 @@ public sealed partial class NetworkService
         _bridges.EnsureBridge(network.BridgeName, IPAddress.Parse(network.Gateway), IPNetwork.Parse(network.Subnet).PrefixLength,
             BridgeOptions.MtuOf(network, _options.Mtu));
 
-    public IEnumerable<NetworkFirewallSpec> FirewallSpecs() => _store.All.Select(FirewallSpecOf);
+    public IEnumerable<NetworkFirewallSpec> FirewallSpecs() => _store.All.Where(n => !L2Options.IsL2(n)).Select(FirewallSpecOf);
 
     /// <summary>`--internal`: nothing leaves; enable_ip_masquerade=false: traffic leaves with the containers' addresses.</summary>
     private static NetworkFirewallSpec FirewallSpecOf(NetworkRecord n) => new(n.BridgeName, IPNetwork.Parse(n.Subnet),
@@ -97,9 +99,11 @@ public sealed partial class NetworkService
         Dictionary<string, string>? labels, Dictionary<string, string>? driverOptions, string? driver,
         string? ipRange = null, Dictionary<string, string>? auxAddresses = null)
     {
-        BridgeOptions.Validate(driverOptions ?? new());
-        if (!string.IsNullOrEmpty(driver) && driver != "bridge")
-            throw new BadRequestException($"network driver \"{driver}\" is not supported: Berth provides bridge networks");
+        bool l2 = L2Options.IsL2(driver);
+        if (l2) L2Options.Validate(driver!, driverOptions ?? new());
+        else BridgeOptions.Validate(driverOptions ?? new());
+        if (!string.IsNullOrEmpty(driver) && driver != "bridge" && !l2)
+            throw new BadRequestException($"network driver \"{driver}\" is not supported: Berth provides bridge, macvlan and ipvlan networks");
         if (string.IsNullOrWhiteSpace(name) || !NamePattern().IsMatch(name))
             throw new BadRequestException($"invalid network name \"{name}\": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
         lock (_lock)
@@ -123,16 +127,17 @@ public sealed partial class NetworkService
             var (range, aux) = ParseRangeAndAux(chosen.Subnet, ipRange, auxAddresses);
 
             string id = NewId();
-            string bridgeName = driverOptions?.GetValueOrDefault(BridgeOptions.Name) ?? "br-" + id[..12];
-            if (_store.All.FirstOrDefault(n => n.BridgeName == bridgeName) is { } sharing)
+            string bridgeName = l2 ? "" : driverOptions?.GetValueOrDefault(BridgeOptions.Name) ?? "br-" + id[..12];
+            if (!l2 && _store.All.FirstOrDefault(n => n.BridgeName == bridgeName) is { } sharing)
                 throw new ConflictException($"bridge name {bridgeName} is already used by network {sharing.Name}");
             var record = new NetworkRecord
             {
                 Id = id, Name = name, Created = DateTimeOffset.UtcNow, BridgeName = bridgeName,
                 Subnet = chosen.Subnet.ToString(), Gateway = chosen.Gateway.ToString(), Internal = @internal,
                 Attachable = attachable, Labels = labels ?? new(), Options = driverOptions ?? new(),
-                IPRange = range?.ToString(), AuxAddresses = aux,
+                IPRange = range?.ToString(), AuxAddresses = aux, Driver = l2 ? driver! : "bridge",
             };
+            if (l2) return CreateL2(record);
             EnsureBridge(record);
             try
             {
@@ -155,8 +160,12 @@ public sealed partial class NetworkService
         if (hasEndpoints) throw new ConflictException($"error while removing network: network {network.Name} id {network.Id} has active endpoints");
         lock (_lock)
         {
-            _firewall.RemoveNetwork(network.BridgeName);
-            _bridges.RemoveBridge(network.BridgeName);
+            if (L2Options.IsL2(network)) RemoveL2Parent(network);
+            else
+            {
+                _firewall.RemoveNetwork(network.BridgeName);
+                _bridges.RemoveBridge(network.BridgeName);
+            }
             _allocators.TryRemove(network.Id, out _);
             string ipamDir = Path.Combine(_options.IpamDirectory, network.Id);
             if (Directory.Exists(ipamDir)) Directory.Delete(ipamDir, recursive: true);
@@ -169,7 +178,7 @@ public sealed partial class NetworkService
     /// </summary>
     public void RemoveBridges()
     {
-        foreach (var network in _store.All)
+        foreach (var network in _store.All.Where(n => !L2Options.IsL2(n)))
         {
             try { _bridges.RemoveBridge(network.BridgeName); }
             catch (Exception e) { _logger.LogWarning(e, "removing bridge {Bridge} failed", network.BridgeName); }
@@ -195,11 +204,13 @@ public sealed partial class NetworkService
         string hostVeth = interfaceName == "eth0"
             ? BridgeDriver.HostVethName(containerId)
             : "veth" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant()[..7];
-        var mac = requestedMac ?? BridgeDriver.MacFor(address);
+        bool l2 = L2Options.IsL2(network);
+        var mac = l2 ? null : requestedMac ?? BridgeDriver.MacFor(address);
         try
         {
-            _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
-                subnet.PrefixLength, gateway, mac, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
+            if (l2) mac = AttachL2(network, netnsPath, interfaceName, address, subnet.PrefixLength, requestedMac);
+            else _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
+                subnet.PrefixLength, gateway, mac!, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
                 DefaultRoute: interfaceName == "eth0", Isolated: !BridgeOptions.Flag(network, BridgeOptions.EnableIcc, true)));
         }
         catch
@@ -211,15 +222,20 @@ public sealed partial class NetworkService
         return new EndpointRecord
         {
             NetworkId = network.Id, NetworkName = network.Name, EndpointId = NewId(), IPAddress = address.ToString(),
-            PrefixLength = subnet.PrefixLength, Gateway = network.Gateway, InterfaceName = interfaceName, HostVeth = hostVeth,
-            MacAddress = string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2"))), Aliases = aliases,
+            PrefixLength = subnet.PrefixLength, Gateway = network.Gateway, InterfaceName = interfaceName, HostVeth = l2 ? "" : hostVeth,
+            MacAddress = mac is null ? "" : string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2"))), Aliases = aliases,
+            LinkNamespace = l2 ? netnsPath : null,
         };
     }
 
     /// <summary>Removes the veth and frees the address. Safe to call twice and after a crash.</summary>
     public void Detach(EndpointRecord endpoint)
     {
-        try { _bridges.Detach(endpoint.HostVeth); }
+        try
+        {
+            if (endpoint.LinkNamespace is { Length: > 0 } netns) L2.Detach(netns, endpoint.InterfaceName);
+            else _bridges.Detach(endpoint.HostVeth);
+        }
         catch (Exception e) { _logger.LogWarning(e, "detaching {Veth} failed", endpoint.HostVeth); }
         if (Find(endpoint.NetworkId) is { } network && IPAddress.TryParse(endpoint.IPAddress, out var address))
             Allocator(network).Release(address);
