@@ -237,7 +237,7 @@ public sealed partial class ContainerService
                 {
                     var network = _networks.Find(networkName) ?? throw new NotFoundException($"network {networkName} not found");
                     var endpoint = _networks.Attach(record.Id, network, netns, $"eth{index}", RequestedAddress(settings), settings?.Aliases,
-                        RequestedMac(settings, index++ == 0 ? record.Config.MacAddress : null));
+                        RequestedMac(settings, index++ == 0 ? record.Config.MacAddress : null), LinkLocalAddresses(settings));
                     undo.Push(() => _networks.Detach(endpoint));
                     record.Endpoints.Add(endpoint);
                 }
@@ -635,7 +635,7 @@ public sealed partial class ContainerService
                 var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();
                 string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
                 record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases,
-                    RequestedMac(settings, null)));
+                    RequestedMac(settings, null), LinkLocalAddresses(settings)));
                 RefreshNames(record);
             }
             record.RequestedNetworks[network.Name] = settings;

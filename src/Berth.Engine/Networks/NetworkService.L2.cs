@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using Berth.Engine.Model;
+using Berth.Linux;
 using Berth.Networking.L2;
 using Berth.Networking.Netlink;
 using Microsoft.Extensions.Logging;
@@ -61,7 +62,11 @@ public sealed partial class NetworkService
         else
         {
             var (link, vlan) = L2Options.ParseVlan(parent, L2.LinkExists);
-            L2.CreateVlanParent(parent, link, vlan);
+            try { L2.CreateVlanParent(parent, link, vlan); }
+            catch (LinuxException e) when (e.Errno == Errno.ENOTSUP)
+            {
+                throw new BadRequestException($"failed to create {parent} vlan link: this kernel has no 802.1Q VLAN support", e);
+            }
         }
     }
 
@@ -106,8 +111,15 @@ public sealed partial class NetworkService
             throw new BadRequestException("ipvlan interfaces do not support custom mac address assignment");
         var mac = port.Ipvlan ? null : requestedMac ?? L2Driver.RandomMac();
         var gateway = port is { Ipvlan: true, IpvlanMode: not IpvlanMode.L2 } ? null : IPAddress.Parse(network.Gateway);
-        L2.Attach(new L2EndpointRequest(netnsPath, parent, interfaceName, port, address, prefixLength, gateway,
-            mac, Mtu: null, DefaultRoute: interfaceName == "eth0" && !L2Options.IsInternal(network)));
+        try
+        {
+            L2.Attach(new L2EndpointRequest(netnsPath, parent, interfaceName, port, address, prefixLength, gateway,
+                mac, Mtu: null, DefaultRoute: interfaceName == "eth0" && !L2Options.IsInternal(network)));
+        }
+        catch (LinuxException e) when (e.Errno == Errno.ENOTSUP)
+        {
+            throw new BadRequestException($"failed to create the {network.Driver} port: this kernel has no {network.Driver} support", e);
+        }
         return mac;
     }
 }

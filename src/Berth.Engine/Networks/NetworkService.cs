@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 using Berth.Engine.Model;
 using Berth.Engine.Store;
 using Berth.Networking.Bridge;
@@ -74,7 +73,9 @@ public sealed partial class NetworkService
     }
 
     private void EnsureBridge(NetworkRecord network) =>
-        _bridges.EnsureBridge(network.BridgeName, IPAddress.Parse(network.Gateway), IPNetwork.Parse(network.Subnet).PrefixLength,
+        _bridges.EnsureBridge(network.BridgeName,
+            BridgeOptions.Flag(network, BridgeOptions.InhibitIpv4, false) ? null : IPAddress.Parse(network.Gateway),
+            IPNetwork.Parse(network.Subnet).PrefixLength,
             BridgeOptions.MtuOf(network, _options.Mtu));
 
     public IEnumerable<NetworkFirewallSpec> FirewallSpecs() => _store.All.Where(n => !L2Options.IsL2(n)).Select(FirewallSpecOf);
@@ -104,8 +105,10 @@ public sealed partial class NetworkService
         else BridgeOptions.Validate(driverOptions ?? new());
         if (!string.IsNullOrEmpty(driver) && driver != "bridge" && !l2)
             throw new BadRequestException($"network driver \"{driver}\" is not supported: Berth provides bridge, macvlan and ipvlan networks");
-        if (string.IsNullOrWhiteSpace(name) || !NamePattern().IsMatch(name))
-            throw new BadRequestException($"invalid network name \"{name}\": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+        // As dockerd: any name but a blank one (spaces included) or a predefined one.
+        if (string.IsNullOrWhiteSpace(name)) throw new BadRequestException("invalid name: name is empty");
+        if (name is DefaultNetworkName or "host" or "none" or "default")
+            throw new EngineException(403, $"operation is not permitted on predefined {name} network ");
         lock (_lock)
         {
             if (_store.All.Any(n => n.Name == name))
@@ -188,7 +191,7 @@ public sealed partial class NetworkService
     /// <summary>Allocates an address and plugs a veth from the network's bridge into the namespace.
     /// Undoes the allocation when plugging fails.</summary>
     public EndpointRecord Attach(string containerId, NetworkRecord network, string netnsPath, string interfaceName,
-        IPAddress? requested, List<string>? aliases, PhysicalAddress? requestedMac = null)
+        IPAddress? requested, List<string>? aliases, PhysicalAddress? requestedMac = null, IReadOnlyList<IPAddress>? linkLocal = null)
     {
         var subnet = IPNetwork.Parse(network.Subnet);
         var gateway = IPAddress.Parse(network.Gateway);
@@ -212,6 +215,12 @@ public sealed partial class NetworkService
             else _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
                 subnet.PrefixLength, gateway, mac!, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
                 DefaultRoute: interfaceName == "eth0", Isolated: !BridgeOptions.Flag(network, BridgeOptions.EnableIcc, true)));
+            try { AddLinkLocalAddresses(netnsPath, interfaceName, linkLocal ?? []); }
+            catch
+            {
+                Detach(new EndpointRecord { HostVeth = l2 ? "" : hostVeth, LinkNamespace = l2 ? netnsPath : null, InterfaceName = interfaceName });
+                throw;
+            }
         }
         catch
         {
@@ -330,7 +339,4 @@ public sealed partial class NetworkService
     private static bool Overlaps(IPNetwork a, IPNetwork b) => a.Contains(b.BaseAddress) || b.Contains(a.BaseAddress);
 
     public static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
-
-    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
-    private static partial Regex NamePattern();
 }

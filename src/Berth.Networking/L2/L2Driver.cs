@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using System.Security.Cryptography;
+using Berth.Linux;
 using Berth.Networking.Namespaces;
 using Berth.Networking.Netlink;
 using Microsoft.Extensions.Logging;
@@ -28,12 +29,19 @@ public sealed class L2Driver(ILogger? logger = null)
 
     public bool LinkExists(string name) => _host.Value.GetLinkIndex(name) is not null;
 
-    /// <summary>A dummy link, up: the parent of a network created without one (its ports reach each other only).</summary>
+    /// <summary>A dummy link, up: the parent of a network created without one (its ports reach each other only). On a
+    /// kernel without dummy links, a veth pair whose peer ("dp-…") leads nowhere does the same.</summary>
     public void CreateDummyParent(string name)
     {
-        _host.Value.CreateDummy(name);
+        try { _host.Value.CreateDummy(name); }
+        catch (LinuxException e) when (e.Errno == Errno.ENOTSUP)
+        {
+            string peer = "dp-" + name[Math.Min(3, name.Length)..];
+            _host.Value.CreateVethPair(name, peer);
+            SetUp(peer);
+        }
         SetUp(name);
-        _logger.LogInformation("created dummy parent {Link}", name);
+        _logger.LogInformation("created parent {Link} for a network without one", name);
     }
 
     /// <summary>The VLAN sub-interface <paramref name="name"/> of <paramref name="link"/>, up (as dockerd makes `eth0.10`).</summary>
@@ -49,7 +57,7 @@ public sealed class L2Driver(ILogger? logger = null)
     public void RemoveParent(string name)
     {
         var link = _host.Value.ListLinks().FirstOrDefault(l => l.Name == name);
-        if (link is null || link.Kind is not ("dummy" or "vlan")) return;
+        if (link is null || !(link.Kind is "dummy" or "vlan" || link.Kind == "veth" && name.StartsWith("dm-", StringComparison.Ordinal))) return;
         _host.Value.DeleteLink(link.Index);
         _logger.LogInformation("removed parent {Link}", name);
     }
