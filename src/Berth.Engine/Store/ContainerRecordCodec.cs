@@ -153,6 +153,7 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         InterfaceName = e.InterfaceName,
         HostVeth = e.HostVeth,
         Aliases = e.Aliases?.ToList(),
+        LinkNamespace = e.LinkNamespace,
     };
 
     private static EndpointRecord FromStored(StoredEndpoint e) => new()
@@ -167,6 +168,7 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         InterfaceName = e.InterfaceName,
         HostVeth = e.HostVeth,
         Aliases = e.Aliases?.ToList(),
+        LinkNamespace = e.LinkNamespace,
     };
 
     private static StoredMount ToStored(MountPointRecord m) => new()

@@ -75,6 +75,7 @@ public sealed class StoredEndpoint
     public string InterfaceName { get; set; } = "eth0";
     public string HostVeth { get; set; } = "";
     public List<string>? Aliases { get; set; }
+    public string? LinkNamespace { get; set; }
 }
 
 public sealed class StoredPort
