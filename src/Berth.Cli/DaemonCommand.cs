@@ -48,6 +48,8 @@ public static class DaemonCommand
         var mtu = new Option<int>("--mtu") { Description = "MTU of the default bridge and of containers' interfaces", DefaultValueFactory = _ => 1500 };
         var icc = new Option<bool>("--icc") { Description = "Containers on the default bridge may talk to each other (--icc=false: no)", DefaultValueFactory = _ => true };
         var ipMasq = new Option<bool>("--ip-masq") { Description = "Masquerade the default bridge's outbound traffic", DefaultValueFactory = _ => true };
+        var iptables = new Option<bool>("--iptables") { Description = "Keep Berth's nftables table (--iptables=false: no rules at all; NAT, masquerade and filtering are the admin's)", DefaultValueFactory = _ => true };
+        var ipForward = new Option<bool>("--ip-forward") { Description = "Turn on the host's IPv4 forwarding (net.ipv4.ip_forward)", DefaultValueFactory = _ => true };
         var ip = new Option<string?>("--ip") { Description = "Default host address for published ports (default: every address)" };
         var seccompProfile = new Option<string?>("--seccomp-profile") { Description = "Default seccomp profile of containers: a JSON file in Docker's format, or unconfined (default: Docker's)" };
         var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
@@ -55,7 +57,7 @@ public static class DaemonCommand
         var configFile = new Option<string?>(DaemonConfigFile.Flag)
         {
             Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
-                + "group, log-driver, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, ip, seccomp-profile, "
+                + "group, log-driver, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, iptables, ip-forward, ip, seccomp-profile, "
                 + "ipv6, fixed-cidr-v6, "
                 + "insecure-registries, registry-mirrors "
                 + "(a key may not also be a flag)",
@@ -63,7 +65,7 @@ public static class DaemonCommand
         var command = new Command("daemon", "Run the engine in the foreground")
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, logDriver, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
-            addressPools, seccompProfile, configFile, mtu, icc, ipMasq, ip, insecureRegistries, registryMirrors, registryCerts,
+            addressPools, seccompProfile, configFile, mtu, icc, ipMasq, iptables, ipForward, ip, insecureRegistries, registryMirrors, registryCerts,
             ipv6, fixedCidrV6,
         };
         command.SetAction(async (parse, ct) =>
@@ -80,6 +82,8 @@ public static class DaemonCommand
                 Mtu = parse.GetValue(mtu),
                 Icc = parse.GetValue(icc),
                 IpMasquerade = parse.GetValue(ipMasq),
+                Iptables = parse.GetValue(iptables),
+                IpForward = parse.GetValue(ipForward),
                 DefaultBindIp = parse.GetValue(ip),
                 SeccompProfile = parse.GetValue(seccompProfile),
             };

@@ -36,6 +36,8 @@ public static class DaemonConfigFile
         ["mtu"] = ("--mtu", Kind.Number),
         ["icc"] = ("--icc", Kind.Switch),
         ["ip-masq"] = ("--ip-masq", Kind.Switch),
+        ["iptables"] = ("--iptables", Kind.Switch),
+        ["ip-forward"] = ("--ip-forward", Kind.Switch),
         ["ip"] = ("--ip", Kind.Text),
         ["seccomp-profile"] = ("--seccomp-profile", Kind.Text),
         ["ipv6"] = ("--ipv6", Kind.Bool),

@@ -64,8 +64,9 @@ public sealed partial class BerthEngine : IAsyncDisposable
         var images = new ImageStore(options.ImagesDirectory, loggers.CreateLogger<ImageStore>(),
             new ImageStoreHooks { Checkpoint = CrashPoints.Hit });
         var nft = NftablesFactory.Create(loggers.CreateLogger("Berth.Firewall"));
-        var firewall = new FirewallManager(nft, options.FirewallTable, loggers.CreateLogger<FirewallManager>());
-        var networks = new NetworkService(options, new BridgeDriver(loggers.CreateLogger<BridgeDriver>()), firewall,
+        var firewall = new FirewallManager(nft, options.FirewallTable, loggers.CreateLogger<FirewallManager>()) { Enabled = options.Iptables };
+        var bridges = new BridgeDriver(loggers.CreateLogger<BridgeDriver>()) { IpForward = options.IpForward, RouteLocalnet = options.Iptables };
+        var networks = new NetworkService(options, bridges, firewall,
             loggers.CreateLogger<NetworkService>());
         networks.Initialize();
 

@@ -22,6 +22,10 @@ public sealed class EngineOptions
     public bool Icc { get; set; } = true;
     /// <summary>dockerd's --ip-masq: the default bridge's outbound traffic is masqueraded.</summary>
     public bool IpMasquerade { get; set; } = true;
+    /// <summary>dockerd's --iptables: Berth keeps its nftables table (false: no rules at all, the admin's firewall).</summary>
+    public bool Iptables { get; set; } = true;
+    /// <summary>dockerd's --ip-forward: Berth turns on the host's IPv4 forwarding.</summary>
+    public bool IpForward { get; set; } = true;
     /// <summary>dockerd's --ip: the host address ports are published on when a binding names none (null: every one).</summary>
     public string? DefaultBindIp { get; set; }
     /// <summary>dockerd's --log-driver: the driver of containers that name none (json-file, local or none).</summary>

@@ -43,8 +43,16 @@ public sealed class DaemonConfigFileTests
     [Fact]
     public void Unknown_keys_are_refused_by_name()
     {
-        var e = Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"bridge":"b0","iptables":false}""", []));
-        Assert.Contains("don't match any configuration option: iptables", e.Message);
+        var e = Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"bridge":"b0","live-restore":false}""", []));
+        Assert.Contains("don't match any configuration option: live-restore", e.Message);
+    }
+
+    [Fact]
+    public void Firewall_switches_are_dockerds_keys()
+    {
+        Assert.Equal(["--iptables", "false", "--ip-forward", "false", "--ip-masq", "true"],
+            DaemonConfigFile.ToFlags("""{"iptables":false,"ip-forward":false,"ip-masq":true}""", []));
+        Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"iptables":"no"}""", []));
     }
 
     [Theory]

@@ -31,6 +31,9 @@ public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<Eng
             Assert.Equal(0, Engine.Docker("exec", name, "ip", "link", "show", Engine.Bridge).ExitCode);
             Assert.Equal("host", Ok(Engine.Docker("inspect", "-f", "{{.HostConfig.NetworkMode}}", name)).Stdout.Trim());
             Assert.Equal("", Ok(Engine.Docker("port", name)).Stdout.Trim());
+            // The host's own hosts and resolv.conf, as dockerd gives a host-mode container.
+            Assert.Equal(File.ReadAllText("/etc/hosts"), Ok(Engine.Docker("exec", name, "cat", "/etc/hosts")).Stdout);
+            Assert.Equal(File.ReadAllText("/etc/resolv.conf"), Ok(Engine.Docker("exec", name, "cat", "/etc/resolv.conf")).Stdout);
         }
         finally { Remove(name); }
     }

@@ -141,4 +141,43 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
         }
         finally { Cleanup([name], used, unused, kept); }
     }
+
+    [Fact]
+    public void Connect_link_alias_and_link_local_ip_inspect_verbose_and_names_as_dockerd()
+    {
+        string net = Network("--subnet", EngineProcess.FreeTestSubnet());
+        string spaced = "net " + TestNames.Unique("sp", 10);
+        string a = TestNames.Unique("ca", 12), b = TestNames.Unique("cb", 12);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", a, "--network", net, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", b, "webapp:noexpose"));
+            Ok(Engine.Docker("network", "connect", "--link", $"{a}:dbalias", "--alias", "bee", "--link-local-ip", "169.254.7.7", net, b));
+            string hostnameA = Ok(Engine.Docker("exec", a, "hostname")).Stdout.Trim();
+            string hostnameB = Ok(Engine.Docker("exec", b, "hostname")).Stdout.Trim();
+            // The link's alias names its target on that network; the alias names the connected container.
+            Assert.Contains(hostnameA, WaitFor.UntilSuccess(() => LocalHttp.Answered(Get(b, "dbalias"))).Stdout);
+            Assert.Contains(hostnameB, WaitFor.UntilSuccess(() => LocalHttp.Answered(Get(a, "bee"))).Stdout);
+            Assert.DoesNotContain("Hostname", Get(a, "dbalias").Stdout);
+            // The link-local address is on the new interface with dockerd's /16, and inspect shows it.
+            Assert.Contains("169.254.7.7/16", Ok(Engine.Docker("exec", b, "ip", "addr", "show", "eth1")).Stdout);
+            Assert.Contains("\"LinkLocalIPs\":[\"169.254.7.7\"]", Ok(Engine.Docker("inspect", "-f",
+                $"{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig}}}}", b)).Stdout);
+            Assert.NotEqual(0, Engine.Docker("network", "connect", "--link-local-ip", "0.0.0.0", net, a).ExitCode);
+
+            // inspect -v reads a local network the same; a verbose that is no boolean is refused.
+            Assert.Equal(Ok(Engine.Docker("network", "inspect", "-f", "{{.Id}} {{.Driver}}", net)).Stdout,
+                Ok(Engine.Docker("network", "inspect", "-v", "-f", "{{.Id}} {{.Driver}}", net)).Stdout);
+            var bad = Sh.Run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", Engine.SocketPath,
+                $"http://x/networks/{net}?verbose=maybe"]);
+            Assert.Equal("400", bad.Stdout);
+
+            // Names as dockerd: spaces kept, blank and predefined names refused.
+            Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), spaced));
+            Assert.Equal(spaced, Ok(Engine.Docker("network", "inspect", "-f", "{{.Name}}", spaced)).Stdout.Trim());
+            Assert.Contains("already exists", Engine.Docker("network", "create", spaced).Stderr);
+            Assert.Contains("operation is not permitted on predefined host network", Engine.Docker("network", "create", "host").Stderr);
+        }
+        finally { Cleanup([a, b], net, spaced); }
+    }
 }

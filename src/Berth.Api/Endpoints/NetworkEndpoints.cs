@@ -41,7 +41,7 @@ public static class NetworkEndpoints
         });
 
         app.MapGet("/networks/{id}", async (HttpContext ctx, string id) =>
-            await DockerResults.Json(ctx, Inspect(engine, networks.Get(id))));
+            await DockerResults.Json(ctx, Inspect(engine, NetworkInspectQuery.Find(networks, id, ctx.Request.Query))));
 
         app.MapPost("/networks/create", async (HttpContext ctx) =>
         {

@@ -142,9 +142,10 @@ public static class Networks
         var alias = new Option<string[]>("--alias") { Description = "Network-scoped alias for the container (repeatable)" };
         var ip = new Option<string?>("--ip") { Description = "IPv4 address" };
         var mac = new Option<string?>("--mac-address") { Description = "MAC address of the container on this network" };
+        var link = new Option<string[]>("--link") { Description = "Add link to another container, NAME[:ALIAS], on this network (repeatable)" };
         var network = new Argument<string>("NETWORK");
         var container = new Argument<string>("CONTAINER");
-        var connect = new Command("connect", "Connect a container to a network") { alias, ip, mac, network, container };
+        var connect = new Command("connect", "Connect a container to a network") { alias, ip, mac, link, network, container };
         var addresses = new RunNetworkAddresses();
         foreach (var option in addresses.Options(withIp: false)) connect.Options.Add(option);
         return connect.Action(async (parse, api, ct) =>
@@ -152,15 +153,17 @@ public static class Networks
             var endpoint = new JsonObject
             {
                 ["IPAMConfig"] = addresses.IpamConfig(parse, parse.GetValue(ip)),
-                ["Links"] = null,
+                ["Links"] = parse.GetValue(link) is { Length: > 0 } links ? Strings(links) : null,
                 ["MacAddress"] = parse.GetValue(mac),
-                ["Aliases"] = parse.GetValue(alias) is { Length: > 0 } aliases ? new JsonArray(aliases.Select(a => (JsonNode?)JsonValue.Create(a)).ToArray()) : null,
+                ["Aliases"] = parse.GetValue(alias) is { Length: > 0 } aliases ? Strings(aliases) : null,
             };
             await api.PostJsonAsync($"/networks/{EngineApi.Q(parse.GetValue(network)!)}/connect",
                 new JsonObject { ["Container"] = parse.GetValue(container), ["EndpointConfig"] = endpoint }, ct);
             return 0;
         });
     }
+
+    private static JsonArray Strings(IEnumerable<string> values) => new(values.Select(v => (JsonNode?)JsonValue.Create(v)).ToArray());
 
     private static Command Prune()
     {

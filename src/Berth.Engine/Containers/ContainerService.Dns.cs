@@ -47,6 +47,7 @@ public sealed partial class ContainerService
     /// place (a rename would leave the container on the old file).</param>
     private void WriteNameFiles(ContainerRecord record, string bundle, string hostname, bool inPlace = false)
     {
+        if (WriteHostModeNameFiles(record, bundle, inPlace)) return;
         var host = record.HostConfig;
         string hostResolvConf = File.Exists("/etc/resolv.conf") ? File.ReadAllText("/etc/resolv.conf") : "";
         bool embedded = Dns is not null && OnUserNetwork(record);

@@ -6,7 +6,7 @@ using Berth.Engine.Networks;
 
 namespace Berth.Engine.Containers;
 
-/// <summary>EndpointsConfig.IPAMConfig's IPv6 side: `--ip6` and `--link-local-ip` on run, create and connect.</summary>
+/// <summary>EndpointsConfig.IPAMConfig's IPv6 side: `--ip6` on run, create and connect.</summary>
 public sealed partial class ContainerService
 {
     /// <summary>`--ip6`: IPAMConfig.IPv6Address, an IPv6 address (400 otherwise, as dockerd).</summary>
@@ -14,9 +14,4 @@ public sealed partial class ContainerService
         settings?.IPAMConfig?["IPv6Address"]?.GetValue<string>() is not { Length: > 0 } text ? null
         : IPAddress.TryParse(text, out var address) && address.AddressFamily == AddressFamily.InterNetworkV6 ? address
         : throw new BadRequestException($"invalid IPv6 address: {text}");
-
-    /// <summary>`--link-local-ip`: IPAMConfig.LinkLocalIPs.</summary>
-    private static IReadOnlyList<IPAddress> RequestedLinkLocal(EndpointSettings? settings) =>
-        NetworkService.ParseLinkLocal(settings?.IPAMConfig?["LinkLocalIPs"] is JsonArray list
-            ? list.Select(n => n?.GetValue<string>() ?? "") : null);
 }

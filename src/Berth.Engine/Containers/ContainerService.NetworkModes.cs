@@ -109,6 +109,20 @@ public sealed partial class ContainerService
         return mac;
     }
 
+    /// <summary>`--network host`: the host's own /etc/hosts and /etc/resolv.conf, copied as they are (its loopback
+    /// resolvers included: the container shares the host's network), as dockerd does unless --add-host or a --dns*
+    /// option asks for a file of the container's own. False when the container gets the usual files.</summary>
+    private static bool WriteHostModeNameFiles(ContainerRecord record, string bundle, bool inPlace)
+    {
+        var host = record.HostConfig;
+        if (host.NetworkMode != HostMode || host.ExtraHosts is { Count: > 0 } || host.Dns is { Count: > 0 }
+            || host.DnsSearch is { Count: > 0 } || host.DnsOptions is { Count: > 0 })
+            return false;
+        foreach (string file in new[] { "hosts", "resolv.conf" })
+            ContainerNameFiles.Write(Path.Combine(bundle, file), File.Exists("/etc/" + file) ? File.ReadAllText("/etc/" + file) : "", inPlace);
+        return true;
+    }
+
     /// <summary>Hostname, hosts and resolv.conf a container of the given mode starts with (null: its own files).</summary>
     private (string Hostname, string? FilesOf) NameSourceFor(ContainerRecord record, ContainerRecord? owner) =>
         owner is not null ? (owner.Config.Hostname, BundleOf(owner.Id)) : (record.Config.Hostname, null);

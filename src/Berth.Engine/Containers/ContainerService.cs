@@ -238,16 +238,16 @@ public sealed partial class ContainerService
                     var network = _networks.Find(networkName) ?? throw new NotFoundException($"network {networkName} not found");
                     var endpoint = _networks.Attach(record.Id, network, netns, $"eth{index}", RequestedAddress(settings), settings?.Aliases,
                         RequestedMac(settings, index++ == 0 ? record.Config.MacAddress : null), RequestedIpv6(settings),
-                        RequestedLinkLocal(settings));
+                        LinkLocalAddresses(settings));
                     undo.Push(() => _networks.Detach(endpoint));
                     record.Endpoints.Add(endpoint);
                 }
                 CrashPoints.Hit("start.after-endpoints");
                 var primary = record.Endpoints.FirstOrDefault();
-                if (primary is not null)
+                // Ports are published through a bridge only: dockerd ignores -p on macvlan and ipvlan networks.
+                if (primary is not null && _networks.Get(primary.NetworkId) is var bridge && !L2Options.IsL2(bridge))
                 {
-                    var network = _networks.Get(primary.NetworkId);
-                    record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), network.BridgeName, BridgeOptions.HostBindingOf(network));
+                    record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), bridge.BridgeName, BridgeOptions.HostBindingOf(bridge));
                     undo.Push(() => _ports.Unpublish(record.Id));
                     CrashPoints.Hit("start.after-ports");
                 }
@@ -636,7 +636,7 @@ public sealed partial class ContainerService
                 var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();
                 string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
                 record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases,
-                    RequestedMac(settings, null), RequestedIpv6(settings), RequestedLinkLocal(settings)));
+                    RequestedMac(settings, null), RequestedIpv6(settings), LinkLocalAddresses(settings)));
                 RefreshNames(record);
             }
             record.RequestedNetworks[network.Name] = settings;

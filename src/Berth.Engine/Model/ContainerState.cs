@@ -44,6 +44,8 @@ public sealed class EndpointRecord
     public string InterfaceName { get; set; } = "eth0";
     public string HostVeth { get; set; } = "";
     public List<string>? Aliases { get; set; }
+    /// <summary>macvlan/ipvlan: the namespace holding the endpoint's link (it has no host side to delete).</summary>
+    public string? LinkNamespace { get; set; }
 }
 
 /// <summary>Everything Berth keeps about a container; persisted as one JSON file, replaced atomically.</summary>

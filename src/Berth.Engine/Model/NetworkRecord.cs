@@ -1,6 +1,6 @@
 namespace Berth.Engine.Model;
 
-/// <summary>A bridge network as stored. The default one is named "bridge".</summary>
+/// <summary>A network as stored (bridge, macvlan or ipvlan). The default one is named "bridge".</summary>
 public sealed class NetworkRecord
 {
     public string Id { get; set; } = "";
@@ -24,4 +24,7 @@ public sealed class NetworkRecord
     public bool IsDefault { get; set; }
     public Dictionary<string, string> Labels { get; set; } = new();
     public Dictionary<string, string> Options { get; set; } = new();
+    /// <summary>macvlan/ipvlan: Berth made the parent link (a dummy or VLAN sub-interface); it goes with the last
+    /// network on it.</summary>
+    public bool ParentCreated { get; set; }
 }

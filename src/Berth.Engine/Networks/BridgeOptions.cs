@@ -39,7 +39,7 @@ public static class BridgeOptions
     public static string? HostBindingOf(NetworkRecord network) => network.Options.GetValueOrDefault(HostBindingIpv4);
 
     /// <summary>Go's strconv.ParseBool.</summary>
-    private static bool? ParseBool(string value) => value switch
+    public static bool? ParseBool(string value) => value switch
     {
         "1" or "t" or "T" or "TRUE" or "true" or "True" => true,
         "0" or "f" or "F" or "FALSE" or "false" or "False" => false,

@@ -8,12 +8,13 @@ namespace Berth.Engine.Networks;
 /// <summary>The names the embedded resolver answers, indexed from the containers' endpoints and rebuilt whenever a
 /// container record is saved (start, stop, connect, disconnect, rename, removal), so the next query sees the change.
 /// On each user-defined network a running container answers to its name, its 12-character short id and its aliases
-/// there; the client's --link aliases name their targets. Only networks the client is on count, and the answer is
+/// there; the client's --link aliases name their targets (those of `network connect --link` on that network only). Only networks the client is on count, and the answer is
 /// the address on that network.</summary>
 public sealed class ContainerDnsNames(Func<IReadOnlyCollection<ContainerRecord>> containers, Func<long> version,
     NetworkService networks) : IDnsNames
 {
-    private sealed record Client(List<(string NetworkId, string NetworkName)> Networks, List<(string Alias, string Target)> Links,
+    private sealed record Client(List<(string NetworkId, string NetworkName)> Networks,
+        List<(string? NetworkId, string Alias, string Target)> Links,
         List<IPAddress> DnsServers);
 
     private sealed record Index(long Version, DateTime Built, Dictionary<string, Client> Clients,
@@ -34,8 +35,8 @@ public sealed class ContainerDnsNames(Func<IReadOnlyCollection<ContainerRecord>>
             // "name.network" names a container on that one network, as Docker answers too.
             string bare = name.Length > networkName.Length + 1 && name.EndsWith(networkName, StringComparison.OrdinalIgnoreCase)
                 && name[^(networkName.Length + 1)] == '.' ? name[..^(networkName.Length + 1)] : name;
-            string target = client.Links.FirstOrDefault(l => string.Equals(l.Alias, bare, StringComparison.OrdinalIgnoreCase))
-                .Target ?? bare;
+            string target = client.Links.FirstOrDefault(l => (l.NetworkId is null || l.NetworkId == networkId)
+                && string.Equals(l.Alias, bare, StringComparison.OrdinalIgnoreCase)).Target ?? bare;
             if (!index.Names.TryGetValue((networkId, target.ToLowerInvariant()), out var addresses)) continue;
             if (found is null && client.Networks.Count == 1) return addresses;
             found ??= [];
@@ -82,7 +83,9 @@ public sealed class ContainerDnsNames(Func<IReadOnlyCollection<ContainerRecord>>
             if (endpoints.Count == 0) continue;
             clients[record.Id] = new Client(
                 endpoints.Select(e => (e.NetworkId, userNetworks[e.NetworkId])).ToList(),
-                ContainerLinks.Parse(record.HostConfig.Links).Select(l => (l.Alias, l.Target)).ToList(),
+                ContainerLinks.Parse(record.HostConfig.Links).Select(l => ((string?)null, l.Alias, l.Target))
+                    .Concat(endpoints.SelectMany(e => ContainerLinks.Parse(record.RequestedNetworks.GetValueOrDefault(e.NetworkName)?.Links)
+                        .Select(l => ((string?)e.NetworkId, l.Alias, l.Target)))).ToList(),
                 (record.HostConfig.Dns ?? []).Select(s => IPAddress.TryParse(s, out var ip) ? ip : null).OfType<IPAddress>().ToList());
             foreach (var endpoint in endpoints)
             {

@@ -118,19 +118,5 @@ public sealed partial class NetworkService
             allocator.Release(address);
     }
 
-    /// <summary>`--link-local-ip`: link-local addresses only (169.254.0.0/16, fe80::/10), as dockerd checks them.</summary>
-    public static IReadOnlyList<IPAddress> ParseLinkLocal(IEnumerable<string>? addresses)
-    {
-        var result = new List<IPAddress>();
-        foreach (string text in addresses ?? [])
-        {
-            if (!IPAddress.TryParse(text, out var address)
-                || !(address.IsIPv6LinkLocal || address.AddressFamily == AddressFamily.InterNetwork && text.StartsWith("169.254.", StringComparison.Ordinal)))
-                throw new BadRequestException($"invalid link-local IP address: {text}");
-            result.Add(address);
-        }
-        return result;
-    }
-
     private static bool IsV6(IPAddress address) => address.AddressFamily == AddressFamily.InterNetworkV6;
 }

@@ -3,7 +3,6 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Net.Sockets;
 using System.Security.Cryptography;
-using System.Text.RegularExpressions;
 using Berth.Engine.Model;
 using Berth.Engine.Store;
 using Berth.Networking.Bridge;
@@ -68,18 +67,22 @@ public sealed partial class NetworkService
             record.Options[BridgeOptions.HostBindingIpv4] = _options.DefaultBindIp ?? "0.0.0.0";
             record.Options[BridgeOptions.Mtu] = _options.Mtu.ToString(System.Globalization.CultureInfo.InvariantCulture);
             _store.Save(record);
-            foreach (var network in _store.All) EnsureBridge(network);
+            foreach (var network in _store.All)
+                if (L2Options.IsL2(network)) RestoreL2Parent(network);
+                else EnsureBridge(network);
         }
     }
 
     private void EnsureBridge(NetworkRecord network)
     {
-        _bridges.EnsureBridge(network.BridgeName, IPAddress.Parse(network.Gateway), IPNetwork.Parse(network.Subnet).PrefixLength,
+        _bridges.EnsureBridge(network.BridgeName,
+            BridgeOptions.Flag(network, BridgeOptions.InhibitIpv4, false) ? null : IPAddress.Parse(network.Gateway),
+            IPNetwork.Parse(network.Subnet).PrefixLength,
             BridgeOptions.MtuOf(network, _options.Mtu));
         EnsureIpv6Gateway(network);
     }
 
-    public IEnumerable<NetworkFirewallSpec> FirewallSpecs() => _store.All.Select(FirewallSpecOf);
+    public IEnumerable<NetworkFirewallSpec> FirewallSpecs() => _store.All.Where(n => !L2Options.IsL2(n)).Select(FirewallSpecOf);
 
     /// <summary>`--internal`: nothing leaves; enable_ip_masquerade=false: traffic leaves with the containers' addresses.</summary>
     private static NetworkFirewallSpec FirewallSpecOf(NetworkRecord n) => new(n.BridgeName, IPNetwork.Parse(n.Subnet),
@@ -102,11 +105,15 @@ public sealed partial class NetworkService
         Dictionary<string, string>? labels, Dictionary<string, string>? driverOptions, string? driver,
         string? ipRange = null, Dictionary<string, string>? auxAddresses = null, Ipv6Request? ipv6 = null)
     {
-        BridgeOptions.Validate(driverOptions ?? new());
-        if (!string.IsNullOrEmpty(driver) && driver != "bridge")
-            throw new BadRequestException($"network driver \"{driver}\" is not supported: Berth provides bridge networks");
-        if (string.IsNullOrWhiteSpace(name) || !NamePattern().IsMatch(name))
-            throw new BadRequestException($"invalid network name \"{name}\": must match [a-zA-Z0-9][a-zA-Z0-9_.-]*");
+        bool l2 = L2Options.IsL2(driver);
+        if (l2) L2Options.Validate(driver!, driverOptions ?? new());
+        else BridgeOptions.Validate(driverOptions ?? new());
+        if (!string.IsNullOrEmpty(driver) && driver != "bridge" && !l2)
+            throw new BadRequestException($"network driver \"{driver}\" is not supported: Berth provides bridge, macvlan and ipvlan networks");
+        // As dockerd: any name but a blank one (spaces included) or a predefined one.
+        if (string.IsNullOrWhiteSpace(name)) throw new BadRequestException("invalid name: name is empty");
+        if (name is DefaultNetworkName or "host" or "none" or "default")
+            throw new EngineException(403, $"operation is not permitted on predefined {name} network ");
         lock (_lock)
         {
             if (_store.All.Any(n => n.Name == name))
@@ -128,16 +135,21 @@ public sealed partial class NetworkService
             var (range, aux) = ParseRangeAndAux(chosen.Subnet, ipRange, auxAddresses);
 
             string id = NewId();
-            string bridgeName = driverOptions?.GetValueOrDefault(BridgeOptions.Name) ?? "br-" + id[..12];
-            if (_store.All.FirstOrDefault(n => n.BridgeName == bridgeName) is { } sharing)
+            string bridgeName = l2 ? "" : driverOptions?.GetValueOrDefault(BridgeOptions.Name) ?? "br-" + id[..12];
+            if (!l2 && _store.All.FirstOrDefault(n => n.BridgeName == bridgeName) is { } sharing)
                 throw new ConflictException($"bridge name {bridgeName} is already used by network {sharing.Name}");
             var record = new NetworkRecord
             {
                 Id = id, Name = name, Created = DateTimeOffset.UtcNow, BridgeName = bridgeName,
                 Subnet = chosen.Subnet.ToString(), Gateway = chosen.Gateway.ToString(), Internal = @internal,
                 Attachable = attachable, Labels = labels ?? new(), Options = driverOptions ?? new(),
-                IPRange = range?.ToString(), AuxAddresses = aux,
+                IPRange = range?.ToString(), AuxAddresses = aux, Driver = l2 ? driver! : "bridge",
             };
+            if (l2)
+            {
+                if (ipv6 is not null) throw new BadRequestException($"IPv6 on {driver} networks is not supported by Berth yet");
+                return CreateL2(record);
+            }
             if (ipv6 is not null) ApplyIpv6(record, ipv6, excludeNetworkId: null);
             EnsureBridge(record);
             try
@@ -161,8 +173,12 @@ public sealed partial class NetworkService
         if (hasEndpoints) throw new ConflictException($"error while removing network: network {network.Name} id {network.Id} has active endpoints");
         lock (_lock)
         {
-            _firewall.RemoveNetwork(network.BridgeName);
-            _bridges.RemoveBridge(network.BridgeName);
+            if (L2Options.IsL2(network)) RemoveL2Parent(network);
+            else
+            {
+                _firewall.RemoveNetwork(network.BridgeName);
+                _bridges.RemoveBridge(network.BridgeName);
+            }
             _allocators.TryRemove(network.Id, out _);
             _allocators.TryRemove(network.Id + "/v6", out _);
             string ipamDir = Path.Combine(_options.IpamDirectory, network.Id);
@@ -176,7 +192,7 @@ public sealed partial class NetworkService
     /// </summary>
     public void RemoveBridges()
     {
-        foreach (var network in _store.All)
+        foreach (var network in _store.All.Where(n => !L2Options.IsL2(n)))
         {
             try { _bridges.RemoveBridge(network.BridgeName); }
             catch (Exception e) { _logger.LogWarning(e, "removing bridge {Bridge} failed", network.BridgeName); }
@@ -203,7 +219,8 @@ public sealed partial class NetworkService
         string hostVeth = interfaceName == "eth0"
             ? BridgeDriver.HostVethName(containerId)
             : "veth" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant()[..7];
-        var mac = requestedMac ?? BridgeDriver.MacFor(address);
+        bool l2 = L2Options.IsL2(network);
+        var mac = l2 ? null : requestedMac ?? BridgeDriver.MacFor(address);
         Ipv6Endpoint? ipv6;
         try { ipv6 = AllocateIpv6(containerId, network, requestedIpv6); }
         catch
@@ -213,8 +230,19 @@ public sealed partial class NetworkService
         }
         try
         {
-            _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
-                subnet.PrefixLength, gateway, mac, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
+            if (l2)
+            {
+                mac = AttachL2(network, netnsPath, interfaceName, address, subnet.PrefixLength, requestedMac);
+                try { AddLinkLocalAddresses(netnsPath, interfaceName, linkLocal ?? []); }
+                catch
+                {
+                    Detach(new EndpointRecord { HostVeth = "", LinkNamespace = netnsPath, InterfaceName = interfaceName });
+                    throw;
+                }
+            }
+            // On a bridge the link-local addresses go on with the v6 address, without duplicate detection.
+            else _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
+                subnet.PrefixLength, gateway, mac!, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
                 DefaultRoute: interfaceName == "eth0", Isolated: !BridgeOptions.Flag(network, BridgeOptions.EnableIcc, true),
                 Ipv6: ipv6, LinkLocal: linkLocal));
         }
@@ -228,8 +256,9 @@ public sealed partial class NetworkService
         return new EndpointRecord
         {
             NetworkId = network.Id, NetworkName = network.Name, EndpointId = NewId(), IPAddress = address.ToString(),
-            PrefixLength = subnet.PrefixLength, Gateway = network.Gateway, InterfaceName = interfaceName, HostVeth = hostVeth,
-            MacAddress = string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2"))), Aliases = aliases,
+            PrefixLength = subnet.PrefixLength, Gateway = network.Gateway, InterfaceName = interfaceName, HostVeth = l2 ? "" : hostVeth,
+            MacAddress = mac is null ? "" : string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2"))), Aliases = aliases,
+            LinkNamespace = l2 ? netnsPath : null,
             Ipv6Address = ipv6?.Address.ToString() ?? "", Ipv6PrefixLength = ipv6?.PrefixLength ?? 0,
             Ipv6Gateway = ipv6?.Gateway.ToString() ?? "", LinkLocalAddresses = linkLocal is { Count: > 0 } ? linkLocal.Select(a => a.ToString()).ToList() : null,
         };
@@ -238,7 +267,11 @@ public sealed partial class NetworkService
     /// <summary>Removes the veth and frees the address. Safe to call twice and after a crash.</summary>
     public void Detach(EndpointRecord endpoint)
     {
-        try { _bridges.Detach(endpoint.HostVeth); }
+        try
+        {
+            if (endpoint.LinkNamespace is { Length: > 0 } netns) L2.Detach(netns, endpoint.InterfaceName);
+            else _bridges.Detach(endpoint.HostVeth);
+        }
         catch (Exception e) { _logger.LogWarning(e, "detaching {Veth} failed", endpoint.HostVeth); }
         if (Find(endpoint.NetworkId) is not { } network) return;
         if (IPAddress.TryParse(endpoint.IPAddress, out var address)) Allocator(network).Release(address);
@@ -335,7 +368,4 @@ public sealed partial class NetworkService
     private static bool Overlaps(IPNetwork a, IPNetwork b) => a.Contains(b.BaseAddress) || b.Contains(a.BaseAddress);
 
     public static string NewId() => Convert.ToHexString(RandomNumberGenerator.GetBytes(32)).ToLowerInvariant();
-
-    [GeneratedRegex("^[a-zA-Z0-9][a-zA-Z0-9_.-]*$")]
-    private static partial Regex NamePattern();
 }

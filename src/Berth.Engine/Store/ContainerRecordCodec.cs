@@ -157,6 +157,7 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         Ipv6PrefixLength = e.Ipv6PrefixLength,
         Ipv6Gateway = e.Ipv6Gateway,
         LinkLocalAddresses = e.LinkLocalAddresses?.ToList(),
+        LinkNamespace = e.LinkNamespace,
     };
 
     private static EndpointRecord FromStored(StoredEndpoint e) => new()
@@ -175,6 +176,7 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         Ipv6PrefixLength = e.Ipv6PrefixLength,
         Ipv6Gateway = e.Ipv6Gateway,
         LinkLocalAddresses = e.LinkLocalAddresses?.ToList(),
+        LinkNamespace = e.LinkNamespace,
     };
 
     private static StoredMount ToStored(MountPointRecord m) => new()

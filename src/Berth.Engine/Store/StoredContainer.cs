@@ -79,6 +79,7 @@ public sealed class StoredEndpoint
     public int Ipv6PrefixLength { get; set; }
     public string Ipv6Gateway { get; set; } = "";
     public List<string>? LinkLocalAddresses { get; set; }
+    public string? LinkNamespace { get; set; }
 }
 
 public sealed class StoredPort

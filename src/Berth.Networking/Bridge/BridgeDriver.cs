@@ -21,9 +21,16 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
     private readonly ILogger _logger = logger ?? NullLogger<BridgeDriver>.Instance;
     private readonly RouteNetlinkClient _host = RouteNetlinkClient.Open();
 
-    /// <summary>Creates the bridge if missing, gives it the gateway address, brings it up; turns on forwarding and
-    /// route_localnet (DNAT of 127.0.0.1 clients to containers goes out through the bridge).</summary>
-    public void EnsureBridge(string name, IPAddress gateway, int prefixLength, int mtu = 1500)
+    /// <summary>dockerd's --ip-forward: turn on the host's IPv4 forwarding.</summary>
+    public bool IpForward { get; init; } = true;
+
+    /// <summary>route_localnet lets 127.0.0.1 clients reach published ports through NAT; only with Berth's table, whose
+    /// guard chain closes the door it opens (so not with --iptables=false).</summary>
+    public bool RouteLocalnet { get; init; } = true;
+
+    /// <summary>Creates the bridge if missing, gives it the gateway address (none: inhibit_ipv4), brings it up; turns on
+    /// forwarding and route_localnet (DNAT of 127.0.0.1 clients to containers goes out through the bridge).</summary>
+    public void EnsureBridge(string name, IPAddress? gateway, int prefixLength, int mtu = 1500)
     {
         int? index = _host.GetLinkIndex(name);
         if (index is null)
@@ -32,11 +39,11 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
             index = _host.GetLinkIndex(name) ?? throw new InvalidOperationException($"bridge {name} vanished after creation");
             _logger.LogInformation("created bridge {Bridge}", name);
         }
-        if (!_host.ListAddresses(index).Any(a => a.Address.Equals(gateway) && a.PrefixLength == prefixLength))
+        if (gateway is not null && !_host.ListAddresses(index).Any(a => a.Address.Equals(gateway) && a.PrefixLength == prefixLength))
             _host.AddAddress(index.Value, gateway, prefixLength);
         _host.SetLinkUp(index.Value);
-        Sysctl.Sysctl.Set("net.ipv4.ip_forward", "1");
-        Sysctl.Sysctl.Set($"net.ipv4.conf.{name}.route_localnet", "1");
+        if (IpForward) Sysctl.Sysctl.Set("net.ipv4.ip_forward", "1");
+        if (RouteLocalnet) Sysctl.Sysctl.Set($"net.ipv4.conf.{name}.route_localnet", "1");
     }
 
     /// <summary>A dual-stack network's bridge: IPv6 on, the v6 gateway address (no duplicate detection, so it answers

@@ -27,6 +27,10 @@ public sealed class FirewallManager
 
     public string TableName => _table;
 
+    /// <summary>false: dockerd's --iptables=false: no table, no rules, nothing in DOCKER-USER (the admin's own
+    /// firewall does it all); publications are still tracked, and their host ports still reserved by the caller.</summary>
+    public bool Enabled { get; init; } = true;
+
     /// <summary>Where admins filter traffic to published ports: a table Berth never modifies once created.</summary>
     public string UserTableName => _table + "_user";
 
@@ -65,7 +69,7 @@ public sealed class FirewallManager
         if (publications.Count == 0) return;
         lock (_lock)
         {
-            _nft.Run(RulesetRenderer.RenderAddPublications(_table, publications));
+            if (Enabled) _nft.Run(RulesetRenderer.RenderAddPublications(_table, publications));
             foreach (var group in publications.GroupBy(p => p.OwnerId))
             {
                 if (!_publications.TryGetValue(group.Key, out var list)) _publications[group.Key] = list = new();
@@ -78,7 +82,7 @@ public sealed class FirewallManager
     {
         lock (_lock)
         {
-            if (!_publications.Remove(ownerId, out var list) || list.Count == 0) return;
+            if (!_publications.Remove(ownerId, out var list) || list.Count == 0 || !Enabled) return;
             try { _nft.Run(RulesetRenderer.RenderRemovePublications(_table, list)); }
             catch (NftablesException e)
             {
@@ -93,6 +97,7 @@ public sealed class FirewallManager
     /// chain go. The `_user` table goes only while it is as Berth made it: rules an admin put there stay.</summary>
     public void RemoveTable()
     {
+        if (!Enabled) return;
         lock (_lock)
         {
             if (TableExists()) _nft.Run($"delete table ip {_table}\n");
@@ -103,11 +108,13 @@ public sealed class FirewallManager
         }
     }
 
-    public bool TableExists() => _nft.List($"table ip {_table}") is not null;
+    /// <summary>Whether the table is in place (always "yes" when Berth keeps none).</summary>
+    public bool TableExists() => !Enabled || _nft.List($"table ip {_table}") is not null;
 
     /// <summary>Opens dockerd's DOCKER-USER chain for our bridges when dockerd appeared since the last look.</summary>
     public void EnsureDockerUserRules()
     {
+        if (!Enabled) return;
         List<string> bridges;
         lock (_lock) bridges = _networks.Keys.ToList();
         _dockerUser.Ensure(bridges);
@@ -125,6 +132,7 @@ public sealed class FirewallManager
 
     private void ApplyAll()
     {
+        if (!Enabled) return;
         var watch = Stopwatch.StartNew();
         string script = RulesetRenderer.RenderTable(_table, _networks.Values, _publications.Values.SelectMany(l => l))
             + RulesetRenderer.RenderUserTable(UserTableName) + Ipv6RulesetRenderer.RenderTable(_table, _networks.Values);

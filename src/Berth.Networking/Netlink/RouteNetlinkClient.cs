@@ -14,7 +14,7 @@ public sealed record RouteInfo(IPNetwork Destination, IPAddress? Gateway, int? O
 
 /// <summary>rtnetlink: links, addresses and routes, in the namespace the socket was opened in.
 /// Replaces forks of `ip`: each call is one message and one acknowledgement.</summary>
-public sealed class RouteNetlinkClient : IDisposable
+public sealed partial class RouteNetlinkClient : IDisposable
 {
     private const ushort RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18, RTM_SETLINK = 19,
         RTM_NEWADDR = 20, RTM_GETADDR = 22, RTM_NEWROUTE = 24, RTM_GETROUTE = 26;
