@@ -37,7 +37,7 @@ public sealed partial class BuildTests(EngineFixture fixture) : IClassFixture<En
         string tag = TestNames.Unique("web", 12) + ":v1";
         string context = Context(
             ("Dockerfile", "FROM webapp:noexpose\nWORKDIR /app\nADD . /app\nRUN mkdir -p /www && echo built > /app/marker\nEXPOSE 80\n" + WebAppImage.Cmd + "\n"),
-            ("requirements.txt", "Flask\n"), ("app.py", "print('hi')\n"));
+            ("requirements.txt", "Flask\n"), ("app.py", $"print('legacy: {legacy}')\n")); // the two cases share no cached COPY
         var build = Build(context, legacy, "-t", tag);
         Assert.True(build.ExitCode == 0, build.Stdout + build.Stderr);
         Assert.Contains("Step 1/6 : FROM webapp:noexpose", build.Stdout);

@@ -2,7 +2,6 @@ using System.Globalization;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
-using System.Text.RegularExpressions;
 using Berth.Engine.Containers;
 using Berth.Engine.Model;
 using Berth.Linux;
@@ -159,28 +158,27 @@ public sealed partial class ImageBuilder
 
             using var sourceView = fromImage is null ? null : new MergedView(Images.LayerDirectories(fromImage), builder.ScratchRoot);
             using var sourceRoot = sourceView is null ? null : RootedDirectory.Open(sourceView.Path);
-            var root = sourceRoot ?? context;
             var ignored = sourceRoot is null ? ignore : null;
+            var patterns = sources.Select(s => BuildWords.Expand(s, env, instruction.Escape)).ToList();
 
-            var matches = new List<string>();
-            foreach (string source in sources)
-            {
-                string pattern = BuildWords.Expand(source, env, instruction.Escape);
-                var found = Glob(root, Clean(pattern), ignored);
-                if (found.Count == 0)
-                    throw new BuildException(pattern.IndexOfAny(['*', '?', '[']) >= 0
-                        ? $"{name} failed: no source files were specified"
-                        : $"{name} failed: file not found in build context or excluded by .dockerignore: stat {pattern}: file does not exist");
-                matches.AddRange(found);
-            }
+            // The sources and their hash from the context's index; from the files themselves for --from, or when a
+            // symlink is on the way (the index does not follow links).
+            string? hash = null;
+            var matches = sourceRoot is null ? FindSources(name, patterns, p => context.Index.Glob(p, ignore)) : null;
+            if (matches is not null) hash = context.Index.Hash(matches, ignore);
+            var root = sourceRoot ?? (matches is null ? await context.FilesAsync(ct) : null);
+            matches ??= FindSources(name, patterns, p => Glob(root!, p, ignored))!;
             if (matches.Count > 1) destIsDirectory = true;
 
-            // The layer is written once to a scratch file: its hash is the cache key, its bytes the layer.
+            // The copied files are archived once to a scratch file: the layer's bytes and, without the index, its
+            // cache key.
             string layerFile = Path.Combine(builder.ScratchRoot, "copy-" + Guid.NewGuid().ToString("N")[..12] + ".tar");
             try
             {
-                await using (var file = new FileStream(layerFile, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16))
+                async Task ArchiveSourcesAsync()
                 {
+                    root ??= await context.FilesAsync(ct);
+                    await using var file = new FileStream(layerFile, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
                     await using var archive = new DirectoryArchive(file, new ArchiveOptions
                     {
                         Owner = owner, Mode = mode,
@@ -189,11 +187,18 @@ public sealed partial class ImageBuilder
                     foreach (string match in matches)
                         await AddSourceAsync(archive, root, match, destRelative, destIsDirectory, name == "ADD");
                 }
-                string hash;
-                await using (var read = File.OpenRead(layerFile)) hash = Convert.ToHexString(await SHA256.HashDataAsync(read, ct)).ToLowerInvariant();
-                string createdBy = $"/bin/sh -c #(nop) {name} {(matches.Count == 1 ? "file" : "multi")}:{hash} in {dest} ";
+                if (hash is null)
+                {
+                    await ArchiveSourcesAsync();
+                    await using var read = File.OpenRead(layerFile);
+                    hash = Convert.ToHexString(await SHA256.HashDataAsync(read, ct)).ToLowerInvariant();
+                }
+                string kind = matches.Count > 1 ? "multi" : root is null ? (context.Index.IsDirectory(matches[0]) ? "dir" : "file")
+                    : IsDirectory(root, matches[0]) ? "dir" : "file";
+                string createdBy = $"/bin/sh -c #(nop) {name} {kind}:{hash} in {dest} ";
                 string key = $"{name} {from} {instruction.Flag("chown")} {instruction.Flag("chmod")} {hash} {destPath} {destIsDirectory}";
                 if (await TryCacheAsync(key)) return;
+                if (!File.Exists(layerFile)) await ArchiveSourcesAsync();
                 // The layer: the destination's directories as the image has them, then what was copied.
                 string parents = destIsDirectory ? destRelative : destRelative.Contains('/') ? destRelative[..destRelative.LastIndexOf('/')] : "";
                 await Advance(await CreateAsync(ImageStore.CopyConfig(_config), async (stream, token) =>
@@ -205,6 +210,24 @@ public sealed partial class ImageBuilder
                 }, createdBy, key));
             }
             finally { File.Delete(layerFile); }
+        }
+
+        /// <summary>What the sources of a COPY match, in order; null when <paramref name="glob"/> cannot tell. No match
+        /// is Docker's error.</summary>
+        private static List<string>? FindSources(string name, List<string> patterns, Func<string, List<string>?> glob)
+        {
+            var matches = new List<string>();
+            foreach (string pattern in patterns)
+            {
+                var found = glob(Clean(pattern));
+                if (found is null) return null;
+                if (found.Count == 0)
+                    throw new BuildException(pattern.IndexOfAny(['*', '?', '[']) >= 0
+                        ? $"{name} failed: no source files were specified"
+                        : $"{name} failed: file not found in build context or excluded by .dockerignore: stat {pattern}: file does not exist");
+                matches.AddRange(found);
+            }
+            return matches;
         }
 
         private async Task AddSourceAsync(DirectoryArchive archive, RootedDirectory root, string source, string dest,
@@ -303,7 +326,7 @@ public sealed partial class ImageBuilder
             foreach (string part in pattern.Split('/'))
             {
                 var next = new List<string>();
-                var regex = new Regex("^" + Regex.Escape(part).Replace(@"\*", "[^/]*").Replace(@"\?", "[^/]").Replace(@"\[", "[") + "$");
+                var regex = ContextIndex.ComponentPattern(part);
                 foreach (string dir in results)
                 {
                     SafeFileHandle handle;

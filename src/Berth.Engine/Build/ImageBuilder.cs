@@ -35,37 +35,39 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
     public async Task<ImageRecord> BuildAsync(Stream context, BuildRequest request, IBuildOutput output, CancellationToken ct)
     {
         Directory.CreateDirectory(ScratchRoot);
-        string contextDir = Path.Combine(ScratchRoot, "context-" + Guid.NewGuid().ToString("N")[..12]);
-        Directory.CreateDirectory(contextDir);
+        string dockerfileName = string.IsNullOrEmpty(request.Dockerfile) ? "Dockerfile" : request.Dockerfile;
+        var files = await BuildContext.ReceiveAsync(context, ScratchRoot, [dockerfileName, ".dockerignore"], ct);
         try
         {
-            try { await ImageStore.ExtractContextAsync(context, contextDir, ct); }
-            catch (ImageException e) { throw new BadRequestException($"invalid build context: {e.Message}"); }
-            using var root = RootedDirectory.Open(contextDir);
-            string dockerfileName = string.IsNullOrEmpty(request.Dockerfile) ? "Dockerfile" : request.Dockerfile;
-            byte[] dockerfile = ReadContextFile(root, dockerfileName)
+            byte[] dockerfile = await ReadContextFileAsync(files, dockerfileName, ct)
                 ?? throw new BadRequestException($"Cannot locate specified Dockerfile: {dockerfileName}");
-            var ignore = new IgnoreRules(Encoding.UTF8.GetString(ReadContextFile(root, ".dockerignore") ?? []));
+            var ignore = new IgnoreRules(Encoding.UTF8.GetString(await ReadContextFileAsync(files, ".dockerignore", ct) ?? []));
             IReadOnlyList<DockerfileInstruction> instructions;
             try { instructions = DockerfileParser.Parse(Encoding.UTF8.GetString(dockerfile)); }
             catch (DockerfileException e) { throw new BadRequestException(e.Message); }
-            var run = new BuildRun(this, request, output, root, ignore, ct);
+            var run = new BuildRun(this, request, output, files, ignore, ct);
             return await run.ExecuteAsync(instructions);
         }
         finally
         {
-            try { RootedDirectory.RemoveTree(contextDir); }
-            catch (Exception e) { _logger.LogWarning(e, "removing build context {Dir} failed", contextDir); }
+            try { files.Dispose(); }
+            catch (Exception e) { _logger.LogWarning(e, "removing a build context failed"); }
         }
     }
 
-    private static byte[]? ReadContextFile(RootedDirectory root, string name)
+    /// <summary>A file the builder reads itself: from the index, or from the extracted context when the index cannot
+    /// tell (a symlink).</summary>
+    private static async Task<byte[]?> ReadContextFileAsync(BuildContext context, string name, CancellationToken ct)
     {
+        if (context.Index.TryReadFile(name, out var content)) return content;
+        RootedDirectory root;
+        try { root = await context.FilesAsync(ct); }
+        catch (ImageException e) { throw new BadRequestException($"invalid build context: {e.Message}"); }
         try
         {
             using var handle = root.OpenInRoot(name, Interop.O_RDONLY | Interop.O_NONBLOCK);
             using var file = new FileStream(handle, FileAccess.Read, 0);
-            if (file.Length > 16 << 20) throw new BadRequestException($"{name} is larger than 16 MiB");
+            if (file.Length > ContextIndex.KeptFileLimit) throw new BadRequestException($"{name} is larger than 16 MiB");
             using var copy = new MemoryStream();
             file.CopyTo(copy);
             return copy.ToArray();
@@ -76,7 +78,7 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
 
     /// <summary>One build: stages, the current image and config, the build args in scope.</summary>
     private sealed partial class BuildRun(ImageBuilder builder, BuildRequest request, IBuildOutput output,
-        RootedDirectory context, IgnoreRules ignore, CancellationToken ct)
+        BuildContext context, IgnoreRules ignore, CancellationToken ct)
     {
         private readonly Dictionary<string, ImageRecord?> _stages = new(StringComparer.OrdinalIgnoreCase);
         private readonly List<ImageRecord?> _stageList = new();

@@ -51,7 +51,7 @@ public sealed partial class ContainerService
         string upper = UpperDirectory(record.Id);
         if (request.Reference is not null) ImageStore.NormalizeTag(request.Reference);
         await using var frozen = request.Pause ? await FreezeForCommitAsync(record) : null;
-        return await _images.CreateChildAsync(image, new ImageChild
+        var committed = await _images.CreateChildAsync(image, new ImageChild
         {
             Config = config, CreatedBy = string.Join(' ', new[] { record.Path }.Concat(record.Args)),
             Comment = string.IsNullOrEmpty(request.Comment) ? null : request.Comment,
@@ -64,6 +64,13 @@ public sealed partial class ContainerService
                 await archive.AddTreeAsync(root.Handle, "", token);
             },
         }, ct);
+        // dockerd's order: pause, commit, then unpause as the freeze ends.
+        Publish(record, "commit", new Dictionary<string, string>
+        {
+            ["comment"] = request.Comment ?? "", ["imageID"] = committed.Id,
+            ["imageRef"] = request.Reference is null ? "" : ImageStore.NormalizeTag(request.Reference),
+        });
+        return committed;
     }
 
     /// <summary>`docker diff`: every path of the upper directory, A when no image layer has it, C when one does, D for

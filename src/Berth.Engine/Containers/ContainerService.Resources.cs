@@ -20,6 +20,7 @@ public sealed partial class ContainerService
             await _runtime.PauseAsync(record.Id);
             record.State.Paused = true;
             record.State.Status = "paused";
+            Publish(record, "pause");
         });
     }
 
@@ -31,6 +32,7 @@ public sealed partial class ContainerService
             await _runtime.ResumeAsync(record.Id);
             record.State.Paused = false;
             record.State.Status = "running";
+            Publish(record, "unpause");
         });
     }
 

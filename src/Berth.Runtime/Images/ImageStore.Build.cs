@@ -2,6 +2,8 @@ using System.IO.Pipelines;
 using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
+using Berth.Runtime.Files;
+using Microsoft.Win32.SafeHandles;
 
 namespace Berth.Runtime.Images;
 
@@ -155,6 +157,10 @@ public sealed partial class ImageStore
     /// extractor: modes kept, every path checked to stay inside.</summary>
     public static async Task ExtractContextAsync(Stream tar, string directory, CancellationToken ct) =>
         await LayerExtractor.ExtractAsync(await Decompress(tar, ct), directory, null, ct);
+
+    /// <summary>A build context (tar, plain or compressed) written uncompressed to <paramref name="file"/>.</summary>
+    public static async Task SpoolContextAsync(Stream tar, SafeFileHandle file, CancellationToken ct) =>
+        await HandleWriter.CopyAsync(await Decompress(tar, ct), file, ct);
 }
 
 public sealed partial class ImageStore
