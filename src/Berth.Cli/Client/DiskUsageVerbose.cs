@@ -29,7 +29,7 @@ public static class DiskUsageVerbose
         var containers = (usage?["Containers"] as JsonArray ?? []).OfType<JsonNode>().Select(c =>
         {
             c = c.DeepClone();
-            c["SizeRootFs"] = 0; // as docker/cli: no virtual size in this view
+            c["SizeRootFs"] = 0L; // as docker/cli: no virtual size in this view
             return Containers.PsRow(c, trunc, now);
         }).ToList();
         var volumes = (usage?["Volumes"] as JsonArray ?? []).OfType<JsonNode>().Select(v => new Dictionary<string, object?>
