@@ -110,6 +110,55 @@ public sealed class BerthCliTests(EngineFixture fixture, ITestOutputHelper outpu
     }
 
     [Fact]
+    public void Cp_with_a_dash_and_its_refusals_and_system_df_verbose_read_like_docker()
+    {
+        string name = TestNames.Unique("cpd", 12), volume = TestNames.Unique("dfv", 12);
+        string dir = Path.Combine(Engine.Root, TestNames.Unique("cpdash", 16));
+        Directory.CreateDirectory(dir);
+        var env = new Dictionary<string, string> { ["BERTH_HOST"] = Engine.DockerHost };
+        ShResult Shell(string script) => Sh.Run("sh", ["-c", script], TimeSpan.FromSeconds(180), env);
+        try
+        {
+            Ok(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose", "sleep", "300"));
+            foreach (var (args, message) in new[]
+            {
+                (new[] { "cp", name + ":/etc/hostname", name + ":/tmp/" }, "copying between containers is not supported"),
+                (new[] { "cp", Path.Combine(dir, "a"), Path.Combine(dir, "b") }, "must specify at least one container source"),
+            })
+            {
+                var berth = Berth(args);
+                var docker = Engine.Docker(args);
+                Assert.Contains(message, docker.Stderr);
+                Assert.Contains(message, berth.Stderr);
+                Assert.Equal(docker.ExitCode, berth.ExitCode);
+            }
+
+            // "-": a (gzip) tar on stdin into a directory; a tar of the path on stdout.
+            File.WriteAllText(Path.Combine(dir, "note.txt"), "via stdin\n");
+            Ok(Sh.Run("tar", ["-C", dir, "-czf", Path.Combine(dir, "note.tgz"), "note.txt"]));
+            Ok(Shell($"\"{BerthPath}\" cp - {name}:/tmp < {dir}/note.tgz"));
+            Assert.Equal("via stdin", Ok(Engine.Docker("exec", name, "cat", "/tmp/note.txt")).Stdout.Trim());
+            Assert.Equal("note.txt", Ok(Shell($"\"{BerthPath}\" cp {name}:/tmp/note.txt - | tar -tf -")).Stdout.Trim());
+            var notDirectory = Shell($"\"{BerthPath}\" cp - {name}:/tmp/note.txt < {dir}/note.tgz");
+            Assert.NotEqual(0, notDirectory.ExitCode);
+            Assert.Contains("must be a directory", notDirectory.Stderr);
+
+            // system df -v: the volumes section as the docker CLI renders the same engine's answer.
+            Ok(Engine.Docker("volume", "create", volume));
+            static string Volumes(string text) =>
+                text[text.IndexOf("Local Volumes space usage:", StringComparison.Ordinal)..text.IndexOf("Build cache usage", StringComparison.Ordinal)];
+            string berthDf = Ok(Berth("system", "df", "-v")).Stdout;
+            Assert.Contains(volume, Volumes(berthDf));
+            Assert.Equal(Volumes(Ok(Engine.Docker("system", "df", "-v")).Stdout), Volumes(berthDf));
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name);
+            Engine.Docker("volume", "rm", volume);
+        }
+    }
+
+    [Fact]
     public void Attached_runs_print_the_output_on_the_right_streams_and_exit_with_the_container()
     {
         var hi = Berth("run", "--rm", "webapp:noexpose", "echo", "hi");

@@ -126,6 +126,42 @@ public sealed class CopyTests(EngineFixture fixture) : IClassFixture<EngineFixtu
         finally { Engine.Docker("rm", "-f", name); }
     }
 
+    [Fact]
+    public void Put_archive_takes_gzip_bzip2_and_xz_bodies_and_refuses_corrupt_ones_with_a_400()
+    {
+        string dir = Scratch();
+        Directory.CreateDirectory(Path.Combine(dir, "src", "sub"));
+        File.WriteAllText(Path.Combine(dir, "src", "sub", "note.txt"), "packed\n");
+        string name = TestNames.Unique("cpz", 12);
+        Ok("run", "-d", "--name", name, "webapp:noexpose", "sleep", "300");
+        try
+        {
+            foreach (var (tool, flag) in new[] { ("gzip", "-z"), ("bzip2", "-j"), ("xz", "-J") })
+            {
+                string archive = Path.Combine(dir, "a." + tool);
+                EngineFixture.Check(Sh.Run("tar", ["-C", Path.Combine(dir, "src"), flag, "-cf", archive, "sub"]));
+                Ok("exec", name, "mkdir", "-p", "/tmp/" + tool);
+                Assert.Equal(200, Put(name, "/tmp/" + tool, archive));
+                Assert.Equal("packed", Out("exec", name, "cat", $"/tmp/{tool}/sub/note.txt"));
+            }
+            // Broken compressed data is the client's fault: a 400 with Docker's message body, the container unharmed.
+            byte[] broken = File.ReadAllBytes(Path.Combine(dir, "a.xz"));
+            for (int i = 24; i < broken.Length - 16; i++) broken[i] ^= 0x5a;
+            File.WriteAllBytes(Path.Combine(dir, "broken.xz"), broken);
+            Assert.Equal(400, Put(name, "/tmp", Path.Combine(dir, "broken.xz")));
+            Assert.Equal("running", Out("inspect", "-f", "{{.State.Status}}", name));
+        }
+        finally { Engine.Docker("rm", "-f", name); }
+    }
+
+    private int Put(string container, string path, string archive)
+    {
+        var put = Sh.Run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", Engine.SocketPath,
+            "-X", "PUT", "-H", "Content-Type: application/x-tar", "--data-binary", "@" + archive,
+            $"http://docker/v1.47/containers/{container}/archive?path={path}"], TimeSpan.FromSeconds(120));
+        return int.Parse(put.Stdout.Trim());
+    }
+
     public static TheoryData<string> Cases() => new(All("/victim").Select(a => a.Name));
 
     [Theory]

@@ -175,6 +175,46 @@ public sealed class StorageTests(EngineFixture fixture) : IClassFixture<EngineFi
     }
 
     /// <summary>The web app's rootfs plus /data (0750, 1234:5678) holding a file 0640 of the same owner.</summary>
+    [Fact]
+    public void A_volume_is_filled_at_create_unless_nocopy_and_system_df_shows_volume_and_container_sizes()
+    {
+        string image = "volfill" + TestNames.Unique("", 8).ToLowerInvariant();
+        string tar = Path.Combine(Engine.Root, image + ".tar");
+        WriteImageWithOwnedData(tar);
+        Ok("import", "-c", WebAppImage.Cmd, tar, image);
+        string filled = TestNames.Unique("vfill", 12), empty = TestNames.Unique("vnocp", 12);
+        string name = TestNames.Unique("fill", 12), other = TestNames.Unique("nocp", 12);
+        try
+        {
+            // Filled by create itself, as dockerd does: the container never started.
+            Ok("create", "--name", name, "-v", filled + ":/data", image, "sh", "-c", "head -c 5000 /dev/zero > /grown");
+            string data = Out("volume", "inspect", "-f", "{{.Mountpoint}}", filled);
+            Assert.Equal("owned\n", File.ReadAllText(Path.Combine(data, "owned")));
+            Assert.Equal("750 1234:5678|640 1234:5678", Sh.Run("stat", ["-c", "%a %u:%g", data, Path.Combine(data, "owned")])
+                .Stdout.Trim().Replace('\n', '|'));
+            Ok("create", "--name", other, "-v", empty + ":/data:nocopy", image, "true");
+            Assert.Empty(Directory.EnumerateFileSystemEntries(Out("volume", "inspect", "-f", "{{.Mountpoint}}", empty)));
+
+            // system df -v: each volume's size (its 6 bytes) and the containers using it; SizeRw of what the container
+            // wrote (5000 bytes, inspect -s and ps -s alike).
+            Ok("start", "-a", name);
+            var df = Out("system", "df", "-v", "--format", "{{range .Volumes}}{{.Name}} {{.Links}} {{.Size}}\n{{end}}")
+                .Split('\n');
+            Assert.Contains($"{filled} 1 6B", df);
+            Assert.Contains($"{empty} 1 0B", df);
+            Assert.Equal("5000", Out("inspect", "-s", "-f", "{{.SizeRw}}", name));
+            long rootfs = long.Parse(Out("inspect", "-s", "-f", "{{.SizeRootFs}}", name));
+            Assert.Equal(5000 + long.Parse(Out("image", "inspect", "-f", "{{.Size}}", image)), rootfs);
+            Assert.Contains("5kB (virtual", Out("ps", "-a", "-s", "--filter", "name=" + name, "--format", "{{.Size}}"));
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", name, other);
+            Engine.Docker("volume", "rm", filled, empty);
+            Engine.Docker("rmi", image);
+        }
+    }
+
     private static void WriteImageWithOwnedData(string path)
     {
         string basic = path + ".base";

@@ -45,7 +45,17 @@ public static class ContainerEndpoints
         });
 
         app.MapGet("/containers/{id}/json", async (HttpContext ctx, string id) =>
-            await DockerResults.Json(ctx, ContainerViews.Inspect(engine, containers.Get(id))));
+        {
+            var record = containers.Get(id);
+            var inspect = ContainerViews.Inspect(engine, record);
+            if (DockerResults.Flag(ctx, "size")) // `docker inspect -s`
+            {
+                var (rw, rootfs) = containers.DiskUsage(record);
+                inspect["SizeRw"] = rw;
+                inspect["SizeRootFs"] = rootfs;
+            }
+            await DockerResults.Json(ctx, inspect);
+        });
 
         app.MapPost("/containers/{id}/start", async (HttpContext ctx, string id) =>
         {

@@ -22,7 +22,7 @@ public static class PruneEndpoints
             foreach (var c in engine.Containers.All.Where(c => !c.State.Running && !c.State.Restarting
                          && filter.Matches(c.Created, c.Config.Labels)))
             {
-                long size = DirectorySize(Path.Combine(engine.Options.ContainersDirectory, c.Id, "upper"));
+                long size = engine.Containers.DiskUsage(c).SizeRw;
                 try { await engine.Containers.RemoveAsync(c.Id, force: false); }
                 catch (EngineException) { continue; } // started or removed meanwhile
                 deleted.Add(c.Id);
@@ -48,17 +48,6 @@ public static class PruneEndpoints
             long reclaimed = items.Sum(i => i.Deleted is { } id && before.TryGetValue(id, out var image) ? image.Size : 0);
             await DockerResults.Json(ctx, new { ImagesDeleted = deleted.Count > 0 ? deleted : null, SpaceReclaimed = reclaimed });
         });
-    }
-
-    /// <summary>Bytes of the regular files under a directory, symlinks not followed; 0 when it is gone.</summary>
-    public static long DirectorySize(string path)
-    {
-        if (!Directory.Exists(path)) return 0;
-        var options = new EnumerationOptions
-        {
-            RecurseSubdirectories = true, IgnoreInaccessible = true, AttributesToSkip = FileAttributes.ReparsePoint,
-        };
-        return new DirectoryInfo(path).EnumerateFiles("*", options).Sum(f => f.Length);
     }
 }
 

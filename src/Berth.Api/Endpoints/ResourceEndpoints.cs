@@ -15,9 +15,6 @@ public static class ResourceEndpoints
     /// <summary>dockerd samples every second.</summary>
     private static readonly TimeSpan StatsInterval = TimeSpan.FromSeconds(1);
 
-    /// <summary>Volumes' part of `system df`, filled in by the volume store when it lands.</summary>
-    public static Func<BerthEngine, JsonArray> DiskUsageVolumes { get; set; } = _ => [];
-
     public static void Map(IEndpointRouteBuilder app, BerthEngine engine)
     {
         var containers = engine.Containers;
@@ -97,7 +94,7 @@ public static class ResourceEndpoints
                 LayersSize = images.Sum(i => (long?)i["Size"] ?? 0),
                 Images = images,
                 Containers = containerItems,
-                Volumes = DiskUsageVolumes(engine),
+                Volumes = VolumeEndpoints.DiskUsage(engine.Volumes),
                 BuildCache = Array.Empty<object>(),
             });
         });

@@ -55,6 +55,13 @@ public static class VolumeEndpoints
         });
     }
 
+    /// <summary>`system df`'s volumes as dockerd lists them: local volumes without driver options (those are someone
+    /// else's storage), each with its UsageData.</summary>
+    public static JsonArray DiskUsage(VolumeService volumes) =>
+        new(volumes.All.Where(v => v.Driver == VolumeService.LocalDriver && !v.HasMountOptions)
+            .OrderBy(v => v.Name, StringComparer.Ordinal)
+            .Select(v => (JsonNode)Inspect(volumes, v, usage: true)).ToArray());
+
     /// <summary>A volume as `docker volume inspect` shows it; UsageData only for `system df -v`.</summary>
     public static JsonObject Inspect(VolumeService volumes, VolumeRecord v, bool usage = false)
     {

@@ -84,8 +84,9 @@ public static class ContainerViews
         };
         if (size)
         {
-            item["SizeRw"] = 0;
-            item["SizeRootFs"] = 0;
+            var (rw, rootfs) = engine.Containers.DiskUsage(c);
+            item["SizeRw"] = rw;
+            item["SizeRootFs"] = rootfs;
         }
         return item;
     }

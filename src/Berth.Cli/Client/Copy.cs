@@ -26,8 +26,13 @@ public static class Copy
             string src = parse.GetValue(source)!, dst = parse.GetValue(destination)!;
             var (srcContainer, srcPath) = Split(src);
             var (dstContainer, dstPath) = Split(dst);
-            if ((srcContainer is null) == (dstContainer is null))
-                throw new CliException("copying between containers is not supported: one of SRC and DEST must be CONTAINER:PATH");
+            // docker/cli's messages for the two refused directions.
+            if (srcContainer is not null && dstContainer is not null)
+                throw new CliException("copying between containers is not supported");
+            if (srcContainer is null && dstContainer is null)
+                throw new CliException("must specify at least one container source");
+            if (srcContainer is not null && dstPath == "-") return await ToStdoutAsync(api, srcContainer, srcPath, ct);
+            if (srcPath == "-") return await FromStdinAsync(api, dstContainer!, dstPath, parse.GetValue(archive), ct);
             return srcContainer is not null
                 ? await FromContainerAsync(api, srcContainer, srcPath, dstPath, parse.GetValue(follow), ct)
                 : await ToContainerAsync(api, dstContainer!, dstPath, srcPath, parse.GetValue(archive), parse.GetValue(follow), ct);
@@ -115,6 +120,35 @@ public static class Copy
         }
         await rename;
         Console.Error.WriteLine($"Successfully copied {Formatting.HumanSize(copied)} to {local}");
+        return 0;
+    }
+
+    // ---------------------------------------------------------------- "-": a tar on stdout or stdin, as docker cp
+
+    private static async Task<int> ToStdoutAsync(EngineApi api, string container, string path, CancellationToken ct)
+    {
+        using var response = await api.SendAsync(HttpMethod.Get,
+            $"/containers/{EngineApi.Q(container)}/archive?path={EngineApi.Q(path)}", ct, headersOnly: true);
+        await using var body = await response.Content.ReadAsStreamAsync(ct);
+        await using var stdout = Console.OpenStandardOutput();
+        await body.CopyToAsync(stdout, ct);
+        return 0;
+    }
+
+    /// <summary>The tar on stdin goes as it is (compressed too: the engine recognises it) into DEST, which must be a
+    /// directory.</summary>
+    private static async Task<int> FromStdinAsync(EngineApi api, string container, string path, bool keepOwners,
+        CancellationToken ct)
+    {
+        var stat = await StatAsync(api, container, path, ct)
+            ?? throw new CliException($"Error response from daemon: Could not find the file {path} in container {container}");
+        if (!IsDirectory(stat)) throw new CliException($"destination \"{container}:{path}\" must be a directory");
+        await using var stdin = Console.OpenStandardInput();
+        var content = new StreamContent(stdin);
+        content.Headers.ContentType = new("application/x-tar");
+        string query = $"path={EngineApi.Q(path)}&noOverwriteDirNonDir=true" + (keepOwners ? "&copyUIDGID=true" : "");
+        using var _ = await api.SendAsync(HttpMethod.Put, $"/containers/{EngineApi.Q(container)}/archive?{query}", ct,
+            content, chunked: true);
         return 0;
     }
 

@@ -159,10 +159,16 @@ public static class ResourceCommands
     private static Command SystemCommand()
     {
         var format = new Option<string?>("--format") { Description = "Format output using a custom template" };
-        var df = new Command("df", "Show docker disk usage") { format };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Show detailed information on space usage" };
+        var df = new Command("df", "Show docker disk usage") { format, verbose };
         df.Action(async (parse, api, ct) =>
         {
             var usage = await api.GetJsonAsync("/system/df", ct);
+            if (parse.GetValue(verbose))
+            {
+                Console.Out.Write(DiskUsageVerbose.Write(usage, parse.GetValue(format), DateTimeOffset.UtcNow));
+                return 0;
+            }
             var images = usage?["Images"] as JsonArray ?? [];
             var containers = usage?["Containers"] as JsonArray ?? [];
             var volumes = usage?["Volumes"] as JsonArray ?? [];
@@ -180,7 +186,8 @@ public static class ResourceCommands
                 DfRow("Containers", containers.Count, containers.Count(c => c.Str("State") == "running"), containerSize,
                     Reclaimable(stoppedSize, containerSize)),
                 DfRow("Local Volumes", volumes.Count, volumes.Count(v => Num(v, "UsageData", "RefCount") > 0), volumeSize,
-                    Reclaimable(volumeSize, volumeSize)),
+                    Reclaimable(volumes.Where(v => Num(v, "UsageData", "RefCount") == 0).Sum(v => Num(v, "UsageData", "Size")),
+                        volumeSize)),
                 DfRow("Build Cache", 0, 0, 0, "0B"),
             };
             string fmt = parse.GetValue(format) is { Length: > 0 } f ? f

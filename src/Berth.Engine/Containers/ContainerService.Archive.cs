@@ -233,15 +233,16 @@ public sealed partial class ContainerService
     private static bool IsUnder(string path, string directory) =>
         path == directory || path.StartsWith(directory + "/", StringComparison.Ordinal);
 
-    /// <summary>PUT /archive: a tar unpacked under the extraction point by the hardened layer extractor: nothing
-    /// lands outside it, no symlink on the way is followed. Owners are root's unless <paramref name="copyUidGid"/>.
-    /// Takes the directory handle.</summary>
-    public async Task ExtractArchiveAsync(SafeFileHandle directory, Stream tar, bool noOverwriteDirNonDir,
+    /// <summary>PUT /archive: a tar (plain, or compressed with gzip, bzip2, xz or zstd, as dockerd takes it) unpacked
+    /// under the extraction point by the hardened layer extractor: nothing lands outside it, no symlink on the way is
+    /// followed. Owners are root's unless <paramref name="copyUidGid"/>. Takes the directory handle.</summary>
+    public async Task ExtractArchiveAsync(SafeFileHandle directory, Stream body, bool noOverwriteDirNonDir,
         bool copyUidGid, CancellationToken ct)
     {
         using var destination = RootedDirectory.FromHandle(directory, "extraction point");
         try
         {
+            await using var tar = await ArchiveDecompression.OpenAsync(body, ct);
             await LayerExtractor.ExtractCopyAsync(tar, destination,
                 new LayerExtractor.CopyOptions(copyUidGid ? null : (0, 0), noOverwriteDirNonDir), _logger, ct);
         }

@@ -3,6 +3,7 @@ using Berth.Engine.Volumes;
 using Berth.Linux;
 using Berth.Runtime.Containers;
 using Berth.Runtime.Files;
+using Berth.Runtime.Images;
 using Microsoft.Extensions.Logging;
 
 namespace Berth.Engine.Containers;
@@ -103,30 +104,45 @@ public sealed partial class ContainerService
         return Path.Combine(data, m.Subpath.Trim('/'));
     }
 
-    /// <summary>Between runtime create and start (the container's process has not run): each empty volume that asks
-    /// for it gets the content the container's root has at its path, owners and modes kept (as dockerd).</summary>
-    private void FillVolumes(ContainerRecord record, string bundle)
+    /// <summary>At create, as dockerd's populateVolumes: each empty volume that asks for it gets the image's content
+    /// at its path, owners and modes kept, read from a read-only view of the image's layers. Saves the record when a
+    /// volume was filled (CopyData is then off for good).</summary>
+    private void FillVolumesFromImage(ContainerRecord record, ImageRecord image)
+    {
+        if (record.Mounts?.Any(WantsCopy) != true) return;
+        using (var view = new MergedView(_images.LayerDirectories(image), _options.ExecRoot)) FillVolumes(record, view.Path);
+        _store.Save(record);
+    }
+
+    private static bool WantsCopy(MountPointRecord m) => m is { Type: "volume", CopyData: true, Subpath: null };
+
+    /// <summary>Each empty volume that asks for it gets the content <paramref name="rootfs"/> has at its path. Done at
+    /// create; at start (between runtime create and start, before the process runs) only for a container whose
+    /// create did not get that far.</summary>
+    private void FillVolumes(ContainerRecord record, string rootfs)
     {
         if (record.Mounts is null) return;
-        foreach (var m in record.Mounts.Where(m => m is { Type: "volume", CopyData: true, Subpath: null }))
+        foreach (var m in record.Mounts.Where(WantsCopy))
         {
-            m.CopyData = false; // only ever once, as the record saved at the end of start says
-            try
-            {
-                using var volume = RootedDirectory.Open(VolumeStore.DataPath(m.Name!));
-                using var data = volume.OpenDirectory("");
-                if (!TreeCopy.IsEmpty(data)) continue;
-                using var rootfs = RootedDirectory.Open(ContainerRuntime.Rootfs(bundle));
-                Microsoft.Win32.SafeHandles.SafeFileHandle source;
-                try { source = rootfs.OpenInRoot(m.Destination, Interop.O_RDONLY | Interop.O_DIRECTORY); }
-                catch (LinuxException e) when (e.Errno is Errno.ENOENT or Errno.ENOTDIR) { continue; }
-                using (source) TreeCopy.CopyContents(source, data);
-            }
+            try { FillVolume(m, rootfs); }
             catch (LinuxException e)
             {
                 throw new EngineException(500, $"filling volume {m.Name} from {m.Destination}: {e.Message}", e);
             }
+            m.CopyData = false; // only ever once
         }
+    }
+
+    private void FillVolume(MountPointRecord m, string rootfs)
+    {
+        using var volume = RootedDirectory.Open(VolumeStore.DataPath(m.Name!));
+        using var data = volume.OpenDirectory("");
+        if (!TreeCopy.IsEmpty(data)) return;
+        using var root = RootedDirectory.Open(rootfs);
+        Microsoft.Win32.SafeHandles.SafeFileHandle source;
+        try { source = root.OpenInRoot(m.Destination, Interop.O_RDONLY | Interop.O_DIRECTORY); }
+        catch (LinuxException e) when (e.Errno is Errno.ENOENT or Errno.ENOTDIR) { return; }
+        using (source) TreeCopy.CopyContents(source, data);
     }
 
     private void ReleaseVolumes(ContainerRecord record)

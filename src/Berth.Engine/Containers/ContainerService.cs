@@ -121,6 +121,7 @@ public sealed partial class ContainerService
             CreateVolumes(volumes);
             _store.Save(record);
         }
+        FillVolumesFromImage(record, image);
         CrashPoints.Hit("create.after-record");
         Handle(id);
         _runtime.Recover(id, BundleOf(id));
@@ -300,7 +301,7 @@ public sealed partial class ContainerService
             // Read while runc's init waits to exec the command: exec keeps pid and start time.
             var process = ProcessIdentity.Read(pid);
             undo.Push(() => _runtime.DeleteAsync(record.Id).GetAwaiter().GetResult());
-            FillVolumes(record, bundle);
+            FillVolumes(record, ContainerRuntime.Rootfs(bundle));
             CrashPoints.Hit("start.after-runtime-create");
 
             // Attaches that came before start are connected now, between create and start: no output is lost.

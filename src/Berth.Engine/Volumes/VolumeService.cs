@@ -120,17 +120,11 @@ public sealed partial class VolumeService
         return (deleted, reclaimed);
     }
 
-    /// <summary>Bytes of the regular files in the volume (`system df -v`'s UsageData.Size).</summary>
+    /// <summary>Bytes in the volume as dockerd counts them (`system df -v`'s UsageData.Size); -1 when unreadable.</summary>
     public long Size(string name)
     {
-        try
-        {
-            return new DirectoryInfo(DataPath(name)).EnumerateFiles("*", new EnumerationOptions
-            {
-                RecurseSubdirectories = true, AttributesToSkip = FileAttributes.ReparsePoint, IgnoreInaccessible = true,
-            }).Sum(f => f.Length);
-        }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return -1; }
+        try { return TreeSize.Of(DataPath(name)); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException or LinuxException) { return -1; }
     }
 
     // ---------------------------------------------------------------- driver options

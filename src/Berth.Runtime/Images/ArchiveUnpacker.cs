@@ -23,7 +23,7 @@ internal static class ArchiveUnpacker
             while ((entry = await reader.GetNextEntryAsync(copyData: false, ct)) is not null)
                 await UnpackEntryAsync(root, entry, ct);
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
+        catch (Exception e) when (ArchiveDecompression.IsCorruptData(e))
         {
             throw new ImageException($"invalid archive: {e.Message}");
         }

@@ -1,5 +1,4 @@
 using System.Formats.Tar;
-using System.IO.Compression;
 using System.Security.Cryptography;
 using System.Text.Json;
 using System.Text.Json.Nodes;
@@ -239,7 +238,7 @@ public sealed partial class ImageStore
         catch (Exception e)
         {
             layer.Dispose();
-            if (e is InvalidDataException or FormatException)
+            if (ArchiveDecompression.IsCorruptData(e))
                 throw new ImageException($"invalid tar archive: {e.Message}");
             if (LayerExtractor.IsNoSpace(e) && e is not ImageException)
                 throw new ImageStorageException($"no space left on device: {e.Message}");
@@ -317,26 +316,8 @@ public sealed partial class ImageStore
         }
     }
 
-    private static async Task<Stream> Decompress(Stream input, CancellationToken ct)
-    {
-        var buffered = new BufferedStream(input, 65536);
-        var head = new byte[4];
-        int read = 0;
-        // Peek at the gzip or zstd magic without consuming it.
-        var peek = new MemoryStream();
-        while (read < 4)
-        {
-            int n = await buffered.ReadAsync(head.AsMemory(read, 4 - read), ct);
-            if (n == 0) break;
-            read += n;
-        }
-        peek.Write(head, 0, read);
-        peek.Position = 0;
-        Stream joined = new ConcatStream(peek, buffered);
-        if (read >= 2 && head[0] == 0x1f && head[1] == 0x8b) return new GZipStream(joined, CompressionMode.Decompress);
-        if (read == 4 && head[0] == 0x28 && head[1] == 0xb5 && head[2] == 0x2f && head[3] == 0xfd) return new ZstdSharp.DecompressionStream(joined);
-        return joined;
-    }
+    private static Task<Stream> Decompress(Stream input, CancellationToken ct) =>
+        ArchiveDecompression.OpenAsync(new BufferedStream(input, 65536), ct);
 
     // ------------------------------------------------------------------ lookup and tags
 
@@ -570,30 +551,4 @@ internal sealed class HashingStream(Stream inner, Action<int>? counted = null) :
         if (disposing) { _final ??= _hash.GetHashAndReset(); _hash.Dispose(); inner.Dispose(); }
         base.Dispose(disposing);
     }
-}
-
-/// <summary>Two streams read one after the other (the peeked bytes, then the rest).</summary>
-internal sealed class ConcatStream(Stream first, Stream second) : Stream
-{
-    public override int Read(byte[] buffer, int offset, int count) => Read(buffer.AsSpan(offset, count));
-    public override int Read(Span<byte> buffer)
-    {
-        int n = first.Read(buffer);
-        return n > 0 ? n : second.Read(buffer);
-    }
-    public override async ValueTask<int> ReadAsync(Memory<byte> buffer, CancellationToken ct = default)
-    {
-        int n = await first.ReadAsync(buffer, ct);
-        return n > 0 ? n : await second.ReadAsync(buffer, ct);
-    }
-    public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
 }

@@ -85,7 +85,7 @@ public sealed class LayerExtractor
             extractor.ApplyDeferredDirectories();
             return extractor._size;
         }
-        catch (Exception e) when (e is InvalidDataException or FormatException or EndOfStreamException)
+        catch (Exception e) when (ArchiveDecompression.IsCorruptData(e))
         {
             throw new ImageException($"invalid tar archive: {e.Message}");
         }
