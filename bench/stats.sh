@@ -67,7 +67,9 @@ measure() {
   for i in $(seq 1 "$COUNT"); do
     "$cli" run -d --name "bstats-$BENCH_TAG-$i" "$IMAGE" sleep 3600 >/dev/null
   done
-  "$cli" stats >/dev/null 2>&1 &
+  # The docker CLI itself in the background (exec'd, not in a subshell), so that killing it closes the streams.
+  local host=$BERTH_SOCK; [ "$cli" = dkd ] && host=$DOCKERD_SOCK
+  ( DOCKER_HOST="unix://$host" exec "$DOCKER_CLI" stats >/dev/null 2>&1 ) &
   local stats_pid=$!
   sleep "$WARMUP"
   local groups=("$@") pids=() g

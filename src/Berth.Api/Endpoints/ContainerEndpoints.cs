@@ -171,10 +171,16 @@ public static class ContainerEndpoints
                 if (stdin && session.Stdin is { } input && connection.Upgraded)
                     _ = TerminalInput.CancelOnDetach(
                         // A terminal's stdin stays open for the next attach, as dockerd keeps it (StdinOnce or not).
-                        PumpStdinAsync(connection.Input!, input, record.Config.StdinOnce && !tty, detachKeys), leave);
+                        PumpStdinAsync(connection.Input!, input, record.Config.StdinOnce && !tty, detachKeys), leave, orEnd: tty);
                 await foreach (var (stream, data) in session.ReadOutputAsync(ct))
                     if (stream == StdStream.Stdout ? stdout : stderr)
                         await writer.WriteAsync(stream, data, ct);
+            }
+            // The detach keys, or a terminal client gone (the docker CLI finds the keys itself and hangs up): the
+            // container runs on, and dockerd tells the event stream.
+            catch (OperationCanceledException) when (leave.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested)
+            {
+                if (containers.Find(record.Id) is { State.Running: true } running) containers.Publish(running, "detach");
             }
             // A start that failed fails the pending attach too: the client learns why from its start request.
             catch (Exception e) when (e is OperationCanceledException or IOException or EngineException) { }

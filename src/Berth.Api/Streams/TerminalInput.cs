@@ -40,10 +40,12 @@ public static class TerminalInput
         }
     }
 
-    /// <summary>Ends the output side (<paramref name="stream"/>) once the stdin copy reports a detach.</summary>
-    public static async Task CancelOnDetach(Task<bool> pump, CancellationTokenSource stream)
+    /// <summary>Ends the output side (<paramref name="stream"/>) once the stdin copy reports a detach, or, with
+    /// <paramref name="orEnd"/>, once the client's stdin ends (dockerd closes a terminal's outputs with its input).
+    /// </summary>
+    public static async Task CancelOnDetach(Task<bool> pump, CancellationTokenSource stream, bool orEnd = false)
     {
-        if (!await pump) return;
+        if (!await pump && !orEnd) return;
         try { stream.Cancel(); }
         catch (ObjectDisposedException) { } // the stream ended on its own meanwhile
     }
