@@ -35,7 +35,7 @@ public static class ContainerEndpoints
             int? limit = DockerResults.Int(ctx, "limit");
             var filters = ContainerFilters.Parse(ctx.Request.Query["filters"]);
             var list = containers.All
-                .Where(c => all || c.State.Running || limit is > 0 || filters.HasStatusFilter)
+                .Where(c => all || c.State.Running || c.State.Restarting || limit is > 0 || filters.HasStatusFilter)
                 .Where(c => filters.Matches(c, engine))
                 .OrderByDescending(c => c.Created)
                 .Take(limit is > 0 ? limit.Value : int.MaxValue)

@@ -45,7 +45,11 @@ public static class PruneEndpoints
             var deleted = new JsonArray(items.Select(item => (JsonNode)(item.Untagged is { } tag
                 ? new JsonObject { ["Untagged"] = tag } : new JsonObject { ["Deleted"] = item.Deleted }))
                 .ToArray());
-            long reclaimed = items.Sum(i => i.Deleted is { } id && before.TryGetValue(id, out var image) ? image.Size : 0);
+            // The layers no image names any more, each once: one shared by two pruned images is freed once, one
+            // still used by a kept image not at all (dockerd sums the layers it actually removed).
+            var kept = engine.Images.List().SelectMany(i => i.LayerDiffIds).ToHashSet();
+            long reclaimed = before.Values.SelectMany(i => i.LayerDiffIds).Distinct().Where(l => !kept.Contains(l))
+                .Sum(engine.Images.LayerSize);
             await DockerResults.Json(ctx, new { ImagesDeleted = deleted.Count > 0 ? deleted : null, SpaceReclaimed = reclaimed });
         });
     }
