@@ -289,6 +289,14 @@ public sealed class ResourcesTests(ResourcesFixture fixture) : IClassFixture<Res
             string b = EngineFixture.Check(Engine.Docker("commit", second)).Stdout.Trim();
             long Size(string image) => long.Parse(EngineFixture.Check(Engine.Docker("image", "inspect", "-f", "{{.Size}}", image)).Stdout.Trim());
             long expected = Size(b) - Size(Image);
+            // Listing filters as dockerd's: since/before an image, an unknown one refused.
+            string Ids(string filter) => EngineFixture.Check(Engine.Docker("images", "-a", "-q", "--no-trunc", "--filter", filter)).Stdout;
+            Assert.Contains(b, Ids("since=" + a));
+            Assert.DoesNotContain(a, Ids("since=" + a));
+            Assert.Contains(a, Ids("before=" + b));
+            Assert.DoesNotContain(b, Ids("before=" + b));
+            Assert.DoesNotContain(b, Ids("until=1h"));
+            Assert.Contains("No such image", Engine.Docker("images", "--filter", "since=no-such-image:1").Stderr);
             EngineFixture.Check(Engine.Docker("rm", first, second));
             string filters = Uri.EscapeDataString($"{{\"label\":[\"{label}\"]}}");
             var prune = Sh.Run("curl", ["-s", "--unix-socket", Engine.SocketPath, "-X", "POST", $"http://docker/v1.47/images/prune?filters={filters}"]);

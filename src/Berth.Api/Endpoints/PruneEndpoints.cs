@@ -115,7 +115,7 @@ public sealed class PruneFilter
     }
 
     /// <summary>A Go duration before now ("24h"), else Unix seconds or an RFC 3339 time.</summary>
-    private static DateTimeOffset Until(string value)
+    public static DateTimeOffset Until(string value)
     {
         if (value.Length > 1 && char.IsAsciiLetter(value[^1]) && GoDuration.TryParse(value, out var span)) return DateTimeOffset.UtcNow - span;
         return ContainerEndpoints.ParseUnixTime("until", value)
