@@ -171,13 +171,13 @@ public static class ContainerEndpoints
                 if (stdin && session.Stdin is { } input && connection.Upgraded)
                     _ = TerminalInput.CancelOnDetach(
                         // A terminal's stdin stays open for the next attach, as dockerd keeps it (StdinOnce or not).
-                        PumpStdinAsync(connection.Input!, input, record.Config.StdinOnce && !tty, detachKeys), leave, orEnd: tty);
+                        PumpStdinAsync(connection.Input!, input, record.Config.StdinOnce && !tty, detachKeys), leave);
                 await foreach (var (stream, data) in session.ReadOutputAsync(ct))
                     if (stream == StdStream.Stdout ? stdout : stderr)
                         await writer.WriteAsync(stream, data, ct);
             }
-            // The detach keys, or a terminal client gone (the docker CLI finds the keys itself and hangs up): the
-            // container runs on, and dockerd tells the event stream.
+            // The detach keys found by the daemon (a client that sends them raw): the container runs on, and
+            // dockerd tells the event stream.
             catch (OperationCanceledException) when (leave.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested)
             {
                 if (containers.Find(record.Id) is { State.Running: true } running) containers.Publish(running, "detach");

@@ -40,12 +40,10 @@ public static class TerminalInput
         }
     }
 
-    /// <summary>Ends the output side (<paramref name="stream"/>) once the stdin copy reports a detach, or, with
-    /// <paramref name="orEnd"/>, once the client's stdin ends (dockerd closes a terminal's outputs with its input).
-    /// </summary>
-    public static async Task CancelOnDetach(Task<bool> pump, CancellationTokenSource stream, bool orEnd = false)
+    /// <summary>Ends the output side (<paramref name="stream"/>) once the stdin copy reports a detach.</summary>
+    public static async Task CancelOnDetach(Task<bool> pump, CancellationTokenSource stream)
     {
-        if (!await pump && !orEnd) return;
+        if (!await pump) return;
         try { stream.Cancel(); }
         catch (ObjectDisposedException) { } // the stream ended on its own meanwhile
     }
