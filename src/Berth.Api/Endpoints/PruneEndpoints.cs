@@ -36,6 +36,8 @@ public static class PruneEndpoints
             var filter = PruneFilter.Parse(ctx.Request.Query["filters"], ["dangling"]);
             var used = engine.Containers.All.Select(c => c.ImageId).ToHashSet();
             var before = engine.Images.List().ToDictionary(i => i.Id);
+            // Measured before: the prune deletes a freed layer's directory, its size file with it.
+            var layerBytes = before.Values.SelectMany(i => i.LayerDiffIds).Distinct().ToDictionary(l => l, engine.Images.LayerSize);
             // The store keeps what other images name as parent (build steps) and takes untagged images only, unless
             // dangling=false (`docker image prune -a`); images that appeared meanwhile or fail a filter are kept.
             var items = engine.Images.PruneUnused(id => used.Contains(id)
@@ -48,8 +50,7 @@ public static class PruneEndpoints
             // The layers no image names any more, each once: one shared by two pruned images is freed once, one
             // still used by a kept image not at all (dockerd sums the layers it actually removed).
             var kept = engine.Images.List().SelectMany(i => i.LayerDiffIds).ToHashSet();
-            long reclaimed = before.Values.SelectMany(i => i.LayerDiffIds).Distinct().Where(l => !kept.Contains(l))
-                .Sum(engine.Images.LayerSize);
+            long reclaimed = layerBytes.Where(l => !kept.Contains(l.Key)).Sum(l => l.Value);
             await DockerResults.Json(ctx, new { ImagesDeleted = deleted.Count > 0 ? deleted : null, SpaceReclaimed = reclaimed });
         });
     }
