@@ -12,7 +12,7 @@ public static class ClientCommands
     private static readonly Dictionary<string, int> CommandAfterPositional = new() { ["run"] = 1, ["create"] = 1, ["exec"] = 1 };
 
     public static IEnumerable<Command> Create() =>
-        Containers.Create().Concat(Exec.Create()).Concat(Images.Create()).Concat(Registry.Create()).Concat(Networks.Create())
+        Containers.Create().Concat(Exec.Create()).Concat(Attach.Create()).Concat(Images.Create()).Concat(Registry.Create()).Concat(Networks.Create())
             .Concat(Volumes.Create()).Concat(Copy.Create()).Concat(SystemCommands.Create()).Concat(Events.Create())
             .Concat(ResourceCommands.Create()).Concat(Builds.Create()).Concat(ContainerImages.Create());
 

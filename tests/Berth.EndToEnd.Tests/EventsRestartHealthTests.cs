@@ -85,7 +85,7 @@ public sealed class EventsRestartHealthTests(EngineFixture fixture, ITestOutputH
     [Fact]
     public void Restart_policies_restart_with_a_count_and_an_explicit_stop_holds()
     {
-        string failing = TestNames.Unique("rf", 12), always = TestNames.Unique("ra", 12);
+        string failing = TestNames.Unique("rf", 12), always = TestNames.Unique("ra", 12), crashing = TestNames.Unique("rc", 12);
         try
         {
             Ok(Engine.Docker("run", "-d", "--name", failing, "--restart", "on-failure:2", "webapp:noexpose", "sh", "-c", "exit 3"));
@@ -101,10 +101,17 @@ public sealed class EventsRestartHealthTests(EngineFixture fixture, ITestOutputH
             // An API start counts from zero again (it may have restarted once since, being `always`).
             Ok(Engine.Docker("start", always));
             Assert.True(int.Parse(Inspect(always, "{{.RestartCount}}")) < Math.Min(count, 2));
+            // Waiting out its backoff (doubling from 100 ms, so soon seconds long) a container is restarting and,
+            // as dockerd has it, running: `ps` without -a lists it as "Restarting (1) N seconds ago".
+            Ok(Engine.Docker("run", "-d", "--name", crashing, "--restart", "always", "webapp:noexpose", "sh", "-c", "exit 1"));
+            Assert.True(Eventually(() => Inspect(crashing, "{{.State.Status}} {{.State.Running}} {{.State.Restarting}}") == "restarting true true"),
+                Inspect(crashing, "{{.State.Status}} {{.State.Running}} {{.State.Restarting}}"));
+            Assert.True(Eventually(() => Engine.Docker("ps", "--filter", $"name={crashing}", "--format", "{{.Status}}").Stdout.StartsWith("Restarting (1) ")),
+                Engine.Docker("ps", "--filter", $"name={crashing}", "--format", "{{.Status}}").Stdout);
         }
         finally
         {
-            Engine.Docker("rm", "-f", failing, always);
+            Engine.Docker("rm", "-f", failing, always, crashing);
         }
     }
 
@@ -154,6 +161,14 @@ public sealed class EventsRestartHealthTests(EngineFixture fixture, ITestOutputH
             var statuses = Ok(Engine.Docker("events", "--since", since, "--until", UnixNow(), "--filter", $"container={name}",
                 "--filter", "event=health_status", "--format", "{{.Action}}")).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.Equal(["health_status: unhealthy", "health_status: healthy"], statuses);
+            // Each probe is an exec, with dockerd's events for it.
+            string Events(string filter, string format) => Ok(Engine.Docker("events", "--since", since, "--until", UnixNow(),
+                "--filter", $"container={name}", "--filter", filter, "--format", format)).Stdout;
+            Assert.Contains("exec_create: /bin/sh -c test -e /tmp/ok && echo fine\n", Events("event=exec_create", "{{.Action}}"));
+            Assert.Contains("exec_start: /bin/sh -c test -e /tmp/ok && echo fine\n", Events("event=exec_start", "{{.Action}}"));
+            var dies = Events("event=exec_die", "{{.Actor.Attributes.exitCode}}").Split('\n', StringSplitOptions.RemoveEmptyEntries);
+            Assert.Contains("1", dies);
+            Assert.Contains("0", dies);
             Assert.True(int.Parse(Inspect(name, "{{len .State.Health.Log}}")) <= 5);
             Assert.Contains("(healthy)", Ok(Engine.Docker("ps", "--filter", "health=healthy", "--format", "{{.Names}} {{.Status}}")).Stdout);
         }

@@ -273,4 +273,44 @@ public sealed class ResourcesTests(ResourcesFixture fixture) : IClassFixture<Res
         Assert.Equal(["PID", "COMMAND"], r.GetProperty("top_titles").EnumerateArray().Select(t => t.GetString()));
         Assert.Contains("sleep 300", r.GetProperty("top_commands").GetRawText());
     }
+
+    [Fact]
+    public void Image_prune_reclaims_each_freed_layer_once()
+    {
+        // A: the base image's layer + L2; B: A's layers + L3. Pruning both frees L2 once and L3, never the base's
+        // layer (still used): B's size minus the base's.
+        string label = "berth.prune=" + TestNames.Unique("p", 12).ToLowerInvariant();
+        string first = TestNames.Unique("pra", 20), second = TestNames.Unique("prb", 20);
+        try
+        {
+            EngineFixture.Check(Engine.Docker("run", "--name", first, Image, "sh", "-c", "head -c 200000 /dev/zero > /tmp/a"));
+            string a = EngineFixture.Check(Engine.Docker("commit", "--change", "LABEL " + label, first)).Stdout.Trim();
+            EngineFixture.Check(Engine.Docker("run", "--name", second, a, "sh", "-c", "head -c 300000 /dev/zero > /tmp/b"));
+            string b = EngineFixture.Check(Engine.Docker("commit", second)).Stdout.Trim();
+            long Size(string image) => long.Parse(EngineFixture.Check(Engine.Docker("image", "inspect", "-f", "{{.Size}}", image)).Stdout.Trim());
+            long expected = Size(b) - Size(Image);
+            // Listing filters as dockerd's: since/before an image, an unknown one refused.
+            string Ids(string filter) => EngineFixture.Check(Engine.Docker("images", "-a", "-q", "--no-trunc", "--filter", filter)).Stdout;
+            Assert.Contains(b, Ids("since=" + a));
+            Assert.DoesNotContain(a, Ids("since=" + a));
+            Assert.Contains(a, Ids("before=" + b));
+            Assert.DoesNotContain(b, Ids("before=" + b));
+            Assert.DoesNotContain(b, Ids("until=1h"));
+            Assert.Contains("No such image", Engine.Docker("images", "--filter", "since=no-such-image:1").Stderr);
+            EngineFixture.Check(Engine.Docker("rm", first, second));
+            string filters = Uri.EscapeDataString($"{{\"label\":[\"{label}\"]}}");
+            var prune = Sh.Run("curl", ["-s", "--unix-socket", Engine.SocketPath, "-X", "POST", $"http://docker/v1.47/images/prune?filters={filters}"]);
+            using var doc = JsonDocument.Parse(prune.Stdout);
+            var deleted = doc.RootElement.GetProperty("ImagesDeleted").EnumerateArray()
+                .Select(d => d.TryGetProperty("Deleted", out var id) ? id.GetString() : null).ToList();
+            Assert.Contains(a, deleted);
+            Assert.Contains(b, deleted);
+            Assert.True(expected >= 500000, $"layer sizes: {expected}");
+            Assert.Equal(expected, doc.RootElement.GetProperty("SpaceReclaimed").GetInt64());
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", first, second);
+        }
+    }
 }

@@ -23,18 +23,23 @@ public sealed class TerminalFixture : IAsyncLifetime
 /// <summary>The unmodified docker CLI on a real pseudo-terminal (py/terminal.py holds its master, as a terminal
 /// emulator would): `exec -it` and `run -it` get the client's window size and its changes, raw mode (ctrl-c reaches
 /// the container), the exit code, ctrl-p ctrl-q detaching with the process left running, `attach` taking the
-/// terminal back; and a raw hijacked exec whose own DetachKeys the daemon finds.</summary>
+/// terminal back; and a raw hijacked exec whose own DetachKeys the daemon finds. terminal.py can put Berth's own
+/// client on the terminal too (its detach does not pass yet: see the branch's report).</summary>
 public sealed class TerminalTests(TerminalFixture fixture) : IClassFixture<TerminalFixture>
 {
-    [Fact]
-    public void Exec_and_run_on_a_terminal_follow_its_size_and_detach_with_the_process_running()
+    [Theory]
+    [InlineData("docker")]
+    public void Exec_and_run_on_a_terminal_follow_its_size_and_detach_with_the_process_running(string client)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "py", "terminal.py");
+        string binary = client == "docker" ? "/usr/local/bin/docker" : Path.Combine(EngineProcess.RepoRoot(), "berth");
         var result = Sh.Run("python3",
-            [script, fixture.Engine.DockerHost, TerminalFixture.Image, TestNames.Unique("tty", 12).ToLowerInvariant()],
+            [script, fixture.Engine.DockerHost, TerminalFixture.Image, TestNames.Unique("tty", 12).ToLowerInvariant(), binary],
             TimeSpan.FromSeconds(240));
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
-        foreach (string step in new[] { "OK exec tty", "OK exec detach", "OK daemon detach", "OK run tty" })
-            Assert.Contains(step, result.Stdout);
+        var steps = client == "docker"
+            ? new[] { "OK exec tty", "OK exec detach", "OK daemon detach", "OK run tty" }
+            : new[] { "OK exec tty", "OK exec detach", "OK run tty" };
+        foreach (string step in steps) Assert.Contains(step, result.Stdout);
     }
 }

@@ -35,7 +35,7 @@ public static class ContainerEndpoints
             int? limit = DockerResults.Int(ctx, "limit");
             var filters = ContainerFilters.Parse(ctx.Request.Query["filters"]);
             var list = containers.All
-                .Where(c => all || c.State.Running || limit is > 0 || filters.HasStatusFilter)
+                .Where(c => all || c.State.Running || c.State.Restarting || limit is > 0 || filters.HasStatusFilter)
                 .Where(c => filters.Matches(c, engine))
                 .OrderByDescending(c => c.Created)
                 .Take(limit is > 0 ? limit.Value : int.MaxValue)
@@ -185,6 +185,12 @@ public static class ContainerEndpoints
                 await foreach (var (stream, data) in session.ReadOutputAsync(ct))
                     if (stream == StdStream.Stdout ? stdout : stderr)
                         await writer.WriteAsync(stream, data, ct);
+            }
+            // The detach keys found by the daemon (a client that sends them raw): the container runs on, and
+            // dockerd tells the event stream.
+            catch (OperationCanceledException) when (leave.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested)
+            {
+                if (containers.Find(record.Id) is { State.Running: true } running) containers.Publish(running, "detach");
             }
             // A start that failed fails the pending attach too: the client learns why from its start request.
             catch (Exception e) when (e is OperationCanceledException or IOException or EngineException) { }

@@ -21,7 +21,7 @@ public static class ImageEndpoints
             var all = images.List();
             // As dockerd: without all=1, untagged images that are a parent of another (build steps) are left out.
             var parents = DockerResults.Flag(ctx, "all") ? [] : all.Select(i => i.Parent).Where(p => p.Length > 0).ToHashSet();
-            var filter = ImageListFilter.Parse(ctx.Request.Query["filters"]);
+            var filter = ImageListFilter.Parse(ctx.Request.Query["filters"], images.Find);
             var list = all.Where(i => i.RepoTags.Count > 0 || !parents.Contains(i.Id)).OrderByDescending(i => i.Created)
                 .Select(i => filter.Tags(i) is { } tags ? Summary(i with { RepoTags = tags }) : null).OfType<JsonObject>().ToList();
             await DockerResults.Json(ctx, list);

@@ -1,16 +1,20 @@
 using System.Text;
 using System.Text.RegularExpressions;
+using Berth.Engine;
 using Berth.Runtime.Images;
 
 namespace Berth.Api.Endpoints;
 
 /// <summary>GET /images/json's filters as dockerd applies them: reference (Go's path.Match on "name:tag", then on the
-/// name alone; RepoTags keep only the tags that match), dangling, label (key or key=value, all must hold).</summary>
+/// name alone; RepoTags keep only the tags that match), dangling, label (key or key=value, all must hold), before and
+/// since (an image reference: created before / after it; an unknown one is dockerd's 404), until (a time or a Go
+/// duration before now).</summary>
 public sealed class ImageListFilter
 {
     private readonly List<Regex> _references;
     private readonly List<string> _labels;
     private readonly bool? _dangling;
+    private DateTimeOffset? _before, _since, _until;
 
     private ImageListFilter(List<Regex> references, List<string> labels, bool? dangling)
     {
@@ -19,12 +23,21 @@ public sealed class ImageListFilter
         _dangling = dangling;
     }
 
-    public static ImageListFilter Parse(string? json)
+    /// <param name="find">The image a before/since reference names, null when there is none.</param>
+    public static ImageListFilter Parse(string? json, Func<string, ImageRecord?> find)
     {
-        var filters = FilterJson.Parse(json, ["reference", "dangling", "label"]);
+        var filters = FilterJson.Parse(json, ["reference", "dangling", "label", "before", "since", "until"]);
         bool? dangling = PruneFilter.ParseDangling(filters);
         var references = (filters.GetValueOrDefault("reference") ?? []).Select(PathPattern).ToList();
-        return new ImageListFilter(references, filters.GetValueOrDefault("label") ?? [], dangling);
+        DateTimeOffset? CreatedOf(string key) => filters.GetValueOrDefault(key) is [.., var last]
+            ? (find(last) ?? throw new NotFoundException($"No such image: {DockerResults.Shorten(last)}")).Created
+            : null;
+        return new ImageListFilter(references, filters.GetValueOrDefault("label") ?? [], dangling)
+        {
+            _before = CreatedOf("before"),
+            _since = CreatedOf("since"),
+            _until = filters.GetValueOrDefault("until") is [.., var until] ? PruneFilter.Until(until) : null,
+        };
     }
 
     /// <summary>The image's tags that pass (all of them without a reference filter); null when the image is left
@@ -32,6 +45,7 @@ public sealed class ImageListFilter
     public IReadOnlyList<string>? Tags(ImageRecord image)
     {
         if (_dangling is { } dangling && dangling != (image.RepoTags.Count == 0)) return null;
+        if (image.Created >= _before || image.Created <= _since || image.Created >= _until) return null;
         var labels = image.Config.Labels ?? new Dictionary<string, string>();
         foreach (string label in _labels)
         {

@@ -36,6 +36,8 @@ public static class PruneEndpoints
             var filter = PruneFilter.Parse(ctx.Request.Query["filters"], ["dangling"]);
             var used = engine.Containers.All.Select(c => c.ImageId).ToHashSet();
             var before = engine.Images.List().ToDictionary(i => i.Id);
+            // Measured before: the prune deletes a freed layer's directory, its size file with it.
+            var layerBytes = before.Values.SelectMany(i => i.LayerDiffIds).Distinct().ToDictionary(l => l, engine.Images.LayerSize);
             // The store keeps what other images name as parent (build steps) and takes untagged images only, unless
             // dangling=false (`docker image prune -a`); images that appeared meanwhile or fail a filter are kept.
             var items = engine.Images.PruneUnused(id => used.Contains(id)
@@ -45,7 +47,10 @@ public static class PruneEndpoints
             var deleted = new JsonArray(items.Select(item => (JsonNode)(item.Untagged is { } tag
                 ? new JsonObject { ["Untagged"] = tag } : new JsonObject { ["Deleted"] = item.Deleted }))
                 .ToArray());
-            long reclaimed = items.Sum(i => i.Deleted is { } id && before.TryGetValue(id, out var image) ? image.Size : 0);
+            // The layers no image names any more, each once: one shared by two pruned images is freed once, one
+            // still used by a kept image not at all (dockerd sums the layers it actually removed).
+            var kept = engine.Images.List().SelectMany(i => i.LayerDiffIds).ToHashSet();
+            long reclaimed = layerBytes.Where(l => !kept.Contains(l.Key)).Sum(l => l.Value);
             await DockerResults.Json(ctx, new { ImagesDeleted = deleted.Count > 0 ? deleted : null, SpaceReclaimed = reclaimed });
         });
     }
@@ -100,7 +105,7 @@ public sealed class PruneFilter
     }
 
     /// <summary>A Go duration before now ("24h"), else Unix seconds or an RFC 3339 time.</summary>
-    private static DateTimeOffset Until(string value)
+    public static DateTimeOffset Until(string value)
     {
         if (value.Length > 1 && char.IsAsciiLetter(value[^1]) && GoDuration.TryParse(value, out var span)) return DateTimeOffset.UtcNow - span;
         return ContainerEndpoints.ParseUnixTime("until", value)

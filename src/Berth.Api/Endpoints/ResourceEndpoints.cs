@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Text.Json;
 using System.Text.Json.Nodes;
 using Berth.Api.Views;
@@ -57,18 +58,24 @@ public static class ResourceEndpoints
                 var before = oneShot || !record.State.Running ? null : containers.Stats(record);
                 if (before is not null) await Task.Delay(StatsInterval, ctx.RequestAborted);
                 var now = containers.Stats(record);
-                await DockerResults.Json(ctx, StatsViews.Render(record, now, before, version));
+                ctx.Response.ContentType = DockerResults.JsonType;
+                await ctx.Response.Body.WriteAsync(StatsViews.Render(record, now, before, version), ctx.RequestAborted);
                 return;
             }
             ctx.Response.ContentType = DockerResults.JsonType;
             Runtime.Resources.StatsSample? previous = null;
+            // One writer for the stream, writing each object and its newline straight into the response's pipe.
+            var body = ctx.Response.BodyWriter;
+            await using var writer = new Utf8JsonWriter(body, StatsViews.WriterOptions);
             try
             {
                 await foreach (var now in containers.StreamStats(record, StatsInterval, ctx.RequestAborted))
                 {
-                    string line = StatsViews.Render(record, now, previous, version).ToJsonString(EngineJson.Options);
-                    await ctx.Response.WriteAsync(line + "\n", ctx.RequestAborted);
-                    await ctx.Response.Body.FlushAsync(ctx.RequestAborted);
+                    writer.Reset(body);
+                    StatsViews.Write(writer, record, now, previous, version);
+                    writer.Flush();
+                    body.Write("\n"u8);
+                    await body.FlushAsync(ctx.RequestAborted);
                     if (now is null) return;
                     previous = now;
                 }

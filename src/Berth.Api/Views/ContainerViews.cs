@@ -21,7 +21,8 @@ public static class ContainerViews
             ["State"] = new JsonObject
             {
                 ["Status"] = c.State.Status,
-                ["Running"] = c.State.Running,
+                // dockerd counts a container waiting out its restart backoff as running (State.SetRestarting).
+                ["Running"] = c.State.Running || c.State.Restarting,
                 ["Paused"] = c.State.Paused,
                 ["Restarting"] = c.State.Restarting,
                 ["OOMKilled"] = c.State.OOMKilled,

@@ -65,6 +65,8 @@ public static class Containers
             detach, rm, name, publish, publishAll, expose, env, interactive, tty, network, alias, hostname, entrypoint, workdir, user, label, volume, restart,
             securityOpt, privileged, capAdd, capDrop, logDriver, logOpt, readOnly, mount, tmpfs, volumesFrom, image, command,
         };
+        var detachKeys = new Option<string?>("--detach-keys") { Description = Attach.DetachKeysHelp };
+        run.Options.Add(detachKeys);
         var resources = new RunResources();
         foreach (var option in resources.Options) run.Options.Add(option);
         var addresses = new RunNetworkAddresses();
@@ -114,6 +116,7 @@ public static class Containers
                 ConsoleSize = useTty ? Terminal.Size() : (0, 0),
                 Resources = resources.Read(parse),
                 Pull = pull.Read(parse),
+                DetachKeys = parse.GetValue(detachKeys),
             };
             return createOnly ? await CreateOnlyAsync(api, settings, ct) : await RunAsync(api, settings, ct);
         }, runStyleErrors: true);
@@ -137,15 +140,12 @@ public static class Containers
             return 0;
         }
 
-        var stdout = Cli.Stdout;
-        var stderr = Cli.Stderr;
         string query = "stream=1&stdout=1&stderr=1" + (settings.Interactive ? "&stdin=1" : "");
         await using var hijack = await HijackedConnection.OpenAsync(api.Host, api.Versioned($"/containers/{id}/attach?{query}"), null, ct);
         using var waitResponse = await api.SendAsync(HttpMethod.Post, $"/containers/{id}/wait?condition={(settings.AutoRemove ? "removed" : "next-exit")}", ct, headersOnly: true);
 
         using var raw = settings.Tty && settings.Interactive ? Terminal.MakeRaw() : null;
-        var output = hijack.CopyOutputAsync(stdout, stderr, settings.Tty, ct);
-        if (settings.Interactive) _ = Task.Run(() => hijack.SendInputAsync(Console.OpenStandardInput(), ct), ct);
+        var streaming = Attach.StreamAsync(hijack, settings.Tty, settings.Interactive, settings.DetachKeys, ct);
         using var signals = settings.Tty ? null : ProxySignals(api, id);
         try
         {
@@ -163,7 +163,7 @@ public static class Containers
         }
         using var resize = settings.Tty ? Resizer(api, $"/containers/{id}/resize") : null;
 
-        await output;
+        if (await streaming) return 0; // detached: the container runs on
         raw?.Dispose();
         return await ReadWaitStatusAsync(waitResponse, ct);
     }
@@ -233,7 +233,7 @@ public static class Containers
     }
 
     /// <summary>SIGINT/SIGTERM/SIGHUP/SIGQUIT to the client go to the container (docker's --sig-proxy).</summary>
-    private static IDisposable ProxySignals(EngineApi api, string id)
+    internal static IDisposable ProxySignals(EngineApi api, string id)
     {
         var registrations = new List<PosixSignalRegistration>();
         foreach (var (signal, name) in new[] { (PosixSignal.SIGINT, "SIGINT"), (PosixSignal.SIGTERM, "SIGTERM"), (PosixSignal.SIGHUP, "SIGHUP"), (PosixSignal.SIGQUIT, "SIGQUIT") })

@@ -18,9 +18,10 @@ public static class Exec
         var user = new Option<string?>("--user", "-u") { Description = "User name or UID[:GID]" };
         var workdir = new Option<string?>("--workdir", "-w") { Description = "Working directory inside the container" };
         var privileged = new Option<bool>("--privileged") { Description = "Give extended privileges to the command" };
+        var detachKeys = new Option<string?>("--detach-keys") { Description = Attach.DetachKeysHelp };
         var container = new Argument<string>("CONTAINER");
         var command = new Argument<string[]>("COMMAND") { Arity = ArgumentArity.OneOrMore, Description = "Command and arguments (options after CONTAINER belong to the command)" };
-        var exec = new Command("exec", "Execute a command in a running container") { detach, interactive, tty, env, user, workdir, privileged, container, command };
+        var exec = new Command("exec", "Execute a command in a running container") { detach, interactive, tty, env, user, workdir, privileged, detachKeys, container, command };
         return exec.Action(async (parse, api, ct) =>
         {
             bool useTty = parse.GetValue(tty), stdin = parse.GetValue(interactive), background = parse.GetValue(detach);
@@ -31,6 +32,7 @@ public static class Exec
             var size = useTty ? Terminal.Size() : (0, 0);
             var body = BuildCreateBody(parse.GetValue(command)!, parse.GetValue(env) ?? [], parse.GetValue(user), parse.GetValue(workdir),
                 useTty, stdin && !background, !background, parse.GetValue(privileged), size);
+            body["DetachKeys"] = parse.GetValue(detachKeys) ?? "";
             var created = await api.PostJsonAsync($"/containers/{id}/exec", body, ct);
             string execId = created.Str("Id") ?? throw new CliException("the engine returned no exec id");
 
@@ -43,9 +45,12 @@ public static class Exec
             await using var hijack = await HijackedConnection.OpenAsync(api.Host, api.Versioned($"/exec/{execId}/start"), start.ToJsonString(), ct);
             using var raw = useTty && stdin ? Terminal.MakeRaw() : null;
             using var resize = useTty ? Containers.Resizer(api, $"/exec/{execId}/resize") : null;
-            var output = hijack.CopyOutputAsync(Cli.Stdout, Cli.Stderr, useTty, ct);
-            if (stdin) _ = Task.Run(() => hijack.SendInputAsync(Console.OpenStandardInput(), ct), ct);
-            await output;
+            if (await Attach.StreamAsync(hijack, useTty, stdin, parse.GetValue(detachKeys), ct))
+            {
+                // docker exec reports its detach as an error: the exec runs on.
+                raw?.Dispose();
+                throw new CliException("read escape sequence");
+            }
             raw?.Dispose();
             var inspect = await api.GetJsonAsync($"/exec/{execId}/json", ct);
             return inspect?["ExitCode"]?.GetValue<int?>() ?? 0;

@@ -2,6 +2,7 @@ using System.Buffers.Binary;
 using System.Net.Sockets;
 using System.Text;
 using System.Text.Json;
+using Berth.Engine.Containers;
 
 namespace Berth.Cli.Client;
 
@@ -226,18 +227,32 @@ public sealed class HijackedConnection : IAsyncDisposable
         }
     }
 
-    /// <summary>Sends <paramref name="stdin"/> to the container, then half-closes so it sees the end of its input.</summary>
-    public async Task SendInputAsync(Stream stdin, CancellationToken ct)
+    /// <summary>Sends <paramref name="stdin"/> to the container, then half-closes so it sees the end of its input.
+    /// With a <paramref name="detach"/> scanner (a terminal) the detach keys stop it instead, never sent: true then.
+    /// </summary>
+    public async Task<bool> SendInputAsync(Stream stdin, CancellationToken ct, DetachKeyScanner? detach = null)
     {
         var buffer = new byte[16 * 1024];
+        var pass = new List<byte>();
         try
         {
             int n;
             while ((n = await stdin.ReadAsync(buffer, ct)) > 0)
-                await _stream.WriteAsync(buffer.AsMemory(0, n), ct);
+            {
+                if (detach is null)
+                {
+                    await _stream.WriteAsync(buffer.AsMemory(0, n), ct);
+                    continue;
+                }
+                pass.Clear();
+                bool detached = detach.Scan(buffer.AsSpan(0, n), pass);
+                if (pass.Count > 0) await _stream.WriteAsync(pass.ToArray(), ct);
+                if (detached) return true;
+            }
             _socket.Shutdown(SocketShutdown.Send);
         }
         catch (Exception e) when (e is IOException or SocketException or ObjectDisposedException or OperationCanceledException) { }
+        return false;
     }
 
     public void CloseInput()

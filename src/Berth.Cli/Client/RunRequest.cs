@@ -48,6 +48,7 @@ public sealed record RunSettings
     public JsonObject Resources { get; init; } = new();
     /// <summary>--pull, -q and --platform: when and how the image is pulled.</summary>
     public RunPull Pull { get; init; } = RunPull.Default;
+    public string? DetachKeys { get; init; }
 }
 
 /// <summary>The `POST /containers/create` body the docker CLI 28 sends for `docker run`, and its -p/--expose

@@ -56,8 +56,13 @@ public sealed partial class ContainerService
         var spec = new ExecSpec(settings.Command, ProcessEnvironment(record), record.Config.User, record.Config.WorkingDir,
             Tty: false, AttachStdin: false, Privileged: false);
         var output = new StringBuilder();
+        // Each probe is an exec, as dockerd runs it: exec_create, exec_start and exec_die with its execID.
+        var execId = new Dictionary<string, string> { ["execID"] = Networks.NetworkService.NewId() };
+        string command = string.Join(' ', settings.Command);
+        Publish(record, "exec_create: " + command, execId);
         try
         {
+            Publish(record, "exec_start: " + command, execId);
             await using var session = await _runtime.ExecAsync(id, spec, ct);
             using var timeout = CancellationTokenSource.CreateLinkedTokenSource(ct);
             timeout.CancelAfter(settings.Timeout);
@@ -80,6 +85,8 @@ public sealed partial class ContainerService
             output.Clear().Append(e.Message);
         }
         probe.End = DateTimeOffset.UtcNow;
+        if (!ct.IsCancellationRequested)
+            Publish(record, "exec_die", new Dictionary<string, string>(execId) { ["exitCode"] = probe.ExitCode.ToString() });
         probe.Output = output.Length > HealthSettings.MaxOutput ? output.ToString(0, HealthSettings.MaxOutput) : output.ToString();
         return probe;
     }

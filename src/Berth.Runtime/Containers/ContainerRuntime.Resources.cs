@@ -30,7 +30,11 @@ public sealed partial class ContainerRuntime
     /// <summary>One round of a shared sampler (<see cref="StatsCollector"/>): the host's figures given.</summary>
     public StatsSample? ReadStats(string id, (ulong SystemNanos, int OnlineCpus) hostCpu, StatsSource? source)
     {
-        if (GetPid(id) is not int pid || !IsRunning(id)) return null;
+        // A stream that knows the process spares the pidfile: its exit file and /proc still tell whether it runs.
+        int pid;
+        if (source is { Pid: > 0 } && TryGetExit(id) is null && Directory.Exists($"/proc/{source.Pid}")) pid = source.Pid;
+        else if (GetPid(id) is int current && IsRunning(id)) pid = current;
+        else return null;
         return (_statsReader ??= new ContainerStatsReader(Cgroups)).Read(pid, hostCpu, source);
     }
 

@@ -1,4 +1,5 @@
-using System.Globalization;
+using System.Buffers.Text;
+using System.Text;
 
 namespace Berth.Runtime.Resources;
 
@@ -19,16 +20,36 @@ public sealed record StatsSample(DateTimeOffset Read, CpuSample Cpu, MemorySampl
     IReadOnlyList<BlkioEntry> IoServiceBytes, IReadOnlyList<BlkioEntry> IoServiced, ulong PidsCurrent, ulong PidsLimit,
     IReadOnlyDictionary<string, NetworkSample> Networks);
 
-/// <summary>What a stats stream keeps between samples: the cgroup directories of the process it last read.</summary>
-public sealed class StatsSource
+/// <summary>What a stats stream keeps between samples: the cgroup directories of the process it last read, and its
+/// cgroup files held open.</summary>
+public sealed class StatsSource : IDisposable
 {
     internal int Pid { get; set; }
     internal IReadOnlyDictionary<string, string>? Directories { get; set; }
+    internal KernelFiles Files { get; private set; } = new();
+
+    /// <summary>Another process (a restart): its cgroup may be another, so its files are opened anew.</summary>
+    internal void Reset(int pid, IReadOnlyDictionary<string, string> directories)
+    {
+        Files.Dispose();
+        Files = new KernelFiles();
+        (Pid, Directories) = (pid, directories);
+    }
+
+    /// <summary>The stream ended: its files are closed and stay so.</summary>
+    internal bool Disposed { get; private set; }
+
+    public void Dispose()
+    {
+        Disposed = true;
+        Files.Dispose();
+    }
 }
 
 /// <summary>Reads a container's figures from its cgroup (v1 controllers or the v2 directory, found through the
 /// init's /proc/PID/cgroup), the host's /proc/stat and the container's own network namespace (/proc/PID/net/dev
-/// shows the namespace of that process).</summary>
+/// shows the namespace of that process). Parsing works on the files' bytes: a sample a second per container
+/// allocates only what it hands on.</summary>
 public sealed class ContainerStatsReader(CgroupHost host)
 {
     /// <summary>USER_HZ: /proc/stat and cpuacct.stat count in 1/100 s on Linux.</summary>
@@ -40,136 +61,166 @@ public sealed class ContainerStatsReader(CgroupHost host)
     /// <param name="source">A stream's memory of where the container's cgroup files are, found once per process.</param>
     public StatsSample Read(int pid, (ulong SystemNanos, int OnlineCpus) hostCpu, StatsSource? source)
     {
-        IReadOnlyDictionary<string, string> dirs;
-        if (source is { Directories: { } known } && source.Pid == pid) dirs = known;
-        else
+        if (source is null)
         {
-            dirs = host.DirectoriesOf(pid);
-            if (source is not null) (source.Pid, source.Directories) = (pid, dirs);
+            using var once = new StatsSource();
+            return Read(pid, hostCpu, once);
         }
+        if (source.Directories is null || source.Pid != pid) source.Reset(pid, host.DirectoriesOf(pid));
+        var dirs = source.Directories!;
         var (system, online) = hostCpu;
-        var sample = host.Version == CgroupVersion.V2 && dirs.TryGetValue("", out var unified)
-            ? ReadV2(unified, system, online)
-            : ReadV1(dirs, system, online);
-        return sample with { Networks = Networks(pid) };
+        var networks = Networks(pid);
+        return host.Version == CgroupVersion.V2 && dirs.TryGetValue("", out var unified)
+            ? ReadV2(source.Files, unified, system, online, networks)
+            : ReadV1(source.Files, dirs, system, online, networks);
     }
 
-    private static StatsSample ReadV1(IReadOnlyDictionary<string, string> dirs, ulong system, int online)
+    private static StatsSample ReadV1(KernelFiles files, IReadOnlyDictionary<string, string> dirs, ulong system, int online,
+        IReadOnlyDictionary<string, NetworkSample> networks)
     {
         string Dir(string controller) => dirs.TryGetValue(controller, out var d) ? d : "/nonexistent";
         string cpuacct = Dir("cpuacct"), memory = Dir("memory"), blkio = Dir("blkio"), pids = Dir("pids");
-        var ticks = KeyValues(Path.Combine(cpuacct, "cpuacct.stat"));
-        var throttling = KeyValues(Path.Combine(Dir("cpu"), "cpu.stat"));
-        var perCpu = Text(Path.Combine(cpuacct, "cpuacct.usage_percpu"))
-            .Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(Parse).ToList();
-        var cpu = new CpuSample(Number(Path.Combine(cpuacct, "cpuacct.usage")),
+        var ticks = KeyValues(files.Read(Path.Combine(cpuacct, "cpuacct.stat")));
+        var throttling = KeyValues(files.Read(Path.Combine(Dir("cpu"), "cpu.stat")));
+        var perCpu = Numbers(files.Read(Path.Combine(cpuacct, "cpuacct.usage_percpu")));
+        var cpu = new CpuSample(Number(files.Read(Path.Combine(cpuacct, "cpuacct.usage"))),
             ticks.GetValueOrDefault("system") * NanosPerTick, ticks.GetValueOrDefault("user") * NanosPerTick,
             perCpu, system, online, throttling.GetValueOrDefault("nr_periods"),
             throttling.GetValueOrDefault("nr_throttled"), throttling.GetValueOrDefault("throttled_time"));
-        var memoryStats = KeyValues(Path.Combine(memory, "memory.stat"));
-        var mem = new MemorySample(Number(Path.Combine(memory, "memory.usage_in_bytes")),
-            Number(Path.Combine(memory, "memory.max_usage_in_bytes")),
-            Math.Min(Number(Path.Combine(memory, "memory.limit_in_bytes")), HostMemory()),
-            Number(Path.Combine(memory, "memory.failcnt")), memoryStats);
+        var memoryStats = KeyValues(files.Read(Path.Combine(memory, "memory.stat")));
+        var mem = new MemorySample(Number(files.Read(Path.Combine(memory, "memory.usage_in_bytes"))),
+            Number(files.Read(Path.Combine(memory, "memory.max_usage_in_bytes"))),
+            Math.Min(Number(files.Read(Path.Combine(memory, "memory.limit_in_bytes"))), HostMemory()),
+            Number(files.Read(Path.Combine(memory, "memory.failcnt"))), memoryStats);
         // CFQ's recursive files when the scheduler keeps them, else the throttle policy's (always there).
-        string bytes = Path.Combine(blkio, "blkio.io_service_bytes_recursive");
-        string serviced = Path.Combine(blkio, "blkio.io_serviced_recursive");
-        if (BlkioV1(bytes).Count == 0)
-        {
-            bytes = Path.Combine(blkio, "blkio.throttle.io_service_bytes");
-            serviced = Path.Combine(blkio, "blkio.throttle.io_serviced");
-        }
-        return new StatsSample(DateTimeOffset.UtcNow, cpu, mem, BlkioV1(bytes), BlkioV1(serviced),
-            Number(Path.Combine(pids, "pids.current")), Number(Path.Combine(pids, "pids.max")),
-            new Dictionary<string, NetworkSample>());
+        var bytes = ParseBlkioV1(files.Read(Path.Combine(blkio, "blkio.io_service_bytes_recursive")));
+        var serviced = bytes.Count > 0
+            ? ParseBlkioV1(files.Read(Path.Combine(blkio, "blkio.io_serviced_recursive")))
+            : ParseBlkioV1(files.Read(Path.Combine(blkio, "blkio.throttle.io_serviced")));
+        if (bytes.Count == 0) bytes = ParseBlkioV1(files.Read(Path.Combine(blkio, "blkio.throttle.io_service_bytes")));
+        return new StatsSample(DateTimeOffset.UtcNow, cpu, mem, bytes, serviced,
+            Number(files.Read(Path.Combine(pids, "pids.current"))), Number(files.Read(Path.Combine(pids, "pids.max"))),
+            networks);
     }
 
-    private static StatsSample ReadV2(string dir, ulong system, int online)
+    private static StatsSample ReadV2(KernelFiles files, string dir, ulong system, int online,
+        IReadOnlyDictionary<string, NetworkSample> networks)
     {
-        var cpuStat = KeyValues(Path.Combine(dir, "cpu.stat"));
+        var cpuStat = KeyValues(files.Read(Path.Combine(dir, "cpu.stat")));
         var cpu = new CpuSample(cpuStat.GetValueOrDefault("usage_usec") * 1000,
             cpuStat.GetValueOrDefault("system_usec") * 1000, cpuStat.GetValueOrDefault("user_usec") * 1000, null,
             system, online, cpuStat.GetValueOrDefault("nr_periods"), cpuStat.GetValueOrDefault("nr_throttled"),
             cpuStat.GetValueOrDefault("throttled_usec") * 1000);
-        var mem = new MemorySample(Number(Path.Combine(dir, "memory.current")), 0,
-            Math.Min(Number(Path.Combine(dir, "memory.max")), HostMemory()), 0,
-            KeyValues(Path.Combine(dir, "memory.stat")));
-        var (bytes, serviced) = IoStatV2(Path.Combine(dir, "io.stat"));
+        var mem = new MemorySample(Number(files.Read(Path.Combine(dir, "memory.current"))), 0,
+            Math.Min(Number(files.Read(Path.Combine(dir, "memory.max"))), HostMemory()), 0,
+            KeyValues(files.Read(Path.Combine(dir, "memory.stat"))));
+        var (bytes, serviced) = ParseIoStatV2(files.Read(Path.Combine(dir, "io.stat")));
         return new StatsSample(DateTimeOffset.UtcNow, cpu, mem, bytes, serviced,
-            Number(Path.Combine(dir, "pids.current")), Number(Path.Combine(dir, "pids.max")),
-            new Dictionary<string, NetworkSample>());
+            Number(files.Read(Path.Combine(dir, "pids.current"))), Number(files.Read(Path.Combine(dir, "pids.max"))),
+            networks);
     }
 
     /// <summary>v1 blkio lines: "8:0 Read 4096" (and a "Total N" line, skipped).</summary>
-    public static List<BlkioEntry> BlkioV1(string path) => ParseBlkioV1(Text(path));
+    public static List<BlkioEntry> ParseBlkioV1(string text) => ParseBlkioV1(Encoding.UTF8.GetBytes(text));
 
-    public static List<BlkioEntry> ParseBlkioV1(string text)
+    public static List<BlkioEntry> ParseBlkioV1(ReadOnlySpan<byte> text)
     {
         var entries = new List<BlkioEntry>();
-        foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var line in text.Split((byte)'\n'))
         {
-            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length != 3 || f[0].Split(':') is not [var major, var minor]) continue;
-            entries.Add(new BlkioEntry(Parse(major), Parse(minor), f[1], Parse(f[2])));
+            var fields = new Fields(text[line]);
+            if (!fields.Next(out var device) || !fields.Next(out var op) || !fields.Next(out var value) || fields.Next(out _)
+                || !Device(device, out ulong major, out ulong minor)) continue;
+            entries.Add(new BlkioEntry(major, minor, Intern(op), Parse(value)));
         }
         return entries;
     }
 
     /// <summary>v2 io.stat: "8:0 rbytes=1 wbytes=2 rios=3 wios=4 dbytes=0 dios=0", as dockerd maps it.</summary>
-    public static (List<BlkioEntry> Bytes, List<BlkioEntry> Serviced) ParseIoStatV2(string text)
+    public static (List<BlkioEntry> Bytes, List<BlkioEntry> Serviced) ParseIoStatV2(string text) =>
+        ParseIoStatV2(Encoding.UTF8.GetBytes(text));
+
+    public static (List<BlkioEntry> Bytes, List<BlkioEntry> Serviced) ParseIoStatV2(ReadOnlySpan<byte> text)
     {
         List<BlkioEntry> bytes = [], serviced = [];
-        foreach (string line in text.Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var line in text.Split((byte)'\n'))
         {
-            string[] f = line.Split(' ', StringSplitOptions.RemoveEmptyEntries);
-            if (f.Length < 2 || f[0].Split(':') is not [var majorText, var minorText]) continue;
-            ulong major = Parse(majorText), minor = Parse(minorText);
-            foreach (string pair in f[1..])
+            var fields = new Fields(text[line]);
+            if (!fields.Next(out var device) || !Device(device, out ulong major, out ulong minor)) continue;
+            while (fields.Next(out var pair))
             {
-                if (pair.Split('=') is not [var key, var value]) continue;
-                var entry = key switch
+                int eq = pair.IndexOf((byte)'=');
+                if (eq < 0) continue;
+                var (list, op) = pair[..eq] switch
                 {
-                    "rbytes" => (bytes, "read"), "wbytes" => (bytes, "write"),
-                    "rios" => (serviced, "read"), "wios" => (serviced, "write"),
+                    var k when k.SequenceEqual("rbytes"u8) => (bytes, "read"),
+                    var k when k.SequenceEqual("wbytes"u8) => (bytes, "write"),
+                    var k when k.SequenceEqual("rios"u8) => (serviced, "read"),
+                    var k when k.SequenceEqual("wios"u8) => (serviced, "write"),
                     _ => ((List<BlkioEntry>?)null, ""),
                 };
-                entry.Item1?.Add(new BlkioEntry(major, minor, entry.Item2, Parse(value)));
+                list?.Add(new BlkioEntry(major, minor, op, Parse(pair[(eq + 1)..])));
             }
         }
         return (bytes, serviced);
     }
 
-    private static (List<BlkioEntry>, List<BlkioEntry>) IoStatV2(string path) => ParseIoStatV2(Text(path));
+    private static bool Device(ReadOnlySpan<byte> text, out ulong major, out ulong minor)
+    {
+        int colon = text.IndexOf((byte)':');
+        major = minor = 0;
+        if (colon < 0 || text[(colon + 1)..].IndexOf((byte)':') >= 0) return false;
+        major = Parse(text[..colon]);
+        minor = Parse(text[(colon + 1)..]);
+        return true;
+    }
 
-    /// <summary>/proc/PID/net/dev of the container's namespace, loopback left out as dockerd does.</summary>
-    public static Dictionary<string, NetworkSample> Networks(int pid) => ParseNetDev(Text($"/proc/{pid}/net/dev"));
+    /// <summary>/proc/PID/net/dev of the container's namespace, loopback left out as dockerd does. Opened for each
+    /// sample: an open file there would hold the namespace alive after the container.</summary>
+    public static Dictionary<string, NetworkSample> Networks(int pid) =>
+        ParseNetDev(ReadBytes($"/proc/{pid}/net/dev"));
 
-    public static Dictionary<string, NetworkSample> ParseNetDev(string text)
+    public static Dictionary<string, NetworkSample> ParseNetDev(string text) => ParseNetDev(Encoding.UTF8.GetBytes(text));
+
+    public static Dictionary<string, NetworkSample> ParseNetDev(ReadOnlySpan<byte> text)
     {
         var result = new Dictionary<string, NetworkSample>();
-        foreach (string line in text.Split('\n').Skip(2))
+        int lineNumber = 0;
+        Span<ulong> f = stackalloc ulong[16];
+        foreach (var range in text.Split((byte)'\n'))
         {
-            int colon = line.IndexOf(':');
+            var line = text[range];
+            if (lineNumber++ < 2) continue;
+            int colon = line.IndexOf((byte)':');
             if (colon < 0) continue;
-            string name = line[..colon].Trim();
-            var f = line[(colon + 1)..].Split(' ', StringSplitOptions.RemoveEmptyEntries).Select(Parse).ToArray();
-            if (name == "lo" || f.Length < 12) continue;
-            result[name] = new NetworkSample(f[0], f[1], f[2], f[3], f[8], f[9], f[10], f[11]);
+            var name = line[..colon].Trim((byte)' ');
+            var fields = new Fields(line[(colon + 1)..]);
+            int count = 0;
+            while (count < f.Length && fields.Next(out var field)) f[count++] = Parse(field);
+            if (name.SequenceEqual("lo"u8) || count < 12) continue;
+            result[Intern(name)] = new NetworkSample(f[0], f[1], f[2], f[3], f[8], f[9], f[10], f[11]);
         }
         return result;
     }
 
     /// <summary>The host's CPU time in ns (the first line of /proc/stat, all fields) and the online CPU count.</summary>
-    public static (ulong SystemNanos, int OnlineCpus) HostCpu(string? procStat = null)
+    public static (ulong SystemNanos, int OnlineCpus) HostCpu(string? procStat = null) =>
+        HostCpu(procStat is null ? ReadBytes("/proc/stat") : Encoding.UTF8.GetBytes(procStat));
+
+    public static (ulong SystemNanos, int OnlineCpus) HostCpu(ReadOnlySpan<byte> procStat)
     {
         ulong total = 0;
         int online = 0;
-        foreach (string line in (procStat ?? Text("/proc/stat")).Split('\n'))
+        foreach (var range in procStat.Split((byte)'\n'))
         {
-            if (line.StartsWith("cpu ", StringComparison.Ordinal))
-                foreach (string field in line.Split(' ', StringSplitOptions.RemoveEmptyEntries).Skip(1).Take(8))
-                    total += Parse(field);
-            else if (line.StartsWith("cpu", StringComparison.Ordinal)) online++;
+            var line = procStat[range];
+            if (line.StartsWith("cpu "u8))
+            {
+                var fields = new Fields(line);
+                fields.Next(out _);
+                for (int i = 0; i < 8 && fields.Next(out var field); i++) total += Parse(field);
+            }
+            else if (line.StartsWith("cpu"u8)) online++;
             else break;
         }
         return (total * NanosPerTick, online);
@@ -182,37 +233,91 @@ public sealed class ContainerStatsReader(CgroupHost host)
 
     private static ulong ReadMemTotal()
     {
-        foreach (string line in Text("/proc/meminfo").Split('\n'))
-            if (line.StartsWith("MemTotal:", StringComparison.Ordinal))
-                return Parse(line.Split(' ', StringSplitOptions.RemoveEmptyEntries)[1]) * 1024;
-        return ulong.MaxValue;
+        ulong kib = KeyValues(ReadBytes("/proc/meminfo"), ':').GetValueOrDefault("MemTotal");
+        return kib == 0 ? ulong.MaxValue : kib * 1024;
     }
 
-    /// <summary>"key value" lines (memory.stat, cpu.stat, cpuacct.stat).</summary>
-    public static Dictionary<string, ulong> KeyValues(string path)
+    /// <summary>"key value" lines (memory.stat, cpu.stat, cpuacct.stat, memory.events).</summary>
+    public static Dictionary<string, ulong> KeyValues(string path) => KeyValues(ReadBytes(path));
+
+    /// <summary>"key value" lines, or "key: value unit" with <paramref name="separator"/> ':' (meminfo).</summary>
+    public static Dictionary<string, ulong> KeyValues(ReadOnlySpan<byte> text, char separator = ' ')
     {
         var result = new Dictionary<string, ulong>();
-        foreach (string line in Text(path).Split('\n', StringSplitOptions.RemoveEmptyEntries))
+        foreach (var range in text.Split((byte)'\n'))
         {
-            int space = line.IndexOf(' ');
-            if (space > 0) result[line[..space]] = Parse(line[(space + 1)..]);
+            var line = text[range];
+            int end = line.IndexOf((byte)separator);
+            if (end <= 0) continue;
+            var value = new Fields(line[(end + 1)..]);
+            result[Intern(line[..end])] = value.Next(out var number) ? Parse(number) : 0;
         }
         return result;
     }
 
-    /// <summary>A one-number file; "max" (v2's unlimited) and a missing file read as 0 or the largest value.</summary>
-    private static ulong Number(string path)
+    /// <summary>Space-separated numbers (cpuacct.usage_percpu).</summary>
+    private static List<ulong> Numbers(ReadOnlySpan<byte> text)
     {
-        string text = Text(path).Trim();
-        return text == "max" ? ulong.MaxValue : Parse(text);
+        var result = new List<ulong>();
+        var fields = new Fields(text);
+        while (fields.Next(out var field)) result.Add(Parse(field));
+        return result;
     }
 
-    private static ulong Parse(string s) =>
-        ulong.TryParse(s.Trim(), NumberStyles.None, CultureInfo.InvariantCulture, out ulong v) ? v : 0;
-
-    private static string Text(string path)
+    /// <summary>A one-number file; "max" (v2's unlimited) and a missing file read as 0 or the largest value.</summary>
+    private static ulong Number(ReadOnlySpan<byte> text)
     {
-        try { return File.ReadAllText(path); }
-        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return ""; }
+        text = text.Trim("\n \t"u8);
+        return text.SequenceEqual("max"u8) ? ulong.MaxValue : Parse(text);
+    }
+
+    private static ulong Parse(ReadOnlySpan<byte> s)
+    {
+        s = s.Trim("\n \t"u8);
+        return Utf8Parser.TryParse(s, out ulong v, out int used) && used == s.Length ? v : 0;
+    }
+
+    /// <summary>Names the kernel repeats every sample (memory.stat keys, devices): one string each, not one a read.
+    /// </summary>
+    private static string Intern(ReadOnlySpan<byte> name)
+    {
+        Span<char> chars = stackalloc char[Math.Min(name.Length, 256)];
+        int length = Encoding.UTF8.GetChars(name[..chars.Length], chars);
+        lock (Names)
+        {
+            var lookup = Names.GetAlternateLookup<ReadOnlySpan<char>>();
+            if (lookup.TryGetValue(chars[..length], out string? known)) return known;
+            string added = new(chars[..length]);
+            if (Names.Count < 4096) Names.Add(added);
+            return added;
+        }
+    }
+
+    private static readonly HashSet<string> Names = new(StringComparer.Ordinal);
+
+    private static byte[] ReadBytes(string path)
+    {
+        try { return File.ReadAllBytes(path); }
+        catch (Exception e) when (e is IOException or UnauthorizedAccessException) { return []; }
+    }
+
+    /// <summary>The space-separated fields of one line, without allocating.</summary>
+    private ref struct Fields(ReadOnlySpan<byte> line)
+    {
+        private ReadOnlySpan<byte> _rest = line;
+
+        public bool Next(out ReadOnlySpan<byte> field)
+        {
+            _rest = _rest.TrimStart(" \t"u8);
+            int end = _rest.IndexOfAny(" \t"u8);
+            if (_rest.IsEmpty)
+            {
+                field = default;
+                return false;
+            }
+            field = end < 0 ? _rest : _rest[..end];
+            _rest = end < 0 ? default : _rest[end..];
+            return true;
+        }
     }
 }

@@ -26,20 +26,20 @@ public sealed class StatsCollector(ContainerRuntime runtime, TimeSpan interval)
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)
     {
         var watch = new Watch(id);
-        var first = runtime.ReadStats(id, ContainerStatsReader.HostCpu(), watch.Source);
-        yield return first;
-        if (first is null) yield break;
-        lock (_lock)
-        {
-            _watches.Add(watch);
-            if (!_running)
-            {
-                _running = true;
-                _ = Task.Run(RunAsync, CancellationToken.None);
-            }
-        }
         try
         {
+            var first = runtime.ReadStats(id, ContainerStatsReader.HostCpu(), watch.Source);
+            yield return first;
+            if (first is null) yield break;
+            lock (_lock)
+            {
+                _watches.Add(watch);
+                if (!_running)
+                {
+                    _running = true;
+                    _ = Task.Run(RunAsync, CancellationToken.None);
+                }
+            }
             await foreach (var sample in watch.Samples.Reader.ReadAllAsync(ct))
             {
                 yield return sample;
@@ -49,12 +49,15 @@ public sealed class StatsCollector(ContainerRuntime runtime, TimeSpan interval)
         finally
         {
             lock (_lock) _watches.Remove(watch);
+            // A round that took the watch before it left may still be reading its files.
+            lock (watch.Source) watch.Source.Dispose();
         }
     }
 
     private async Task RunAsync()
     {
         using var timer = new PeriodicTimer(interval);
+        using var hostFiles = new KernelFiles();
         while (await timer.WaitForNextTickAsync())
         {
             Watch[] watches;
@@ -67,11 +70,15 @@ public sealed class StatsCollector(ContainerRuntime runtime, TimeSpan interval)
                 }
                 watches = _watches.ToArray();
             }
-            var host = ContainerStatsReader.HostCpu();
+            var host = ContainerStatsReader.HostCpu(hostFiles.Read("/proc/stat"));
             foreach (var watch in watches)
             {
                 StatsSample? sample;
-                try { sample = runtime.ReadStats(watch.Id, host, watch.Source); }
+                try
+                {
+                    lock (watch.Source)
+                        sample = watch.Source.Disposed ? null : runtime.ReadStats(watch.Id, host, watch.Source);
+                }
                 catch (Exception e) when (e is IOException or RuntimeException or UnauthorizedAccessException)
                 {
                     sample = null;

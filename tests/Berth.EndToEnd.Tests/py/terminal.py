@@ -1,7 +1,8 @@
 """The docker CLI on a real terminal (a pseudo-terminal this script holds, as a user's xterm would), and a raw
 hijacked exec for the daemon's own detach keys.
 
-usage: terminal.py DOCKER_HOST IMAGE NAME_PREFIX
+usage: terminal.py DOCKER_HOST IMAGE NAME_PREFIX [CLIENT]
+CLIENT (default: the docker CLI) is the client put on the terminal, e.g. Berth's own; checks go through docker.
 Prints "OK <step>" for each step that passed; exits non-zero with the reason on the first that did not.
 """
 import fcntl
@@ -17,6 +18,7 @@ import termios
 import time
 
 HOST, IMAGE, PREFIX = sys.argv[1], sys.argv[2], sys.argv[3]
+CLIENT = sys.argv[4] if len(sys.argv) > 4 else "/usr/local/bin/docker"
 SOCKET = HOST[len("unix://"):]
 ENV = dict(os.environ, DOCKER_HOST=HOST)
 PATIENCE = 20  # seconds: the machine may be loaded
@@ -40,7 +42,7 @@ class Terminal:
     def __init__(self, args, rows, cols):
         self.master, slave = os.openpty()
         self.resize(rows, cols)
-        self.process = subprocess.Popen(["/usr/local/bin/docker", *args], env=ENV, stdin=slave, stdout=slave,
+        self.process = subprocess.Popen([CLIENT, *args], env=ENV, stdin=slave, stdout=slave,
                                         stderr=slave, start_new_session=True)
         os.close(slave)
         self.seen = b""
@@ -237,7 +239,8 @@ docker("run", "-d", "--name", container, IMAGE, "sleep", "600")
 try:
     exec_on_a_terminal(container)
     exec_detach_keys(container)
-    daemon_detach_keys(container)
+    if CLIENT.endswith("/docker"):  # the daemon's side, through raw sockets: once is enough
+        daemon_detach_keys(container)
     run_on_a_terminal()
 finally:
     docker("rm", "-f", container, PREFIX + "-run", check=False)
