@@ -512,7 +512,7 @@ public sealed partial class ImageStore
 
 /// <summary>Reads through to an inner stream while hashing what passes (and telling <paramref name="counted"/> how
 /// many bytes each read brought, for progress).</summary>
-internal sealed class HashingStream(Stream inner, Action<int>? counted = null) : Stream
+internal sealed class HashingStream(Stream inner, Action<int>? counted = null) : ReadOnlyStream
 {
     private readonly IncrementalHash _hash = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
 
@@ -537,15 +537,6 @@ internal sealed class HashingStream(Stream inner, Action<int>? counted = null) :
         return n;
     }
     public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) => ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-    public override bool CanRead => true;
-    public override bool CanSeek => false;
-    public override bool CanWrite => false;
-    public override long Length => throw new NotSupportedException();
-    public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-    public override void Flush() { }
-    public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-    public override void SetLength(long value) => throw new NotSupportedException();
-    public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     protected override void Dispose(bool disposing)
     {
         if (disposing) { _final ??= _hash.GetHashAndReset(); _hash.Dispose(); inner.Dispose(); }

@@ -18,7 +18,7 @@ internal static class TarSplit
 
     /// <summary>Reads through to the tar stream and records every byte except the file contents the extractor
     /// announces (<see cref="FileContent"/>) as it reaches them.</summary>
-    public sealed class Recorder : Stream
+    public sealed class Recorder : ReadOnlyStream
     {
         private const int FlushAt = 64 * 1024;
         private readonly Stream _inner;
@@ -96,15 +96,6 @@ internal static class TarSplit
         }
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
             ReadAsync(buffer.AsMemory(offset, count), ct).AsTask();
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
         protected override void Dispose(bool disposing)
         {
             if (disposing) _out.Dispose();
