@@ -108,7 +108,7 @@ public sealed class ArchiveDecompressionTests : IDisposable
     }
 
     /// <summary>A request body as Kestrel gives it: synchronous reads throw.</summary>
-    private sealed class AsyncOnlyStream(byte[] data) : Stream
+    private sealed class AsyncOnlyStream(byte[] data) : ReadOnlyStream
     {
         private readonly MemoryStream _data = new(data);
 
@@ -122,15 +122,5 @@ public sealed class ArchiveDecompressionTests : IDisposable
 
         public override Task<int> ReadAsync(byte[] buffer, int offset, int count, CancellationToken ct) =>
             Task.FromResult(_data.Read(buffer, offset, count));
-
-        public override bool CanRead => true;
-        public override bool CanSeek => false;
-        public override bool CanWrite => false;
-        public override long Length => throw new NotSupportedException();
-        public override long Position { get => throw new NotSupportedException(); set => throw new NotSupportedException(); }
-        public override void Flush() { }
-        public override long Seek(long offset, SeekOrigin origin) => throw new NotSupportedException();
-        public override void SetLength(long value) => throw new NotSupportedException();
-        public override void Write(byte[] buffer, int offset, int count) => throw new NotSupportedException();
     }
 }
