@@ -27,4 +27,21 @@ public sealed partial class BuildTests
         }
         finally { Engine.Docker("rm", "-f", name); }
     }
+
+    /// <summary>A container created and never started has no upper directory yet: `docker diff` lists nothing and
+    /// `docker commit` makes an empty layer, as with dockerd (the API fuzz found a 500 here).</summary>
+    [Fact]
+    public void Diff_and_commit_of_a_container_never_started_are_empty_not_errors()
+    {
+        string name = TestNames.Unique("fresh", 14), tag = TestNames.Unique("fresh", 12) + ":v1";
+        EngineFixture.Check(Engine.Docker("create", "--name", name, "webapp:noexpose"));
+        try
+        {
+            Assert.Equal("", EngineFixture.Check(Engine.Docker("diff", name)).Stdout);
+            EngineFixture.Check(Engine.Docker("commit", name, tag));
+            Assert.Contains("root:x:0:", EngineFixture.Check(Engine.Docker("run", "--rm", tag, "cat", "/etc/group")).Stdout);
+            EngineFixture.Check(Engine.Docker("rmi", tag));
+        }
+        finally { Engine.Docker("rm", "-f", name); }
+    }
 }

@@ -59,8 +59,13 @@ public sealed partial class ContainerService
             Tags = request.Reference is null ? [] : [request.Reference],
             WriteLayer = async (stream, token) =>
             {
-                using var root = RootedDirectory.Open(upper);
+                if (!Directory.Exists(upper))
+                {
+                    await stream.WriteAsync(new byte[1024], token); // never started: an empty layer (the end blocks alone), as dockerd commits it
+                    return;
+                }
                 await using var archive = new DirectoryArchive(stream, new ArchiveOptions { OverlayWhiteouts = true, Skip = IsMountPlaceholder });
+                using var root = RootedDirectory.Open(upper);
                 await archive.AddTreeAsync(root.Handle, "", token);
             },
         }, ct);
@@ -78,6 +83,7 @@ public sealed partial class ContainerService
     public IReadOnlyList<ContainerChange> Changes(string idOrName)
     {
         var record = Get(idOrName);
+        if (!Directory.Exists(UpperDirectory(record.Id))) return []; // never started: nothing changed yet
         var layers = _images.LayerDirectories(ImageOf(record)).Select(RootedDirectory.Open).ToList();
         try
         {
