@@ -50,6 +50,8 @@ public static class DaemonCommand
         var ipMasq = new Option<bool>("--ip-masq") { Description = "Masquerade the default bridge's outbound traffic", DefaultValueFactory = _ => true };
         var iptables = new Option<bool>("--iptables") { Description = "Keep Berth's nftables table (--iptables=false: no rules at all; NAT, masquerade and filtering are the admin's)", DefaultValueFactory = _ => true };
         var ipForward = new Option<bool>("--ip-forward") { Description = "Turn on the host's IPv4 forwarding (net.ipv4.ip_forward)", DefaultValueFactory = _ => true };
+        var userlandProxy = new Option<bool>("--userland-proxy") { Description = "Serve IPv6 host addresses of IPv4-only containers and [::1] with an in-process proxy (default: the kernel alone)" };
+        var userlandProxyPath = new Option<string?>("--userland-proxy-path") { Description = "Accepted for dockerd compatibility and ignored (Berth's proxy is in-process)" };
         var ip = new Option<string?>("--ip") { Description = "Default host address for published ports (default: every address)" };
         var seccompProfile = new Option<string?>("--seccomp-profile") { Description = "Default seccomp profile of containers: a JSON file in Docker's format, or unconfined (default: Docker's)" };
         var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
@@ -58,7 +60,7 @@ public static class DaemonCommand
         {
             Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
                 + "group, log-driver, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, iptables, ip-forward, ip, seccomp-profile, "
-                + "ipv6, fixed-cidr-v6, "
+                + "ipv6, fixed-cidr-v6, userland-proxy, userland-proxy-path, "
                 + "insecure-registries, registry-mirrors "
                 + "(a key may not also be a flag)",
         };
@@ -66,7 +68,7 @@ public static class DaemonCommand
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, logDriver, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
             addressPools, seccompProfile, configFile, mtu, icc, ipMasq, iptables, ipForward, ip, insecureRegistries, registryMirrors, registryCerts,
-            ipv6, fixedCidrV6,
+            ipv6, fixedCidrV6, userlandProxy, userlandProxyPath,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -84,6 +86,7 @@ public static class DaemonCommand
                 IpMasquerade = parse.GetValue(ipMasq),
                 Iptables = parse.GetValue(iptables),
                 IpForward = parse.GetValue(ipForward),
+                UserlandProxy = parse.GetValue(userlandProxy),
                 DefaultBindIp = parse.GetValue(ip),
                 SeccompProfile = parse.GetValue(seccompProfile),
             };
@@ -108,6 +111,8 @@ public static class DaemonCommand
                     return 2;
                 }
             }
+            if (parse.GetValue(userlandProxyPath) is { } proxyPath)
+                Console.Error.WriteLine($"berth daemon: --userland-proxy-path {proxyPath} is ignored: Berth's userland proxy runs in the engine");
             options.LogDriver = parse.GetValue(logDriver) ?? "json-file";
             if (!Engine.Containers.LogConfigs.IsKnownDriver(options.LogDriver))
             {

@@ -42,6 +42,8 @@ public static class DaemonConfigFile
         ["seccomp-profile"] = ("--seccomp-profile", Kind.Text),
         ["ipv6"] = ("--ipv6", Kind.Bool),
         ["fixed-cidr-v6"] = ("--fixed-cidr-v6", Kind.Text),
+        ["userland-proxy"] = ("--userland-proxy", Kind.Switch),
+        ["userland-proxy-path"] = ("--userland-proxy-path", Kind.Text),
     };
 
     /// <summary>Short spellings of the flags above, for the conflict check.</summary>

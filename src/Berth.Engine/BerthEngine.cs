@@ -72,7 +72,7 @@ public sealed partial class BerthEngine : IAsyncDisposable
 
         var ports = new PortPublisher(new PortAllocator(loggers.CreateLogger<PortAllocator>(), new CniPortClaims(nft).Read), firewall,
             new UserlandProxy(loggers.CreateLogger<UserlandProxy>()), new Conntrack(loggers.CreateLogger<Conntrack>()),
-            loggers.CreateLogger<PortPublisher>());
+            loggers.CreateLogger<PortPublisher>()) { UserlandProxyEnabled = options.UserlandProxy };
         var containers = new ContainerService(options, images, networks, ports, runtime, runtimeInfo.Name,
             loggers.CreateLogger<ContainerService>());
         var events = new Events.EventBus();
@@ -117,7 +117,7 @@ public sealed partial class BerthEngine : IAsyncDisposable
         var bridgeOf = Networks.All.ToDictionary(n => n.Id, n => n.BridgeName);
         var publications = Containers.All
             .Where(c => c.State.Running && c.Endpoints.Count > 0 && bridgeOf.ContainsKey(c.Endpoints[0].NetworkId))
-            .SelectMany(c => PortPublisher.PublicationsOf(c, bridgeOf[c.Endpoints[0].NetworkId]));
+            .SelectMany(c => PortPublisher.PublicationsOf(c, bridgeOf[c.Endpoints[0].NetworkId], Options.UserlandProxy));
         Networks.Firewall.Initialize(Networks.FirewallSpecs(), publications);
     }
 

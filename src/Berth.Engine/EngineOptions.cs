@@ -24,6 +24,9 @@ public sealed class EngineOptions
     public bool IpMasquerade { get; set; } = true;
     /// <summary>dockerd's --iptables: Berth keeps its nftables table (false: no rules at all, the admin's firewall).</summary>
     public bool Iptables { get; set; } = true;
+    /// <summary>dockerd's --userland-proxy: the in-process proxy serves v6 host addresses of v4-only containers and ::1
+    /// (Berth's default false: the kernel alone, as issue 18 asks).</summary>
+    public bool UserlandProxy { get; set; }
     /// <summary>dockerd's --ip-forward: Berth turns on the host's IPv4 forwarding.</summary>
     public bool IpForward { get; set; } = true;
     /// <summary>dockerd's --ip: the host address ports are published on when a binding names none (null: every one).</summary>

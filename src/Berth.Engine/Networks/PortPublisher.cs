@@ -8,10 +8,15 @@ using Microsoft.Extensions.Logging;
 
 namespace Berth.Engine.Networks;
 
-/// <summary>Publishes a container's ports: host ports reserved with a real bind, IPv4 publications as nftables map
-/// elements (kernel DNAT), IPv6 host addresses through the in-process proxy (the kernel cannot NAT v6 → v4).</summary>
+/// <summary>Publishes a container's ports: host ports reserved with a real bind, publications as nftables map elements
+/// (kernel DNAT; v6 host addresses to the container's v6 address). With <see cref="UserlandProxyEnabled"/> the
+/// in-process proxy serves what the kernel cannot: v6 host addresses to a v4-only container, and `::1`.</summary>
 public sealed class PortPublisher(PortAllocator allocator, FirewallManager firewall, UserlandProxy proxy, Conntrack conntrack, ILogger logger)
 {
+    /// <summary>dockerd's --userland-proxy (Berth's default: false). Without it a v4-only container is published on
+    /// IPv4 addresses only, as dockerd without its proxy publishes it.</summary>
+    public bool UserlandProxyEnabled { get; init; }
+
     /// <summary>Validates HostConfig.PortBindings as sent (also raw over the API) and parses them.</summary>
     public static Dictionary<ContainerPort, IReadOnlyList<PortBindingRequest>> ValidateAndParse(
         Dictionary<string, List<PortBinding>?>? portBindings, Dictionary<string, JsonObject>? exposedPorts)
@@ -41,13 +46,16 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         if (record.HostConfig.PublishAllPorts)
             foreach (string exposed in record.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
                 bindings.TryAdd(ContainerPort.Parse(exposed), [new PortBindingRequest("", "")]);
+        var ipv6 = Ipv6AddressOf(record);
+        bool v6Reachable = ipv6 is not null || UserlandProxyEnabled;
+        if (!v6Reachable) DropIpv6Bindings(bindings);
         if (bindings.Count == 0) return [];
         if (defaultHostIp is { Length: > 0 } and not "0.0.0.0")
             foreach (var key in bindings.Keys.ToList())
                 bindings[key] = bindings[key].Select(b => b.HostIp.Length == 0 ? b with { HostIp = defaultHostIp } : b).ToList();
 
         IReadOnlyList<PublishedPort> published;
-        try { published = allocator.Reserve(record.Id, bindings); }
+        try { published = allocator.Reserve(record.Id, bindings, ipv6: v6Reachable); }
         catch (PortAllocationException e)
         {
             string endpoint = record.Endpoints.FirstOrDefault()?.EndpointId ?? "";
@@ -55,7 +63,7 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         }
         try
         {
-            Apply(record.Id, published, containerIp, bridge);
+            Apply(record.Id, published, containerIp, ipv6, bridge);
         }
         catch
         {
@@ -73,16 +81,15 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         try { allocator.Restore(record.Id, ports); }
         catch (Exception e) { logger.LogWarning(e, "re-reserving ports of {Id} failed", record.ShortId); }
         if (record.Endpoints.FirstOrDefault() is { } endpoint)
-            foreach (var port in ports.Where(p => p.HostIp.AddressFamily == AddressFamily.InterNetworkV6))
+            foreach (var port in ports.Where(p => Proxied(p, Ipv6AddressOf(record), UserlandProxyEnabled)))
                 proxy.Start(record.Id, port, IPAddress.Parse(endpoint.IPAddress), port.ContainerPort.Port, allocator.SocketOf(record.Id, port));
     }
 
-    public static IEnumerable<PortPublication> PublicationsOf(ContainerRecord record, string bridge)
+    public static IEnumerable<PortPublication> PublicationsOf(ContainerRecord record, string bridge, bool userlandProxy)
     {
-        if (record.Endpoints.FirstOrDefault() is not { } endpoint) yield break;
+        if (record.Endpoints.FirstOrDefault() is not { } endpoint) return [];
         var containerIp = IPAddress.Parse(endpoint.IPAddress);
-        foreach (var port in record.Ports.Select(ToPublished).Where(p => p.HostIp.AddressFamily == AddressFamily.InterNetwork))
-            yield return ToPublication(record.Id, port, containerIp, bridge);
+        return Publications(record.Id, record.Ports.Select(ToPublished), containerIp, Ipv6AddressOf(record), bridge, userlandProxy);
     }
 
     public void Unpublish(string containerId)
@@ -93,19 +100,48 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         allocator.Release(containerId);
     }
 
-    private void Apply(string ownerId, IReadOnlyList<PublishedPort> published, IPAddress containerIp, string bridge)
+    private void Apply(string ownerId, IReadOnlyList<PublishedPort> published, IPAddress containerIp, IPAddress? ipv6, string bridge)
     {
-        var v4 = published.Where(p => p.HostIp.AddressFamily == AddressFamily.InterNetwork)
-            .Select(p => ToPublication(ownerId, p, containerIp, bridge)).ToList();
-        if (v4.Count > 0) firewall.Publish(v4);
-        conntrack.DeleteUdpFlows(v4);
-        foreach (var port in published.Where(p => p.HostIp.AddressFamily == AddressFamily.InterNetworkV6))
+        var publications = Publications(ownerId, published, containerIp, ipv6, bridge, UserlandProxyEnabled).ToList();
+        if (publications.Count > 0) firewall.Publish(publications);
+        conntrack.DeleteUdpFlows(publications);
+        foreach (var port in published.Where(p => Proxied(p, ipv6, UserlandProxyEnabled)))
             proxy.Start(ownerId, port, containerIp, port.ContainerPort.Port, allocator.SocketOf(ownerId, port));
     }
 
-    private static PortPublication ToPublication(string ownerId, PublishedPort port, IPAddress containerIp, string bridge) =>
-        new(ownerId, port.HostIp.Equals(IPAddress.Any) ? null : port.HostIp, port.ContainerPort.Protocol, port.HostPort,
-            containerIp, port.ContainerPort.Port, bridge);
+    /// <summary>The firewall's share: v4 host addresses to the v4 address, v6 ones to the v6 address (`::1` too: the
+    /// table refuses it at once unless the proxy serves it); v6 ones of a v4-only container are the proxy's alone.</summary>
+    private static IEnumerable<PortPublication> Publications(string ownerId, IEnumerable<PublishedPort> published, IPAddress containerIp,
+        IPAddress? ipv6, string bridge, bool userlandProxy)
+    {
+        foreach (var port in published)
+        {
+            bool v6 = port.HostIp.AddressFamily == AddressFamily.InterNetworkV6;
+            if (v6 && ipv6 is null) continue;
+            yield return new PortPublication(ownerId, port.HostIp.Equals(IPAddress.Any) ? null : port.HostIp, port.ContainerPort.Protocol,
+                port.HostPort, v6 ? ipv6! : containerIp, port.ContainerPort.Port, bridge, v6 && Proxied(port, ipv6, userlandProxy));
+        }
+    }
+
+    /// <summary>Served by the userland proxy (TCP only, as before): a v6 host address the kernel cannot take to the
+    /// container (it has no v6 address), and `::1`, which the wildcard covers too.</summary>
+    private static bool Proxied(PublishedPort port, IPAddress? ipv6, bool userlandProxy) =>
+        userlandProxy && port.HostIp.AddressFamily == AddressFamily.InterNetworkV6 && port.ContainerPort.Protocol == PortProtocol.Tcp
+        && (ipv6 is null || port.HostIp.Equals(IPAddress.IPv6Any) || port.HostIp.Equals(IPAddress.IPv6Loopback));
+
+    private static IPAddress? Ipv6AddressOf(ContainerRecord record) =>
+        record.Endpoints.FirstOrDefault() is { Ipv6Address: { Length: > 0 } v6 } ? IPAddress.Parse(v6) : null;
+
+    /// <summary>dockerd without its proxy gives a v4-only container no IPv6 binding (not even an explicit `[addr]:`).</summary>
+    private static void DropIpv6Bindings(Dictionary<ContainerPort, IReadOnlyList<PortBindingRequest>> bindings)
+    {
+        foreach (var key in bindings.Keys.ToList())
+        {
+            var kept = bindings[key].Where(b => !(IPAddress.TryParse(b.HostIp, out var ip) && ip.AddressFamily == AddressFamily.InterNetworkV6)).ToList();
+            if (kept.Count == 0) bindings.Remove(key);
+            else bindings[key] = kept;
+        }
+    }
 
     private static PublishedPort ToPublished(PublishedPortRecord record) =>
         new(IPAddress.Parse(record.HostIp), record.HostPort, ContainerPort.Parse(record.ContainerPort));

@@ -15,7 +15,8 @@ public sealed class Conntrack(ILogger logger)
         foreach (var publication in publications.Where(p => p.Protocol == PortProtocol.Udp))
         {
             var args = new List<string> { "-D", "-p", "udp", "--orig-port-dst", publication.HostPort.ToString() };
-            if (publication.HostIp is { } address) args.AddRange(["--orig-dst", address.ToString()]);
+            if (Ipv6RulesetRenderer.IsV6(publication)) args.InsertRange(0, ["-f", "ipv6"]);
+            if (publication.HostIp is { } address && !address.Equals(System.Net.IPAddress.IPv6Any)) args.AddRange(["--orig-dst", address.ToString()]);
             Run(args);
         }
     }

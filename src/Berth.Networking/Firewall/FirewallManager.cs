@@ -16,6 +16,7 @@ public sealed class FirewallManager
     private readonly Dictionary<string, NetworkFirewallSpec> _networks = new();
     private readonly Dictionary<string, List<PortPublication>> _publications = new();
     private readonly DockerUserChain _dockerUser;
+    private bool _ipv6Table; // whether the last full apply rendered the ip6 table (it is absent with nothing v6 to hold)
 
     public FirewallManager(INftables nft, string tableName, ILogger<FirewallManager>? logger = null)
     {
@@ -69,12 +70,15 @@ public sealed class FirewallManager
         if (publications.Count == 0) return;
         lock (_lock)
         {
-            if (Enabled) _nft.Run(RulesetRenderer.RenderAddPublications(_table, publications));
+            // The first v6 publication with no dual-stack network: the ip6 table is not there yet, render it whole.
+            bool wholeTable = !_ipv6Table && publications.Any(Ipv6RulesetRenderer.IsV6);
+            if (Enabled && !wholeTable) _nft.Run(RulesetRenderer.RenderAddPublications(_table, publications));
             foreach (var group in publications.GroupBy(p => p.OwnerId))
             {
                 if (!_publications.TryGetValue(group.Key, out var list)) _publications[group.Key] = list = new();
                 list.AddRange(group);
             }
+            if (wholeTable) ApplyAll();
         }
     }
 
@@ -134,9 +138,11 @@ public sealed class FirewallManager
     {
         if (!Enabled) return;
         var watch = Stopwatch.StartNew();
-        string script = RulesetRenderer.RenderTable(_table, _networks.Values, _publications.Values.SelectMany(l => l))
-            + RulesetRenderer.RenderUserTable(UserTableName) + Ipv6RulesetRenderer.RenderTable(_table, _networks.Values);
+        var publications = _publications.Values.SelectMany(l => l).ToList();
+        string script = RulesetRenderer.RenderTable(_table, _networks.Values, publications)
+            + RulesetRenderer.RenderUserTable(UserTableName) + Ipv6RulesetRenderer.RenderTable(_table, _networks.Values, publications);
         _nft.Run(script);
+        _ipv6Table = _networks.Values.Any(n => n.Ipv6Subnet is not null) || publications.Any(Ipv6RulesetRenderer.IsV6);
         _dockerUser.Ensure(_networks.Keys);
         _logger.LogDebug("applied table {Table} in {Ms} ms", _table, watch.ElapsedMilliseconds);
     }

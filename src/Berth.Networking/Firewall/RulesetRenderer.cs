@@ -9,9 +9,11 @@ namespace Berth.Networking.Firewall;
 public sealed record NetworkFirewallSpec(string BridgeName, IPNetwork Subnet, bool Masquerade = true, bool? Outbound = null,
     IPNetwork? Ipv6Subnet = null);
 
-/// <summary>One published host port → container port. HostIp null = every address of the host (0.0.0.0).</summary>
+/// <summary>One published host port → container port. HostIp null = every address of the host (0.0.0.0); an IPv6
+/// HostIp (`::` = every v6 address) goes to the ip6 table, DNATed to a v6 ContainerIp. <paramref name="Proxied"/>: the
+/// userland proxy serves what the kernel cannot (a v6 host address to a v4-only container, `::1`).</summary>
 public sealed record PortPublication(string OwnerId, IPAddress? HostIp, PortProtocol Protocol, int HostPort,
-    IPAddress ContainerIp, int ContainerPort, string BridgeName);
+    IPAddress ContainerIp, int ContainerPort, string BridgeName, bool Proxied = false);
 
 /// <summary>Renders Berth's nftables table as nft script text. Pure: the exact text is unit-tested, and
 /// docs/data-path.md shows it with one line of why per rule.</summary>
@@ -24,7 +26,7 @@ public static class RulesetRenderer
     public static string RenderTable(string table, IEnumerable<NetworkFirewallSpec> networks, IEnumerable<PortPublication> publications)
     {
         var nets = networks.ToList();
-        var pubs = publications.ToList();
+        var pubs = publications.Where(p => !Ipv6RulesetRenderer.IsV6(p)).ToList();
         var s = new StringBuilder();
         s.Append($"table ip {table} {{}}\n");
         s.Append($"delete table ip {table}\n");
@@ -92,8 +94,9 @@ public static class RulesetRenderer
 
     private static string RenderElements(string verb, string table, IEnumerable<PortPublication> publications, bool withValues)
     {
-        var list = publications.ToList();
-        var s = new StringBuilder();
+        var all = publications.ToList();
+        var list = all.Where(p => !Ipv6RulesetRenderer.IsV6(p)).ToList();
+        var s = new StringBuilder(Ipv6RulesetRenderer.RenderElements(verb, table, all));
         foreach (var group in list.GroupBy(p => p.HostIp is null))
         {
             s.Append($"{verb} element ip {table} {(group.Key ? AnyMap : AddressMap)} {{ ");
