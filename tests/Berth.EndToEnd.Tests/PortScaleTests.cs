@@ -4,7 +4,7 @@ using Xunit;
 namespace Berth.EndToEnd.Tests;
 
 /// <summary>One container publishing 10,000 ports within this machine's open-files limit: each wildcard port is held
-/// by one dual-stack socket, not one per family.</summary>
+/// by one socket (a dual-stack one when the container also has IPv6), not one per family.</summary>
 public sealed class PortScaleTests(EngineFixture fixture) : IClassFixture<EngineFixture>
 {
     private static HttpClient Http => LocalHttp.Client;
@@ -21,7 +21,6 @@ public sealed class PortScaleTests(EngineFixture fixture) : IClassFixture<Engine
             EngineFixture.Check(Sh.Run("/usr/local/bin/docker", ["run", "-d", "--name", name, "-p", $"{start}-{start + 9999}:80-10079", "webapp:noexpose"],
                 TimeSpan.FromMinutes(8), new Dictionary<string, string> { ["DOCKER_HOST"] = Engine.DockerHost }));
             Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{start}/"));
-            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://[::1]:{start}/"));
             var lines = EngineFixture.Check(Engine.Docker("port", name)).Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries);
             Assert.Equal(10_000, lines.Count(l => l.Contains("0.0.0.0:")));
             // One descriptor per port, not two: the engine holds fewer sockets than twice the ports.

@@ -9,8 +9,9 @@ using Xunit.Abstractions;
 namespace Berth.EndToEnd.Tests;
 
 /// <summary>Every -p form, -P, and what ps, port and inspect show for them; hairpin; conflicts with host processes;
-/// a failed start leaving nothing; the table coming back; UDP flows re-pointed at a new publication.</summary>
-public sealed class PublishingFormsTests(EngineFixture fixture, ITestOutputHelper output) : IClassFixture<EngineFixture>
+/// a failed start leaving nothing; the table coming back; UDP flows re-pointed at a new publication. With
+/// --userland-proxy: IPv6 host addresses of these IPv4-only containers are the proxy's.</summary>
+public sealed class PublishingFormsTests(UserlandProxyFixture fixture, ITestOutputHelper output) : IClassFixture<UserlandProxyFixture>
 {
     private EngineProcess Engine => fixture.Engine;
     private static readonly HttpClient Http = new(new SocketsHttpHandler { UseProxy = false }) { Timeout = TimeSpan.FromSeconds(5) };

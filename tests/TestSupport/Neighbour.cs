@@ -1,11 +1,12 @@
 namespace Berth.TestSupport;
 
-/// <summary>A "neighbour host" as the seeds draw it: a network namespace at 192.168.33.3/24 linked by a veth pair to
-/// the host at 192.168.33.2/24. The host address is one per machine, so neighbours are taken one at a time under
+/// <summary>A "neighbour host" as the seeds draw it: a network namespace at 192.168.33.3/24 (and fd00:33::3/64) linked
+/// by a veth pair to the host at 192.168.33.2/24 (and fd00:33::2/64). The host address is one per machine, so neighbours are taken one at a time under
 /// a lock file shared by every test process; the namespace and the link go on dispose, also after a failure.</summary>
 public sealed class Neighbour : IDisposable
 {
     public const string HostAddress = "192.168.33.2", Address = "192.168.33.3";
+    public const string HostAddressV6 = "fd00:33::2", AddressV6 = "fd00:33::3";
     private const string LockPath = "/run/berth-test-neighbour.lock";
 
     private readonly FileStream _lock;
@@ -31,9 +32,11 @@ public sealed class Neighbour : IDisposable
                 ip netns add {ns}
                 ip link add {host} type veth peer name {peer} netns {ns}
                 ip addr add {HostAddress}/24 dev {host}
+                ip addr add {HostAddressV6}/64 dev {host} nodad
                 ip link set {host} up
                 ip -n {ns} link set lo up
                 ip -n {ns} addr add {Address}/24 dev {peer}
+                ip -n {ns} addr add {AddressV6}/64 dev {peer} nodad
                 ip -n {ns} link set {peer} up
                 """));
             return neighbour;
@@ -51,7 +54,7 @@ public sealed class Neighbour : IDisposable
     public ShResult Exec(string command) => Sh.Bash($"ip netns exec {Namespace} {command}", TimeSpan.FromSeconds(20));
 
     /// <summary>GET from inside the neighbour: (curl exit code, body). Exit 0 means an answer came.</summary>
-    public ShResult Curl(string url) => Exec($"curl -s -m 3 --noproxy '*' {url}");
+    public ShResult Curl(string url) => Exec($"curl -g -s -m 3 --noproxy '*' {url}");
 
     public void Dispose()
     {
