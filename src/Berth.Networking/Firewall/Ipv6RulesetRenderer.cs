@@ -34,13 +34,7 @@ public static class Ipv6RulesetRenderer
         s.Append("\tchain guard {\n\t\ttype filter hook prerouting priority -300; policy accept;\n");
         s.Append("\t\tiifname != \"lo\" ip6 daddr ::1 drop\n");
         s.Append("\t}\n");
-        s.Append("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
-        s.Append("\t\tfib daddr type local jump publish\n\t}\n");
-        s.Append("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
-        s.Append("\t\tip6 daddr != ::1 fib daddr type local jump publish\n\t}\n");
-        s.Append("\tchain publish {\n");
-        s.Append($"\t\tdnat ip6 to ip6 daddr . meta l4proto . th dport map @{RulesetRenderer.AddressMap}\n");
-        s.Append($"\t\tdnat ip6 to meta l4proto . th dport map @{RulesetRenderer.AnyMap}\n\t}}\n");
+        RulesetRenderer.AppendPublishChains(s, "ip6", "ip6 daddr != ::1 ");
         s.Append("\tchain input {\n\t\ttype filter hook input priority filter; policy accept;\n");
         s.Append($"\t\tmeta l4proto tcp ip6 daddr . meta l4proto . th dport @{UnservedAddressSet} reject with tcp reset\n");
         s.Append($"\t\tip6 daddr . meta l4proto . th dport @{UnservedAddressSet} reject\n");

@@ -44,13 +44,7 @@ public static class RulesetRenderer
         s.Append("\tchain guard {\n\t\ttype filter hook prerouting priority -300; policy accept;\n");
         s.Append("\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 drop\n");
         s.Append("\t}\n");
-        s.Append("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
-        s.Append("\t\tfib daddr type local jump publish\n\t}\n");
-        s.Append("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
-        s.Append("\t\tfib daddr type local jump publish\n\t}\n");
-        s.Append("\tchain publish {\n");
-        s.Append($"\t\tdnat ip to ip daddr . meta l4proto . th dport map @{AddressMap}\n");
-        s.Append($"\t\tdnat ip to meta l4proto . th dport map @{AnyMap}\n\t}}\n");
+        AppendPublishChains(s, "ip", "");
         s.Append("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
         foreach (var n in nets)
         {
@@ -72,6 +66,20 @@ public static class RulesetRenderer
         s.Append("\t}\n");
         s.Append("}\n");
         return s.ToString();
+    }
+
+    /// <summary>DNAT of traffic to the host's own addresses, from outside and containers (prerouting) and from host
+    /// processes (output, where <paramref name="outputMatch"/> may leave some out): the address map first, so a
+    /// publication bound to one address wins over a wildcard one on the same port.</summary>
+    internal static void AppendPublishChains(StringBuilder s, string family, string outputMatch)
+    {
+        s.Append("\tchain prerouting {\n\t\ttype nat hook prerouting priority dstnat; policy accept;\n");
+        s.Append("\t\tfib daddr type local jump publish\n\t}\n");
+        s.Append("\tchain output {\n\t\ttype nat hook output priority -100; policy accept;\n");
+        s.Append($"\t\t{outputMatch}fib daddr type local jump publish\n\t}}\n");
+        s.Append("\tchain publish {\n");
+        s.Append($"\t\tdnat {family} to {family} daddr . meta l4proto . th dport map @{AddressMap}\n");
+        s.Append($"\t\tdnat {family} to meta l4proto . th dport map @{AnyMap}\n\t}}\n");
     }
 
     /// <summary>The admins' table: a forward chain that runs before Berth's (priority -1). Berth creates it when
