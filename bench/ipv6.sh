@@ -93,7 +93,9 @@ for run in $(seq 1 "$RUNS"); do
 done
 iport=$(free_run 1)
 bk run -d --name "bb6-$BENCH_TAG-iperf" -p "$iport:5201" bench6:iperf >/dev/null
-until bk logs "bb6-$BENCH_TAG-iperf" 2>&1 | grep -q "Server listening"; do sleep 0.05; done
+for _ in $(seq 100); do   # iperf3 says so once it listens (its output may be held in a buffer: 10 s at most)
+  bk logs "bb6-$BENCH_TAG-iperf" 2>&1 | grep -q "Server listening" && break; sleep 0.1
+done
 for run in $(seq 1 "$RUNS"); do
   for fam in v4 v6; do
     host=$HOST4; [ "$fam" = v6 ] && host=$HOST6
