@@ -169,7 +169,7 @@ public sealed partial class NetworkService
 
     public void Remove(NetworkRecord network, bool hasEndpoints)
     {
-        if (network.IsDefault) throw new EngineException(403, $"{network.Name} is a pre-defined network and cannot be removed");
+        if (network.IsDefault || IsHostOrNone(network)) throw new EngineException(403, $"{network.Name} is a pre-defined network and cannot be removed");
         if (hasEndpoints) throw new ConflictException($"error while removing network: network {network.Name} id {network.Id} has active endpoints");
         lock (_lock)
         {
