@@ -129,6 +129,15 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             string labelled = Ok(Engine.Docker("network", "ls", "--filter", "label=keep=yes", "--format", "{{.Name}}")).Stdout.Trim();
             Assert.Equal(kept, labelled);
             Assert.NotEqual(0, Engine.Docker("network", "ls", "--filter", "dangling=perhaps").ExitCode);
+            Assert.Contains("invalid filter 'until'", Engine.Docker("network", "ls", "--filter", "until=1h").Stderr);
+            Assert.Contains("invalid filter: 'type'='odd'", Engine.Docker("network", "ls", "--filter", "type=odd").Stderr);
+            Assert.Equal("bridge\nhost\nnone", Ok(Engine.Docker("network", "ls", "--filter", "type=builtin", "--format", "{{.Name}}")).Stdout.Trim());
+            // id and name: exact, or a pattern found anywhere (dockerd's filters.Match), not just a prefix.
+            string usedId = Ok(Engine.Docker("network", "inspect", "-f", "{{.Id}}", used)).Stdout.Trim();
+            Assert.Equal(used, Ok(Engine.Docker("network", "ls", "--filter", $"id={usedId[20..40]}", "--format", "{{.Name}}")).Stdout.Trim());
+            Assert.Equal(used, Ok(Engine.Docker("network", "ls", "--filter", $"name={used[3..]}$", "--filter", "type=custom",
+                "--filter", "scope=local", "--filter", "driver=bridge", "--format", "{{.Name}}")).Stdout.Trim());
+            Assert.Equal("", Ok(Engine.Docker("network", "ls", "--filter", "scope=swarm", "--format", "{{.Name}}")).Stdout.Trim());
 
             // until: nothing was created a day ago; then label!=keep=yes removes the unused one only.
             Assert.DoesNotContain(unused, Ok(Engine.Docker("network", "prune", "-f", "--filter", "until=24h")).Stdout);

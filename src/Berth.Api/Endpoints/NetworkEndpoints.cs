@@ -47,10 +47,10 @@ public static class NetworkEndpoints
         app.MapPost("/networks/create", async (HttpContext ctx) =>
         {
             var request = await DockerResults.ReadBody<NetworkCreateRequest>(ctx);
-            var (config, v6) = NetworkIpamRequest.Split(request.IPAM?.Config?.Select(c => (c.Subnet, c.Gateway, c.IPRange, c.AuxiliaryAddresses)),
+            var (config, v6, more) = NetworkIpamRequest.Split(request.IPAM?.Config?.Select(c => (c.Subnet, c.Gateway, c.IPRange, c.AuxiliaryAddresses)),
                 request.EnableIPv6);
             var network = networks.Create(request.Name, config?.Subnet, config?.Gateway, request.Internal, request.Attachable,
-                request.Labels, request.Options, request.Driver, config?.IPRange, config?.AuxiliaryAddresses, v6);
+                request.Labels, request.Options, request.Driver, config?.IPRange, config?.AuxiliaryAddresses, v6, more);
             await DockerResults.Json(ctx, new { Id = network.Id, Warning = "" }, 201);
         });
 
@@ -106,20 +106,6 @@ public static class NetworkEndpoints
             throw NetworkService.RefusePredefined(engine.Containers.Get(container), predefined, connect);
     }
 
-    private static JsonObject IpamConfigOf(NetworkRecord n)
-    {
-        var config = new JsonObject { ["Subnet"] = n.Subnet };
-        if (n.IPRange is { } range) config["IPRange"] = range;
-        config["Gateway"] = n.Gateway;
-        if (n.AuxAddresses.Count > 0)
-        {
-            var aux = new JsonObject();
-            foreach (var (k, v) in n.AuxAddresses) aux[k] = v;
-            config["AuxiliaryAddresses"] = aux;
-        }
-        return config;
-    }
-
     public static JsonObject Inspect(BerthEngine engine, NetworkRecord n)
     {
         var containers = new JsonObject();
@@ -155,7 +141,7 @@ public static class NetworkEndpoints
             {
                 ["Driver"] = "default",
                 ["Options"] = null,
-                ["Config"] = NetworkService.IsHostOrNone(n) ? new JsonArray() : NetworkIpamRequest.WithIpv6(new JsonArray(IpamConfigOf(n)), n),
+                ["Config"] = NetworkIpamRequest.ConfigOf(n),
             },
             ["Internal"] = n.Internal,
             ["Attachable"] = n.Attachable,

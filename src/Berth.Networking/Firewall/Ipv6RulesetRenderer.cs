@@ -19,7 +19,7 @@ public static class Ipv6RulesetRenderer
         s.Append($"table ip6 {table} {{\n");
         s.Append("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
         foreach (var n in nets.Where(n => n.Masquerade))
-            s.Append($"\t\tip6 saddr {n.Ipv6Subnet} oifname != \"{n.BridgeName}\" masquerade\n");
+            s.Append($"\t\tip6 saddr {n.Ipv6Match} oifname != \"{n.BridgeName}\" masquerade\n");
         s.Append("\t}\n");
         s.Append("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
         foreach (var n in nets)
