@@ -3,9 +3,9 @@ the second container's address comes from the second pool; a container of one po
 their gateways; connect with a fixed address of the second pool; list with filters (label, type builtin with host and
 none, greedy inspect of each) and prune with a label filter that spares the network in use."""
 import sys
-import time
 
 import docker
+from http_from import get_when_up
 
 host, prefix, subnet_a, subnet_b = sys.argv[1:5]
 small = subnet_a.replace(".0/24", ".0/30")
@@ -31,13 +31,8 @@ try:
     assert server_ip == small.replace(".0/30", ".2"), server.attrs["NetworkSettings"]
     assert settings["IPAddress"].startswith(base_b + ".") and settings["IPPrefixLen"] == 24, settings
     assert settings["Gateway"] == base_b + ".254", settings
-    request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 " + server_ip + " 80"
-    for attempt in range(100):  # run(detach=True) returns before httpd listens
-        code, out = peer.exec_run(["sh", "-c", request])
-        if b"Remote IP" in out:
-            break
-        time.sleep(0.2)
-    assert f"Remote IP:</b> {settings['IPAddress']}" in out.decode(), out.decode()
+    out = get_when_up(peer, server_ip)
+    assert f"Remote IP:</b> {settings['IPAddress']}" in out, out
 
     late = client.containers.create("webapp:noexpose", name=prefix + "late", network=net.name)
     created.append(late.id)
