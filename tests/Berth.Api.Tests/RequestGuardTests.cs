@@ -150,10 +150,11 @@ public sealed class RequestGuardTests
         Assert.Throws<BadRequestException>(() => ContainerFilters.Parse(filters));
 
     [Theory]
-    [InlineData("{\"name\":[\"[\"]}")]
     [InlineData("{\"type\":[\"weird\"]}")]
     [InlineData("{\"name\":[null]}")]
     [InlineData("{\"dangling\":[\"perhaps\"]}")]
+    [InlineData("{\"dangling\":[\"true\",\"false\"]}")]
+    [InlineData("{\"until\":[\"1h\"]}")]
     public void Bad_network_filters_are_a_400(string filters) =>
         Assert.Throws<BadRequestException>(() => NetworkFilters.Parse(filters));
 

@@ -49,6 +49,8 @@ public sealed class Ipv6NetworkTests(EngineFixture fixture) : IClassFixture<Engi
             Assert.Contains($"default via {prefix}::fe dev eth0", Ok(Engine.Docker("exec", b, "ip", "-6", "route")).Stdout);
             Assert.Contains($"{ipB}\t", Ok(Engine.Docker("exec", b, "cat", "/etc/hosts")).Stdout);
             Assert.Contains($"{prefix}::a", Ok(Engine.Docker("exec", b, "/bin/busybox", "nslookup", "-type=aaaa", a, "127.0.0.11")).Stdout);
+            // PTR of a v6 address (ip6.arpa nibbles), as for v4.
+            Assert.Contains($"{a}.{net}", Ok(Engine.Docker("exec", b, "/bin/busybox", "nslookup", $"{prefix}::a", "127.0.0.11")).Stdout);
             string get = $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {prefix}::a 80";
             Assert.Contains($"Remote IP:</b> {ipB}", WaitFor.UntilSuccess(() =>
                 LocalHttp.Answered(Engine.Docker("exec", b, "sh", "-c", get))).Stdout);

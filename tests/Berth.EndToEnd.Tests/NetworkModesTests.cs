@@ -16,6 +16,15 @@ public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<Eng
         foreach (string name in names) Engine.Docker("rm", "-f", name);
     }
 
+    private string OnBridgeName { get; } = TestNames.Unique("ob", 12);
+
+    /// <summary>A container on the default bridge (created, not started: enough for connect's checks).</summary>
+    private string OnBridge()
+    {
+        if (Engine.Docker("inspect", OnBridgeName).ExitCode != 0) Ok(Engine.Docker("create", "--name", OnBridgeName, "webapp:noexpose"));
+        return OnBridgeName;
+    }
+
     [Fact]
     public async Task Host_mode_runs_in_the_hosts_namespace_and_discards_published_ports_with_dockers_warning()
     {
@@ -34,8 +43,19 @@ public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<Eng
             // The host's own hosts and resolv.conf, as dockerd gives a host-mode container.
             Assert.Equal(File.ReadAllText("/etc/hosts"), Ok(Engine.Docker("exec", name, "cat", "/etc/hosts")).Stdout);
             Assert.Equal(File.ReadAllText("/etc/resolv.conf"), Ok(Engine.Docker("exec", name, "cat", "/etc/resolv.conf")).Stdout);
+
+            // The predefined host network, as dockerd lists it: the container is its member, it cannot go.
+            string hostId = Ok(Engine.Docker("network", "inspect", "-f", "{{.Id}}", "host")).Stdout.Trim();
+            Assert.Equal($"{hostId} host local []", Ok(Engine.Docker("network", "ls", "--no-trunc", "--filter", "driver=host",
+                "--format", "{{.ID}} {{.Name}} {{.Scope}} []")).Stdout.Trim());
+            Assert.Contains($"\"Name\":\"{name}\"", Ok(Engine.Docker("network", "inspect", "-f", "{{json .Containers}}", "host")).Stdout);
+            Assert.Equal(hostId, Ok(Engine.Docker("inspect", "-f", "{{.NetworkSettings.Networks.host.NetworkID}}", name)).Stdout.Trim());
+            Assert.Contains(name, Ok(Engine.Docker("ps", "--filter", "network=host", "--format", "{{.Names}}")).Stdout);
+            Assert.Contains("host is a pre-defined network and cannot be removed", Engine.Docker("network", "rm", "host").Stderr);
+            Assert.Contains("cannot disconnect container from host network", Engine.Docker("network", "disconnect", "host", name).Stderr);
+            Assert.Contains("must be created in host network mode", Engine.Docker("network", "connect", "host", OnBridge()).Stderr);
         }
-        finally { Remove(name); }
+        finally { Remove(name, OnBridgeName); }
     }
 
     [Fact]
@@ -50,8 +70,11 @@ public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<Eng
             var connect = Engine.Docker("network", "connect", "bridge", name);
             Assert.NotEqual(0, connect.ExitCode);
             Assert.Contains("cannot be connected to any other network", connect.Stderr);
+            Assert.Equal("none null", Ok(Engine.Docker("network", "inspect", "-f", "{{.Name}} {{.Driver}}", "none")).Stdout.Trim());
+            Assert.Contains("none is a pre-defined network and cannot be removed", Engine.Docker("network", "rm", "none").Stderr);
+            Assert.Contains("one of the networks in private (none) mode", Engine.Docker("network", "connect", "none", OnBridge()).Stderr);
         }
-        finally { Remove(name); }
+        finally { Remove(name, OnBridgeName); }
     }
 
     [Fact]

@@ -129,6 +129,15 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             string labelled = Ok(Engine.Docker("network", "ls", "--filter", "label=keep=yes", "--format", "{{.Name}}")).Stdout.Trim();
             Assert.Equal(kept, labelled);
             Assert.NotEqual(0, Engine.Docker("network", "ls", "--filter", "dangling=perhaps").ExitCode);
+            Assert.Contains("invalid filter 'until'", Engine.Docker("network", "ls", "--filter", "until=1h").Stderr);
+            Assert.Contains("invalid filter: 'type'='odd'", Engine.Docker("network", "ls", "--filter", "type=odd").Stderr);
+            Assert.Equal("bridge\nhost\nnone", Ok(Engine.Docker("network", "ls", "--filter", "type=builtin", "--format", "{{.Name}}")).Stdout.Trim());
+            // id and name: exact, or a pattern found anywhere (dockerd's filters.Match), not just a prefix.
+            string usedId = Ok(Engine.Docker("network", "inspect", "-f", "{{.Id}}", used)).Stdout.Trim();
+            Assert.Equal(used, Ok(Engine.Docker("network", "ls", "--filter", $"id={usedId[20..40]}", "--format", "{{.Name}}")).Stdout.Trim());
+            Assert.Equal(used, Ok(Engine.Docker("network", "ls", "--filter", $"name={used[3..]}$", "--filter", "type=custom",
+                "--filter", "scope=local", "--filter", "driver=bridge", "--format", "{{.Name}}")).Stdout.Trim());
+            Assert.Equal("", Ok(Engine.Docker("network", "ls", "--filter", "scope=swarm", "--format", "{{.Name}}")).Stdout.Trim());
 
             // until: nothing was created a day ago; then label!=keep=yes removes the unused one only.
             Assert.DoesNotContain(unused, Ok(Engine.Docker("network", "prune", "-f", "--filter", "until=24h")).Stdout);
@@ -179,5 +188,53 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             Assert.Contains("operation is not permitted on predefined host network", Engine.Docker("network", "create", "host").Stderr);
         }
         finally { Cleanup([a, b], net, spaced); }
+    }
+
+    [Fact]
+    public void Several_subnets_put_every_gateway_on_the_bridge_and_under_masquerade_and_allocate_from_each()
+    {
+        string a = EngineProcess.FreeTestSubnet(), b = EngineProcess.FreeTestSubnet();
+        string pa = a[..a.LastIndexOf('.')], pb = b[..b.LastIndexOf('.')];
+        string small = pa + ".0/30";
+        string net = Network("--subnet", small, "--subnet", b, "--gateway", pb + ".254", "--aux-address", $"r={pb}.1");
+        string first = TestNames.Unique("sa", 12), second = TestNames.Unique("sb", 12), pinned = TestNames.Unique("sc", 12);
+        try
+        {
+            Assert.Equal($"[{{\"Subnet\":\"{small}\",\"Gateway\":\"{pa}.1\"}},{{\"Subnet\":\"{b}\",\"Gateway\":\"{pb}.254\",\"AuxiliaryAddresses\":{{\"r\":\"{pb}.1\"}}}}]",
+                Ok(Engine.Docker("network", "inspect", "-f", "{{json .IPAM.Config}}", net)).Stdout.Trim());
+            string bridge = "br-" + Ok(Engine.Docker("network", "inspect", "-f", "{{.Id}}", net)).Stdout.Trim()[..12];
+            string addresses = Ok(Sh.Run("ip", ["-4", "addr", "show", bridge])).Stdout;
+            Assert.Contains($"{pa}.1/30", addresses);
+            Assert.Contains($"{pb}.254/24", addresses);
+            string masquerade = Ok(Sh.Run("nft", ["list", "table", "ip", Engine.FirewallTable])).Stdout.Split('\n')
+                .Single(l => l.Contains($"oifname != \"{bridge}\" masquerade"));
+            Assert.Contains(small, masquerade); // nft lists the set's elements in its own order
+            Assert.Contains(b, masquerade);
+
+            // The /30 holds one container; the next comes from the second pool (not its aux address), --ip from either.
+            Ok(Engine.Docker("run", "-d", "--name", first, "--network", net, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", second, "--network", net, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", pinned, "--network", net, "--ip", pb + ".99", "webapp:noexpose"));
+            Assert.Equal($"{pa}.2", AddressOn(first, net));
+            Assert.Equal($"{pb}.2 {pb}.254", Ok(Engine.Docker("inspect", "-f",
+                $"{{{{(index .NetworkSettings.Networks \"{net}\").IPAddress}}}} {{{{(index .NetworkSettings.Networks \"{net}\").Gateway}}}}", second)).Stdout.Trim());
+            Assert.Equal($"{pb}.99", AddressOn(pinned, net));
+            // Across pools through the gateways on the one bridge.
+            Assert.Contains($"Remote IP:</b> {pb}.2", WaitFor.UntilSuccess(() => LocalHttp.Answered(Get(second, $"{pa}.2"))).Stdout);
+
+            var overlap = Engine.Docker("network", "create", "--subnet", pb + ".128/25", TestNames.Unique("ov", 12));
+            Assert.Contains("Pool overlaps with other one on this address space", overlap.Stderr);
+        }
+        finally { Cleanup([first, second, pinned], net); }
+    }
+
+    [Fact]
+    public void Docker_py_walks_several_pools_connect_list_filters_and_prune()
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "py", "networks_multi.py");
+        var result = Sh.Run("python3", [script, Engine.DockerHost, TestNames.Unique("pm", 10), EngineProcess.FreeTestSubnet(),
+            EngineProcess.FreeTestSubnet()], TimeSpan.FromSeconds(180));
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        Assert.Contains("ok", result.Stdout);
     }
 }

@@ -101,6 +101,23 @@ public sealed class DnsMessageTests
     }
 
     [Fact]
+    public async Task Ipv6_reverse_names_in_nibble_form_resolve_to_the_container_and_malformed_ones_do_not()
+    {
+        Assert.Equal(IPAddress.Parse("fd00:1:2::a:3"),
+            DnsQuery.ReverseAddress("3.0.0.0.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa"));
+        Assert.Null(DnsQuery.ReverseAddress("3.0.0.0.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.0.0.0.1.0.0.0.0.d.f.ip6.arpa")); // 31 nibbles
+        Assert.Null(DnsQuery.ReverseAddress("3.0.0.0.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.0.0.0.1.0.0.0.0.0.d.g.ip6.arpa"));
+        Assert.Null(DnsQuery.ReverseAddress("30.0.0.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa"));
+
+        var names = new FakeNames();
+        names.Names["web"] = [IPAddress.Parse("10.1.2.3"), IPAddress.Parse("fd00:1:2::a:3")];
+        var ptr = (await Answerer(names).AnswerAsync("c",
+            Query("3.0.0.0.a.0.0.0.0.0.0.0.0.0.0.0.0.0.0.0.2.0.0.0.1.0.0.0.0.0.d.f.ip6.arpa", DnsQuery.TypePtr), false, null!))!;
+        Assert.Equal(1, BinaryPrimitives.ReadUInt16BigEndian(ptr.AsSpan(6)));
+        Assert.EndsWith("\u0003web\u0004net1\0", System.Text.Encoding.ASCII.GetString(ptr));
+    }
+
+    [Fact]
     public async Task Many_addresses_rotate_and_over_512_bytes_set_TC_unless_EDNS_or_TCP_allow_them()
     {
         var names = new FakeNames();

@@ -311,7 +311,8 @@ public sealed class ContainerFilters
                 "label" => values.All(v => v.Split('=', 2) is var kv && c.Config.Labels is { } labels
                     && labels.TryGetValue(kv[0], out var actual) && (kv.Length == 1 || actual == kv[1])),
                 "ancestor" => values.Any(v => FindImage(engine, v)?.Id == c.ImageId || c.Config.Image == v),
-                "network" => values.Any(v => c.RequestedNetworks.ContainsKey(v) || c.Endpoints.Any(e => e.NetworkId.StartsWith(v, StringComparison.Ordinal))),
+                "network" => values.Any(v => c.RequestedNetworks.ContainsKey(v) || c.Endpoints.Any(e => e.NetworkId.StartsWith(v, StringComparison.Ordinal))
+                    || engine.Networks.PredefinedOf(c) is { } predefined && (predefined.Name == v || predefined.Id.StartsWith(v, StringComparison.Ordinal))),
                 "publish" => values.Any(v => c.Ports.Any(p => p.HostPort.ToString() == v.Split('/')[0])),
                 "expose" => values.Any(v => c.Config.ExposedPorts?.ContainsKey(v.Contains('/') ? v : v + "/tcp") == true),
                 "health" => values.Contains(c.State.Health?.Status ?? "none"),

@@ -17,6 +17,6 @@ public static class NetworkInspectQuery
             throw new BadRequestException($"invalid value for verbose: {DockerResults.Shorten(verbose)}: strconv.ParseBool: parsing \"{DockerResults.Shorten(verbose)}\": invalid syntax");
         string scope = query["scope"].ToString();
         if (scope.Length > 0 && scope != "local") throw new NotFoundException($"network {id} not found");
-        return networks.Get(id);
+        return networks.GetListed(id);
     }
 }

@@ -98,7 +98,8 @@ public sealed class PruneFilter
         return _labels.All(l => Has(labels, l)) && !_notLabels.Any(l => Has(labels, l));
     }
 
-    private static bool Has(IReadOnlyDictionary<string, string> labels, string filter)
+    /// <summary>A label filter, key or key=value, holds for these labels.</summary>
+    public static bool Has(IReadOnlyDictionary<string, string> labels, string filter)
     {
         var kv = filter.Split('=', 2);
         return labels.TryGetValue(kv[0], out var value) && (kv.Length == 1 || value == kv[1]);

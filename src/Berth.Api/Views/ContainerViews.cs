@@ -1,6 +1,7 @@
 using System.Text.Json.Nodes;
 using Berth.Engine;
 using Berth.Engine.Model;
+using Berth.Engine.Networks;
 using Berth.Engine.Store;
 
 namespace Berth.Api.Views;
@@ -169,7 +170,17 @@ public static class ContainerViews
         {
             var network = engine.Networks.Find(name);
             var endpoint = c.Endpoints.FirstOrDefault(e => e.NetworkId == network?.Id);
-            networks[network?.Name ?? name] = new JsonObject
+            networks[network?.Name ?? name] = Endpoint(c, network, settings, endpoint);
+        }
+        // `--network host` and `none`: the predefined network, as dockerd shows it (an endpoint id while running).
+        if (c.RequestedNetworks.Count == 0 && engine.Networks.PredefinedOf(c) is { } predefined)
+            networks[predefined.Name] = Endpoint(c, predefined, null,
+                c.State.Running ? new EndpointRecord { EndpointId = NetworkService.PredefinedEndpointId(c, predefined) } : null);
+        return networks;
+    }
+
+    private static JsonObject Endpoint(ContainerRecord c, NetworkRecord? network, EndpointSettings? settings, EndpointRecord? endpoint) =>
+            new JsonObject
             {
                 ["IPAMConfig"] = settings?.IPAMConfig?.DeepClone(),
                 ["Links"] = null,
@@ -184,12 +195,9 @@ public static class ContainerViews
                 ["IPv6Gateway"] = endpoint?.Ipv6Gateway ?? "",
                 ["GlobalIPv6Address"] = endpoint?.Ipv6Address ?? "",
                 ["GlobalIPv6PrefixLen"] = endpoint?.Ipv6PrefixLength ?? 0,
-                ["DNSNames"] = endpoint is null || network is null || network.IsDefault ? null
+                ["DNSNames"] = endpoint is null || network is null || network.IsDefault || NetworkService.IsHostOrNone(network) ? null
                     : Array(new[] { c.Name, c.ShortId }.Concat(settings?.Aliases ?? [])),
             };
-        }
-        return networks;
-    }
 
     /// <summary>Binds, volumes and `--mount` tmpfs as dockerd lists them (HostConfig.Tmpfs ones are not listed).</summary>
     private static JsonArray Mounts(ContainerRecord c)

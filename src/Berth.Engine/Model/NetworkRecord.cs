@@ -19,6 +19,11 @@ public sealed class NetworkRecord
     public string? Ipv6Subnet { get; set; }
     public string? Ipv6Gateway { get; set; }
     public string? Ipv6Range { get; set; }
+    /// <summary>`--aux-address` values inside the IPv6 subnet.</summary>
+    public Dictionary<string, string> Ipv6AuxAddresses { get; set; } = new();
+    /// <summary>Several `--subnet` of one family: the pools after the first of each family, in the order given (the
+    /// first IPv4 and IPv6 ones are the fields above).</summary>
+    public List<SubnetRecord> MoreSubnets { get; set; } = new();
     public bool Internal { get; set; }
     public bool Attachable { get; set; }
     public bool IsDefault { get; set; }
@@ -27,4 +32,13 @@ public sealed class NetworkRecord
     /// <summary>macvlan/ipvlan: Berth made the parent link (a dummy or VLAN sub-interface); it goes with the last
     /// network on it.</summary>
     public bool ParentCreated { get; set; }
+}
+
+/// <summary>One further address pool of a network: its subnet, gateway, `--ip-range` and `--aux-address` values.</summary>
+public sealed class SubnetRecord
+{
+    public string Subnet { get; set; } = "";
+    public string Gateway { get; set; } = "";
+    public string? IPRange { get; set; }
+    public Dictionary<string, string> AuxAddresses { get; set; } = new();
 }

@@ -8,7 +8,8 @@ using Berth.Networking.Netlink;
 namespace Berth.Engine.Networks;
 
 /// <summary>`network create --ipv6 [--subnet V6 --gateway V6 --ip-range V6]`: the IPv6 half of a dual-stack network.</summary>
-public sealed record Ipv6Request(string? Subnet = null, string? Gateway = null, string? IPRange = null);
+public sealed record Ipv6Request(string? Subnet = null, string? Gateway = null, string? IPRange = null,
+    Dictionary<string, string>? AuxAddresses = null);
 
 /// <summary>Dual-stack networks: the v6 subnet (given, or a /64 from the default pools), the bridge's v6 gateway and
 /// each endpoint's v6 address. Addresses of both families live in one IPAM directory per network, with one cursor
@@ -24,7 +25,7 @@ public sealed partial class NetworkService
             if (!IPNetwork.TryParse(request.Subnet, out subnet) || !IsV6(subnet.BaseAddress))
                 throw new BadRequestException($"invalid subnet {request.Subnet}: an IPv6 CIDR such as fd00:1::/64 is expected");
             if (subnet.PrefixLength > 126) throw new BadRequestException($"subnet {request.Subnet} is too small");
-            if (_store.All.Any(n => n.Id != excludeNetworkId && n.Ipv6Subnet is { } other && Overlaps(IPNetwork.Parse(other), subnet)))
+            if (_store.All.Where(n => n.Id != excludeNetworkId).SelectMany(SubnetsOf).Any(other => Overlaps(other, subnet)))
                 throw new ConflictException("invalid pool request: Pool overlaps with other one on this address space");
         }
         else subnet = ChooseIpv6Subnet(excludeNetworkId);
@@ -32,14 +33,9 @@ public sealed partial class NetworkService
         if (string.IsNullOrEmpty(request.Gateway)) gateway = AddressAllocator.FromNumber(AddressAllocator.ToNumber(subnet.BaseAddress) + 1, true);
         else if (!IPAddress.TryParse(request.Gateway, out gateway!) || !IsV6(gateway) || !subnet.Contains(gateway))
             throw new BadRequestException($"invalid gateway {request.Gateway}: it must be an IPv6 address inside {subnet}");
-        if (!string.IsNullOrEmpty(request.IPRange))
-        {
-            if (!IPNetwork.TryParse(request.IPRange, out var range) || !IsV6(range.BaseAddress))
-                throw new BadRequestException($"invalid ip-range {request.IPRange}: an IPv6 CIDR is expected");
-            if (!subnet.Contains(range.BaseAddress) || range.PrefixLength < subnet.PrefixLength)
-                throw new BadRequestException($"invalid pool request: ip-range {request.IPRange} is not contained in subnet {subnet}");
-            record.Ipv6Range = range.ToString();
-        }
+        var (range, aux) = ParseRangeAndAux(subnet, request.IPRange, request.AuxAddresses);
+        record.Ipv6Range = range?.ToString();
+        record.Ipv6AuxAddresses = aux;
         record.EnableIPv6 = true;
         record.Ipv6Subnet = subnet.ToString();
         record.Ipv6Gateway = gateway.ToString();
@@ -55,7 +51,7 @@ public sealed partial class NetworkService
             inUse.AddRange(netlink.ListRoutes(AddressFamily.InterNetworkV6)
                 .Where(r => r.Destination.PrefixLength > 0 && !r.Destination.BaseAddress.IsIPv6LinkLocal
                     && !r.Destination.BaseAddress.IsIPv6Multicast).Select(r => r.Destination));
-        inUse.AddRange(_store.All.Where(n => n.Id != excludeNetworkId && n.Ipv6Subnet is not null).Select(n => IPNetwork.Parse(n.Ipv6Subnet!)));
+        inUse.AddRange(_store.All.Where(n => n.Id != excludeNetworkId).SelectMany(SubnetsOf).Where(s => IsV6(s.BaseAddress)));
         var pools = _options.DefaultAddressPools.Where(p => IsV6(p.Base.BaseAddress)).ToList();
         if (pools.Count == 0) pools.Add(DefaultAddressPools.UniqueLocalPool(HostIdentity()));
         return SubnetChooser.ChooseFree(DefaultAddressPools.Expand(pools).Take(65536), inUse)
@@ -90,26 +86,20 @@ public sealed partial class NetworkService
         ? null
         : _allocators.GetOrAdd(network.Id + "/v6", _ => new AddressAllocator(Path.Combine(_options.IpamDirectory, network.Id),
             IPNetwork.Parse(subnet), IPAddress.Parse(network.Ipv6Gateway!), network.Ipv6Range is { } range ? IPNetwork.Parse(range) : null,
-            rangeSet: 1));
+            network.Ipv6AuxAddresses.Values.Select(IPAddress.Parse), rangeSet: 1));
 
     /// <summary>The endpoint's v6 address on a dual-stack network (`--ip6` or the next free one); null on an IPv4 one,
     /// where `--ip6` is refused as dockerd refuses it.</summary>
     private Ipv6Endpoint? AllocateIpv6(string containerId, NetworkRecord network, IPAddress? requested)
     {
-        if (Ipv6Allocator(network) is not { } allocator)
+        if (Ipv6Allocator(network) is null)
         {
             if (requested is not null)
                 throw new BadRequestException($"invalid endpoint settings: no configured subnet contains IP address {requested}");
             return null;
         }
-        var subnet = IPNetwork.Parse(network.Ipv6Subnet!);
-        if (requested is not null && !subnet.Contains(requested))
-            throw new BadRequestException($"invalid endpoint settings: no configured subnet contains IP address {requested}");
-        try { return new Ipv6Endpoint(allocator.Allocate(containerId, requested), subnet.PrefixLength, IPAddress.Parse(network.Ipv6Gateway!)); }
-        catch (Exception e) when (e is not EngineException)
-        {
-            throw new EngineException(e is AddressInUseException ? 409 : 500, e.Message, e);
-        }
+        var (subnet, gateway, _, address) = AllocateFrom(Ipv6Pools(network), containerId, requested);
+        return new Ipv6Endpoint(address, subnet.PrefixLength, gateway);
     }
 
     private void ReleaseIpv6(NetworkRecord network, EndpointRecord endpoint)

@@ -80,6 +80,7 @@ public sealed partial class NetworkService
             IPNetwork.Parse(network.Subnet).PrefixLength,
             BridgeOptions.MtuOf(network, _options.Mtu));
         EnsureIpv6Gateway(network);
+        EnsureMoreGateways(network);
     }
 
     public IEnumerable<NetworkFirewallSpec> FirewallSpecs() => _store.All.Where(n => !L2Options.IsL2(n)).Select(FirewallSpecOf);
@@ -87,7 +88,8 @@ public sealed partial class NetworkService
     /// <summary>`--internal`: nothing leaves; enable_ip_masquerade=false: traffic leaves with the containers' addresses.</summary>
     private static NetworkFirewallSpec FirewallSpecOf(NetworkRecord n) => new(n.BridgeName, IPNetwork.Parse(n.Subnet),
         Masquerade: !n.Internal && BridgeOptions.Flag(n, BridgeOptions.EnableIpMasquerade, true), Outbound: !n.Internal,
-        Ipv6Subnet: n.EnableIPv6 && n.Ipv6Subnet is { } v6 ? IPNetwork.Parse(v6) : null);
+        Ipv6Subnet: n.EnableIPv6 && n.Ipv6Subnet is { } v6 ? IPNetwork.Parse(v6) : null,
+        MoreSubnets: n.MoreSubnets.Count > 0 ? n.MoreSubnets.Select(s => IPNetwork.Parse(s.Subnet)).ToList() : null);
 
     public NetworkRecord? Find(string idOrName)
     {
@@ -103,7 +105,8 @@ public sealed partial class NetworkService
 
     public NetworkRecord Create(string name, string? subnet, string? gateway, bool @internal, bool attachable,
         Dictionary<string, string>? labels, Dictionary<string, string>? driverOptions, string? driver,
-        string? ipRange = null, Dictionary<string, string>? auxAddresses = null, Ipv6Request? ipv6 = null)
+        string? ipRange = null, Dictionary<string, string>? auxAddresses = null, Ipv6Request? ipv6 = null,
+        IReadOnlyList<SubnetRequest>? moreSubnets = null)
     {
         bool l2 = L2Options.IsL2(driver);
         if (l2) L2Options.Validate(driver!, driverOptions ?? new());
@@ -127,7 +130,7 @@ public sealed partial class NetworkService
                 var gw = string.IsNullOrEmpty(gateway) ? FirstHost(parsed)
                     : IPAddress.TryParse(gateway, out var g) && parsed.Contains(g) ? g
                     : throw new BadRequestException($"invalid gateway {gateway}: it must be an address inside {subnet}");
-                if (_store.All.Any(n => Overlaps(IPNetwork.Parse(n.Subnet), parsed)))
+                if (_store.All.SelectMany(SubnetsOf).Any(s => Overlaps(s, parsed)))
                     throw new ConflictException($"invalid pool request: Pool overlaps with other one on this address space");
                 chosen = (parsed, gw);
             }
@@ -147,10 +150,12 @@ public sealed partial class NetworkService
             };
             if (l2)
             {
+                if (moreSubnets is { Count: > 0 }) throw new BadRequestException($"several subnets on {driver} networks are not supported by Berth yet");
                 if (ipv6 is not null) throw new BadRequestException($"IPv6 on {driver} networks is not supported by Berth yet");
                 return CreateL2(record);
             }
             if (ipv6 is not null) ApplyIpv6(record, ipv6, excludeNetworkId: null);
+            ApplyMoreSubnets(record, moreSubnets ?? []);
             EnsureBridge(record);
             try
             {
@@ -169,7 +174,7 @@ public sealed partial class NetworkService
 
     public void Remove(NetworkRecord network, bool hasEndpoints)
     {
-        if (network.IsDefault) throw new EngineException(403, $"{network.Name} is a pre-defined network and cannot be removed");
+        if (network.IsDefault || IsHostOrNone(network)) throw new EngineException(403, $"{network.Name} is a pre-defined network and cannot be removed");
         if (hasEndpoints) throw new ConflictException($"error while removing network: network {network.Name} id {network.Id} has active endpoints");
         lock (_lock)
         {
@@ -179,8 +184,8 @@ public sealed partial class NetworkService
                 _firewall.RemoveNetwork(network.BridgeName);
                 _bridges.RemoveBridge(network.BridgeName);
             }
-            _allocators.TryRemove(network.Id, out _);
-            _allocators.TryRemove(network.Id + "/v6", out _);
+            foreach (string key in _allocators.Keys.Where(k => k.StartsWith(network.Id, StringComparison.Ordinal)))
+                _allocators.TryRemove(key, out _);
             string ipamDir = Path.Combine(_options.IpamDirectory, network.Id);
             if (Directory.Exists(ipamDir)) Directory.Delete(ipamDir, recursive: true);
             _store.Delete(network.Id);
@@ -205,17 +210,7 @@ public sealed partial class NetworkService
         IPAddress? requested, List<string>? aliases, PhysicalAddress? requestedMac = null, IPAddress? requestedIpv6 = null,
         IReadOnlyList<IPAddress>? linkLocal = null)
     {
-        var subnet = IPNetwork.Parse(network.Subnet);
-        var gateway = IPAddress.Parse(network.Gateway);
-        var allocator = Allocator(network);
-        IPAddress address;
-        if (requested is not null && !subnet.Contains(requested))
-            throw new BadRequestException($"invalid endpoint settings: no configured subnet contains IP address {requested}");
-        try { address = allocator.Allocate(containerId, requested); }
-        catch (Exception e) when (e is not EngineException)
-        {
-            throw new EngineException(e is AddressInUseException ? 409 : 500, e.Message, e);
-        }
+        var (subnet, gateway, allocator, address) = AllocateFrom(Ipv4Pools(network), containerId, requested);
         string hostVeth = interfaceName == "eth0"
             ? BridgeDriver.HostVethName(containerId)
             : "veth" + Convert.ToHexString(RandomNumberGenerator.GetBytes(4)).ToLowerInvariant()[..7];
@@ -256,7 +251,7 @@ public sealed partial class NetworkService
         return new EndpointRecord
         {
             NetworkId = network.Id, NetworkName = network.Name, EndpointId = NewId(), IPAddress = address.ToString(),
-            PrefixLength = subnet.PrefixLength, Gateway = network.Gateway, InterfaceName = interfaceName, HostVeth = l2 ? "" : hostVeth,
+            PrefixLength = subnet.PrefixLength, Gateway = gateway.ToString(), InterfaceName = interfaceName, HostVeth = l2 ? "" : hostVeth,
             MacAddress = mac is null ? "" : string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2"))), Aliases = aliases,
             LinkNamespace = l2 ? netnsPath : null,
             Ipv6Address = ipv6?.Address.ToString() ?? "", Ipv6PrefixLength = ipv6?.PrefixLength ?? 0,
@@ -308,8 +303,8 @@ public sealed partial class NetworkService
         IPNetwork? range = null;
         if (!string.IsNullOrEmpty(ipRange))
         {
-            if (!IPNetwork.TryParse(ipRange, out var parsed) || parsed.BaseAddress.AddressFamily != AddressFamily.InterNetwork)
-                throw new BadRequestException($"invalid ip-range {ipRange}: an IPv4 CIDR is expected");
+            if (!IPNetwork.TryParse(ipRange, out var parsed) || parsed.BaseAddress.AddressFamily != subnet.BaseAddress.AddressFamily)
+                throw new BadRequestException($"invalid ip-range {ipRange}: an {(IsV6(subnet.BaseAddress) ? "IPv6" : "IPv4")} CIDR is expected");
             if (!subnet.Contains(parsed.BaseAddress) || parsed.PrefixLength < subnet.PrefixLength)
                 throw new BadRequestException($"invalid pool request: ip-range {ipRange} is not contained in subnet {subnet}");
             range = parsed;
@@ -330,7 +325,7 @@ public sealed partial class NetworkService
         using (var netlink = RouteNetlinkClient.Open())
             inUse.AddRange(netlink.ListRoutes(AddressFamily.InterNetwork)
                 .Where(r => r.Destination.PrefixLength > 0).Select(r => r.Destination));
-        inUse.AddRange(_store.All.Where(n => n.Id != excludeNetworkId).Select(n => IPNetwork.Parse(n.Subnet)));
+        inUse.AddRange(_store.All.Where(n => n.Id != excludeNetworkId).SelectMany(SubnetsOf).Where(s => !IsV6(s.BaseAddress)));
         var v4Pools = _options.DefaultAddressPools.Where(p => !IsV6(p.Base.BaseAddress)).ToList();
         var candidates = v4Pools.Count > 0
             ? DefaultAddressPools.Expand(v4Pools)

@@ -62,15 +62,33 @@ public sealed record DnsQuery(ushort Id, int Opcode, bool RecursionDesired, stri
         return Math.Clamp((int)BinaryPrimitives.ReadUInt16BigEndian(packet[(offset + 3)..]), 512, 4096);
     }
 
-    /// <summary>The address of an in-addr.arpa name ("4.3.2.1.in-addr.arpa" is 1.2.3.4), or null.</summary>
+    /// <summary>The address of an in-addr.arpa name ("4.3.2.1.in-addr.arpa" is 1.2.3.4) or of an ip6.arpa name (32
+    /// nibbles, lowest first: "1.0.0.0...0.d.f.ip6.arpa" is fd00::1), or null.</summary>
     public static IPAddress? ReverseAddress(string name)
     {
-        const string suffix = ".in-addr.arpa";
+        const string suffix = ".in-addr.arpa", suffix6 = ".ip6.arpa";
+        if (name.EndsWith(suffix6, StringComparison.Ordinal)) return ReverseIpv6(name[..^suffix6.Length]);
         if (!name.EndsWith(suffix, StringComparison.Ordinal)) return null;
         string[] parts = name[..^suffix.Length].Split('.');
         if (parts.Length != 4) return null;
         Array.Reverse(parts);
         return IPAddress.TryParse(string.Join('.', parts), out var address) ? address : null;
+    }
+
+    private static IPAddress? ReverseIpv6(string nibbles)
+    {
+        // 32 single hex digits separated by dots: 63 characters exactly.
+        if (nibbles.Length != 63) return null;
+        var bytes = new byte[16];
+        for (int i = 0; i < 32; i++)
+        {
+            char c = nibbles[i * 2];
+            if (!char.IsAsciiHexDigit(c) || i < 31 && nibbles[i * 2 + 1] != '.') return null;
+            int value = Convert.ToInt32(c.ToString(), 16);
+            int index = 15 - i / 2;
+            bytes[index] |= (byte)(i % 2 == 0 ? value : value << 4);
+        }
+        return new IPAddress(bytes);
     }
 }
 

@@ -45,8 +45,8 @@ public static class Ipv6RulesetRenderer
         foreach (var n in nets)
         {
             s.Append($"\t\toifname \"{n.BridgeName}\" fib saddr type local ct status dnat masquerade\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" ip6 saddr {n.Ipv6Subnet} ct status dnat masquerade\n");
-            if (n.Masquerade) s.Append($"\t\tip6 saddr {n.Ipv6Subnet} oifname != \"{n.BridgeName}\" masquerade\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" ip6 saddr {n.Ipv6Match} ct status dnat masquerade\n");
+            if (n.Masquerade) s.Append($"\t\tip6 saddr {n.Ipv6Match} oifname != \"{n.BridgeName}\" masquerade\n");
         }
         s.Append("\t}\n");
         s.Append("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");

@@ -7,7 +7,20 @@ namespace Berth.Networking.Firewall;
 /// <summary>A bridge network as the firewall sees it. <paramref name="Outbound"/>: traffic from the bridge may leave
 /// (null: as <paramref name="Masquerade"/>; false for `--internal`).</summary>
 public sealed record NetworkFirewallSpec(string BridgeName, IPNetwork Subnet, bool Masquerade = true, bool? Outbound = null,
-    IPNetwork? Ipv6Subnet = null);
+    IPNetwork? Ipv6Subnet = null, IReadOnlyList<IPNetwork>? MoreSubnets = null)
+{
+    /// <summary>The IPv4 subnets as an nft match operand: the one subnet, or an anonymous set of all of them.</summary>
+    public string Ipv4Match => Match(Subnet);
+
+    /// <summary>The IPv6 subnets likewise (only meaningful with <see cref="Ipv6Subnet"/>).</summary>
+    public string Ipv6Match => Ipv6Subnet is { } v6 ? Match(v6) : "";
+
+    private string Match(IPNetwork first)
+    {
+        var all = new[] { first }.Concat((MoreSubnets ?? []).Where(s => s.BaseAddress.AddressFamily == first.BaseAddress.AddressFamily)).ToList();
+        return all.Count == 1 ? first.ToString() : "{ " + string.Join(", ", all) + " }";
+    }
+}
 
 /// <summary>One published host port → container port. HostIp null = every address of the host (0.0.0.0); an IPv6
 /// HostIp (`::` = every v6 address) goes to the ip6 table, DNATed to a v6 ContainerIp. <paramref name="Proxied"/>: the
@@ -49,8 +62,8 @@ public static class RulesetRenderer
         foreach (var n in nets)
         {
             s.Append($"\t\toifname \"{n.BridgeName}\" ip saddr 127.0.0.0/8 masquerade\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" ip saddr {n.Subnet} ct status dnat masquerade\n");
-            if (n.Masquerade) s.Append($"\t\tip saddr {n.Subnet} oifname != \"{n.BridgeName}\" masquerade\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" ip saddr {n.Ipv4Match} ct status dnat masquerade\n");
+            if (n.Masquerade) s.Append($"\t\tip saddr {n.Ipv4Match} oifname != \"{n.BridgeName}\" masquerade\n");
         }
         s.Append("\t}\n");
         s.Append("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");

@@ -6,6 +6,31 @@ namespace Berth.Networking.Ipam;
 
 public sealed class AddressPoolExhaustedException(string message) : Exception(message);
 public sealed class AddressInUseException(string message) : Exception(message);
+public sealed class AddressOutsidePoolsException(string message) : Exception(message);
+
+/// <summary>A network's address pools of one family in order (several `--subnet`), each with its allocator.</summary>
+public static class AddressPools
+{
+    /// <summary>The requested address from the pool that contains it, else the next free address of the first pool that
+    /// has one; returns the pool's index with the address.</summary>
+    public static (int Pool, IPAddress Address) Allocate(IReadOnlyList<(IPNetwork Subnet, AddressAllocator Allocator)> pools,
+        string ownerId, IPAddress? requested)
+    {
+        for (int i = 0; i < pools.Count; i++)
+        {
+            if (requested is not null)
+            {
+                if (pools[i].Subnet.Contains(requested)) return (i, pools[i].Allocator.Allocate(ownerId, requested));
+                continue;
+            }
+            try { return (i, pools[i].Allocator.Allocate(ownerId)); }
+            catch (AddressPoolExhaustedException) when (i + 1 < pools.Count) { }
+        }
+        throw requested is null
+            ? new AddressPoolExhaustedException("no address pools")
+            : new AddressOutsidePoolsException($"no configured subnet contains IP address {requested}");
+    }
+}
 
 /// <summary>Docker's default pools: 172.17–31.0.0/16, then 192.168.0.0/16 in /20 steps; or the daemon's own, given
 /// as dockerd's `--default-address-pool base=CIDR,size=N` (the base cut into subnets of prefix N, in order).</summary>

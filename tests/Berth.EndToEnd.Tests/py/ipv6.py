@@ -2,9 +2,9 @@
 second container with a fixed IPv6 address (--ip6), resolve the server's AAAA through the embedded resolver and
 fetch from it over IPv6: the server sees the client's own v6 address."""
 import sys
-import time
 
 import docker
+from http_from import get_when_up
 
 host, prefix, subnet4, subnet6, client_ip6 = sys.argv[1:6]
 client = docker.DockerClient(base_url=host)
@@ -32,13 +32,8 @@ try:
     assert settings["IPv6Gateway"] == net.attrs["IPAM"]["Config"][1]["Gateway"], settings
     code, out = peer.exec_run(["/bin/busybox", "nslookup", "-type=aaaa", prefix + "srv", "127.0.0.11"])
     assert code == 0 and server_ip6 in out.decode(), (code, out.decode())
-    request = "printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 " + server_ip6 + " 80"
-    for attempt in range(100):  # run(detach=True) returns before httpd listens
-        code, out = peer.exec_run(["sh", "-c", request])
-        if b"Remote IP" in out:
-            break
-        time.sleep(0.2)
-    assert f"Remote IP:</b> {client_ip6}" in out.decode(), out.decode()
+    out = get_when_up(peer, server_ip6)
+    assert f"Remote IP:</b> {client_ip6}" in out, out
     hosts = peer.exec_run(["cat", "/etc/hosts"])[1].decode()
     assert client_ip6 in hosts, hosts
     print("ok")
