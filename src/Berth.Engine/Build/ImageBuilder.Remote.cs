@@ -67,7 +67,7 @@ public sealed partial class ImageBuilder
 
     /// <summary>Go's http.DetectContentType as moby leans on it: a gzip/bzip2/xz/zstd magic or a control byte
     /// in the first 512 bytes is binary; otherwise text.</summary>
-    internal static bool IsText(string? contentType, string file)
+    public static bool IsText(string? contentType, string file)
     {
         if (contentType is { Length: > 0 } && contentType != "application/octet-stream") return contentType == "text/plain";
         var head = new byte[512];
@@ -86,7 +86,7 @@ public sealed partial class ImageBuilder
 /// <summary>moby's builder/remotecontext/git: `URL#ref:subdir`, fetched shallow into a fresh repository with the
 /// system's and the user's git configuration off and the file protocol refused (a hostile repository's submodules
 /// cannot reach into the host), then checked out; the (sub)directory, .git included, is the context.</summary>
-internal static partial class GitRemote
+public static partial class GitRemote
 {
     [GeneratedRegex(@"\.git(?:#.+)?$")]
     private static partial Regex GitSuffix();
@@ -98,7 +98,7 @@ internal static partial class GitRemote
         || remote.StartsWith("git@", StringComparison.Ordinal);
 
     /// <summary>The repository to fetch, the ref ("" for none given) and the subdirectory of `URL#ref:subdir`.</summary>
-    internal static (string Repository, string Ref, string Subdir) Parse(string remote)
+    public static (string Repository, string Ref, string Subdir) Parse(string remote)
     {
         bool transport = remote.StartsWith("https://", StringComparison.Ordinal) || remote.StartsWith("http://", StringComparison.Ordinal)
             || remote.StartsWith("git://", StringComparison.Ordinal) || remote.StartsWith("git@", StringComparison.Ordinal);

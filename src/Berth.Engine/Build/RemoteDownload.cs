@@ -7,12 +7,12 @@ namespace Berth.Engine.Build;
 /// <summary>One file fetched over HTTP for a build: where it was written, the name the legacy builder gives it (the
 /// URL path's last element, else Content-Disposition's filename), Last-Modified, the media type and the content's
 /// sha256.</summary>
-internal sealed record Download(string Path, string? FileName, DateTimeOffset? LastModified, string? ContentType, string Sha256);
+public sealed record Download(string Path, string? FileName, DateTimeOffset? LastModified, string? ContentType, string Sha256);
 
 /// <summary>GETs for `ADD http://...` and remote build contexts, as dockerd's remotecontext does them: from the daemon,
 /// redirects followed, a status of 400 or more an error quoting the status and the body, the body streamed to a file
 /// (never held in memory) and bounded in size.</summary>
-internal static class RemoteDownload
+public static class RemoteDownload
 {
     /// <summary>The largest download a build takes (dockerd has no bound; a daemon's disk deserves one).</summary>
     public const long Limit = 8L << 30;
@@ -87,7 +87,7 @@ internal static class RemoteDownload
 
     /// <summary>moby's getFilenameForDownload: the URL path's base name unless the path ends in "/", else the
     /// Content-Disposition filename's base name; null when neither names a file.</summary>
-    internal static string? FileName(Uri url, ContentDispositionHeaderValue? disposition)
+    public static string? FileName(Uri url, ContentDispositionHeaderValue? disposition)
     {
         string path = Uri.UnescapeDataString(url.AbsolutePath);
         if (path.Length > 0 && !path.EndsWith('/') && BaseName(path) is { } fromPath) return fromPath;
