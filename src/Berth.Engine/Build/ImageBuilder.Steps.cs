@@ -152,11 +152,9 @@ public sealed partial class ImageBuilder
             }
 
             // The current image, read-only, for what the destination is and for --chown names.
-            using var view = new MergedView(_image is null ? [] : Images.LayerDirectories(_image), builder.ScratchRoot);
-            using var imageRoot = RootedDirectory.Open(view.Path);
-            (int, int)? owner = instruction.Flag("chown") is { } chown ? Owner(view.Path, chown) : (0, 0);
+            var current = _image;
+            using var image = new LazyImageView(() => current is null ? [] : Images.LayerDirectories(current), builder.ScratchRoot);
             string destRelative = string.Join('/', destPath.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != "."));
-            if (!destIsDirectory && IsDirectory(imageRoot, destRelative)) destIsDirectory = true;
 
             using var sourceView = fromImage is null ? null : new MergedView(Images.LayerDirectories(fromImage), builder.ScratchRoot);
             using var sourceRoot = sourceView is null ? null : RootedDirectory.Open(sourceView.Path);
@@ -174,6 +172,7 @@ public sealed partial class ImageBuilder
             var root = downloads?.Root ?? sourceRoot ?? (matches is null ? await context.FilesAsync(ct) : null);
             matches ??= FindSources(name, patterns, p => Glob(root!, p, ignored))!;
             if (matches.Count > 1) destIsDirectory = true;
+            if (!destIsDirectory && IsDirectory(image.Root, destRelative)) destIsDirectory = true;
 
             // The copied files are archived once to a scratch file: the layer's bytes and, without the index, its
             // cache key.
@@ -186,7 +185,7 @@ public sealed partial class ImageBuilder
                     await using var file = new FileStream(layerFile, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
                     await using var archive = new DirectoryArchive(file, new ArchiveOptions
                     {
-                        Owner = owner, Mode = mode,
+                        Owner = instruction.Flag("chown") is { } chown ? Owner(image.Path, chown) : (0, 0), Mode = mode,
                         Skip = ignored is null ? null : path => ignored.Ignores(path),
                     });
                     foreach (string match in matches)
@@ -210,7 +209,7 @@ public sealed partial class ImageBuilder
                 await Advance(await CreateAsync(ImageStore.CopyConfig(_config), async (stream, token) =>
                 {
                     await using var layer = new DirectoryArchive(stream);
-                    await layer.AddDirectoriesAsync(imageRoot, parents, token);
+                    await layer.AddDirectoriesAsync(image.Root, parents, token);
                     await using var read = File.OpenRead(layerFile);
                     await layer.AddArchiveAsync(read, "", token);
                 }, createdBy, key));
