@@ -3,7 +3,7 @@
 set -euo pipefail
 packages=(runc crun conmon nftables libnftables1 iptables busybox-static iperf3 conntrack socat iproute2 curl procps python3
           golang-github-containers-common apparmor gcc libc6-dev docker-compose containerd containernetworking-plugins tini
-          docker-registry apache2-utils openssl xz-utils bzip2)
+          docker-registry apache2-utils openssl xz-utils bzip2 git)
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

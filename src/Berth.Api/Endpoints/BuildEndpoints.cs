@@ -16,8 +16,6 @@ public static class BuildEndpoints
         app.MapPost("/build", async (HttpContext ctx) =>
         {
             var query = ctx.Request.Query;
-            if (!string.IsNullOrEmpty(query["remote"]))
-                throw new BadRequestException("building from a remote context (remote=) is not supported: send the context as a tar in the request body");
             if (query["platform"].ToString() is { Length: > 0 } platform && platform is not ("linux" or "linux/amd64"))
                 throw new BadRequestException($"platform {platform} is not supported: Berth builds linux/amd64 images");
             var request = new BuildRequest
@@ -35,10 +33,13 @@ public static class BuildEndpoints
                 ForceRemove = DockerResults.Flag(ctx, "forcerm"),
             };
             foreach (string tag in request.Tags) Berth.Runtime.Images.ImageStore.NormalizeTag(tag); // bad tags: 400 up front
+            // remote=: a git repository or a URL the daemon fetches instead of the body.
+            await using var remote = query["remote"].ToString() is { Length: > 0 } url
+                ? await engine.Builder.OpenRemoteContextAsync(url, request.Dockerfile, ctx.RequestAborted) : null;
             var output = new StreamOutput(ctx);
             try
             {
-                var image = await engine.Builder.BuildAsync(ctx.Request.Body, request, output, ctx.RequestAborted);
+                var image = await engine.Builder.BuildAsync(remote ?? ctx.Request.Body, request, output, ctx.RequestAborted);
                 // With q=1 the image ID is all dockerd says (the docker CLI prints it for -q).
                 if (request.Quiet) await output.WriteAsync(image.Id + "\n");
             }

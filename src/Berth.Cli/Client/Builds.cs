@@ -49,14 +49,12 @@ public static class Builds
                 ForceRemove = parse.GetValue(forceRm),
             };
             string source = parse.GetValue(context)!;
-            if (source.StartsWith("http://", StringComparison.Ordinal) || source.StartsWith("https://", StringComparison.Ordinal)
-                || source.StartsWith("git@", StringComparison.Ordinal))
-                throw new CliException($"unable to prepare context: {source}: remote contexts are not supported by berth; clone or download it and build the directory");
             var stdin = Console.OpenStandardInput();
-            var buildContext = source == "-"
-                ? await BuildContext.FromStdinAsync(stdin, parse.GetValue(file), ct)
-                : BuildContext.FromDirectory(source, parse.GetValue(file), stdin);
-            var (code, imageId) = await RunAsync(api, buildContext, options, ct);
+            var (code, imageId) = IsRemote(source)
+                ? await RunRemoteAsync(api, source, parse.GetValue(file), options, ct)
+                : await RunAsync(api, source == "-"
+                    ? await BuildContext.FromStdinAsync(stdin, parse.GetValue(file), ct)
+                    : BuildContext.FromDirectory(source, parse.GetValue(file), stdin), options, ct);
             if (code == 0 && parse.GetValue(iidFile) is { Length: > 0 } iid)
             {
                 if (imageId is null) throw new CliException($"server did not provide an image ID. Cannot write {iid}");
@@ -165,6 +163,22 @@ public static class Builds
             if (!options.Quiet) Console.Out.Write(progress);
             return await ShowAsync(response, options.Quiet, progress, ct);
         }
+    }
+
+    /// <summary>A URL or git repository as the context (docker's urlutil: http(s)://, git://, github.com/, git@):
+    /// the engine fetches it (remote=), so nothing is sent.</summary>
+    private static bool IsRemote(string source) =>
+        source.StartsWith("http://", StringComparison.Ordinal) || source.StartsWith("https://", StringComparison.Ordinal)
+        || source.StartsWith("git://", StringComparison.Ordinal) || source.StartsWith("github.com/", StringComparison.Ordinal)
+        || source.StartsWith("git@", StringComparison.Ordinal);
+
+    private static async Task<(int Code, string? ImageId)> RunRemoteAsync(EngineApi api, string remote, string? dockerfile,
+        BuildOptions options, CancellationToken ct)
+    {
+        string query = Query(options, string.IsNullOrEmpty(dockerfile) ? "Dockerfile" : dockerfile, Environment.GetEnvironmentVariable)
+            + "&remote=" + EngineApi.Q(remote);
+        using var response = await api.SendAsync(HttpMethod.Post, "/build?" + query, ct, new ByteArrayContent([]), headersOnly: true);
+        return await ShowAsync(response, options.Quiet, "", ct);
     }
 
     /// <summary>The legacy builder's message stream: text as it comes (held back with -q, where the engine's last

@@ -122,7 +122,7 @@ public sealed partial class ImageBuilder
         {
             string name = instruction.Keyword;
             foreach (string flag in instruction.Flags.Keys)
-                if (flag is not ("from" or "chown" or "chmod") || flag == "from" && name == "ADD")
+                if (flag is not ("from" or "chown" or "chmod" or "checksum") || flag == "from" && name == "ADD" || flag == "checksum" && name == "COPY")
                     throw new BuildException($"Unknown flag: {flag}");
             var env = new List<string>([.. ArgEnvironment(), .. _config.Env ?? []]);
             var words = instruction.Json?.Select(w => w).ToList() ?? BuildWords.Split(instruction.Arguments, env, instruction.Escape);
@@ -130,8 +130,10 @@ public sealed partial class ImageBuilder
                 throw new BuildException($"{name} requires at least two arguments, but only one was provided. Destination could not be determined.");
             string dest = BuildWords.Expand(words[^1], env, instruction.Escape);
             var sources = words.Take(words.Count - 1).ToList();
-            if (name == "ADD" && sources.Any(s => s.StartsWith("http://", StringComparison.OrdinalIgnoreCase) || s.StartsWith("https://", StringComparison.OrdinalIgnoreCase)))
-                throw new BuildException("ADD from a URL is not supported by Berth: download the file into the build context");
+            int urls = name == "ADD" ? sources.Count(RemoteDownload.IsUrl) : 0;
+            if (urls > 0 && urls < sources.Count)
+                throw new BuildException("ADD with both URL and build context sources is not supported by Berth: split it into two ADD instructions");
+            if (urls == 0 && instruction.Flag("checksum") is not null) throw new BuildException("checksum can't be specified for non-HTTP(S) sources");
             string? from = instruction.Flag("from");
             uint? mode = instruction.Flag("chmod") is { } chmod
                 ? uint.TryParse(chmod, NumberStyles.None, CultureInfo.InvariantCulture, out _) && chmod.All(c => c is >= '0' and <= '7')
@@ -150,25 +152,27 @@ public sealed partial class ImageBuilder
             }
 
             // The current image, read-only, for what the destination is and for --chown names.
-            using var view = new MergedView(_image is null ? [] : Images.LayerDirectories(_image), builder.ScratchRoot);
-            using var imageRoot = RootedDirectory.Open(view.Path);
-            (int, int)? owner = instruction.Flag("chown") is { } chown ? Owner(view.Path, chown) : (0, 0);
+            var current = _image;
+            using var image = new LazyImageView(() => current is null ? [] : Images.LayerDirectories(current), builder.ScratchRoot);
             string destRelative = string.Join('/', destPath.Split('/', StringSplitOptions.RemoveEmptyEntries).Where(p => p != "."));
-            if (!destIsDirectory && IsDirectory(imageRoot, destRelative)) destIsDirectory = true;
 
             using var sourceView = fromImage is null ? null : new MergedView(Images.LayerDirectories(fromImage), builder.ScratchRoot);
             using var sourceRoot = sourceView is null ? null : RootedDirectory.Open(sourceView.Path);
-            var ignored = sourceRoot is null ? ignore : null;
             var patterns = sources.Select(s => BuildWords.Expand(s, env, instruction.Escape)).ToList();
+            // ADD of URLs: the downloads are the sources (never extracted), their content the key.
+            using var downloads = urls > 0
+                ? await DownloadedSources.GetAsync(patterns, dest, instruction.Flag("checksum"), builder.ScratchRoot, ct) : null;
+            var ignored = sourceRoot is null && downloads is null ? ignore : null;
 
             // The sources and their hash from the context's index; from the files themselves for --from, or when a
             // symlink is on the way (the index does not follow links).
-            string? hash = null;
-            var matches = sourceRoot is null ? FindSources(name, patterns, p => context.Index.Glob(p, ignore)) : null;
-            if (matches is not null) hash = context.Index.Hash(matches, ignore);
-            var root = sourceRoot ?? (matches is null ? await context.FilesAsync(ct) : null);
+            string? hash = downloads?.Hash;
+            var matches = downloads?.Paths ?? (sourceRoot is null ? FindSources(name, patterns, p => context.Index.Glob(p, ignore)) : null);
+            if (matches is not null && downloads is null) hash = context.Index.Hash(matches, ignore);
+            var root = downloads?.Root ?? sourceRoot ?? (matches is null ? await context.FilesAsync(ct) : null);
             matches ??= FindSources(name, patterns, p => Glob(root!, p, ignored))!;
             if (matches.Count > 1) destIsDirectory = true;
+            if (!destIsDirectory && IsDirectory(image.Root, destRelative)) destIsDirectory = true;
 
             // The copied files are archived once to a scratch file: the layer's bytes and, without the index, its
             // cache key.
@@ -181,11 +185,11 @@ public sealed partial class ImageBuilder
                     await using var file = new FileStream(layerFile, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
                     await using var archive = new DirectoryArchive(file, new ArchiveOptions
                     {
-                        Owner = owner, Mode = mode,
+                        Owner = instruction.Flag("chown") is { } chown ? Owner(image.Path, chown) : (0, 0), Mode = mode,
                         Skip = ignored is null ? null : path => ignored.Ignores(path),
                     });
                     foreach (string match in matches)
-                        await AddSourceAsync(archive, root, match, destRelative, destIsDirectory, name == "ADD");
+                        await AddSourceAsync(archive, root, match, destRelative, destIsDirectory, name == "ADD" && downloads is null);
                 }
                 if (hash is null)
                 {
@@ -196,7 +200,8 @@ public sealed partial class ImageBuilder
                 string kind = matches.Count > 1 ? "multi" : root is null ? (context.Index.IsDirectory(matches[0]) ? "dir" : "file")
                     : IsDirectory(root, matches[0]) ? "dir" : "file";
                 string createdBy = $"/bin/sh -c #(nop) {name} {kind}:{hash} in {dest} ";
-                string key = $"{name} {from} {instruction.Flag("chown")} {instruction.Flag("chmod")} {hash} {destPath} {destIsDirectory}";
+                string key = $"{name} {from} {instruction.Flag("chown")} {instruction.Flag("chmod")} {hash} {destPath} {destIsDirectory}"
+                    + (downloads is null ? "" : " " + downloads.Names);
                 if (await TryCacheAsync(key)) return;
                 if (!File.Exists(layerFile)) await ArchiveSourcesAsync();
                 // The layer: the destination's directories as the image has them, then what was copied.
@@ -204,7 +209,7 @@ public sealed partial class ImageBuilder
                 await Advance(await CreateAsync(ImageStore.CopyConfig(_config), async (stream, token) =>
                 {
                     await using var layer = new DirectoryArchive(stream);
-                    await layer.AddDirectoriesAsync(imageRoot, parents, token);
+                    await layer.AddDirectoriesAsync(image.Root, parents, token);
                     await using var read = File.OpenRead(layerFile);
                     await layer.AddArchiveAsync(read, "", token);
                 }, createdBy, key));

@@ -36,7 +36,9 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
     {
         Directory.CreateDirectory(ScratchRoot);
         string dockerfileName = string.IsNullOrEmpty(request.Dockerfile) ? "Dockerfile" : request.Dockerfile;
+        var clock = System.Diagnostics.Stopwatch.StartNew();
         var files = await BuildContext.ReceiveAsync(context, ScratchRoot, [dockerfileName, ".dockerignore"], ct);
+        _logger.LogDebug("build: context received and indexed in {Ms:F1} ms", clock.Elapsed.TotalMilliseconds);
         try
         {
             byte[] dockerfile = await ReadContextFileAsync(files, dockerfileName, ct)
@@ -99,8 +101,11 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
             var labels = request.Labels.OrderBy(l => l.Key, StringComparer.Ordinal).ToList();
             _total = plan.Count + labels.Count;
             bool inStage = false;
+            var clock = System.Diagnostics.Stopwatch.StartNew();
             foreach (var instruction in plan)
             {
+                if (_step > 0) builder._logger.LogDebug("build: step {Step} took {Ms:F1} ms", _step, clock.Elapsed.TotalMilliseconds);
+                clock.Restart();
                 _step++;
                 await Say($"Step {_step}/{_total} : {instruction.Original}\n");
                 if (instruction.Keyword == "FROM")
@@ -127,6 +132,8 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
                 (config.Labels ??= new())[key] = value; // taken as given: no expansion, no quote removal
                 await CommitConfigAsync(new DockerfileInstruction("LABEL", line, new Dictionary<string, string?>(), line[6..], null, 0), config);
             }
+            builder._logger.LogDebug("build: step {Step} took {Ms:F1} ms", _step, clock.Elapsed.TotalMilliseconds);
+            clock.Restart();
             var final = _image ?? throw new BuildException("No image was generated. Is your Dockerfile empty?");
             var unused = request.BuildArgs.Keys.Where(k => !_usedArgs.Contains(k) && !ProxyArgs.Contains(k)).Order().ToList();
             if (unused.Count > 0)
@@ -138,6 +145,7 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
                 Images.AddTags(final.Id, request.Tags);
                 foreach (string tag in request.Tags) await Say($"Successfully tagged {ImageStore.NormalizeTag(tag)}\n");
             }
+            builder._logger.LogDebug("build: tagged in {Ms:F1} ms", clock.Elapsed.TotalMilliseconds);
             return Images.Find(final.Id) ?? final;
         }
 

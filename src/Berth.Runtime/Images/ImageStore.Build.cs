@@ -81,6 +81,8 @@ public sealed partial class ImageStore
         {
             var updated = new Dictionary<string, string>(_tags);
             foreach (string tag in tags) updated[NormalizeTag(tag)] = imageId.StartsWith("sha256:", StringComparison.Ordinal) ? imageId[7..] : imageId;
+            // A cached rebuild re-tags what the tags already name: nothing to write (and fsync).
+            if (updated.Count == _tags.Count && updated.All(t => _tags.TryGetValue(t.Key, out var id) && id == t.Value)) return;
             SaveTags(updated);
         }
     }
