@@ -3,7 +3,7 @@ using Xunit;
 
 namespace Berth.EndToEnd.Tests;
 
-/// <summary>Storage through docker-py 7.1 (volumes, put_archive, get_archive) and Debian's docker-compose 1.29 (a
+/// <summary>Storage through docker-py 7.1 (volumes, put_archive with hostile tars, get_archive, mounts and tmpfs) and Debian's docker-compose 1.29 (a
 /// named volume whose data outlives `down`/`up`, and `down -v` leaving no volume behind).</summary>
 public sealed class StorageClientsTests(EngineFixture fixture) : IClassFixture<EngineFixture>
 {
@@ -16,7 +16,7 @@ public sealed class StorageClientsTests(EngineFixture fixture) : IClassFixture<E
         var result = Sh.Run("python3", [script, Engine.DockerHost, TestNames.Unique("py", 10).ToLowerInvariant()],
             TimeSpan.FromSeconds(120));
         Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
-        foreach (string step in new[] { "OK volumes", "OK archive", "OK errors", "OK prune" })
+        foreach (string step in new[] { "OK volumes", "OK archive", "OK errors", "OK hostile archives", "OK mounts", "OK prune" })
             Assert.Contains(step, result.Stdout);
     }
 

@@ -107,6 +107,32 @@ public sealed class StorageTests(EngineFixture fixture) : IClassFixture<EngineFi
     }
 
     [Fact]
+    public void A_volume_subpath_is_the_directory_inside_the_volume_and_never_a_symlink_out_of_it()
+    {
+        string volume = TestNames.Unique("sp", 12);
+        Ok("run", "--rm", "-v", volume + ":/d", "webapp:noexpose", "sh", "-c",
+            "mkdir -p /d/sub/deep && echo inside > /d/sub/deep/f && ln -s / /d/escape && ln -s sub /d/alias");
+        string mount = $"type=volume,src={volume},dst=/x,volume-subpath=";
+        Assert.Equal("inside", Out("run", "--rm", "--mount", mount + "sub/deep", "webapp:noexpose", "cat", "/x/f"));
+        foreach (string link in new[] { "escape", "alias/deep" })
+        {
+            var refused = Engine.Docker("run", "--rm", "--mount", mount + link, "webapp:noexpose", "ls", "/x/etc");
+            Assert.Equal(125, refused.ExitCode);
+            Assert.Contains($"cannot access path {link} in volume {volume}", refused.Stderr);
+        }
+        // A stopped container's files (docker cp) see the same directory.
+        string stopped = TestNames.Unique("spc", 12);
+        Ok("create", "--name", stopped, "--mount", mount + "sub", "webapp:noexpose", "true");
+        Assert.Contains("inside", Engine.Docker("cp", stopped + ":/x/deep/f", "-").Stdout);
+        Ok("rm", stopped);
+        // The staging mounts that pinned the subpaths for runc are gone with the containers.
+        string staging = Path.Combine(Engine.ExecRoot, "subpaths");
+        Assert.True(!Directory.Exists(staging) || Directory.GetDirectories(staging).Length == 0);
+        Assert.DoesNotContain(staging, File.ReadAllText("/proc/self/mountinfo"));
+        Ok("volume", "rm", volume);
+    }
+
+    [Fact]
     public void Bind_sources_are_made_for_dash_v_and_refused_for_mount_and_inspect_shows_docker_mounts()
     {
         string dir = Path.Combine(Engine.Root, TestNames.Unique("bind", 16));

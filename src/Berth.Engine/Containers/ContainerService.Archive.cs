@@ -92,7 +92,9 @@ public sealed partial class ContainerService
         foreach (var m in record.Mounts ?? [])
         {
             if (m.Type is not ("bind" or "volume")) continue;
-            string source = m.Type == "volume" ? VolumeSource(m) : m.Source;
+            using var subpath = m is { Type: "volume", Subpath: not null } ? OpenSubpath(m) : null;
+            string source = subpath is not null ? RootedDirectory.ProcPath(subpath)
+                : m.Type == "volume" ? VolumeStore.DataPath(m.Name!) : m.Source;
             if (!Path.Exists(source)) continue;
             string relative = m.Destination.TrimStart('/');
             SafeFileHandle target;

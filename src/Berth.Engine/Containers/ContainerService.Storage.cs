@@ -40,8 +40,9 @@ public sealed partial class ContainerService
         var mounts = record.Mounts
             ?? MountResolver.Resolve(record.HostConfig, [], _ => null, bindSourceMustExist: false).Mounts;
         var specs = new List<MountSpec>();
-        foreach (var m in mounts)
+        for (int index = 0; index < mounts.Count; index++)
         {
+            var m = mounts[index];
             switch (m.Type)
             {
                 case "bind":
@@ -55,7 +56,7 @@ public sealed partial class ContainerService
                     break;
                 case "volume":
                     VolumeStore.MountForUse(m.Name!, record.Id);
-                    specs.Add(new MountSpec(VolumeSource(m), m.Destination, !m.RW, "bind", BindOptions(m)));
+                    specs.Add(new MountSpec(StageVolumeSource(record, m, index), m.Destination, !m.RW, "bind", BindOptions(m)));
                     break;
                 case "tmpfs":
                     specs.Add(new MountSpec("tmpfs", m.Destination, !m.RW, "tmpfs", TmpfsOptions(m.TmpfsOptions)));
@@ -88,20 +89,6 @@ public sealed partial class ContainerService
             if (!options.Contains(option)) options.Add(option);
         }
         return options;
-    }
-
-    /// <summary>The volume's data directory, or the subpath inside it (a real directory: no symlink on the way).</summary>
-    private string VolumeSource(MountPointRecord m)
-    {
-        string data = VolumeStore.DataPath(m.Name!);
-        if (m.Subpath is null) return data;
-        using var root = RootedDirectory.Open(data);
-        try { root.OpenDirectory(m.Subpath.Trim('/')).Dispose(); }
-        catch (UnsafePathException e)
-        {
-            throw new BadRequestException($"cannot access path {m.Subpath} in volume {m.Name}: {e.Message}");
-        }
-        return Path.Combine(data, m.Subpath.Trim('/'));
     }
 
     /// <summary>At create, as dockerd's populateVolumes: each empty volume that asks for it gets the image's content
@@ -147,6 +134,7 @@ public sealed partial class ContainerService
 
     private void ReleaseVolumes(ContainerRecord record)
     {
+        ReleaseSubpaths(record.Id);
         if (Volumes is null) return;
         foreach (var m in record.Mounts ?? [])
         {

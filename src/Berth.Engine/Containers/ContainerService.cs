@@ -261,6 +261,7 @@ public sealed partial class ContainerService
             string files = namesOf ?? bundle;
             OpenResolver(record);
             undo.Push(() => CloseResolver(record.Id));
+            undo.Push(() => ReleaseSubpaths(record.Id));
 
             var (args, mounts) = ContainerResources.WithInit(record.HostConfig, [record.Path, .. record.Args],
                 MountSpecsOf(record));

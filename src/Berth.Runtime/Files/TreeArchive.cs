@@ -17,9 +17,15 @@ public static class TreeArchive
         CancellationToken ct)
     {
         var info = Interop.StatAt(parent, name) ?? throw new LinuxException($"statx {name}", Errno.ENOENT);
-        await using var writer = new TarWriter(output, TarEntryFormat.Gnu, leaveOpen: true);
-        var links = new Dictionary<(ulong, ulong), string>();
-        await WriteNodeAsync(writer, parent, name, archiveName, info, links, ct);
+        // Headers and small files go out in 64 KiB sends: written straight to a response body, every 512-byte header
+        // was a flush of its own (a send and a thread hop per entry).
+        var buffered = new BufferedStream(output, 64 * 1024);
+        await using (var writer = new TarWriter(buffered, TarEntryFormat.Gnu, leaveOpen: true))
+        {
+            var links = new Dictionary<(ulong, ulong), string>();
+            await WriteNodeAsync(writer, parent, name, archiveName, info, links, ct);
+        }
+        await buffered.FlushAsync(ct); // not disposed: the output stays open for its owner
     }
 
     private static async Task WriteNodeAsync(TarWriter writer, SafeFileHandle parent, string name, string archiveName,

@@ -125,8 +125,7 @@ public sealed class LayerExtractor
         string parentPath = ParentOf(relative), name = relative[(parentPath.Length == 0 ? 0 : parentPath.Length + 1)..];
         var parent = Parent(parentPath);
 
-        if (_copy is not null) CheckOverwrite(parent, name, type, relative);
-        else if (name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
+        if (_copy is null && name.StartsWith(WhiteoutPrefix, StringComparison.Ordinal))
         {
             ExtractWhiteout(parent, name, entry);
             return;
@@ -137,17 +136,17 @@ public sealed class LayerExtractor
                 var existing = Interop.StatAt(parent, name);
                 if (existing is not { IsDirectory: true })
                 {
-                    if (existing is not null) RootedDirectory.RemoveEntry(parent, name);
+                    if (existing is not null) RemoveExisting(parent, name, existing.Value, type, relative);
                     Interop.MkdirAt(parent, name, DirectoryDefault);
                 }
                 Defer(relative, entry, parent, name);
                 return; // metadata at the end: a read-only mode would block what goes inside
             case TarEntryType.RegularFile or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile:
                 _fileContent?.Invoke(relative, entry.Length);
-                await ExtractFileAsync(parent, name, entry, ct);
+                await ExtractFileAsync(parent, name, entry, relative, ct);
                 return;
             case TarEntryType.SymbolicLink:
-                Replace(parent, name, () => Interop.SymlinkAt(entry.LinkName, parent, name));
+                Replace(parent, name, type, relative, () => Interop.SymlinkAt(entry.LinkName, parent, name));
                 break;
             case TarEntryType.HardLink:
                 ExtractHardLink(parent, name, entry);
@@ -162,7 +161,7 @@ public sealed class LayerExtractor
                 };
                 uint mode = kind | ((uint)entry.Mode & 0xfff);
                 uint major = (uint)posix.DeviceMajor, minor = (uint)posix.DeviceMinor;
-                Replace(parent, name, () => Interop.MknodAt(parent, name, mode, major, minor));
+                Replace(parent, name, type, relative, () => Interop.MknodAt(parent, name, mode, major, minor));
                 break;
             default:
                 _logger.LogWarning("layer entry {Name} of type {Type} skipped", entry.Name, type);
@@ -183,18 +182,19 @@ public sealed class LayerExtractor
         if (name.StartsWith(WhiteoutMetaPrefix, StringComparison.Ordinal)) return; // other .wh..wh.: aufs bookkeeping
         string hidden = name[WhiteoutPrefix.Length..];
         RootedDirectory.CheckName(hidden, $"whiteout {entry.Name}");
-        Replace(parent, hidden, () => Interop.MknodAt(parent, hidden, Interop.S_IFCHR, 0, 0));
+        Replace(parent, hidden, TarEntryType.CharacterDevice, hidden, () => Interop.MknodAt(parent, hidden, Interop.S_IFCHR, 0, 0));
         Interop.ChownAtNoFollow(parent, hidden, entry.Uid, entry.Gid);
     }
 
-    private async Task ExtractFileAsync(SafeFileHandle parent, string name, TarEntry entry, CancellationToken ct)
+    private async Task ExtractFileAsync(SafeFileHandle parent, string name, TarEntry entry, string relative,
+        CancellationToken ct)
     {
         const int flags = Interop.O_WRONLY | Interop.O_CREAT | Interop.O_EXCL | Interop.O_NOFOLLOW;
         SafeFileHandle handle;
         try { handle = Interop.OpenAt(parent, name, flags, 0x180); }
         catch (LinuxException e) when (e.Errno == Errno.EEXIST)
         {
-            RootedDirectory.RemoveEntry(parent, name);
+            RemoveExisting(parent, name, null, TarEntryType.RegularFile, relative);
             handle = Interop.OpenAt(parent, name, flags, 0x180);
         }
         using (handle)
@@ -219,7 +219,7 @@ public sealed class LayerExtractor
                 $"invalid layer: hard link {entry.Name} to {entry.LinkName}: no such file in the layer");
         if (info.IsDirectory) throw new ImageException($"invalid layer: hard link {entry.Name} points to a directory");
         if (targetParentPath == ParentOf(Clean(entry.Name)) && targetName == name) return; // a link to itself
-        Replace(parent, name, () => Interop.LinkAt(targetParent, targetName, parent, name));
+        Replace(parent, name, TarEntryType.HardLink, Clean(entry.Name), () => Interop.LinkAt(targetParent, targetName, parent, name));
     }
 
     // ------------------------------------------------------------------ metadata
@@ -263,10 +263,18 @@ public sealed class LayerExtractor
 
     private (int Uid, int Gid) OwnerOf(TarEntry entry) => _copy?.Owner ?? (entry.Uid, entry.Gid);
 
-    /// <summary>noOverwriteDirNonDir of `docker cp`: what is there keeps its kind.</summary>
-    private void CheckOverwrite(SafeFileHandle parent, string name, TarEntryType type, string relative)
+    /// <summary>Removes what is in the way of an entry; with noOverwriteDirNonDir of `docker cp` what is there keeps
+    /// its kind instead. Only called when something is there: a new name costs no extra stat.</summary>
+    private void RemoveExisting(SafeFileHandle parent, string name, NodeInfo? known, TarEntryType type, string relative)
     {
-        if (_copy is not { NoOverwriteDirNonDir: true } || Interop.StatAt(parent, name) is not { } existing) return;
+        CheckOverwrite(known ?? Interop.StatAt(parent, name), type, relative);
+        RootedDirectory.RemoveEntry(parent, name);
+    }
+
+    /// <summary>noOverwriteDirNonDir of `docker cp`: what is there keeps its kind.</summary>
+    private void CheckOverwrite(NodeInfo? found, TarEntryType type, string relative)
+    {
+        if (_copy is not { NoOverwriteDirNonDir: true } || found is not { } existing) return;
         bool directory = type == TarEntryType.Directory;
         if (existing.IsDirectory && !directory)
             throw new ImageException($"cannot overwrite directory \"/{relative}\" with non-directory");
@@ -363,12 +371,12 @@ public sealed class LayerExtractor
 
     /// <summary>Creates a node; when something is already there, removes it (a directory with its content) and tries
     /// once more.</summary>
-    private static void Replace(SafeFileHandle parent, string name, Action create)
+    private void Replace(SafeFileHandle parent, string name, TarEntryType type, string relative, Action create)
     {
         try { create(); }
         catch (LinuxException e) when (e.Errno == Errno.EEXIST)
         {
-            RootedDirectory.RemoveEntry(parent, name);
+            RemoveExisting(parent, name, null, type, relative);
             create();
         }
     }

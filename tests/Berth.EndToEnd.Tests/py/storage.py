@@ -54,8 +54,41 @@ try:
     except docker.errors.APIError as e:
         assert e.response.status_code == 409, e
     print("OK errors")
+
+    def hostile(*members):
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as tar:
+            for name, link in members:
+                info = tarfile.TarInfo(name)
+                if link is None:
+                    info.size = 3
+                    tar.addfile(info, io.BytesIO(b"bad"))
+                else:
+                    info.type, info.linkname = tarfile.SYMTYPE, link
+                    tar.addfile(info)
+        return raw.getvalue()
+
+    for archive in (hostile(("../../pwned", None)), hostile(("hop", "/"), ("hop/pwned", None))):
+        try:
+            container.put_archive("/data", archive)
+            raise AssertionError("a hostile archive was taken")
+        except docker.errors.APIError as e:
+            assert e.response.status_code == 400, e
+    code, output = container.exec_run(["sh", "-c", "ls /pwned /data/pwned 2>&1; echo $?"])
+    assert output.strip().endswith(b"1"), output
+    print("OK hostile archives")
 finally:
     container.remove(force=True)
+
+assert prefix + "v" in [v.name for v in client.volumes.list(filters={"dangling": True})]
+mounted = client.containers.run(
+    "webapp:noexpose", ["sh", "-c", "grep -E ' /(ro|t|t2) ' /proc/mounts; touch /ro/x 2>/dev/null || echo readonly"],
+    mounts=[docker.types.Mount("/ro", prefix + "v", type="volume", read_only=True),
+            docker.types.Mount("/t", None, type="tmpfs", tmpfs_size=1 << 20)],
+    tmpfs={"/t2": "size=2m"}, remove=True).decode()
+assert "readonly" in mounted and " /t tmpfs " in mounted and " /t2 tmpfs " in mounted, mounted
+assert "size=1024k" in mounted and "size=2048k" in mounted, mounted
+print("OK mounts")
 
 volume.remove()
 assert prefix + "v" not in [v.name for v in client.volumes.list()]
