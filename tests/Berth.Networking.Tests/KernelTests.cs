@@ -450,6 +450,18 @@ public sealed class KernelTests
         Assert.True(manager.TableExists());
     }
 
+    [Fact]
+    public async Task A_table_added_by_anyone_wakes_the_ruleset_watcher()
+    {
+        using var scratch = new Scratch();
+        string table = scratch.Table("berth_rc");
+        using var changes = RulesetChanges.TryOpen(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Assert.NotNull(changes);
+        Nft("add", "table", "ip", table);
+        Assert.True(await changes.WaitAsync(TimeSpan.FromSeconds(20), CancellationToken.None),
+            "no nftables notification for a new table");
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private static readonly string PingCommand = File.Exists("/usr/bin/ping") || File.Exists("/bin/ping") ? "ping" : "busybox";

@@ -248,8 +248,11 @@ public sealed partial class ContainerRuntime
         if (IsFrozen(pid)) await ResumeAsync(id);
     }
 
+    private static readonly TimeSpan ExitSafetyLook = TimeSpan.FromSeconds(30);
+
     /// <summary>The container's exit: conmon's exit file, or, with <paramref name="expected"/>, a lost process (see
     /// <see cref="LostExit"/>), which conmon will never report.</summary>
+
     public async Task<ContainerExit> WaitForExitAsync(string id, CancellationToken ct, ProcessIdentity? expected = null)
     {
         while (true)
@@ -258,9 +261,9 @@ public sealed partial class ContainerRuntime
             if (TryGetExit(id) is { } exit) return exit;
             if (expected is not null && LostExit(id, expected) is { } lost) return lost;
             // The watcher signals at once; the timeout only guards against a missed inotify event and finds a
-            // process lost with its conmon. Every running container waits here: a wake a second each was a third
-            // of an idle engine's CPU with 20 containers (bench/stats.sh).
-            await Task.WhenAny(signal.Task, Task.Delay(5000, ct));
+            // process lost with its conmon (stop, kill and a daemon start look for that themselves). Every running
+            // container waits here, so an idle engine pays for each wake (bench/stats.sh).
+            await Task.WhenAny(signal.Task, Task.Delay(ExitSafetyLook, ct));
             ct.ThrowIfCancellationRequested();
             _exitSignals.TryRemove(new KeyValuePair<string, TaskCompletionSource>(id, signal));
         }
@@ -268,7 +271,9 @@ public sealed partial class ContainerRuntime
 
     private void SignalExit(string? id)
     {
-        if (id is not null && _exitSignals.TryRemove(id, out var signal)) signal.TrySetResult();
+        if (id is null) return;
+        if (_exitSignals.TryRemove(id, out var signal)) signal.TrySetResult();
+        if (_logDrains.TryGetValue(id, out var drain)) drain.ContainerExited();
     }
 
     public ContainerExit? TryGetExit(string id)
