@@ -126,7 +126,9 @@ public sealed partial class BerthEngine : IAsyncDisposable
     /// notification, within a minute).</summary>
     private async Task WatchFirewallAsync(CancellationToken ct)
     {
-        using var changes = RulesetChanges.TryOpen(_logger);
+        // Ours, and iptables-nft's filter table that holds dockerd's DOCKER-USER chain.
+        using var changes = RulesetChanges.TryOpen(
+            [Options.FirewallTable, Networks.Firewall.UserTableName, "filter"], _logger);
         try
         {
             while (true)

@@ -451,12 +451,16 @@ public sealed class KernelTests
     }
 
     [Fact]
-    public async Task A_table_added_by_anyone_wakes_the_ruleset_watcher()
+    public async Task A_watched_table_added_by_anyone_wakes_the_ruleset_watcher_and_another_does_not()
     {
         using var scratch = new Scratch();
-        string table = scratch.Table("berth_rc");
-        using var changes = RulesetChanges.TryOpen(Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        string table = scratch.Table("berth_rc"), other = scratch.Table("berth_ro");
+        using var changes = RulesetChanges.TryOpen([table], Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
         Assert.NotNull(changes);
+
+        Nft("add", "table", "ip", other);
+        Assert.False(await changes.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None),
+            "a table nobody watches woke the watcher");
         Nft("add", "table", "ip", table);
         Assert.True(await changes.WaitAsync(TimeSpan.FromSeconds(20), CancellationToken.None),
             "no nftables notification for a new table");
