@@ -88,7 +88,10 @@ public sealed partial class ContainerRuntime
                 "--runtime-arg", "--log-format", "--runtime-arg", "json",
             }) conmon.ArgumentList.Add(arg);
             if (spec.OpenStdin) conmon.ArgumentList.Add("-i");
-            if (spec.OpenStdin && !spec.StdinOnce) conmon.ArgumentList.Add("--leave-stdin-open");
+            // conmon closes the container's stdin when an attach ends unless told to leave it open; dockerd closes
+            // it only for StdinOnce without a terminal, so a terminal stays usable for the next attach after a
+            // detach (`run -it` sets StdinOnce).
+            if (spec.OpenStdin && (!spec.StdinOnce || spec.Tty)) conmon.ArgumentList.Add("--leave-stdin-open");
             if (spec.Tty) conmon.ArgumentList.Add("-t");
             using (var process = Process.Start(conmon)!)
             {
