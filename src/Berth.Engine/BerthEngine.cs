@@ -122,14 +122,19 @@ public sealed partial class BerthEngine : IAsyncDisposable
     }
 
     /// <summary>An admin's `nft flush ruleset` removes our table, a dockerd started later blocks forwarding to our
-    /// bridges: put things right within a few seconds.</summary>
+    /// bridges: put things right as soon as the ruleset changes (iptables-legacy's DOCKER-USER, which sends no
+    /// notification, within a minute).</summary>
     private async Task WatchFirewallAsync(CancellationToken ct)
     {
-        using var timer = new PeriodicTimer(TimeSpan.FromSeconds(3));
+        // Ours, and iptables-nft's filter table that holds dockerd's DOCKER-USER chain.
+        using var changes = RulesetChanges.TryOpen(
+            [Options.FirewallTable, Networks.Firewall.UserTableName, "filter"], _logger);
         try
         {
-            while (await timer.WaitForNextTickAsync(ct))
+            while (true)
             {
+                if (changes is null) await Task.Delay(TimeSpan.FromSeconds(3), ct);
+                else await changes.WaitAsync(TimeSpan.FromMinutes(1), ct);
                 try
                 {
                     if (!Networks.Firewall.TableExists())

@@ -27,13 +27,17 @@ public static unsafe partial class Interop
     [LibraryImport(Libc, EntryPoint = "recv", SetLastError = true)]
     private static partial nint recv(int fd, byte* buffer, nint length, int flags);
 
-    /// <summary>A bound AF_NETLINK socket of the given protocol, in the calling thread's network namespace.</summary>
-    public static SafeFdHandle OpenNetlink(int protocol)
+    /// <summary>nfnetlink's multicast group of nftables changes (NFNLGRP_NFTABLES).</summary>
+    public const int NFNLGRP_NFTABLES = 7;
+
+    /// <summary>A bound AF_NETLINK socket of the given protocol, in the calling thread's network namespace, joined to
+    /// the multicast groups of the <paramref name="groups"/> mask (bit N-1 for group N).</summary>
+    public static SafeFdHandle OpenNetlink(int protocol, uint groups = 0)
     {
         int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, protocol);
         if (fd < 0) throw LinuxException.FromLastError($"socket(AF_NETLINK, {protocol})");
         var handle = new SafeFdHandle(fd);
-        var address = new SockaddrNl { Family = AF_NETLINK };
+        var address = new SockaddrNl { Family = AF_NETLINK, Groups = groups };
         if (bind(fd, &address, sizeof(SockaddrNl)) != 0)
         {
             var error = LinuxException.FromLastError("bind netlink socket");

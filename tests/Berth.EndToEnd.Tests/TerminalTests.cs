@@ -23,12 +23,13 @@ public sealed class TerminalFixture : IAsyncLifetime
 /// <summary>The unmodified docker CLI on a real pseudo-terminal (py/terminal.py holds its master, as a terminal
 /// emulator would): `exec -it` and `run -it` get the client's window size and its changes, raw mode (ctrl-c reaches
 /// the container), the exit code, ctrl-p ctrl-q detaching with the process left running, `attach` taking the
-/// terminal back; and a raw hijacked exec whose own DetachKeys the daemon finds. terminal.py can put Berth's own
-/// client on the terminal too (its detach does not pass yet: see the branch's report).</summary>
+/// terminal back, with the daemon's detach event for a client that hangs up; and a raw hijacked exec whose own
+/// DetachKeys the daemon finds. Berth's own client goes through the same steps.</summary>
 public sealed class TerminalTests(TerminalFixture fixture) : IClassFixture<TerminalFixture>
 {
     [Theory]
     [InlineData("docker")]
+    [InlineData("berth")]
     public void Exec_and_run_on_a_terminal_follow_its_size_and_detach_with_the_process_running(string client)
     {
         string script = Path.Combine(AppContext.BaseDirectory, "py", "terminal.py");

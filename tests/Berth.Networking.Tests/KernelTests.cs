@@ -450,6 +450,22 @@ public sealed class KernelTests
         Assert.True(manager.TableExists());
     }
 
+    [Fact]
+    public async Task A_watched_table_added_by_anyone_wakes_the_ruleset_watcher_and_another_does_not()
+    {
+        using var scratch = new Scratch();
+        string table = scratch.Table("berth_rc"), other = scratch.Table("berth_ro");
+        using var changes = RulesetChanges.TryOpen([table], Microsoft.Extensions.Logging.Abstractions.NullLogger.Instance);
+        Assert.NotNull(changes);
+
+        Nft("add", "table", "ip", other);
+        Assert.False(await changes.WaitAsync(TimeSpan.FromSeconds(1), CancellationToken.None),
+            "a table nobody watches woke the watcher");
+        Nft("add", "table", "ip", table);
+        Assert.True(await changes.WaitAsync(TimeSpan.FromSeconds(20), CancellationToken.None),
+            "no nftables notification for a new table");
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private static readonly string PingCommand = File.Exists("/usr/bin/ping") || File.Exists("/bin/ping") ? "ping" : "busybox";

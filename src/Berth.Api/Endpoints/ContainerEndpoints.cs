@@ -166,9 +166,10 @@ public static class ContainerEndpoints
             var attaching = DockerResults.Flag(ctx, "stream") ? containers.AttachAsync(id, attachCancel.Token) : Task.FromResult<AttachSession?>(null);
             var connection = await Hijack.AcceptAsync(ctx, tty ? StdStreamWriter.RawType : StdStreamWriter.MultiplexedType);
             var writer = new StdStreamWriter(connection.Output, !tty);
-            // A hijacked client half-closes its side when it sends no stdin; that must not end the attach.
+            // A hijacked client half-closes its side when it sends no stdin; that must not end the attach, its
+            // hang-up does.
             using var leave = CancellationTokenSource.CreateLinkedTokenSource(
-                connection.Upgraded ? CancellationToken.None : ctx.RequestAborted);
+                connection.Upgraded ? connection.HungUp : ctx.RequestAborted);
             var ct = leave.Token;
             try
             {
@@ -186,9 +187,9 @@ public static class ContainerEndpoints
                     if (stream == StdStream.Stdout ? stdout : stderr)
                         await writer.WriteAsync(stream, data, ct);
             }
-            // The detach keys found by the daemon (a client that sends them raw): the container runs on, and
-            // dockerd tells the event stream.
-            catch (OperationCanceledException) when (leave.IsCancellationRequested && !ctx.RequestAborted.IsCancellationRequested)
+            // The detach keys found by the daemon (a client that sends them raw), or the client gone (the docker CLI
+            // hangs up after reading them itself): the container runs on, and dockerd tells the event stream.
+            catch (OperationCanceledException) when (leave.IsCancellationRequested)
             {
                 if (containers.Find(record.Id) is { State.Running: true } running) containers.Publish(running, "detach");
             }

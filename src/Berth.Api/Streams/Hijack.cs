@@ -9,7 +9,8 @@ public static class Hijack
 {
     /// <param name="Output">Where the container's output goes.</param>
     /// <param name="Input">The client's stdin bytes; ends when the client half-closes. Null without an upgrade.</param>
-    public sealed record Connection(Stream Output, Stream? Input, bool Upgraded);
+    /// <param name="HungUp">After an upgrade: the client closed the connection (not just its sending side).</param>
+    public sealed record Connection(Stream Output, Stream? Input, bool Upgraded, CancellationToken HungUp = default);
 
     public static async Task<Connection> AcceptAsync(HttpContext context, string contentType)
     {
@@ -23,7 +24,7 @@ public static class Hijack
             var gate = HijackTransport.GateOf(context);
             gate?.Hijack();
             var stream = await upgrade.UpgradeAsync();
-            return new Connection(stream, gate?.ClientInput ?? stream, true);
+            return new Connection(stream, gate?.ClientInput ?? stream, true, gate?.ConnectionLostToken ?? default);
         }
         context.Response.StatusCode = 200;
         await context.Response.StartAsync();

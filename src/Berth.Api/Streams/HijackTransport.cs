@@ -43,7 +43,7 @@ public static class HijackTransport
         // The socket transport also signals a FIN through ConnectionClosed, on which Kestrel aborts the request.
         var originalClosed = connection.ConnectionClosed;
         connection.ConnectionClosed = gate.ConnectionLostToken;
-        var pump = PumpAsync(original.Input, gate);
+        var pump = PumpAsync(original.Input, gate, connection.Features.Get<IConnectionSocketFeature>()?.Socket);
         try { await next(connection); }
         finally
         {
@@ -146,7 +146,8 @@ public static class HijackTransport
         }
     }
 
-    private static async Task PumpAsync(PipeReader input, Gate gate)
+    /// <param name="socket">The client's socket, to tell a hang-up from a half-close when its input ends.</param>
+    private static async Task PumpAsync(PipeReader input, Gate gate, System.Net.Sockets.Socket? socket)
     {
         try
         {
@@ -184,12 +185,21 @@ public static class HijackTransport
                 input.AdvanceTo(buffer.End);
                 if (result.IsCompleted) break;
             }
-            gate.ClientClosed();
+            // A docker CLI that read the detach keys itself (ctrl-p ctrl-q) hangs up: that ends the attach, as
+            // dockerd notices the closed connection; a half-close (stdin done, output still wanted) does not.
+            if (gate.IsHijacked && socket is not null && PeerHungUp(socket)) gate.ConnectionLost();
+            else gate.ClientClosed();
         }
         catch (Exception e) when (e is IOException or InvalidOperationException or ConnectionResetException or ConnectionAbortedException)
         {
             gate.ConnectionLost();
         }
+    }
+
+    private static bool PeerHungUp(System.Net.Sockets.Socket socket)
+    {
+        try { return Berth.Linux.Interop.PeerHungUp(socket.SafeHandle); }
+        catch (Exception e) when (e is ObjectDisposedException or Berth.Linux.LinuxException) { return true; }
     }
 
     private static async Task<byte[]> RewriteAsync(byte[] head, PipeReader input)

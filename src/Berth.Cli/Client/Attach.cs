@@ -63,7 +63,7 @@ public static class Attach
             ? new DetachKeyScanner(DetachKeys.Parse(string.IsNullOrEmpty(detachKeys) ? DetachKeys.Default : detachKeys)
                                    ?? DetachKeys.Parse(DetachKeys.Default)!)
             : null;
-        var input = Task.Run(() => hijack.SendInputAsync(Console.OpenStandardInput(), ct, scanner), ct);
+        var input = Task.Run(() => hijack.SendInputAsync(Terminal.OpenInput(), ct, scanner), ct);
         if (await Task.WhenAny(output, input) == input && await input) return true;
         await output;
         return false;

@@ -11,6 +11,13 @@ public static class Terminal
     /// <summary>(height, width) of the terminal on stdout (or stdin), or (0, 0).</summary>
     public static (int Height, int Width) Size() => Interop.WindowSize(1) ?? Interop.WindowSize(0) ?? (0, 0);
 
+    /// <summary>stdin as it comes. On a terminal .NET's Console.OpenStandardInput reads through its own line editor
+    /// (echoing, and holding every key until Enter), so the detach keys never came alone: read the descriptor.
+    /// </summary>
+    public static Stream OpenInput() => Interop.IsTerminal(0)
+        ? new FileStream(new Microsoft.Win32.SafeHandles.SafeFileHandle(0, ownsHandle: false), FileAccess.Read, bufferSize: 0)
+        : Console.OpenStandardInput();
+
     /// <summary>Puts stdin in raw mode; disposing restores it. Null when stdin is not a terminal.</summary>
     public static IDisposable? MakeRaw(int fd = 0)
     {

@@ -63,13 +63,15 @@ public sealed partial class ContainerService
         return tracker.LastDelay;
     }
 
+    /// <summary>The start follows <paramref name="delay"/> after now; what the exit's teardown took is already
+    /// subtracted by the caller, as moby's restart manager's timer runs while the daemon cleans up.</summary>
     private void ScheduleRestart(string id, TimeSpan delay)
     {
         var tracker = Restarts(id);
         var ct = tracker.Replace();
         _ = Task.Run(async () =>
         {
-            try { await Task.Delay(delay, ct); }
+            try { if (delay > TimeSpan.Zero) await Task.Delay(delay, ct); }
             catch (OperationCanceledException) { return; }
             if (ct.IsCancellationRequested || tracker.ManuallyStopped) return;
             try { await StartAsync(id, byPolicy: true, CancellationToken.None); }

@@ -385,6 +385,7 @@ public sealed partial class ContainerService
     private async Task OnExitedAsync(string id, ContainerExit exit)
     {
         if (_store.Get(id) is null) return;
+        long noticed = System.Diagnostics.Stopwatch.GetTimestamp();
         var handle = Handle(id);
         await handle.Lock.WaitAsync();
         ContainerRecord? record;
@@ -411,7 +412,7 @@ public sealed partial class ContainerService
         if (exit.OomKilled) Publish(record, "oom");
         Publish(record, "die", new Dictionary<string, string> { ["exitCode"] = exit.ExitCode.ToString() });
         handle.SignalExit(exit);
-        if (restartDelay is { } delay) ScheduleRestart(id, delay);
+        if (restartDelay is { } delay) ScheduleRestart(id, delay - System.Diagnostics.Stopwatch.GetElapsedTime(noticed));
         if (record.HostConfig.AutoRemove)
         {
             try { await RemoveAsync(id, force: true); }

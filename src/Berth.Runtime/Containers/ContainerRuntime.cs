@@ -88,7 +88,10 @@ public sealed partial class ContainerRuntime
                 "--runtime-arg", "--log-format", "--runtime-arg", "json",
             }) conmon.ArgumentList.Add(arg);
             if (spec.OpenStdin) conmon.ArgumentList.Add("-i");
-            if (spec.OpenStdin && !spec.StdinOnce) conmon.ArgumentList.Add("--leave-stdin-open");
+            // conmon closes the container's stdin when an attach ends unless told to leave it open; dockerd closes
+            // it only for StdinOnce without a terminal, so a terminal stays usable for the next attach after a
+            // detach (`run -it` sets StdinOnce).
+            if (spec.OpenStdin && (!spec.StdinOnce || spec.Tty)) conmon.ArgumentList.Add("--leave-stdin-open");
             if (spec.Tty) conmon.ArgumentList.Add("-t");
             using (var process = Process.Start(conmon)!)
             {
@@ -248,8 +251,11 @@ public sealed partial class ContainerRuntime
         if (IsFrozen(pid)) await ResumeAsync(id);
     }
 
+    private static readonly TimeSpan ExitSafetyLook = TimeSpan.FromSeconds(30);
+
     /// <summary>The container's exit: conmon's exit file, or, with <paramref name="expected"/>, a lost process (see
     /// <see cref="LostExit"/>), which conmon will never report.</summary>
+
     public async Task<ContainerExit> WaitForExitAsync(string id, CancellationToken ct, ProcessIdentity? expected = null)
     {
         while (true)
@@ -258,9 +264,9 @@ public sealed partial class ContainerRuntime
             if (TryGetExit(id) is { } exit) return exit;
             if (expected is not null && LostExit(id, expected) is { } lost) return lost;
             // The watcher signals at once; the timeout only guards against a missed inotify event and finds a
-            // process lost with its conmon. Every running container waits here: a wake a second each was a third
-            // of an idle engine's CPU with 20 containers (bench/stats.sh).
-            await Task.WhenAny(signal.Task, Task.Delay(5000, ct));
+            // process lost with its conmon (stop, kill and a daemon start look for that themselves). Every running
+            // container waits here, so an idle engine pays for each wake (bench/stats.sh).
+            await Task.WhenAny(signal.Task, Task.Delay(ExitSafetyLook, ct));
             ct.ThrowIfCancellationRequested();
             _exitSignals.TryRemove(new KeyValuePair<string, TaskCompletionSource>(id, signal));
         }
@@ -268,7 +274,9 @@ public sealed partial class ContainerRuntime
 
     private void SignalExit(string? id)
     {
-        if (id is not null && _exitSignals.TryRemove(id, out var signal)) signal.TrySetResult();
+        if (id is null) return;
+        if (_exitSignals.TryRemove(id, out var signal)) signal.TrySetResult();
+        if (_logDrains.TryGetValue(id, out var drain)) drain.ContainerExited();
     }
 
     public ContainerExit? TryGetExit(string id)

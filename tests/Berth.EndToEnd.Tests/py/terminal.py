@@ -213,6 +213,7 @@ def daemon_detach_keys(container):
 
 def run_on_a_terminal():
     name = PREFIX + "-run"
+    since = str(time.time() - 1)
     term = Terminal(["run", "-it", "--name", name, IMAGE, "sh"], 29, 97)
     term.expect("size=29x97", resend=b'echo "size=$(stty size | tr \' \' x)"\n', what="run -it size")
     term.resize_and_tell(31, 111)
@@ -223,6 +224,16 @@ def run_on_a_terminal():
         fail(f"run -it detach: the CLI exited {code}; terminal: {term.seen[-300:]!r}")
     if docker("inspect", "-f", "{{.State.Running}}", name).stdout.strip() != "true":
         fail("the container stopped when its client detached")
+    # The docker CLI reads the keys itself and hangs up: the daemon notices the closed connection, as dockerd.
+    deadline = time.time() + PATIENCE
+    while True:
+        events = docker("events", "--since", since, "--until", str(time.time()), "--filter", "container=" + name,
+                        "--filter", "event=detach", "--format", "{{.Action}}").stdout.split()
+        if events == ["detach"]:
+            break
+        if time.time() > deadline:
+            fail(f"run -it detach: expected one detach event, got {events!r}")
+        time.sleep(0.2)
     # attach takes the terminal back; exit ends the container with the shell's code
     term = Terminal(["attach", name], 29, 97)
     term.expect("again-5", resend=b"echo again-$((2+3))\n", what="attach")
