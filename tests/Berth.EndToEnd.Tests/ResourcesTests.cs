@@ -180,6 +180,7 @@ public sealed class ResourcesTests(ResourcesFixture fixture) : IClassFixture<Res
         string name = RunDetached("--memory", "32m", Image, "sleep", "300");
         try
         {
+            string since = DateTimeOffset.UtcNow.AddSeconds(-1).ToUnixTimeSeconds().ToString();
             EngineFixture.Check(Engine.Docker("update", "--memory", "64m", "--memory-swap", "128m", "--cpus", "0.25",
                 "--pids-limit", "30", "--restart", "on-failure:2", name));
             Assert.Equal("67108864 134217728 250000000 30 on-failure 2",
@@ -191,6 +192,10 @@ public sealed class ResourcesTests(ResourcesFixture fixture) : IClassFixture<Res
             Assert.Equal("30", CgroupFile(name, "pids", "pids.max"));
             var bad = Engine.Docker("update", "--memory", "1m", name);
             Assert.Contains("Minimum memory limit allowed is 6MB", bad.Stderr);
+            // dockerd announces a successful update (and only that one) with an `update` event.
+            string until = DateTimeOffset.UtcNow.AddSeconds(1).ToUnixTimeSeconds().ToString();
+            Assert.Equal("update", EngineFixture.Check(Engine.Docker("events", "--since", since, "--until", until,
+                "--filter", $"container={name}", "--filter", "event=update", "--format", "{{.Action}}")).Stdout.Trim());
         }
         finally { Remove(name); }
     }

@@ -43,6 +43,25 @@ public sealed class ContextIndexTests
     }
 
     [Fact]
+    public async Task A_context_is_plain_only_when_its_entries_are_the_tree_and_its_entries_are_read_in_order()
+    {
+        byte[] plain = Tar(Dir("src", 0x1ed), Regular("src/a", "a"), Symlink("src/l", "a"), Regular("top", "t"));
+        Assert.True((await Index(plain)).Plain);
+        Assert.False((await Index(Tar(Regular("a", "1"), Regular("a", "2")))).Plain);
+        Assert.False((await Index(Tar(Regular("a", "1"), HardLink("b", "a")))).Plain);
+        Assert.False((await Index(Tar(Dir("d", 0x1ed), Whiteout("d/.wh.x")))).Plain);
+        // A directory implied by its content and declared after it is still one path.
+        Assert.True((await Index(Tar(Regular("d/x", "x"), Dir("d", 0x1c0)))).Plain);
+        var seen = new List<string>();
+        await ContextIndex.ReadEntriesAsync(new MemoryStream(plain), (entry, path) =>
+        {
+            seen.Add($"{path}:{entry.EntryType}");
+            return Task.CompletedTask;
+        }, CancellationToken.None);
+        Assert.Equal(["src:Directory", "src/a:RegularFile", "src/l:SymbolicLink", "top:RegularFile"], seen);
+    }
+
+    [Fact]
     public async Task Later_entries_replace_earlier_ones_and_a_hard_link_keeps_the_content_it_was_made_with()
     {
         var index = await Index(Tar(Regular("a", "one"), HardLink("b", "a"), Regular("a", "two"), Dir("c", 0x1ed),

@@ -1,3 +1,4 @@
+using System.Formats.Tar;
 using Berth.Engine.Containers;
 using Berth.Runtime.Build;
 using Berth.Runtime.Files;
@@ -53,6 +54,15 @@ internal sealed class BuildContext : IDisposable
         Directory.CreateDirectory(_directory);
         await using (var tar = File.OpenRead(_spool)) await ImageStore.ExtractContextAsync(tar, _directory, ct);
         return _files = RootedDirectory.Open(_directory);
+    }
+
+    /// <summary>The context's entries in the order they came, each with its cleaned path (the root itself left out);
+    /// read from the spool, nothing extracted. Meant for a <see cref="ContextIndex.Plain"/> index, whose entries are
+    /// the tree.</summary>
+    public async Task ReadEntriesAsync(Func<TarEntry, string, Task> visit, CancellationToken ct)
+    {
+        await using var spool = new FileStream(_spool, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16);
+        await ContextIndex.ReadEntriesAsync(spool, visit, ct);
     }
 
     public void Dispose()

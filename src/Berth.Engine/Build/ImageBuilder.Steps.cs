@@ -179,17 +179,20 @@ public sealed partial class ImageBuilder
             string layerFile = Path.Combine(builder.ScratchRoot, "copy-" + Guid.NewGuid().ToString("N")[..12] + ".tar");
             try
             {
+                // One COPY source found by the index in a plain context is read straight from the context's tar.
+                bool fromTar = root is null && name == "COPY" && matches.Count == 1 && context.Index.Plain;
                 async Task ArchiveSourcesAsync()
                 {
-                    root ??= await context.FilesAsync(ct);
+                    if (!fromTar) root ??= await context.FilesAsync(ct);
                     await using var file = new FileStream(layerFile, FileMode.CreateNew, FileAccess.ReadWrite, FileShare.None, 1 << 16);
                     await using var archive = new DirectoryArchive(file, new ArchiveOptions
                     {
                         Owner = instruction.Flag("chown") is { } chown ? Owner(image.Path, chown) : (0, 0), Mode = mode,
                         Skip = ignored is null ? null : path => ignored.Ignores(path),
                     });
-                    foreach (string match in matches)
-                        await AddSourceAsync(archive, root, match, destRelative, destIsDirectory, name == "ADD" && downloads is null);
+                    if (fromTar) await AddSourceFromContextAsync(archive, matches[0], destRelative, destIsDirectory, ignored);
+                    else foreach (string match in matches)
+                        await AddSourceAsync(archive, root!, match, destRelative, destIsDirectory, name == "ADD" && downloads is null);
                 }
                 if (hash is null)
                 {
@@ -261,6 +264,40 @@ public sealed partial class ImageBuilder
             string target = destIsDirectory ? (dest.Length == 0 ? leaf : dest + "/" + leaf) : dest;
             if (target.Length == 0) throw new BuildException("cannot copy a file onto /");
             await archive.AddNodeAsync(parent, leaf, target, ct, source);
+        }
+
+        /// <summary>What <see cref="AddSourceAsync"/> writes for one COPY source, taken from the context's tar in order
+        /// instead of from its extracted tree: the same names (a directory's content below the destination, a file
+        /// as the destination or in it) and the same ignore rule (a path is left out when it, or a directory on its
+        /// way below the source, is ignored).</summary>
+        private async Task AddSourceFromContextAsync(DirectoryArchive archive, string source, string dest,
+            bool destIsDirectory, IgnoreRules? ignored)
+        {
+            bool directory = context.Index.IsDirectory(source);
+            string leaf = source[(source.LastIndexOf('/') + 1)..];
+            string fileTarget = destIsDirectory ? (dest.Length == 0 ? leaf : dest + "/" + leaf) : dest;
+            if (!directory && fileTarget.Length == 0) throw new BuildException("cannot copy a file onto /");
+            int below = source.Length == 0 ? 0 : source.Length + 1;
+            await context.ReadEntriesAsync(async (entry, path) =>
+            {
+                string target;
+                if (!directory)
+                {
+                    if (path != source || ignored?.Ignores(path) == true) return;
+                    target = fileTarget;
+                }
+                else
+                {
+                    if (below > 0 && !(path.Length > below && path.StartsWith(source, StringComparison.Ordinal) && path[below - 1] == '/')) return;
+                    for (int slash = path.IndexOf('/', below); ignored is not null; slash = path.IndexOf('/', slash + 1))
+                    {
+                        if (ignored.Ignores(slash < 0 ? path : path[..slash])) return;
+                        if (slash < 0) break;
+                    }
+                    target = dest.Length == 0 ? path[below..] : dest + "/" + path[below..];
+                }
+                await archive.AddEntryAsync(entry, target, ct);
+            }, ct);
         }
 
         /// <summary>ADD extracts a local tar (plain or gzip); anything else is copied as it is.</summary>

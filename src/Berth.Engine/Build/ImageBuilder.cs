@@ -52,8 +52,13 @@ public sealed partial class ImageBuilder(EngineOptions options, ImageStore image
         }
         finally
         {
-            try { files.Dispose(); }
-            catch (Exception e) { _logger.LogWarning(e, "removing a build context failed"); }
+            // Removing an extracted context (a thousand unlinks) is no part of the answer: the client hears the
+            // result first.
+            _ = Task.Run(() =>
+            {
+                try { files.Dispose(); }
+                catch (Exception e) { _logger.LogWarning(e, "removing a build context failed"); }
+            }, CancellationToken.None);
         }
     }
 

@@ -69,6 +69,7 @@ public sealed partial class ContainerService
             }
             record.HostConfig = updated;
             _store.Save(record);
+            Publish(record, "update");
             return [];
         }
         finally { handle.Lock.Release(); }

@@ -22,6 +22,7 @@ public sealed class ContextIndex
     private const int DirectoryDefault = 0x1ed;
 
     private readonly Node _root = Node.Directory(DirectoryDefault);
+    private readonly HashSet<string> _written = new(StringComparer.Ordinal);
     private readonly HashSet<string> _keep;
     private readonly Dictionary<string, byte[]> _kept = new(StringComparer.Ordinal);
 
@@ -30,6 +31,10 @@ public sealed class ContextIndex
 
     /// <summary>Reads an uncompressed tar to its end; the content of regular files named in <paramref name="keep"/>
     /// (up to <see cref="KeptFileLimit"/> bytes) is kept for <see cref="TryReadFile"/>.</summary>
+    /// <summary>True when every path came once, as a directory, a regular file or a symlink: the tar read in order is
+    /// then the tree itself, and COPY may take its sources straight from it.</summary>
+    public bool Plain { get; private set; } = true;
+
     public static async Task<ContextIndex> ReadAsync(Stream tar, IEnumerable<string> keep, CancellationToken ct)
     {
         var index = new ContextIndex(keep);
@@ -45,6 +50,21 @@ public sealed class ContextIndex
             throw new ImageException($"invalid tar archive: {e.Message}");
         }
         return index;
+    }
+
+    /// <summary>The entries of a context tar in order, each with its cleaned path (the root itself and the format's
+    /// own header entries left out).</summary>
+    public static async Task ReadEntriesAsync(Stream tar, Func<TarEntry, string, Task> visit, CancellationToken ct)
+    {
+        var reader = new TarReader(tar, leaveOpen: true);
+        TarEntry? entry;
+        while ((entry = await reader.GetNextEntryAsync(copyData: false, ct)) is not null)
+        {
+            if (entry.EntryType is TarEntryType.GlobalExtendedAttributes or TarEntryType.ExtendedAttributes
+                or TarEntryType.LongLink or TarEntryType.LongPath) continue;
+            string relative = LayerExtractor.Clean(entry.Name);
+            if (relative.Length > 0) await visit(entry, relative);
+        }
     }
 
     // ------------------------------------------------------------------ reading the tar
@@ -63,6 +83,9 @@ public sealed class ContextIndex
             if (type == TarEntryType.Directory) _root.Mode = mode;
             return;
         }
+        if (!_written.Add(relative) || type is not (TarEntryType.Directory or TarEntryType.RegularFile
+                or TarEntryType.V7RegularFile or TarEntryType.ContiguousFile or TarEntryType.SymbolicLink))
+            Plain = false;
         int slash = relative.LastIndexOf('/');
         var parent = ParentFor(relative, slash < 0 ? "" : relative[..slash]);
         string name = relative[(slash + 1)..];
@@ -70,6 +93,7 @@ public sealed class ContextIndex
         {
             // As the extractor: ".wh.x" puts a 0:0 character device in x's place; ".wh..wh.*" (an opaque marker, aufs
             // bookkeeping) changes nothing COPY reads.
+            Plain = false;
             if (name.StartsWith(".wh..wh.", StringComparison.Ordinal)) return;
             string hidden = name[4..];
             if (hidden.Length == 0 || hidden is "." or "..") throw new ImageException($"invalid layer: whiteout {entry.Name}");

@@ -67,6 +67,30 @@ public sealed class DirectoryArchive : IAsyncDisposable
         }
     }
 
+    /// <summary>One entry of another tar (a build context's: a directory, a regular file or a symlink) named
+    /// <paramref name="archiveName"/>, written as the same node of a tree would be: this archive's owner and mode,
+    /// whole-second times.</summary>
+    public async Task AddEntryAsync(TarEntry source, string archiveName, CancellationToken ct)
+    {
+        var type = source.EntryType switch
+        {
+            TarEntryType.Directory => TarEntryType.Directory,
+            TarEntryType.V7RegularFile when source.Name.EndsWith('/') => TarEntryType.Directory,
+            TarEntryType.SymbolicLink => TarEntryType.SymbolicLink,
+            _ => TarEntryType.RegularFile,
+        };
+        var time = DateTimeOffset.FromUnixTimeSeconds(source.ModificationTime.ToUnixTimeSeconds());
+        var entry = new GnuTarEntry(type, type == TarEntryType.Directory ? archiveName + "/" : archiveName)
+        {
+            Uid = _options.Owner?.Uid ?? source.Uid, Gid = _options.Owner?.Gid ?? source.Gid,
+            Mode = (UnixFileMode)(type == TarEntryType.SymbolicLink ? 0x1ff : _options.Mode ?? (uint)source.Mode & 0xfff),
+            ModificationTime = time, AccessTime = time, ChangeTime = time,
+        };
+        if (type == TarEntryType.SymbolicLink) entry.LinkName = source.LinkName;
+        if (type == TarEntryType.RegularFile) entry.DataStream = source.DataStream;
+        await _writer.WriteEntryAsync(entry, ct);
+    }
+
     /// <summary>The directories leading to <paramref name="path"/> and itself ("a/b/c"), each as the image in
     /// <paramref name="root"/> has it, or 0755 root-owned when it has none: a layer names the parents of what it adds,
     /// as Docker's layer diffs do.</summary>
