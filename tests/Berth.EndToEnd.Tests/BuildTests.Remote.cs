@@ -122,7 +122,9 @@ public sealed partial class BuildTests
             Assert.Equal("Dockerfile\nmessage\n", EngineFixture.Check(Engine.Docker("run", "--rm", tags[2], "ls", "/ctx")).Stdout); // the subdirectory alone
 
             // The docker CLI clones and downloads on its side; berth sends remote= and the daemon fetches.
-            EngineFixture.Check(Build(git + "#main:app", true, "-t", tags[3]));
+            // The docker CLI clones into $TMPDIR and leaves its directory there: it gets the test's own.
+            EngineFixture.Check(Sh.Run("/usr/local/bin/docker", ["build", "-t", tags[3], git + "#main:app"], TimeSpan.FromSeconds(120),
+                new Dictionary<string, string> { ["DOCKER_HOST"] = Engine.DockerHost, ["DOCKER_BUILDKIT"] = "0", ["TMPDIR"] = repos }));
             EngineFixture.Check(Engine.Client("berth", "build", "-t", tags[4], git + "#main:app"));
             EngineFixture.Check(Engine.Client("berth", "build", "-q", "-f", "sub/Dockerfile", "-t", tags[5], server.Url("ctx.tar.gz")));
             Assert.Equal("from git\n", EngineFixture.Check(Engine.Docker("run", "--rm", tags[4])).Stdout);
