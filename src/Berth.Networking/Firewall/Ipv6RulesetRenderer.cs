@@ -41,25 +41,7 @@ public static class Ipv6RulesetRenderer
         s.Append($"\t\tmeta l4proto tcp meta l4proto . th dport @{UnservedAnySet} reject with tcp reset\n");
         s.Append($"\t\tmeta l4proto . th dport @{UnservedAnySet} reject\n");
         s.Append("\t}\n");
-        s.Append("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
-        foreach (var n in nets)
-        {
-            s.Append($"\t\toifname \"{n.BridgeName}\" fib saddr type local ct status dnat masquerade\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" ip6 saddr {n.Ipv6Match} ct status dnat masquerade\n");
-            if (n.Masquerade) s.Append($"\t\tip6 saddr {n.Ipv6Match} oifname != \"{n.BridgeName}\" masquerade\n");
-        }
-        s.Append("\t}\n");
-        s.Append("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
-        foreach (var n in nets)
-        {
-            s.Append($"\t\toifname \"{n.BridgeName}\" ct state established,related accept\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" iifname \"{n.BridgeName}\" accept\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" ct status dnat accept\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" ip6 daddr . meta l4proto . th dport @{RulesetRenderer.DirectSet} accept\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" drop\n");
-            s.Append((n.Outbound ?? n.Masquerade) ? $"\t\tiifname \"{n.BridgeName}\" accept\n" : $"\t\tiifname \"{n.BridgeName}\" drop\n");
-        }
-        s.Append("\t}\n");
+        RulesetRenderer.AppendNatAndForwardChains(s, nets, "ip6", n => n.Ipv6Match, "fib saddr type local ct status dnat");
         s.Append("}\n");
         return s.ToString();
     }

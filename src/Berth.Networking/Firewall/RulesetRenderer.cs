@@ -58,12 +58,24 @@ public static class RulesetRenderer
         s.Append("\t\tiifname != \"lo\" ip daddr 127.0.0.0/8 drop\n");
         s.Append("\t}\n");
         AppendPublishChains(s, "ip", "");
+        AppendNatAndForwardChains(s, nets, "ip", n => n.Ipv4Match, "ip saddr 127.0.0.0/8");
+        s.Append("}\n");
+        return s.ToString();
+    }
+
+    /// <summary>One family's postrouting chain (masquerade of what the host itself sends, matched by
+    /// <paramref name="hostSource"/>, of hairpin traffic, and of outbound traffic where the network masquerades) and its
+    /// forward chain (the bridge's guard: answers, intra-network, DNATed and directly routed published ports in;
+    /// outbound as the network allows).</summary>
+    internal static void AppendNatAndForwardChains(StringBuilder s, IEnumerable<NetworkFirewallSpec> nets, string family,
+        Func<NetworkFirewallSpec, string> subnets, string hostSource)
+    {
         s.Append("\tchain postrouting {\n\t\ttype nat hook postrouting priority srcnat; policy accept;\n");
         foreach (var n in nets)
         {
-            s.Append($"\t\toifname \"{n.BridgeName}\" ip saddr 127.0.0.0/8 masquerade\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" ip saddr {n.Ipv4Match} ct status dnat masquerade\n");
-            if (n.Masquerade) s.Append($"\t\tip saddr {n.Ipv4Match} oifname != \"{n.BridgeName}\" masquerade\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" {hostSource} masquerade\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" {family} saddr {subnets(n)} ct status dnat masquerade\n");
+            if (n.Masquerade) s.Append($"\t\t{family} saddr {subnets(n)} oifname != \"{n.BridgeName}\" masquerade\n");
         }
         s.Append("\t}\n");
         s.Append("\tchain forward {\n\t\ttype filter hook forward priority filter; policy accept;\n");
@@ -72,13 +84,11 @@ public static class RulesetRenderer
             s.Append($"\t\toifname \"{n.BridgeName}\" ct state established,related accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" iifname \"{n.BridgeName}\" accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" ct status dnat accept\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" ip daddr . meta l4proto . th dport @{DirectSet} accept\n");
+            s.Append($"\t\toifname \"{n.BridgeName}\" {family} daddr . meta l4proto . th dport @{DirectSet} accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" drop\n");
             s.Append((n.Outbound ?? n.Masquerade) ? $"\t\tiifname \"{n.BridgeName}\" accept\n" : $"\t\tiifname \"{n.BridgeName}\" drop\n");
         }
         s.Append("\t}\n");
-        s.Append("}\n");
-        return s.ToString();
     }
 
     /// <summary>DNAT of traffic to the host's own addresses, from outside and containers (prerouting) and from host
