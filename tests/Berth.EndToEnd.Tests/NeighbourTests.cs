@@ -139,9 +139,10 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
         string name = TestNames.Unique("dk", 12);
         int port = Ports.Free();
         using var neighbour = Neighbour.Create();
+        // Asked first: iptables-nft makes the filter table as soon as it is asked about FORWARD.
+        bool filterTableExisted = Sh.Run("nft", ["list", "table", "ip", "filter"]).ExitCode == 0;
         // What dockerd leaves behind: its DOCKER-USER chain jumped to from FORWARD, and the FORWARD policy DROP.
         string policy = Sh.Bash("iptables -w -S FORWARD | head -1").Stdout.Trim().Split(' ').Last();
-        bool filterTableExisted = Sh.Run("nft", ["list", "table", "ip", "filter"]).ExitCode == 0;
         bool created = Sh.Run("iptables", ["-w", "-S", "DOCKER-USER"]).ExitCode != 0;
         try
         {
