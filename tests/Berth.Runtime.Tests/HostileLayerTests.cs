@@ -68,6 +68,24 @@ public sealed class HostileLayerTests : IDisposable
         Assert.Equal("y"u8.ToArray(), Interop.GetXattr(Path.Combine(_root, "gone"), "trusted.overlay.opaque"));
     }
 
+    /// <summary>A V7 header (no ustar magic) with a fifo's type flag has no device fields: the extractor made a 500 of
+    /// it (a cast to a POSIX entry); it is a fifo, as Go's archive/tar reads it.</summary>
+    [Fact]
+    public async Task A_v7_header_of_a_fifo_is_a_fifo()
+    {
+        var buffer = new MemoryStream();
+        using (var writer = new System.Formats.Tar.TarWriter(buffer, System.Formats.Tar.TarEntryFormat.Ustar, leaveOpen: true))
+            writer.WriteEntry(new System.Formats.Tar.UstarTarEntry(System.Formats.Tar.TarEntryType.Fifo, "fifo") { Mode = (UnixFileMode)0x1a4 });
+        byte[] tar = buffer.ToArray();
+        tar.AsSpan(257, 8).Clear(); // magic and version: a V7 header
+        tar.AsSpan(148, 8).Fill((byte)' ');
+        int sum = 0;
+        foreach (byte b in tar.AsSpan(0, 512)) sum += b;
+        Encoding.ASCII.GetBytes(Convert.ToString(sum, 8).PadLeft(6, '0') + "\0 ").CopyTo(tar, 148);
+        await Extract(tar);
+        Assert.Equal("p", new UnixFileInfo(Path.Combine(_root, "fifo")).Describe());
+    }
+
     [Fact]
     public async Task Overlay_and_security_xattrs_are_not_taken_from_the_archive_but_capabilities_and_user_ones_are()
     {

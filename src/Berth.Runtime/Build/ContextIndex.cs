@@ -126,8 +126,8 @@ public sealed class ContextIndex
                     parent.Children![name] = node with { Link = "=" + target };
                 return;
             case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
-                var posix = (PosixTarEntry)entry;
-                parent.Children![name] = new Node { Type = type, Mode = mode, Major = posix.DeviceMajor, Minor = posix.DeviceMinor };
+                var (major, minor) = LayerExtractor.DeviceNumbers(entry);
+                parent.Children![name] = new Node { Type = type, Mode = mode, Major = major, Minor = minor };
                 return;
             default:
                 return; // the extractor skips it too

@@ -152,7 +152,6 @@ public sealed class LayerExtractor
                 ExtractHardLink(parent, name, entry);
                 return; // shares its target's inode and metadata
             case TarEntryType.CharacterDevice or TarEntryType.BlockDevice or TarEntryType.Fifo:
-                var posix = (PosixTarEntry)entry;
                 uint kind = type switch
                 {
                     TarEntryType.CharacterDevice => Interop.S_IFCHR,
@@ -160,8 +159,8 @@ public sealed class LayerExtractor
                     _ => Interop.S_IFIFO,
                 };
                 uint mode = kind | ((uint)entry.Mode & 0xfff);
-                uint major = (uint)posix.DeviceMajor, minor = (uint)posix.DeviceMinor;
-                Replace(parent, name, type, relative, () => Interop.MknodAt(parent, name, mode, major, minor));
+                var (major, minor) = DeviceNumbers(entry);
+                Replace(parent, name, type, relative, () => Interop.MknodAt(parent, name, mode, (uint)major, (uint)minor));
                 break;
             default:
                 _logger.LogWarning("layer entry {Name} of type {Type} skipped", entry.Name, type);
@@ -380,6 +379,11 @@ public sealed class LayerExtractor
             create();
         }
     }
+
+    /// <summary>A device entry's numbers; a V7 header has no fields for them (Go's archive/tar reads 0:0 there too).
+    /// </summary>
+    internal static (int Major, int Minor) DeviceNumbers(TarEntry entry) =>
+        entry is PosixTarEntry posix ? (posix.DeviceMajor, posix.DeviceMinor) : (0, 0);
 
     /// <summary>The entry name as a clean relative path ("" for the root); ImageException when it climbs out.</summary>
     internal static string Clean(string name)
