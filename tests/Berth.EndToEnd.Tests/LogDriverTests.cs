@@ -9,6 +9,17 @@ public sealed class LogDriverTests(TerminalFixture fixture) : IClassFixture<Term
 {
     private EngineProcess Engine => fixture.Engine;
 
+    /// <summary>The engine tore a container down before its log drain's turn came and dropped the drain: logs read
+    /// right after the exit missed the last lines (all of them for a short container) on a loaded machine.</summary>
+    [Fact]
+    public void Logs_read_right_after_the_exit_hold_every_line_the_container_wrote()
+    {
+        string script = Path.Combine(AppContext.BaseDirectory, "py", "logs_at_exit.py");
+        var result = Sh.Run("python3", [script, Engine.DockerHost, TerminalFixture.Image, "4", "4"], TimeSpan.FromSeconds(300));
+        Assert.True(result.ExitCode == 0, result.Stdout + result.Stderr);
+        Assert.Contains("ok 16", result.Stdout);
+    }
+
     [Fact]
     public void Local_reads_back_none_refuses_and_an_unknown_driver_is_a_bad_request()
     {

@@ -196,7 +196,12 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
         string a = EngineProcess.FreeTestSubnet(), b = EngineProcess.FreeTestSubnet();
         string pa = a[..a.LastIndexOf('.')], pb = b[..b.LastIndexOf('.')];
         string small = pa + ".0/30";
-        string net = Network("--subnet", small, "--subnet", b, "--gateway", pb + ".254", "--aux-address", $"r={pb}.1");
+        // Through the API: the docker CLI gathers --subnet flags in a Go map and sends them in random order, and the
+        // pools' order is what this test is about (dockerd, too, keeps and allocates in the order it is sent).
+        string net = TestNames.Unique("no", 12);
+        Ok(Sh.Run("curl", ["-sf", "--unix-socket", Engine.SocketPath, "-H", "Content-Type: application/json", "-d",
+            $$$"""{"Name":"{{{net}}}","IPAM":{"Config":[{"Subnet":"{{{small}}}"},{"Subnet":"{{{b}}}","Gateway":"{{{pb}}}.254","AuxiliaryAddresses":{"r":"{{{pb}}}.1"}}]}}""",
+            "http://localhost/v1.44/networks/create"]));
         string first = TestNames.Unique("sa", 12), second = TestNames.Unique("sb", 12), pinned = TestNames.Unique("sc", 12);
         try
         {

@@ -140,20 +140,21 @@ public sealed partial class ContainerRuntime
         }
     }
 
+    /// <summary>conmon wrote its last output before the exit file that led here: it goes to the json file now, not
+    /// when a queued drain gets its turn (a loaded machine ran the teardown first, and `docker logs` right after the
+    /// exit missed the container's last lines until its next start).</summary>
     private void StopLogDrain(string id)
     {
-        if (_logDrains.TryRemove(id, out var drain)) drain.Dispose();
+        if (!_logDrains.TryRemove(id, out var drain)) return;
+        drain.DrainNow();
+        drain.Dispose();
     }
 
     /// <summary>Before conmon starts again on a bundle: what the previous run left in the spool goes to the json file
     /// first.</summary>
     private void FinishLogDrain(string id, string bundle)
     {
-        if (_logDrains.TryRemove(id, out var drain))
-        {
-            drain.DrainNow();
-            drain.Dispose();
-        }
+        if (_logDrains.ContainsKey(id)) StopLogDrain(id);
         else if (File.Exists(Path.Combine(bundle, LogDrain.SpoolName)) || LogDrain.HasDrainingFile(bundle))
         {
             new LogDrain(bundle, LogFiles.LoadPolicy(bundle), _logger, () => true, watch: false).Dispose();
@@ -438,7 +439,8 @@ public sealed partial class ContainerRuntime
             var followed = current is { Compressed: false } ? Interop.StatAt(current.File.SafeFileHandle, "") : null;
             while (!ct.IsCancellationRequested)
             {
-                bool exited = TryGetExit(id) is not null;
+                // Removed counts as exited: docker-py's run removes the container before it reads the followed logs.
+                bool exited = TryGetExit(id) is not null || !_bundles.ContainsKey(id);
                 if (exited) WithLogDrained(id, () => true);
                 foreach (var entry in reader?.ReadAvailable() ?? [])
                     if (since is null || entry.Time >= since) yield return entry;
