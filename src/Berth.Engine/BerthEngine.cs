@@ -90,6 +90,7 @@ public sealed partial class BerthEngine : IAsyncDisposable
         containers.Dns = new Berth.Networking.Dns.DnsServer(new ContainerDnsNames(() => containers.All, () => containers.RecordsVersion, networks),
             loggers.CreateLogger("Berth.Dns"));
         await containers.ReconcileAsync();
+        Build.ImageBuilder.SweepScratch(options.DataRoot, logger);
         containers.ReopenResolvers();
         engine._firewallWatch = engine.WatchFirewallAsync(engine._stopping.Token);
         logger.LogInformation("engine ready: runtime {Runtime}, bridge {Bridge} {Subnet}, firewall table {Table}",

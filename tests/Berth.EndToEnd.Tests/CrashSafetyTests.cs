@@ -20,7 +20,7 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
     private string RecordPath(string id) => Path.Combine(Engine.DataRoot, "containers", id, "state.json");
 
     [Fact]
-    public async Task A_corrupt_record_is_moved_aside_with_a_warning_and_the_engine_starts_with_the_others()
+    public async Task A_corrupt_record_is_moved_aside_with_a_warning_and_the_engine_starts_with_the_others_and_sweeps_build_leftovers()
     {
         string good = TestNames.Unique("cg", 12), bad = TestNames.Unique("cb", 12);
         string? badDirectory = null;
@@ -32,8 +32,18 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
             badDirectory = Path.GetDirectoryName(badRecord);
             await Engine.StopAsync();
             File.WriteAllText(badRecord, "{\"Id\": \"" + new string('x', 20)); // truncated, as a disk fault leaves it
+            // What a build cut short by a killed daemon leaves: a received context and a mounted image view.
+            string scratch = Path.Combine(Engine.DataRoot, "build");
+            Directory.CreateDirectory(Path.Combine(scratch, "context-left", "sub"));
+            File.WriteAllText(Path.Combine(scratch, "context-left", "sub", "file"), "x");
+            string view = Path.Combine(scratch, "view-left");
+            Directory.CreateDirectory(view);
+            EngineFixture.Check(Sh.Run("mount", ["-t", "tmpfs", "-o", "size=1m", "tmpfs", view]));
 
             await Engine.StartAgainAsync();
+
+            Assert.Empty(Directory.EnumerateFileSystemEntries(scratch));
+            Assert.DoesNotContain(" " + view + " ", File.ReadAllText("/proc/self/mountinfo"));
 
             Assert.Contains("moved aside", Engine.Log);
             Assert.False(File.Exists(badRecord));
@@ -49,6 +59,8 @@ public sealed class CrashSafetyTests(EngineFixture fixture, ITestOutputHelper ou
             Engine.Docker("rm", "-f", good, bad);
             // The engine keeps a directory whose record it moved aside, for the admin to look at: ours to remove.
             if (badDirectory is not null && Directory.Exists(badDirectory)) Directory.Delete(badDirectory, recursive: true);
+            string leftView = Path.Combine(Engine.DataRoot, "build", "view-left");
+            if (File.ReadAllText("/proc/self/mountinfo").Contains(" " + leftView + " ")) Sh.Run("umount", ["-l", leftView]);
             output.WriteLine(Engine.Log);
         }
     }
