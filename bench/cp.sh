@@ -71,6 +71,7 @@ fi
 
 printf '\ndocker cp, %s files of %s KiB, best of %s runs\n' "$FILES" "$SIZE_KB" "$RUNS"
 printf '%-28s %12s %12s\n' "" "Berth" "dockerd 20.10"
-printf '%-28s %12.2f %12s\n' "into the container (s)" "$B_IN" "$D_IN"
-printf '%-28s %12.2f %12s\n' "out of the container (s)" "$B_OUT" "$D_OUT"
+seconds() { if [ "$1" = - ]; then echo -; else printf '%.2f' "$1"; fi; }
+printf '%-28s %12s %12s\n' "into the container (s)" "$(seconds "$B_IN")" "$(seconds "$D_IN")"
+printf '%-28s %12s %12s\n' "out of the container (s)" "$(seconds "$B_OUT")" "$(seconds "$D_OUT")"
 printf '%-28s %12s %12s\n' "engine RSS growth (KiB)" "$B_RSS" "$D_RSS"
