@@ -49,25 +49,6 @@ berth_start --ipv6 --fixed-cidr-v6 "$V6_SUBNET"
 bk import -c 'CMD ["/bin/httpd","-f","-p","80","-h","/www"]' "$BENCH_WORK/webapp.tar" bench6:web >/dev/null
 bk import -c 'CMD ["/usr/bin/iperf3","-s"]' "$BENCH_WORK/iperf.tar" bench6:iperf >/dev/null
 
-free_run() {   # $1 = count: the first of COUNT consecutive free TCP ports below the ephemeral range
-  python3 - "$1" <<'PY'
-import socket, sys, random
-count = int(sys.argv[1])
-for _ in range(200):
-    first = random.randrange(20000, 32000 - count)
-    ok = True
-    for p in range(first, first + count):
-        for fam, addr in ((socket.AF_INET, "0.0.0.0"), (socket.AF_INET6, "::")):
-            s = socket.socket(fam, socket.SOCK_STREAM)
-            try: s.bind((addr, p))
-            except OSError: ok = False
-            finally: s.close()
-            if not ok: break
-        if not ok: break
-    if ok: print(first); sys.exit(0)
-sys.exit(1)
-PY
-}
 url() { if [ "$1" = v6 ]; then echo "http://[$HOST6]:$2/"; else echo "http://$HOST4:$2/"; fi; }
 answer_s() {   # $1 = family, $2 = port, $3 = start time: seconds until the neighbour gets an answer (60 s at most)
   local deadline=$(( SECONDS + 60 ))
@@ -81,17 +62,17 @@ declare -A SAMPLES
 add() { SAMPLES[$1]="${SAMPLES[$1]:-} $2"; }
 for run in $(seq 1 "$RUNS"); do
   for fam in v4 v6; do   # alternated, so drift on a shared machine hits both alike
-    port=$(free_run 1) name="bb6-$BENCH_TAG-$run-$fam"
+    port=$(free_port_run 1) name="bb6-$BENCH_TAG-$run-$fam"
     t0=$(now_s); bk run -d --name "$name" -p "$port:80" bench6:web >/dev/null
     add "$fam.run_answer_s" "$(answer_s "$fam" "$port" "$t0")"; bk rm -f "$name" >/dev/null
-    first=$(free_run 1000)
+    first=$(free_port_run 1000)
     t0=$(now_s); bk run -d --name "$name-r" -p "$first-$((first + 999)):80-1079" bench6:web >/dev/null
     add "$fam.range_answer_s" "$(answer_s "$fam" "$first" "$t0")"
     t0=$(now_s); bk rm -f "$name-r" >/dev/null; add "$fam.range_rm_s" "$(python3 -c "import time;print(round(time.time()-$t0,3))")"
   done
   echo "round $run: ${SAMPLES[v4.run_answer_s]##* } / ${SAMPLES[v6.run_answer_s]##* } s"
 done
-iport=$(free_run 1)
+iport=$(free_port_run 1)
 bk run -d --name "bb6-$BENCH_TAG-iperf" -p "$iport:5201" bench6:iperf >/dev/null
 for _ in $(seq 100); do   # iperf3 says so once it listens (its output may be held in a buffer: 10 s at most)
   bk logs "bb6-$BENCH_TAG-iperf" 2>&1 | grep -q "Server listening" && break; sleep 0.1

@@ -24,25 +24,6 @@ source "$ROOT/bench/lib/engines.sh"
 engines_begin "$BERTH_ONLY"
 bash "$ROOT/scripts/make-webapp-rootfs.sh" "$BENCH_WORK/webapp.tar"
 
-free_run() {   # $1 = count: the first of COUNT consecutive TCP ports free now, below the ephemeral range
-  python3 - "$1" <<'PY'
-import socket, sys
-count = int(sys.argv[1])
-for start in range(20000, 32768 - count, 97):
-    held = []
-    try:
-        for p in range(start, start + count):
-            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            s.bind(("::", p)); held.append(s)
-        print(start); break
-    except OSError:
-        pass
-    finally:
-        for s in held: s.close()
-PY
-}
-
 median() { python3 -c 'import sys,statistics; print(round(statistics.median(float(x) for x in sys.argv[1:])))' "$@"; }
 
 rates() {   # $1 = port: RUNS measurements of SECONDS_EACH
@@ -51,20 +32,14 @@ rates() {   # $1 = port: RUNS measurements of SECONDS_EACH
   median "${out[@]}"
 }
 
-wait_answer() {   # $1 = port
-  local i
-  for i in $(seq 600); do curl -s -m 2 --noproxy '*' "http://127.0.0.1:$1/" >/dev/null && return 0; sleep 0.1; done
-  echo "port $1 did not answer" >&2; return 1
-}
-
 measure() {   # $1 = engine name, $2 = CLI function
   local name=$1 cli=$2 port base none many t0 t1
   "$cli" import -c 'CMD ["/bin/httpd","-f","-p","80","-h","/www"]' "$BENCH_WORK/webapp.tar" webapp:noexpose >/dev/null
-  port=$(free_run 1)
+  port=$(free_port_run 1)
   "$cli" run -d --name "scale-one-$BENCH_TAG" -p "$port:80" webapp:noexpose >/dev/null
   wait_answer "$port"
   none=$(rates "$port")
-  base=$(free_run "$PORTS")
+  base=$(free_port_run "$PORTS")
   t0=$(now_s)
   "$cli" run -d --name "scale-many-$BENCH_TAG" -p "$base-$((base + PORTS - 1)):80-$((80 + PORTS - 1))" webapp:noexpose >/dev/null
   wait_answer "$base"
