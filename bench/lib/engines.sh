@@ -183,8 +183,9 @@ record_host_state() {   # what dockerd changes, so dockerd_stop can put it back 
   [ -e /etc/docker ] || BEFORE_ETC_DOCKER=0
   [ -e /run/docker ] || BEFORE_RUN_DOCKER=0
   BEFORE_DOCKER_CGROUPS=$(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null || true)
+  # --ipv6 (bench/ipv6.sh) turns IPv6 forwarding on as well.
   BEFORE_SYSCTLS=$(sysctl -e net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables \
-    2>/dev/null | tr -d ' ')
+    net.ipv6.conf.all.forwarding net.ipv6.conf.default.forwarding 2>/dev/null | tr -d ' ')
 }
 
 dockerd_start() {
