@@ -4,6 +4,7 @@
     python3 bench/connrate.py HOST PORT [SECONDS] [THREADS]   -> prints the rate (connections/s)
 """
 import socket
+import struct
 import sys
 import threading
 import time
@@ -21,6 +22,9 @@ def main():
     def run(i):
         while time.monotonic() < deadline:
             s = socket.socket(family, socket.SOCK_STREAM)
+            # Closed with a reset: thousands of connections a second (a docker-proxy accepts at once) would otherwise
+            # fill the ephemeral range with TIME_WAIT entries to this one address and port, and connect would fail.
+            s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             s.settimeout(2)
             try:
                 s.connect((host, port))

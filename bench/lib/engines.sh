@@ -10,6 +10,9 @@
 #   bk ARGS / dkd ARGS               # the docker CLI against Berth / dockerd (not "dd": that is coreutils')
 #   berth_stop / dockerd_stop        # remove their containers, stop, put the host back
 #   rss_kb PID; now_s; alive PID; wait_ping SOCK PID SECONDS
+#   free_port_run COUNT              # the first of COUNT consecutive TCP ports free now for both families
+#   wait_answer PORT                 # until http://127.0.0.1:PORT/ answers (60 s at most)
+# BERTH_CMD (default: the checkout's ./berth) runs another build of Berth, e.g. a copy of an earlier one to compare.
 # BENCH_WORK is a temp dir removed by engines_cleanup; BENCH_TAG is unique to this run (names of links, tables).
 
 ENGINES_ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
@@ -30,6 +33,35 @@ dkd() { DOCKER_HOST="unix://$DOCKERD_SOCK" "$DOCKER_CLI" "$@"; }
 alive() { [ -n "${1:-}" ] && kill -0 "$1" 2>/dev/null; }
 rss_kb() { awk '/VmRSS/{print $2}' "/proc/$1/status"; }
 now_s() { date +%s.%N; }
+
+free_port_run() {   # $1 = count: below the ephemeral range, starting at a place that depends on this run
+  python3 - "$1" <<'PY'
+import random, socket, sys
+count = int(sys.argv[1])
+for _ in range(300):
+    first = random.randrange(20000, 32768 - count)
+    held = []
+    try:
+        for p in range(first, first + count):
+            s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+            held.append(s)
+            s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)   # one bind proves both families free
+            s.bind(("::", p))
+        print(first)
+        sys.exit(0)
+    except OSError:
+        pass
+    finally:
+        for s in held: s.close()
+sys.exit("no run of %d free ports below 32768" % count)
+PY
+}
+
+wait_answer() {   # $1 = port
+  local _
+  for _ in $(seq 600); do curl -s -m 2 --noproxy '*' "http://127.0.0.1:$1/" >/dev/null && return 0; sleep 0.1; done
+  echo "port $1 did not answer" >&2; return 1
+}
 
 # ---- packages: docker.io starts dockerd and containerd from its maintainer scripts unless policy-rc.d forbids it;
 # a service we did not start ourselves would hold docker0 and the iptables rules.
@@ -118,9 +150,9 @@ berth_start() {
   BERTH_PREFIX=$(free_prefix 10.214) || return 1
   BERTH_BIP="$BERTH_PREFIX.1/24" BERTH_SOCK="$BERTH_WORK/berth.sock"
   mkdir -p "$BERTH_WORK"
-  (cd "$ENGINES_ROOT" && ./berth --help >/dev/null)   # build first, so a build is not mistaken for a slow start
+  (cd "$ENGINES_ROOT" && "${BERTH_CMD:-./berth}" --help >/dev/null)   # build first, so a build is not mistaken for a slow start
   local pool; pool="$(free_prefix 10.215 | cut -d. -f1-2).0.0/16"
-  (cd "$ENGINES_ROOT" && exec setsid ./berth daemon --host "unix://$BERTH_SOCK" --data-root "$BERTH_WORK/data" \
+  (cd "$ENGINES_ROOT" && exec setsid "${BERTH_CMD:-./berth}" daemon --host "unix://$BERTH_SOCK" --data-root "$BERTH_WORK/data" \
     --exec-root "$BERTH_WORK/exec" --bridge "$BERTH_BRIDGE" --bip "$BERTH_BIP" \
     --default-address-pool "base=$pool,size=24" "$@") >"$BENCH_WORK/berth.log" 2>&1 &
   BERTH_PID=$!
@@ -151,8 +183,9 @@ record_host_state() {   # what dockerd changes, so dockerd_stop can put it back 
   [ -e /etc/docker ] || BEFORE_ETC_DOCKER=0
   [ -e /run/docker ] || BEFORE_RUN_DOCKER=0
   BEFORE_DOCKER_CGROUPS=$(ls -d /sys/fs/cgroup/*/docker /sys/fs/cgroup/docker 2>/dev/null || true)
+  # --ipv6 (bench/ipv6.sh) turns IPv6 forwarding on as well.
   BEFORE_SYSCTLS=$(sysctl -e net.ipv4.ip_forward net.bridge.bridge-nf-call-iptables net.bridge.bridge-nf-call-ip6tables \
-    2>/dev/null | tr -d ' ')
+    net.ipv6.conf.all.forwarding net.ipv6.conf.default.forwarding 2>/dev/null | tr -d ' ')
 }
 
 dockerd_start() {

@@ -30,4 +30,41 @@ public sealed class PortScaleTests(EngineFixture fixture) : IClassFixture<Engine
         }
         finally { Engine.Docker("rm", "-f", name); }
     }
+
+    [Fact]
+    public async Task A_range_over_the_open_files_limit_is_refused_naming_the_limit_and_binds_nothing()
+    {
+        string name = TestNames.Unique("pl", 12), small = TestNames.Unique("pls", 12);
+        string pid = Engine.Pid.ToString();
+        // The engine raised its soft limit to the hard one at start.
+        var limits = File.ReadAllLines($"/proc/{pid}/limits").Single(l => l.StartsWith("Max open files", StringComparison.Ordinal))
+            .Split(' ', StringSplitOptions.RemoveEmptyEntries);
+        Assert.Equal(limits[4], limits[3]);
+        // Room for 300 more descriptors: a 1,000-port range does not fit, one port does.
+        int lowered = Directory.EnumerateFileSystemEntries($"/proc/{pid}/fd").Count() + 300;
+        EngineFixture.Check(Sh.Run("prlimit", ["--pid", pid, $"--nofile={lowered}:{limits[4]}"]));
+        try
+        {
+            int start = PortRanges.FreeRange(1000);
+            var refused = Engine.Docker("run", "-d", "--name", name, "-p", $"{start}-{start + 999}:80-1079", "webapp:noexpose");
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Contains($"open files limit (RLIMIT_NOFILE) is {lowered}", refused.Stderr);
+            Assert.Contains("publishing 1000 ports", refused.Stderr);
+            // Nothing of the range stays bound: its first and last ports can be taken by anyone.
+            foreach (int port in new[] { start, start + 999 })
+            {
+                var listener = new System.Net.Sockets.TcpListener(System.Net.IPAddress.Any, port);
+                listener.Start();
+                listener.Stop();
+            }
+            int one = Ports.Free();
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", small, "-p", $"{one}:80", "webapp:noexpose"));
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{one}/"));
+        }
+        finally
+        {
+            Sh.Run("prlimit", ["--pid", pid, $"--nofile={limits[3]}:{limits[4]}"]);
+            Engine.Docker("rm", "-f", name, small);
+        }
+    }
 }

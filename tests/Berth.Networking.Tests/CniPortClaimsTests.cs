@@ -30,7 +30,7 @@ public sealed class CniPortClaimsTests
             new CniPortClaim("t", null, PortProtocol.Tcp, 8080), new CniPortClaim("t", null, PortProtocol.Udp, 5353),
             new CniPortClaim("t", null, PortProtocol.Tcp, 65535), new CniPortClaim("t", IPAddress.Loopback, PortProtocol.Tcp, 9090)],
             CniPortClaims.Parse("t", listing));
-        Assert.Equal(["berth_cni_a"], CniPortClaims.Tables("table ip berth\ntable ip berth_cni_a\ntable ip berth_cni_a_user\ntable inet filter\n"));
+        Assert.Equal(["berth_cni_a"], CniPortClaims.CniTables(["berth", "berth_cni_a", "berth_cni_a_user", "filter"]));
     }
 
     [Fact]

@@ -466,6 +466,24 @@ public sealed class KernelTests
             "no nftables notification for a new table");
     }
 
+    [Fact]
+    public void The_kernel_names_its_tables_with_their_family_and_a_removed_one_is_gone()
+    {
+        using var scratch = new Scratch();
+        string table = scratch.Table("berth_tn");
+        using var names = new NftTableNames();
+        Nft("add", "table", "ip", table);
+        Nft("add", "table", "ip6", table);
+        Assert.Contains((NftTableNames.Ip, table), names.List()!);
+        Assert.Contains((NftTableNames.Ip6, table), names.List()!);
+        Assert.Contains(table, names.IpTables(new LibNftables()));
+
+        Nft("delete", "table", "ip", table);
+        Assert.DoesNotContain((NftTableNames.Ip, table), names.List()!);
+        Assert.Contains((NftTableNames.Ip6, table), names.List()!);
+        Assert.DoesNotContain(table, names.IpTables(new LibNftables()));
+    }
+
     // ------------------------------------------------------------------ helpers
 
     private static readonly string PingCommand = File.Exists("/usr/bin/ping") || File.Exists("/bin/ping") ? "ping" : "busybox";
@@ -597,6 +615,7 @@ public sealed class KernelTests
             {
                 Sh.Run("nft", ["delete", "table", "ip", table]);
                 Sh.Run("nft", ["delete", "table", "ip", table + "_user"]);
+                Sh.Run("nft", ["delete", "table", "ip6", table]);
             }
             foreach (string bridge in _bridges)
                 Sh.Bash($"for d in -i -o; do iptables -w -D DOCKER-USER $d {bridge} -j ACCEPT 2>/dev/null; done; true");

@@ -103,9 +103,10 @@ public static class ContainerViews
             var (port, type) = SplitPort(p.ContainerPort);
             items.Add((port, type, p.HostIp, p.HostPort));
         }
+        var publishedKeys = published.Select(p => p.ContainerPort).ToHashSet(); // a lookup: 10,000 ports must not scan 10,000 each
         foreach (string exposed in c.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
         {
-            if (published.Any(p => p.ContainerPort == exposed)) continue;
+            if (publishedKeys.Contains(exposed)) continue;
             var (port, type) = SplitPort(exposed);
             items.Add((port, type, null, null));
         }
@@ -154,9 +155,10 @@ public static class ContainerViews
         var ports = new JsonObject();
         if (!c.State.Running) return ports;
         var keys = (c.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>()).Concat(c.Ports.Select(p => p.ContainerPort)).Distinct();
+        var bindingsOf = c.Ports.ToLookup(p => p.ContainerPort); // a lookup: 10,000 ports must not scan 10,000 each
         foreach (string key in keys.OrderBy(k => SplitPort(k).Port).ThenBy(k => k, StringComparer.Ordinal))
         {
-            var bindings = c.Ports.Where(p => p.ContainerPort == key).ToList();
+            var bindings = bindingsOf[key].ToList();
             ports[key] = bindings.Count == 0 ? null : new JsonArray(bindings
                 .Select(b => (JsonNode)new JsonObject { ["HostIp"] = b.HostIp, ["HostPort"] = b.HostPort.ToString() }).ToArray());
         }

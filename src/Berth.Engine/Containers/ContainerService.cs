@@ -368,17 +368,20 @@ public sealed partial class ContainerService
         var cts = new CancellationTokenSource();
         handle.Watcher = cts;
         StartHealthChecks(record);
+        // The watch lives as long as the container: it keeps the id, not the record (10,000 published ports are MBs).
+        string id = record.Id;
+        var identity = IdentityOf(record);
         _ = Task.Run(async () =>
         {
             ContainerExit exit;
-            try { exit = await _runtime.WaitForExitAsync(record.Id, cts.Token, IdentityOf(record)); }
+            try { exit = await _runtime.WaitForExitAsync(id, cts.Token, identity); }
             catch (OperationCanceledException) { return; }
             catch (Exception e)
             {
-                _logger.LogError(e, "waiting for container {Id} failed", record.ShortId);
+                _logger.LogError(e, "waiting for container {Id} failed", id[..12]);
                 exit = new ContainerExit(255, DateTimeOffset.UtcNow, false);
             }
-            await OnExitedAsync(record.Id, exit);
+            await OnExitedAsync(id, exit);
         });
     }
 

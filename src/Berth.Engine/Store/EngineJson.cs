@@ -19,6 +19,7 @@ public static class EngineJson
             NumberHandling = JsonNumberHandling.AllowReadingFromString,
         };
         options.Converters.Add(new DockerTimeConverter());
+        options.Converters.Add(new EmptyJsonObjectConverter());
         options.MakeReadOnly(populateMissingResolver: true);
         return options;
     }

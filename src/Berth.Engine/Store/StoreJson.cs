@@ -20,6 +20,7 @@ public static class StoreJson
             NumberHandling = JsonNumberHandling.AllowReadingFromString,
         };
         options.Converters.Add(new DockerTimeConverter());
+        options.Converters.Add(new EmptyJsonObjectConverter());
         options.MakeReadOnly(populateMissingResolver: true);
         return options;
     }

@@ -13,22 +13,21 @@ public sealed record CniPortClaim(string Table, IPAddress? HostIp, PortProtocol 
 public sealed partial class CniPortClaims(INftables nft)
 {
     public const string TablePrefix = "berth_cni_";
+    private readonly NftTableNames _tableNames = new();
 
     public IReadOnlyList<CniPortClaim> Read()
     {
         var claims = new List<CniPortClaim>();
-        foreach (string table in Tables(nft.List("tables") ?? ""))
+        foreach (string table in CniTables(_tableNames.IpTables(nft)))
             foreach (string map in (string[])[RulesetRenderer.AnyMap, RulesetRenderer.AddressMap])
                 if (nft.List($"map ip {table} {map}") is { } listing)
                     claims.AddRange(Parse(table, listing));
         return claims;
     }
 
-    /// <summary>berth-cni's tables in `list tables` output (their admins' "_user" tables hold no mapping).</summary>
-    public static IEnumerable<string> Tables(string listing) =>
-        listing.Split('\n', StringSplitOptions.TrimEntries)
-            .Where(l => l.StartsWith("table ip " + TablePrefix, StringComparison.Ordinal))
-            .Select(l => l["table ip ".Length..]).Where(t => !t.EndsWith("_user", StringComparison.Ordinal));
+    /// <summary>berth-cni's tables among the `ip` family's (their admins' "_user" tables hold no mapping).</summary>
+    public static IEnumerable<string> CniTables(IEnumerable<string> ipTables) =>
+        ipTables.Where(t => t.StartsWith(TablePrefix, StringComparison.Ordinal) && !t.EndsWith("_user", StringComparison.Ordinal));
 
     /// <summary>The keys of a `list map` of published_any ("tcp . 8080 : ...") or published_addr ("10.0.0.1 . tcp . 8080 : ...").</summary>
     public static IEnumerable<CniPortClaim> Parse(string table, string listing) =>

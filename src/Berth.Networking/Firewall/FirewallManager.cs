@@ -16,6 +16,7 @@ public sealed class FirewallManager
     private readonly Dictionary<string, NetworkFirewallSpec> _networks = new();
     private readonly Dictionary<string, List<PortPublication>> _publications = new();
     private readonly DockerUserChain _dockerUser;
+    private readonly NftTableNames _tableNames = new();
     private bool _ipv6Table; // whether the last full apply rendered the ip6 table (it is absent with nothing v6 to hold)
 
     public FirewallManager(INftables nft, string tableName, ILogger<FirewallManager>? logger = null)
@@ -112,8 +113,9 @@ public sealed class FirewallManager
         }
     }
 
-    /// <summary>Whether the table is in place (always "yes" when Berth keeps none).</summary>
-    public bool TableExists() => !Enabled || _nft.List($"table ip {_table}") is not null;
+    /// <summary>Whether the table is in place (always "yes" when Berth keeps none). Asked after every change to it: the
+    /// kernel names its tables, where `nft list table` would fetch and print every map element (10,000 ports).</summary>
+    public bool TableExists() => !Enabled || _tableNames.IpTables(_nft).Contains(_table, StringComparer.Ordinal);
 
     /// <summary>Opens dockerd's DOCKER-USER chain for our bridges when dockerd appeared since the last look.</summary>
     public void EnsureDockerUserRules()

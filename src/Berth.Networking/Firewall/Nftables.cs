@@ -25,9 +25,14 @@ public sealed class LibNftables : INftables
         lock (_lock)
         {
             var (ok, _, error) = NftablesLibrary.Run(_ctx, commands);
+            // Parsing thousands of elements leaves tens of MB of free native heap that glibc would keep for good.
+            if (commands.Length >= LargeScript) Interop.TrimNativeHeap();
             if (!ok) throw new NftablesException($"nftables transaction failed: {error.Trim()}");
         }
     }
+
+    /// <summary>About 1,000 map elements.</summary>
+    private const int LargeScript = 64 * 1024;
 
     public string? List(string what)
     {

@@ -27,6 +27,7 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null, Func<IR
     {
         lock (_lock)
         {
+            RefuseOverOpenFilesLimit(bindings.Values.Sum(r => r.Count));
             var taken = new List<Reservation>();
             var pending = new ReservationIndex();
             // by (port, protocol): a container publishing 10,000 ports looks up, it does not scan
@@ -197,7 +198,27 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null, Func<IR
     {
         var (soft, hard) = Berth.Linux.Interop.GetOpenFilesLimit();
         return $"failed to bind host port {port}: too many open files: each published port holds one socket and the engine's "
-            + $"open files limit (RLIMIT_NOFILE) is {soft} (hard limit {hard}); publish fewer ports or raise the limit (LimitNOFILE= in the service, ulimit -n)";
+            + $"open files limit (RLIMIT_NOFILE) is {soft} (hard limit {hard}); {RaiseLimitAdvice}";
+    }
+
+    private const string RaiseLimitAdvice = "publish fewer ports or raise the limit (LimitNOFILE= in the service, ulimit -n)";
+
+    /// <summary>Descriptors the engine keeps for its own work (API connections, files, netlink) when it publishes.</summary>
+    internal const int OwnDescriptors = 256;
+
+    /// <summary>A request for many ports that would take the engine's last descriptors is refused before any is bound:
+    /// binding until EMFILE would leave the engine (its API, its other containers) without descriptors meanwhile.
+    /// Small requests skip the count (a directory listing of every descriptor) and rely on EMFILE.</summary>
+    private static void RefuseOverOpenFilesLimit(int sockets)
+    {
+        if (sockets < 64) return;
+        var (soft, hard) = Berth.Linux.Interop.GetOpenFilesLimit();
+        if (soft > int.MaxValue) return;
+        int open = Directory.EnumerateFileSystemEntries("/proc/self/fd").Count();
+        if (open + sockets + OwnDescriptors <= (long)soft) return;
+        throw new PortAllocationException($"publishing {sockets} ports needs {sockets} sockets (one per port) and the engine has {open} "
+            + $"descriptors open, {OwnDescriptors} kept for its own work: its open files limit (RLIMIT_NOFILE) is {soft} (hard limit {hard}); "
+            + RaiseLimitAdvice);
     }
 
     private static Socket? Bind(IPAddress address, int port, PortProtocol protocol, bool dualStack = false)
