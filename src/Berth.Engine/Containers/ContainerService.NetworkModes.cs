@@ -66,6 +66,7 @@ public sealed partial class ContainerService
             if (primary && settings is null) entries.TryGetValue(network.Name, out settings);
             if (network.IsDefault && settings?.Aliases is { Count: > 0 })
                 throw new BadRequestException("network-scoped alias is supported only for containers in user defined networks");
+            NetworkService.ValidateStaticAddresses(network, settings, name);
             result[network.Name] = settings;
         }
     }
