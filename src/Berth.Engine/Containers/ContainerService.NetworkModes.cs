@@ -71,6 +71,26 @@ public sealed partial class ContainerService
         }
     }
 
+    /// <summary>`network disconnect none C` on a `--network none` container, running or not: dockerd lets it go, and the
+    /// container is then on no network (its namespace keeps loopback only). A second time, it is not connected.</summary>
+    public async Task LeaveNoneAsync(string idOrName)
+    {
+        var record = Get(idOrName);
+        var handle = Handle(record.Id);
+        await handle.Lock.WaitAsync();
+        try
+        {
+            record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
+            var none = _networks.Predefined.First(n => n.Name == NoneMode);
+            if (record.HostConfig.NetworkMode != NoneMode || record.LeftNoneNetwork)
+                throw NetworkService.RefusePredefined(record, none, connect: false);
+            record.LeftNoneNetwork = true;
+            _store.Save(record);
+            _networks.Publish(none, "disconnect", record.Id);
+        }
+        finally { handle.Lock.Release(); }
+    }
+
     /// <summary>The container whose namespace a `container:NAME` container joins; it must be running, as dockerd asks.
     /// </summary>
     private ContainerRecord NamespaceOwner(ContainerRecord record)
