@@ -4,12 +4,6 @@ using Xunit.Abstractions;
 
 namespace Berth.EndToEnd.Tests;
 
-/// <summary>The engine started with --allow-direct-routing.</summary>
-public sealed class DirectRoutingFixture : EngineFixture
-{
-    protected override string[] DaemonArgs => ["--allow-direct-routing"];
-}
-
 /// <summary>dockerd 28's --allow-direct-routing: a neighbour with a route to a network through the host reaches a
 /// container's published ports at the container's own address, in both families, and is seen with its own address;
 /// unpublished ports and ports published on loopback only stay closed. Without the flag nothing passes
@@ -61,4 +55,10 @@ public sealed class DirectRoutingTests(DirectRoutingFixture fixture, ITestOutput
             Engine.Docker("network", "rm", net);
         }
     }
+}
+
+/// <summary>The engine started with --allow-direct-routing.</summary>
+public sealed class DirectRoutingFixture : EngineFixture
+{
+    protected override string[] DaemonArgs => ["--allow-direct-routing"];
 }
