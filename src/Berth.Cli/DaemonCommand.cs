@@ -52,6 +52,7 @@ public static class DaemonCommand
         var ipForward = new Option<bool>("--ip-forward") { Description = "Turn on the host's IPv4 forwarding (net.ipv4.ip_forward)", DefaultValueFactory = _ => true };
         var userlandProxy = new Option<bool>("--userland-proxy") { Description = "Serve IPv6 host addresses of IPv4-only containers and [::1] with an in-process proxy (default: the kernel alone)" };
         var userlandProxyPath = new Option<string?>("--userland-proxy-path") { Description = "Accepted for dockerd compatibility and ignored (Berth's proxy is in-process)" };
+        var allowDirectRouting = new Option<bool>("--allow-direct-routing") { Description = "Allow remote access to published ports on container IP addresses" };
         var ip = new Option<string?>("--ip") { Description = "Default host address for published ports (default: every address)" };
         var seccompProfile = new Option<string?>("--seccomp-profile") { Description = "Default seccomp profile of containers: a JSON file in Docker's format, or unconfined (default: Docker's)" };
         var group = new Option<string?>("--group", "-G") { Description = "Group owning the unix socket(s), mode 0660 (default: docker when that group exists, else root)" };
@@ -60,7 +61,7 @@ public static class DaemonCommand
         {
             Description = "dockerd-style daemon.json: hosts, data-root, exec-root, bridge, bip, default-runtime, debug, "
                 + "group, log-driver, log-opts, tlsverify, tlscacert, tlscert, tlskey, insecure-tcp, default-address-pools, mtu, icc, ip-masq, iptables, ip-forward, ip, seccomp-profile, "
-                + "ipv6, fixed-cidr-v6, userland-proxy, userland-proxy-path, "
+                + "ipv6, fixed-cidr-v6, userland-proxy, userland-proxy-path, allow-direct-routing, "
                 + "insecure-registries, registry-mirrors "
                 + "(a key may not also be a flag)",
         };
@@ -68,7 +69,7 @@ public static class DaemonCommand
         {
             hosts, dataRoot, execRoot, bridge, bip, runtime, debug, logOpts, logDriver, tlsVerify, tlsCa, tlsCert, tlsKey, insecureTcp, group,
             addressPools, seccompProfile, configFile, mtu, icc, ipMasq, iptables, ipForward, ip, insecureRegistries, registryMirrors, registryCerts,
-            ipv6, fixedCidrV6, userlandProxy, userlandProxyPath,
+            ipv6, fixedCidrV6, userlandProxy, userlandProxyPath, allowDirectRouting,
         };
         command.SetAction(async (parse, ct) =>
         {
@@ -87,6 +88,7 @@ public static class DaemonCommand
                 Iptables = parse.GetValue(iptables),
                 IpForward = parse.GetValue(ipForward),
                 UserlandProxy = parse.GetValue(userlandProxy),
+                AllowDirectRouting = parse.GetValue(allowDirectRouting),
                 DefaultBindIp = parse.GetValue(ip),
                 SeccompProfile = parse.GetValue(seccompProfile),
             };

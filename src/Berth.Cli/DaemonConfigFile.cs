@@ -44,6 +44,7 @@ public static class DaemonConfigFile
         ["fixed-cidr-v6"] = ("--fixed-cidr-v6", Kind.Text),
         ["userland-proxy"] = ("--userland-proxy", Kind.Switch),
         ["userland-proxy-path"] = ("--userland-proxy-path", Kind.Text),
+        ["allow-direct-routing"] = ("--allow-direct-routing", Kind.Switch),
     };
 
     /// <summary>Short spellings of the flags above, for the conflict check.</summary>

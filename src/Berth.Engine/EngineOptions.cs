@@ -27,6 +27,9 @@ public sealed class EngineOptions
     /// <summary>dockerd's --userland-proxy: the in-process proxy serves v6 host addresses of v4-only containers and ::1
     /// (Berth's default false: the kernel alone, as issue 18 asks).</summary>
     public bool UserlandProxy { get; set; }
+    /// <summary>dockerd's --allow-direct-routing: a neighbour routing to a container's own address reaches its published
+    /// ports (default false, as dockerd 28: only through the host's ports).</summary>
+    public bool AllowDirectRouting { get; set; }
     /// <summary>dockerd's --ip-forward: Berth turns on the host's IPv4 forwarding.</summary>
     public bool IpForward { get; set; } = true;
     /// <summary>dockerd's --ip: the host address ports are published on when a binding names none (null: every one).</summary>

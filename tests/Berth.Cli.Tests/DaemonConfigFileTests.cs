@@ -55,6 +55,21 @@ public sealed class DaemonConfigFileTests
         Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"iptables":"no"}""", []));
     }
 
+    [Fact]
+    public void Proxy_and_direct_routing_keys_are_dockerds()
+    {
+        Assert.Equal(["--userland-proxy", "true", "--userland-proxy-path", "/usr/bin/docker-proxy", "--allow-direct-routing", "false"],
+            DaemonConfigFile.ToFlags("""{"userland-proxy":true,"userland-proxy-path":"/usr/bin/docker-proxy","allow-direct-routing":false}""", []));
+        Assert.Equal(["--userland-proxy", "false"], DaemonConfigFile.ToFlags("""{"userland-proxy":false}""", []));
+        Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"userland-proxy":"yes"}""", []));
+        Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"userland-proxy-path":true}""", []));
+        Assert.Throws<ArgumentException>(() => DaemonConfigFile.ToFlags("""{"allow-direct-routing":1}""", []));
+        Assert.Contains("both as a flag and in the configuration file", Assert.Throws<ArgumentException>(() =>
+            DaemonConfigFile.ToFlags("""{"userland-proxy":true}""", ["daemon", "--userland-proxy"])).Message);
+        Assert.Contains("both as a flag and in the configuration file", Assert.Throws<ArgumentException>(() =>
+            DaemonConfigFile.ToFlags("""{"allow-direct-routing":true}""", ["daemon", "--allow-direct-routing=true"])).Message);
+    }
+
     [Theory]
     [InlineData("""{"data-root":"/a"}""", "--data-root=/b")]
     [InlineData("""{"hosts":["unix:///a"]}""", "-H")]

@@ -15,8 +15,8 @@ public sealed class UserlandProxyFixture : EngineFixture
 /// <summary>Published ports over IPv6 through the kernel (no userland proxy): a neighbour at fd00:33::3 reaches a
 /// dual-stack container's port on the host's fd00:33::2 and is seen with its own address; a host process is seen as
 /// the gateway; hairpin; a port bound to one v6 address answers there only; [::1] is refused at once (the kernel
-/// cannot DNAT out of lo, dockerd without its proxy cannot either). The v6 direct-routing guard is checked by the
-/// rendering tests only (RulesetTests.Ipv6).</summary>
+/// cannot DNAT out of lo, dockerd without its proxy cannot either); routed straight to a container's v6 address,
+/// nothing passes (dockerd 28's direct-routing guard).</summary>
 public sealed class Ipv6PortsTests(EngineFixture fixture, ITestOutputHelper output) : IClassFixture<EngineFixture>
 {
     private EngineProcess Engine => fixture.Engine;
@@ -28,7 +28,7 @@ public sealed class Ipv6PortsTests(EngineFixture fixture, ITestOutputHelper outp
     {
         string v4 = EngineProcess.FreeTestSubnet(), v6 = EngineProcess.FreeTestSubnetV6();
         string prefix = v6[..v6.IndexOf("::", StringComparison.Ordinal)];
-        string net = TestNames.Unique("v6pn", 12), web = TestNames.Unique("v6w", 12), peer = TestNames.Unique("v6c", 12);
+        string net = TestNames.Unique("v6pn", 12), web = TestNames.Unique("v6w", 12), peer = TestNames.Unique("v6c", 12), closed = TestNames.Unique("v6x", 12);
         int any = Ports.Free(), bound = Ports.Free();
         using var neighbour = Neighbour.Create();
         try
@@ -36,6 +36,9 @@ public sealed class Ipv6PortsTests(EngineFixture fixture, ITestOutputHelper outp
             Ok(Engine.Docker("network", "create", "--ipv6", "--subnet", v4, "--subnet", v6, net));
             Ok(Engine.Docker("run", "-d", "--name", web, "--network", net, "-p", $"{any}:80",
                 "-p", $"[{Neighbour.HostAddressV6}]:{bound}:80", "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", closed, "--network", net, "webapp:noexpose"));
+            string webV6 = Ok(Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").GlobalIPv6Address}}}}", web)).Stdout.Trim();
+            string closedV6 = Ok(Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").GlobalIPv6Address}}}}", closed)).Stdout.Trim();
 
             // As dockerd 28 shows a dual-stack publication: one line per family, the bound v6 address in brackets.
             string ps = Ok(Engine.Docker("ps", "--filter", $"name={web}", "--format", "{{.Ports}}")).Stdout.Trim();
@@ -72,10 +75,19 @@ public sealed class Ipv6PortsTests(EngineFixture fixture, ITestOutputHelper outp
             string get = $"printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 {Neighbour.HostAddressV6} {any}";
             Assert.Contains($"<b>Remote IP:</b> {prefix}::1", WaitFor.UntilSuccess(() => LocalHttp.Answered(Engine.Docker("exec", peer, "sh", "-c", get))).Stdout);
 
+            // Routed straight to a container's v6 address: dropped, published port or not, as by dockerd 28 without
+            // --allow-direct-routing (DirectRoutingTests has the flag). The same route reaches the host's address in that
+            // subnet (the gateway, DNATed like any host address), so the silence after it is the guard's. `peer` joined the
+            // bridge after `web` last answered: a bridge whose MAC followed its ports lost web's replies here (issue 18).
+            Assert.Equal(0, neighbour.Exec($"ip -6 route replace {v6} via {Neighbour.HostAddressV6}").ExitCode);
+            Assert.Contains($"<b>Remote IP:</b> {Neighbour.AddressV6}",
+                WaitFor.UntilSuccess(() => LocalHttp.Answered(neighbour.Curl($"http://[{prefix}::1]:{any}/"))).Stdout);
+            Assert.NotEqual(0, neighbour.Curl($"http://[{webV6}]:80/").ExitCode);
+            Assert.NotEqual(0, neighbour.Curl($"http://[{closedV6}]:80/").ExitCode);
         }
         finally
         {
-            foreach (string container in new[] { web, peer }) Engine.Docker("rm", "-f", container);
+            foreach (string container in new[] { web, peer, closed }) Engine.Docker("rm", "-f", container);
             Engine.Docker("network", "rm", net);
         }
     }

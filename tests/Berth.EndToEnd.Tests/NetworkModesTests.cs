@@ -61,7 +61,7 @@ public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<Eng
     [Fact]
     public void None_mode_has_loopback_only()
     {
-        string name = TestNames.Unique("nm", 12);
+        string name = TestNames.Unique("nm", 12), running = TestNames.Unique("nmr", 12);
         try
         {
             string links = Ok(Engine.Docker("run", "--name", name, "--network", "none", "webapp:noexpose", "ip", "-o", "link")).Stdout;
@@ -73,8 +73,20 @@ public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<Eng
             Assert.Equal("none null", Ok(Engine.Docker("network", "inspect", "-f", "{{.Name}} {{.Driver}}", "none")).Stdout.Trim());
             Assert.Contains("none is a pre-defined network and cannot be removed", Engine.Docker("network", "rm", "none").Stderr);
             Assert.Contains("one of the networks in private (none) mode", Engine.Docker("network", "connect", "none", OnBridge()).Stderr);
+
+            // As dockerd: `network disconnect none` takes a none container, running or not, off every network.
+            Ok(Engine.Docker("run", "-d", "--name", running, "--network", "none", "webapp:noexpose"));
+            Assert.Contains(running, Ok(Engine.Docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "none")).Stdout);
+            foreach (string container in new[] { name, running })
+            {
+                Ok(Engine.Docker("network", "disconnect", "none", container));
+                Assert.Equal("{}", Ok(Engine.Docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", container)).Stdout.Trim());
+                Assert.Contains("is not connected to network none", Engine.Docker("network", "disconnect", "none", container).Stderr);
+            }
+            Assert.DoesNotContain(running, Ok(Engine.Docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "none")).Stdout);
+            Assert.Contains(": lo:", Ok(Engine.Docker("exec", running, "ip", "-o", "link")).Stdout);
         }
-        finally { Remove(name, OnBridgeName); }
+        finally { Remove(name, running, OnBridgeName); }
     }
 
     [Fact]

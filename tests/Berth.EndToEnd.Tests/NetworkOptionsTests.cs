@@ -109,6 +109,42 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
     }
 
     [Fact]
+    public void Static_addresses_outside_every_subnet_are_refused_at_create_and_connect_as_dockerd()
+    {
+        string v4 = EngineProcess.FreeTestSubnet(), other = EngineProcess.FreeTestSubnet();
+        string prefix = v4[..v4.LastIndexOf('.')], otherPrefix = other[..other.LastIndexOf('.')];
+        string net = Network("--subnet", v4), net2 = Network("--subnet", other);
+        string outside = TestNames.Unique("ipo", 12), stopped = TestNames.Unique("ips", 12), running = TestNames.Unique("ipr", 12);
+        try
+        {
+            // At create (a 400 before any container exists), not at start; dockerd names the EndpointsConfig key.
+            var refused = Engine.Docker("create", "--name", outside, "--network", net, "--ip", $"{otherPrefix}.5", "webapp:noexpose");
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Contains($"invalid config for network {net}: invalid endpoint settings:\nno configured subnet contains IP address {otherPrefix}.5", refused.Stderr);
+            refused = Engine.Docker("run", "-d", "--name", outside, "--network", net, "--ip6", "fd00:dead::5", "webapp:noexpose");
+            Assert.Contains($"invalid config for network {net}: invalid endpoint settings:\nno configured subnet contains IP address fd00:dead::5", refused.Stderr);
+            refused = Engine.Docker("create", "--name", outside, "--ip", Engine.Gateway[..Engine.Gateway.LastIndexOf('.')] + ".50", "webapp:noexpose");
+            Assert.Contains("invalid endpoint settings:\nuser-specified IP address is supported on user-defined networks only", refused.Stderr);
+            Assert.Equal("", Ok(Engine.Docker("ps", "-aq", "--filter", $"name={outside}")).Stdout.Trim());
+
+            // At connect, for a stopped container too (it would only have failed at its next start).
+            Ok(Engine.Docker("create", "--name", stopped, "--network", net, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", running, "--network", net, "webapp:noexpose"));
+            foreach (string container in new[] { stopped, running })
+            {
+                refused = Engine.Docker("network", "connect", "--ip", $"{prefix}.9", net2, container);
+                Assert.Contains($"invalid endpoint settings:\nno configured subnet contains IP address {prefix}.9", refused.Stderr);
+                Assert.DoesNotContain("invalid config for network", refused.Stderr);
+                Assert.DoesNotContain(net2, Ok(Engine.Docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", container)).Stdout);
+            }
+            // An address inside the subnet still goes through.
+            Ok(Engine.Docker("network", "connect", "--ip", $"{otherPrefix}.9", net2, running));
+            Assert.Equal($"{otherPrefix}.9", AddressOn(running, net2));
+        }
+        finally { Cleanup([outside, stopped, running], net, net2); }
+    }
+
+    [Fact]
     public void Network_ls_filters_and_prune_filters_choose_as_dockerd()
     {
         string used = Network("--subnet", EngineProcess.FreeTestSubnet(), "--label", "suite=netfull");

@@ -211,6 +211,39 @@ public sealed class KernelTests
     }
 
     [Fact]
+    public void A_bridge_keeps_its_mac_when_a_port_with_a_lower_one_joins()
+    {
+        using var scratch = new Scratch();
+        var net = FreeSubnet();
+        string bridge = scratch.Link("bnb"), veth = scratch.Link("bnv"), peer = TestNames.Unique("bnp");
+        var ns = scratch.NamespaceName();
+        NetworkNamespace.Create(ns.Path);
+        var driver = new BridgeDriver();
+        driver.EnsureBridge(bridge, net.Gateway, 24);
+        string Mac(string link) => File.ReadAllText($"/sys/class/net/{link}/address").Trim();
+        string before = Mac(bridge);
+        Assert.Equal("3", File.ReadAllText($"/sys/class/net/{bridge}/addr_assign_type").Trim()); // NET_ADDR_SET
+
+        using var host = RouteNetlinkClient.Open();
+        using (var fd = NetworkNamespace.OpenFd(ns.Path))
+            host.CreateVethPair(veth, peer, 1500, fd);
+        int index = host.GetLinkIndex(veth) ?? throw new Xunit.Sdk.XunitException("veth not created");
+        host.SetLinkMac(index, PhysicalAddress.Parse("02-00-00-00-00-01")); // below any random local MAC
+        host.SetLinkMaster(index, host.GetLinkIndex(bridge)!.Value);
+        host.SetLinkUp(index);
+        // A bridge left to choose would now take 02:00:00:00:00:01, and the containers' caches would point at the old one.
+        Assert.Equal(before, Mac(bridge));
+
+        // A bridge that exists already (an older Berth made it) is pinned to the address it has.
+        string other = scratch.Link("bnb");
+        host.CreateBridge(other);
+        string its = Mac(other);
+        driver.EnsureBridge(other, null, 0);
+        Assert.Equal("3", File.ReadAllText($"/sys/class/net/{other}/addr_assign_type").Trim());
+        Assert.Equal(its, Mac(other));
+    }
+
+    [Fact]
     public void A_failed_attach_removes_the_veth_it_created()
     {
         using var scratch = new Scratch();

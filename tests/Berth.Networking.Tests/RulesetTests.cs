@@ -152,6 +152,18 @@ public sealed partial class RulesetTests
     }
 
     [Fact]
+    public void Without_direct_routing_nothing_routed_to_a_containers_address_passes_in_either_family()
+    {
+        var spec = new NetworkFirewallSpec("bb0", IPNetwork.Parse("10.1.0.0/24"), Ipv6Subnet: IPNetwork.Parse("fd00:6::/64"), DirectRouting: false);
+        var pubs = new[] { new PortPublication("c1", null, PortProtocol.Tcp, 8080, IPAddress.Parse("10.1.0.2"), 80, "bb0"),
+            new PortPublication("c1", IPAddress.IPv6Any, PortProtocol.Tcp, 8080, IPAddress.Parse("fd00:6::2"), 80, "bb0") };
+        string script = RulesetRenderer.RenderTable("t", [spec], pubs) + Ipv6RulesetRenderer.RenderTable("t", [spec], pubs);
+        Assert.DoesNotContain("@published_direct accept", script);
+        // As dockerd 28 (raw PREROUTING `-d CONTAINER ! -i BRIDGE -j DROP`): past replies, hairpin and DNAT, the bridge drops.
+        Assert.Equal(2, script.Split("oifname \"bb0\" ct status dnat accept\n\t\toifname \"bb0\" drop\n").Length - 1);
+    }
+
+    [Fact]
     public void An_internal_network_is_neither_masqueraded_nor_let_out()
     {
         var lines = Lines(RulesetRenderer.RenderTable("t", [new NetworkFirewallSpec("bb1", IPNetwork.Parse("10.2.0.0/24"), Masquerade: false)], []));

@@ -74,8 +74,12 @@ public static class NetworkEndpoints
         {
             var request = await DockerResults.ReadBody<NetworkConnectRequest>(ctx);
             if (string.IsNullOrEmpty(request.Container)) throw new BadRequestException("no container specified");
-            RefusePredefined(engine, request.Container, id, connect: false);
-            await engine.Containers.DisconnectAsync(request.Container, id);
+            if (IsNone(engine, id)) await engine.Containers.LeaveNoneAsync(request.Container);
+            else
+            {
+                RefusePredefined(engine, request.Container, id, connect: false);
+                await engine.Containers.DisconnectAsync(request.Container, id);
+            }
             ctx.Response.StatusCode = 200;
         });
 
@@ -99,6 +103,9 @@ public static class NetworkEndpoints
         engine.Containers.All.Any(c => c.Endpoints.Any(e => e.NetworkId == network.Id) || c.RequestedNetworks.ContainsKey(network.Name)
             || NetworkService.IsHostOrNone(network) && c.HostConfig.NetworkMode == network.Name);
 
+    private static bool IsNone(BerthEngine engine, string networkId) => engine.Networks.Find(networkId) is null
+        && engine.Networks.Predefined.FirstOrDefault(n => n.Name == networkId || n.Id == networkId) is { Name: Berth.Engine.Containers.ContainerService.NoneMode };
+
     /// <summary>`host` and `none` take members only through the network mode at create, as in dockerd.</summary>
     private static void RefusePredefined(BerthEngine engine, string container, string networkId, bool connect)
     {
@@ -110,7 +117,7 @@ public static class NetworkEndpoints
     {
         var containers = new JsonObject();
         if (NetworkService.IsHostOrNone(n))
-            foreach (var c in engine.Containers.All.Where(c => c.State.Running && c.HostConfig.NetworkMode == n.Name))
+            foreach (var c in engine.Containers.All.Where(c => c.State.Running && c.HostConfig.NetworkMode == n.Name && !c.LeftNoneNetwork))
                 containers[c.Id] = new JsonObject
                 {
                     ["Name"] = c.Name, ["EndpointID"] = NetworkService.PredefinedEndpointId(c, n), ["MacAddress"] = "",

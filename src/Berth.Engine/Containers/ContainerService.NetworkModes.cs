@@ -66,8 +66,29 @@ public sealed partial class ContainerService
             if (primary && settings is null) entries.TryGetValue(network.Name, out settings);
             if (network.IsDefault && settings?.Aliases is { Count: > 0 })
                 throw new BadRequestException("network-scoped alias is supported only for containers in user defined networks");
+            NetworkService.ValidateStaticAddresses(network, settings, name);
             result[network.Name] = settings;
         }
+    }
+
+    /// <summary>`network disconnect none C` on a `--network none` container, running or not: dockerd lets it go, and the
+    /// container is then on no network (its namespace keeps loopback only). A second time, it is not connected.</summary>
+    public async Task LeaveNoneAsync(string idOrName)
+    {
+        var record = Get(idOrName);
+        var handle = Handle(record.Id);
+        await handle.Lock.WaitAsync();
+        try
+        {
+            record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
+            var none = _networks.Predefined.First(n => n.Name == NoneMode);
+            if (record.HostConfig.NetworkMode != NoneMode || record.LeftNoneNetwork)
+                throw NetworkService.RefusePredefined(record, none, connect: false);
+            record.LeftNoneNetwork = true;
+            _store.Save(record);
+            _networks.Publish(none, "disconnect", record.Id);
+        }
+        finally { handle.Lock.Release(); }
     }
 
     /// <summary>The container whose namespace a `container:NAME` container joins; it must be running, as dockerd asks.

@@ -637,6 +637,7 @@ public sealed partial class ContainerService
                 throw new BadRequestException("container sharing network namespace with another container or host cannot be connected to any other network");
             if (record.RequestedNetworks.ContainsKey(network.Name))
                 throw new ConflictException($"endpoint with name {record.Name} already exists in network {network.Name}");
+            NetworkService.ValidateStaticAddresses(network, settings, createKey: null);
             if (record.State.Running)
             {
                 var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();

@@ -70,6 +70,8 @@ public sealed class ContainerRecord
     /// <summary>Volumes, binds and tmpfs resolved at create; null in records from before Berth kept them (their
     /// Binds are read at start).</summary>
     public List<Volumes.MountPointRecord>? Mounts { get; set; }
+    /// <summary>A `--network none` container taken off `none` (`network disconnect none`): on no network at all.</summary>
+    public bool LeftNoneNetwork { get; set; }
 
     public string ShortId => Id[..12];
 }

@@ -41,8 +41,8 @@ public sealed partial class NetworkService
     }
 
     /// <summary>The network of a container that has no endpoint of its own: `host` or `none` by its mode, else null.</summary>
-    public NetworkRecord? PredefinedOf(ContainerRecord container) =>
-        Predefined.FirstOrDefault(n => n.Name == container.HostConfig.NetworkMode);
+    public NetworkRecord? PredefinedOf(ContainerRecord container) => container.LeftNoneNetwork ? null
+        : Predefined.FirstOrDefault(n => n.Name == container.HostConfig.NetworkMode);
 
     /// <summary>A stable endpoint id for a container in `host` or `none` (dockerd makes one per start).</summary>
     public static string PredefinedEndpointId(ContainerRecord container, NetworkRecord network) =>
@@ -54,7 +54,7 @@ public sealed partial class NetworkService
     public static EngineException RefusePredefined(ContainerRecord container, NetworkRecord network, bool connect)
     {
         string mode = container.HostConfig.NetworkMode;
-        if (mode == network.Name)
+        if (mode == network.Name && !(container.LeftNoneNetwork && !connect))
             return connect
                 ? new ConflictException($"endpoint with name {container.Name} already exists in network {network.Name}")
                 : new BadRequestException($"cannot disconnect container from {network.Name} network - container was created in {network.Name} network mode");

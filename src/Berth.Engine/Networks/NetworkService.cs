@@ -86,10 +86,11 @@ public sealed partial class NetworkService
     public IEnumerable<NetworkFirewallSpec> FirewallSpecs() => _store.All.Where(n => !L2Options.IsL2(n)).Select(FirewallSpecOf);
 
     /// <summary>`--internal`: nothing leaves; enable_ip_masquerade=false: traffic leaves with the containers' addresses.</summary>
-    private static NetworkFirewallSpec FirewallSpecOf(NetworkRecord n) => new(n.BridgeName, IPNetwork.Parse(n.Subnet),
+    private NetworkFirewallSpec FirewallSpecOf(NetworkRecord n) => new(n.BridgeName, IPNetwork.Parse(n.Subnet),
         Masquerade: !n.Internal && BridgeOptions.Flag(n, BridgeOptions.EnableIpMasquerade, true), Outbound: !n.Internal,
         Ipv6Subnet: n.EnableIPv6 && n.Ipv6Subnet is { } v6 ? IPNetwork.Parse(v6) : null,
-        MoreSubnets: n.MoreSubnets.Count > 0 ? n.MoreSubnets.Select(s => IPNetwork.Parse(s.Subnet)).ToList() : null);
+        MoreSubnets: n.MoreSubnets.Count > 0 ? n.MoreSubnets.Select(s => IPNetwork.Parse(s.Subnet)).ToList() : null,
+        DirectRouting: _options.AllowDirectRouting);
 
     public NetworkRecord? Find(string idOrName)
     {

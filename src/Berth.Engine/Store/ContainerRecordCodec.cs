@@ -62,6 +62,7 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         RestartCount = r.RestartCount,
         Runtime = r.Runtime,
         Mounts = r.Mounts?.Select(ToStored).ToList(),
+        LeftNoneNetwork = r.LeftNoneNetwork,
     };
 
     public static ContainerRecord FromStored(StoredContainer s) => new()
@@ -82,6 +83,7 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         RestartCount = s.RestartCount,
         Runtime = s.Runtime,
         Mounts = s.Mounts?.Select(FromStored).ToList(),
+        LeftNoneNetwork = s.LeftNoneNetwork,
     };
 
     private static T? Document<T>(JsonElement? element) where T : class =>

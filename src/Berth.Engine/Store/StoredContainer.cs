@@ -27,6 +27,7 @@ public sealed class StoredContainer
     public string Runtime { get; set; } = "runc";
     /// <summary>Null in records from before Berth kept resolved mounts.</summary>
     public List<StoredMount>? Mounts { get; set; }
+    public bool LeftNoneNetwork { get; set; }
 }
 
 public sealed class StoredState

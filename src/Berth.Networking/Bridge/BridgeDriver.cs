@@ -1,6 +1,7 @@
 using System.Net;
 using System.Net.NetworkInformation;
 using Berth.Linux;
+using Berth.Networking.L2;
 using Berth.Networking.Namespaces;
 using Berth.Networking.Netlink;
 using Microsoft.Extensions.Logging;
@@ -35,15 +36,28 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
         int? index = _host.GetLinkIndex(name);
         if (index is null)
         {
-            _host.CreateBridge(name, mtu);
+            // A fixed address, as dockerd gives its bridges: else the gateway's MAC follows the lowest port's, and a
+            // container joining changes it under the others, whose neighbour caches then send to a MAC the host drops
+            // (PACKET_OTHERHOST) for up to a reachable time plus probes.
+            _host.CreateBridge(name, mtu, L2Driver.RandomMac());
             index = _host.GetLinkIndex(name) ?? throw new InvalidOperationException($"bridge {name} vanished after creation");
             _logger.LogInformation("created bridge {Bridge}", name);
         }
+        else PinAddress(name, index.Value);
         if (gateway is not null && !_host.ListAddresses(index).Any(a => a.Address.Equals(gateway) && a.PrefixLength == prefixLength))
             _host.AddAddress(index.Value, gateway, prefixLength);
         _host.SetLinkUp(index.Value);
         if (IpForward) Sysctl.Sysctl.Set("net.ipv4.ip_forward", "1");
         if (RouteLocalnet) Sysctl.Sysctl.Set($"net.ipv4.conf.{name}.route_localnet", "1");
+    }
+
+    /// <summary>A bridge made before (by an older Berth, or the admin's) keeps the address it has now.</summary>
+    private void PinAddress(string name, int index)
+    {
+        const string SetByUser = "3"; // NET_ADDR_SET
+        string path = $"/sys/class/net/{name}/addr_assign_type";
+        if (!File.Exists(path) || File.ReadAllText(path).Trim() == SetByUser) return;
+        if (_host.ListLinks().FirstOrDefault(l => l.Index == index)?.Mac is { } mac) _host.SetLinkMac(index, mac);
     }
 
     /// <summary>A dual-stack network's bridge: IPv6 on, the v6 gateway address (no duplicate detection, so it answers

@@ -7,7 +7,7 @@ namespace Berth.Networking.Firewall;
 
 /// <summary>The IPv6 twin of Berth's table (`table ip6 NAME`, applied in the same transaction as the IPv4 one): the
 /// same O(1) maps, DNAT of a host v6 address's port to the container's v6 address (the client keeps its address;
-/// a host process is seen as the gateway), hairpin, the direct-routing guard, `--internal`, outbound masquerade.
+/// a host process is seen as the gateway), hairpin, the direct-routing guard (the same forward rules as v4), `--internal`, outbound masquerade.
 /// Publications here are those with an IPv6 host address (`::` is every one). One the kernel cannot serve (`::1`, or a
 /// container with no v6 address) and the userland proxy does not serve is refused at once (RST / port unreachable)
 /// instead of landing in the reserving socket's queue. Absent when no network is dual-stack and nothing is
@@ -76,7 +76,7 @@ public static class Ipv6RulesetRenderer
 
     private static bool IsAny(PortPublication p) => p.HostIp!.Equals(IPAddress.IPv6Any);
 
-    /// <summary>As the v4 twin: a port published on a non-loopback address may also be routed to directly.</summary>
+    /// <summary>As the v4 twin: with direct routing, a port published on a non-loopback address may also be routed to.</summary>
     private static IEnumerable<string> DirectKeys(IEnumerable<PortPublication> pubs) =>
         pubs.Where(Routed).Select(p => $"{p.ContainerIp} . {ContainerPort.Name(p.Protocol)} . {p.ContainerPort}").Distinct();
 

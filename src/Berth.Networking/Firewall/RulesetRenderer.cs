@@ -5,9 +5,11 @@ using Berth.Networking.Ports;
 namespace Berth.Networking.Firewall;
 
 /// <summary>A bridge network as the firewall sees it. <paramref name="Outbound"/>: traffic from the bridge may leave
-/// (null: as <paramref name="Masquerade"/>; false for `--internal`).</summary>
+/// (null: as <paramref name="Masquerade"/>; false for `--internal`). <paramref name="DirectRouting"/>: a published
+/// container port may also be reached by routing to the container's own address (CNI's portmap; dockerd's
+/// --allow-direct-routing); false is dockerd 28's default: from outside the bridge, only through the host's ports.</summary>
 public sealed record NetworkFirewallSpec(string BridgeName, IPNetwork Subnet, bool Masquerade = true, bool? Outbound = null,
-    IPNetwork? Ipv6Subnet = null, IReadOnlyList<IPNetwork>? MoreSubnets = null)
+    IPNetwork? Ipv6Subnet = null, IReadOnlyList<IPNetwork>? MoreSubnets = null, bool DirectRouting = true)
 {
     /// <summary>The IPv4 subnets as an nft match operand: the one subnet, or an anonymous set of all of them.</summary>
     public string Ipv4Match => Match(Subnet);
@@ -66,7 +68,7 @@ public static class RulesetRenderer
     /// <summary>One family's postrouting chain (masquerade of what the host itself sends, matched by
     /// <paramref name="hostSource"/>, of hairpin traffic, and of outbound traffic where the network masquerades) and its
     /// forward chain (the bridge's guard: answers, intra-network, DNATed and directly routed published ports in;
-    /// outbound as the network allows).</summary>
+    /// outbound as the network allows). Anything else routed to a container's address drops.</summary>
     internal static void AppendNatAndForwardChains(StringBuilder s, IEnumerable<NetworkFirewallSpec> nets, string family,
         Func<NetworkFirewallSpec, string> subnets, string hostSource)
     {
@@ -84,7 +86,7 @@ public static class RulesetRenderer
             s.Append($"\t\toifname \"{n.BridgeName}\" ct state established,related accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" iifname \"{n.BridgeName}\" accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" ct status dnat accept\n");
-            s.Append($"\t\toifname \"{n.BridgeName}\" {family} daddr . meta l4proto . th dport @{DirectSet} accept\n");
+            if (n.DirectRouting) s.Append($"\t\toifname \"{n.BridgeName}\" {family} daddr . meta l4proto . th dport @{DirectSet} accept\n");
             s.Append($"\t\toifname \"{n.BridgeName}\" drop\n");
             s.Append((n.Outbound ?? n.Masquerade) ? $"\t\tiifname \"{n.BridgeName}\" accept\n" : $"\t\tiifname \"{n.BridgeName}\" drop\n");
         }
@@ -139,8 +141,9 @@ public static class RulesetRenderer
         return s.ToString();
     }
 
-    /// <summary>As Docker 28: a container port published on a non-loopback host address may also be reached by
-    /// routing to the container's own address; one published on loopback only, and unpublished ports, may not.</summary>
+    /// <summary>The container ports that a network with <see cref="NetworkFirewallSpec.DirectRouting"/> lets through when
+    /// routed to the container's own address: those published on a non-loopback host address (as dockerd 28 with
+    /// --allow-direct-routing); one published on loopback only, and unpublished ports, never.</summary>
     private static List<string> DirectKeys(IEnumerable<PortPublication> publications) =>
         publications.Where(p => p.HostIp is null || !IPAddress.IsLoopback(p.HostIp))
             .Select(p => $"{p.ContainerIp} . {ContainerPort.Name(p.Protocol)} . {p.ContainerPort}")

@@ -79,10 +79,14 @@ public sealed partial class RouteNetlinkClient : IDisposable
         return links;
     }
 
-    public void CreateBridge(string name, int mtu = 1500) =>
-        Request(LinkMessage(RTM_NEWLINK, CreateFlags, 0, 0, 0)
-            .Attribute(IFLA_IFNAME, name).Attribute(IFLA_MTU, (uint)mtu)
-            .BeginNested(IFLA_LINKINFO).Attribute(IFLA_INFO_KIND, "bridge").EndNested(), $"create bridge {name}");
+    /// <summary>A bridge; with <paramref name="mac"/> its address is set and stays (a bridge left to pick its own
+    /// takes its lowest port's, and changes it as ports come and go).</summary>
+    public void CreateBridge(string name, int mtu = 1500, PhysicalAddress? mac = null)
+    {
+        var message = LinkMessage(RTM_NEWLINK, CreateFlags, 0, 0, 0).Attribute(IFLA_IFNAME, name).Attribute(IFLA_MTU, (uint)mtu);
+        if (mac is not null) message.Attribute(IFLA_ADDRESS, mac.GetAddressBytes());
+        Request(message.BeginNested(IFLA_LINKINFO).Attribute(IFLA_INFO_KIND, "bridge").EndNested(), $"create bridge {name}");
+    }
 
     public void CreateVethPair(string name, string peerName, int mtu = 1500) =>
         CreateVethPair(name, peerName, mtu, peerNamespace: null);
