@@ -62,15 +62,19 @@ declare -A SAMPLES
 add() { SAMPLES[$1]="${SAMPLES[$1]:-} $2"; }
 
 measure() {   # $1 = engine name, $2 = CLI function, $3 = rounds with a 1000-port range
-  local e=$1 cli=$2 range_runs=$3 run fam port name first t0 iport host gbps
+  local e=$1 cli=$2 range_runs=$3 run fam port cport name first t0 iport host gbps
   "$cli" import -c 'CMD ["/bin/httpd","-f","-p","80","-h","/www"]' "$BENCH_WORK/webapp.tar" bench6:web >/dev/null
   "$cli" import -c 'CMD ["/usr/bin/iperf3","-s"]' "$BENCH_WORK/iperf.tar" bench6:iperf >/dev/null
   for run in $(seq 1 "$RUNS"); do
     for fam in v4 v6; do   # alternated, so drift on a shared machine hits both alike
       port=$(free_port_run 1) name="bb6-$BENCH_TAG-$e-$run-$fam"
-      t0=$(now_s); "$cli" run -d --name "$name" -p "$port:80" bench6:web >/dev/null
+      cport=$(free_port_run 1)
+      t0=$(now_s); "$cli" run -d --name "$name" -p "$port:80" -p "$cport:81" bench6:web >/dev/null
       add "$e.$fam.run_answer_s" "$(answer_s "$fam" "$port" "$t0")"
-      add "$e.$fam.conn_per_s" "$(ip netns exec "$NS" python3 "$ROOT/bench/connrate.py" "$(host_of "$fam")" "$port" "$CONN_SECS" 2 || echo nan)"
+      start_acceptor "$cli" "$name" 81
+      ip netns exec "$NS" bash -c "$(declare -f wait_connect); wait_connect $(host_of "$fam") $cport" || true
+      add "$e.$fam.conn_per_s" "$(ip netns exec "$NS" python3 "$ROOT/bench/connrate.py" "$(host_of "$fam")" "$cport" "$CONN_SECS" 2 || echo nan)"
+      stop_acceptors
       "$cli" rm -f "$name" >/dev/null
       [ "$run" -le "$range_runs" ] || continue
       first=$(free_port_run 1000)

@@ -38,8 +38,9 @@ measure() {   # $1 = engine name, $2 = CLI function, $3 = how many other ports
   base=$(free_port_run "$count")   # the long run first: a single port taken at random would likely split it
   port=$(free_port_run 1)
   while [ "$port" -ge "$base" ] && [ "$port" -lt $((base + count)) ]; do port=$(free_port_run 1); done
-  "$cli" run -d --name "scale-one-$BENCH_TAG" -p "$port:80" webapp:noexpose >/dev/null
-  wait_answer "$port"
+  "$cli" run -d --name "scale-one-$BENCH_TAG" -p "$port:81" webapp:noexpose >/dev/null
+  start_acceptor "$cli" "scale-one-$BENCH_TAG" 81
+  wait_connect 127.0.0.1 "$port"
   "$cli" create --name "scale-many-$BENCH_TAG" -p "$base-$((base + count - 1)):80-$((80 + count - 1))" webapp:noexpose >/dev/null
   for i in $(seq "$RUNS"); do
     none+=("$(rate "$port")")
@@ -54,6 +55,7 @@ measure() {   # $1 = engine name, $2 = CLI function, $3 = how many other ports
   local m0 m1; m0=$(median "${none[@]}") m1=$(median "${many[@]}")
   RESULTS+=("$(printf '%-8s %8s %12s %18s %8s   (starting the %d ports took %.1f s)' "$name" "$count" "$m0" "$m1" \
     "$(python3 -c "print(f'{$m1/$m0:.3f}')")" "$count" "$(python3 -c 'import sys,statistics; print(statistics.median(float(x) for x in sys.argv[1:]))' "${took[@]}")")")
+  stop_acceptors
   "$cli" rm -f "scale-one-$BENCH_TAG" "scale-many-$BENCH_TAG" >/dev/null
 }
 

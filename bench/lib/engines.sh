@@ -57,6 +57,20 @@ sys.exit("no run of %d free ports below 32768" % count)
 PY
 }
 
+start_acceptor() {   # $1 = CLI function, $2 = container, $3 = port: bench/acceptor.py in its network namespace
+  local pid; pid=$("$1" inspect -f '{{.State.Pid}}' "$2")
+  nsenter --net="/proc/$pid/ns/net" python3 "$ENGINES_ROOT/bench/acceptor.py" "$3" &
+  ACCEPTOR_PIDS+=" $!"
+}
+stop_acceptors() { local p; for p in ${ACCEPTOR_PIDS:-}; do kill "$p" 2>/dev/null || true; done; ACCEPTOR_PIDS=""; }
+wait_connect() {   # $1 = host, $2 = port: until a TCP connect succeeds (60 s at most)
+  local _
+  for _ in $(seq 600); do
+    python3 -c "import socket,sys; socket.create_connection((sys.argv[1], int(sys.argv[2])), 1).close()" "$1" "$2" 2>/dev/null && return 0
+    sleep 0.1
+  done
+  echo "$1 port $2 did not accept" >&2; return 1
+}
 wait_answer() {   # $1 = port
   local _
   for _ in $(seq 600); do curl -s -m 2 --noproxy '*' "http://127.0.0.1:$1/" >/dev/null && return 0; sleep 0.1; done
@@ -292,6 +306,7 @@ engines_cleanup() {
   ENGINES_CLEANED=1
   trap '' INT TERM    # a second Ctrl-C must not interrupt the cleanup half way
   set +e
+  stop_acceptors
   berth_stop
   dockerd_stop
   kill_leftover_processes
