@@ -85,6 +85,15 @@ public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<Eng
             }
             Assert.DoesNotContain(running, Ok(Engine.Docker("network", "inspect", "-f", "{{range .Containers}}{{.Name}} {{end}}", "none")).Stdout);
             Assert.Contains(": lo:", Ok(Engine.Docker("exec", running, "ip", "-o", "link")).Stdout);
+
+            // Then a network can be connected, as with dockerd: at once while it runs, at the next start when stopped.
+            Ok(Engine.Docker("network", "connect", "bridge", running));
+            string address = Ok(Engine.Docker("inspect", "-f", "{{.NetworkSettings.Networks.bridge.IPAddress}}", running)).Stdout.Trim();
+            Assert.Contains("inet " + address + "/", Ok(Engine.Docker("exec", running, "ip", "-o", "-4", "addr", "show", "eth0")).Stdout);
+            Assert.Contains("Hostname", WaitFor.UntilSuccess(() => LocalHttp.Answered(
+                Sh.Run("curl", ["-s", "-m", "3", "--noproxy", "*", $"http://{address}/"]))).Stdout);
+            Ok(Engine.Docker("network", "connect", "bridge", name));
+            Assert.Contains(": eth0@", Ok(Engine.Docker("start", "-a", name)).Stdout);
         }
         finally { Remove(name, running, OnBridgeName); }
     }

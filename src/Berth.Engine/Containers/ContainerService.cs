@@ -226,7 +226,9 @@ public sealed partial class ContainerService
             // Network first: the namespace exists before the runtime starts the container (as CNI and netavark).
             string mode = record.HostConfig.NetworkMode;
             var owner = IsContainerMode(mode) ? NamespaceOwner(record) : null;
-            if (mode is not (NoneMode or HostMode) && owner is null)
+            // `none` gets a namespace of Berth's too (loopback only): a network connected after `disconnect none`
+            // needs one to attach to, as with dockerd.
+            if (mode is not HostMode && owner is null)
             {
                 netns = Path.Combine(_options.NetnsDirectory, record.ShortId);
                 NetworkNamespace.Create(netns);
@@ -633,8 +635,11 @@ public sealed partial class ContainerService
         try
         {
             record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
-            if (record.HostConfig.NetworkMode is NoneMode or HostMode || IsContainerMode(record.HostConfig.NetworkMode))
+            if (record.HostConfig.NetworkMode is HostMode || IsContainerMode(record.HostConfig.NetworkMode)
+                || record.HostConfig.NetworkMode is NoneMode && !record.LeftNoneNetwork)
                 throw new BadRequestException("container sharing network namespace with another container or host cannot be connected to any other network");
+            if (record.State.Running && record.SandboxKey.Length == 0)
+                throw new ConflictException($"container {record.Name.TrimStart('/')} was started before Berth gave `none` containers a namespace of their own: restart it to connect it");
             if (record.RequestedNetworks.ContainsKey(network.Name))
                 throw new ConflictException($"endpoint with name {record.Name} already exists in network {network.Name}");
             NetworkService.ValidateStaticAddresses(network, settings, createKey: null);
