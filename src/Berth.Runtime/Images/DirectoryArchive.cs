@@ -50,22 +50,14 @@ public sealed class DirectoryArchive : IAsyncDisposable
 
     /// <summary>The entries of another tar (plain or gzip; ADD of a local archive) below <paramref name="prefix"/>;
     /// a name that would climb out of the prefix is refused.</summary>
-    public async Task AddArchiveAsync(Stream archive, string prefix, CancellationToken ct)
-    {
-        var reader = new TarReader(archive, leaveOpen: true);
-        TarEntry? entry;
-        while ((entry = await reader.GetNextEntryAsync(copyData: false, ct)) is not null)
+    public Task AddArchiveAsync(Stream archive, string prefix, CancellationToken ct) =>
+        Build.ContextIndex.ReadEntriesAsync(archive, async (entry, name) =>
         {
-            if (entry.EntryType is TarEntryType.GlobalExtendedAttributes or TarEntryType.ExtendedAttributes
-                or TarEntryType.LongLink or TarEntryType.LongPath) continue;
-            string name = LayerExtractor.Clean(entry.Name);
-            if (name.Length == 0) continue;
             var copy = new GnuTarEntry(entry) { Name = Join(prefix, name) + (entry.EntryType == TarEntryType.Directory ? "/" : "") };
             if (entry.EntryType == TarEntryType.HardLink) copy.LinkName = Join(prefix, LayerExtractor.Clean(entry.LinkName));
             if (_options.Owner is { } owner) { copy.Uid = owner.Uid; copy.Gid = owner.Gid; }
             await _writer.WriteEntryAsync(copy, ct);
-        }
-    }
+        }, ct);
 
     /// <summary>One entry of another tar (a build context's: a directory, a regular file or a symlink) named
     /// <paramref name="archiveName"/>, written as the same node of a tree would be: this archive's owner and mode,
