@@ -37,7 +37,8 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
         string late = TestNames.Unique("dl", 12), renamed = TestNames.Unique("dr", 12), alone = TestNames.Unique("dx", 12);
         try
         {
-            string idA = Ok(Engine.Docker("run", "-d", "--name", a, "--network", net, "--network-alias", "svc", "webapp:noexpose")).Stdout.Trim();
+            string hostA = TestNames.Unique("dh", 12);
+            string idA = Ok(Engine.Docker("run", "-d", "--name", a, "--hostname", hostA, "--network", net, "--network-alias", "svc", "webapp:noexpose")).Stdout.Trim();
             Ok(Engine.Docker("run", "-d", "--name", b, "--network", net, "webapp:noexpose"));
             string ipA = AddressOn(a, net);
 
@@ -46,6 +47,13 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
             Assert.Contains($"Address: {ipA}", byName.Stdout);
             Assert.Contains($"Address: {ipA}", Ok(Lookup(b, "svc")).Stdout);
             Assert.Contains($"Address: {ipA}", Ok(Lookup(b, idA[..12])).Stdout);
+            Assert.Contains($"Address: {ipA}", Ok(Lookup(b, hostA)).Stdout);
+            // dockerd 28's DNSNames: name, aliases, short id, hostname; API 1.44 and older also get the last two in Aliases.
+            Assert.Equal($"[\"{a}\",\"svc\",\"{idA[..12]}\",\"{hostA}\"]",
+                Ok(Engine.Docker("inspect", "-f", $"{{{{json (index .NetworkSettings.Networks \"{net}\").DNSNames}}}}", a)).Stdout.Trim());
+            string legacy = Ok(Sh.Run("curl", ["-s", "--unix-socket", Engine.SocketPath, $"http://d/v1.44/containers/{a}/json"])).Stdout;
+            Assert.Contains($"\"Aliases\":[\"svc\",\"{idA[..12]}\",\"{hostA}\"]", legacy);
+            Assert.Contains("\"Aliases\":[\"svc\"]", Ok(Sh.Run("curl", ["-s", "--unix-socket", Engine.SocketPath, $"http://d/v1.45/containers/{a}/json"])).Stdout);
             Assert.Contains($"Address: {ipA}", Ok(Lookup(b, $"{a}.{net}")).Stdout);
             Assert.Contains($"{a}.{net}", Ok(Lookup(b, ipA, type: null)).Stdout);
             // AAAA of an IPv4-only name: an empty answer, not an error and not a wait.
@@ -57,7 +65,7 @@ public sealed class NamesTests(EngineFixture fixture, ITestOutputHelper output) 
             string resolv = Ok(Engine.Docker("exec", b, "cat", "/etc/resolv.conf")).Stdout;
             Assert.Contains("nameserver 127.0.0.11", resolv);
             Assert.Contains("ndots:0", resolv);
-            Assert.Contains($"{ipA}\t{idA[..12]}", Ok(Engine.Docker("exec", a, "cat", "/etc/hosts")).Stdout);
+            Assert.Contains($"{ipA}\t{hostA}", Ok(Engine.Docker("exec", a, "cat", "/etc/hosts")).Stdout);
 
             // A second container with the same alias: both addresses.
             Ok(Engine.Docker("run", "-d", "--name", c, "--network", net, "--network-alias", "svc", "webapp:noexpose"));

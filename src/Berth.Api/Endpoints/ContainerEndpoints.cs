@@ -48,6 +48,7 @@ public static class ContainerEndpoints
         {
             var record = containers.Get(id);
             var inspect = ContainerViews.Inspect(engine, record);
+            if (ApiVersion.Of(ctx) < new Version(1, 45)) ContainerViews.AddLegacyAliases(engine, inspect, record);
             if (DockerResults.Flag(ctx, "size")) // `docker inspect -s`
             {
                 var (rw, rootfs) = containers.DiskUsage(record);

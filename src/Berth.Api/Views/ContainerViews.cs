@@ -198,8 +198,22 @@ public static class ContainerViews
                 ["GlobalIPv6Address"] = endpoint?.Ipv6Address ?? "",
                 ["GlobalIPv6PrefixLen"] = endpoint?.Ipv6PrefixLength ?? 0,
                 ["DNSNames"] = endpoint is null || network is null || network.IsDefault || NetworkService.IsHostOrNone(network) ? null
-                    : Array(new[] { c.Name, c.ShortId }.Concat(settings?.Aliases ?? [])),
+                    : Array(ContainerDnsNames.NamesOf(c, settings?.Aliases)),
             };
+
+    /// <summary>Inspect for API 1.44 and older: on user-defined networks Aliases also hold the short id and the hostname,
+    /// as dockerd 28 answers such clients (from 1.45 they are exactly what was asked, and DNSNames holds the rest).</summary>
+    public static void AddLegacyAliases(BerthEngine engine, JsonObject inspect, ContainerRecord c)
+    {
+        if (inspect["NetworkSettings"]?["Networks"] is not JsonObject networks) return;
+        foreach (var (name, node) in networks)
+        {
+            if (node is not JsonObject endpoint || engine.Networks.Find(name) is not { IsDefault: false } network
+                || NetworkService.IsHostOrNone(network)) continue;
+            var aliases = endpoint["Aliases"]?.AsArray().Select(a => a?.GetValue<string>()).OfType<string>() ?? [];
+            endpoint["Aliases"] = Array(aliases.Append(c.ShortId).Append(c.Config.Hostname ?? "").Where(a => a.Length > 0).Distinct());
+        }
+    }
 
     /// <summary>Binds, volumes and `--mount` tmpfs as dockerd lists them (HostConfig.Tmpfs ones are not listed).</summary>
     private static JsonArray Mounts(ContainerRecord c)

@@ -7,8 +7,7 @@ namespace Berth.Engine.Networks;
 
 /// <summary>The names the embedded resolver answers, indexed from the containers' endpoints and rebuilt whenever a
 /// container record is saved (start, stop, connect, disconnect, rename, removal), so the next query sees the change.
-/// On each user-defined network a running container answers to its name, its 12-character short id and its aliases
-/// there; the client's --link aliases name their targets (those of `network connect --link` on that network only). Only networks the client is on count, and the answer is
+/// On each user-defined network a running container answers to its <see cref="NamesOf">DNS names</see> there; the client's --link aliases name their targets (those of `network connect --link` on that network only). Only networks the client is on count, and the answer is
 /// the address on that network.</summary>
 public sealed class ContainerDnsNames(Func<IReadOnlyCollection<ContainerRecord>> containers, Func<long> version,
     NetworkService networks) : IDnsNames
@@ -93,7 +92,7 @@ public sealed class ContainerDnsNames(Func<IReadOnlyCollection<ContainerRecord>>
                 foreach (string text in new[] { endpoint.IPAddress, endpoint.Ipv6Address })
                 {
                     if (!IPAddress.TryParse(text, out var address)) continue;
-                    foreach (string name in new[] { record.Name, record.ShortId }.Concat(endpoint.Aliases ?? []))
+                    foreach (string name in NamesOf(record, endpoint.Aliases))
                     {
                         var key = (endpoint.NetworkId, name.ToLowerInvariant());
                         if (!names.TryGetValue(key, out var list)) names[key] = list = [];
@@ -105,6 +104,12 @@ public sealed class ContainerDnsNames(Func<IReadOnlyCollection<ContainerRecord>>
         }
         return new Index(stamp, DateTime.UtcNow, clients, names, reverse);
     }
+
+    /// <summary>A container's names on one user-defined network, as dockerd 28 lists them in DNSNames and answers them:
+    /// its name, its aliases there, its short id, its hostname, each once.</summary>
+    public static IEnumerable<string> NamesOf(ContainerRecord record, IEnumerable<string>? aliases) =>
+        new string?[] { record.Name }.Concat(aliases ?? []).Append(record.ShortId).Append(record.Config.Hostname)
+            .OfType<string>().Where(n => n.Length > 0).Distinct();
 
     /// <summary>The endpoint list changes under the container's lock meanwhile: copy it, retrying a torn read.</summary>
     private static List<EndpointRecord> Copy(List<EndpointRecord> endpoints)
