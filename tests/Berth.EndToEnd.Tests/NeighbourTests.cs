@@ -138,42 +138,66 @@ public sealed class NeighbourTests(EngineFixture fixture, ITestOutputHelper outp
     [Fact]
     public void Next_to_dockerd_with_forward_policy_drop_a_neighbour_still_reaches_published_ports()
     {
-        string name = TestNames.Unique("dk", 12);
+        string name = TestNames.Unique("dk", 12), net = TestNames.Unique("dkn", 12);
         int port = Ports.Free();
         using var neighbour = Neighbour.Create();
-        // Asked first: iptables-nft makes the filter table as soon as it is asked about FORWARD.
-        bool filterTableExisted = Sh.Run("nft", ["list", "table", "ip", "filter"]).ExitCode == 0;
-        // What dockerd leaves behind: its DOCKER-USER chain jumped to from FORWARD, and the FORWARD policy DROP.
-        string policy = Sh.Bash("iptables -w -S FORWARD | head -1").Stdout.Trim().Split(' ').Last();
-        bool created = Sh.Run("iptables", ["-w", "-S", "DOCKER-USER"]).ExitCode != 0;
+        // What dockerd 28 leaves behind for both families (ip6tables is on by default since 27): its DOCKER-USER chain
+        // jumped to from FORWARD, and the FORWARD policy DROP.
+        var families = new[] { ("ip", "iptables"), ("ip6", "ip6tables") }.Select(f => new
+        {
+            Family = f.Item1, Tool = f.Item2,
+            // Asked first: iptables-nft makes the filter table as soon as it is asked about FORWARD.
+            FilterTableExisted = Sh.Run("nft", ["list", "table", f.Item1, "filter"]).ExitCode == 0,
+            Policy = Sh.Bash($"{f.Item2} -w -S FORWARD | head -1").Stdout.Trim().Split(' ').Last(),
+            Created = Sh.Run(f.Item2, ["-w", "-S", "DOCKER-USER"]).ExitCode != 0,
+        }).ToList();
+        string bridge = "";
         try
         {
-            if (created)
+            foreach (var f in families)
             {
-                EngineFixture.Check(Sh.Run("iptables", ["-w", "-N", "DOCKER-USER"]));
-                EngineFixture.Check(Sh.Run("iptables", ["-w", "-I", "FORWARD", "-j", "DOCKER-USER"]));
+                if (f.Created)
+                {
+                    EngineFixture.Check(Sh.Run(f.Tool, ["-w", "-N", "DOCKER-USER"]));
+                    EngineFixture.Check(Sh.Run(f.Tool, ["-w", "-I", "FORWARD", "-j", "DOCKER-USER"]));
+                }
+                EngineFixture.Check(Sh.Run(f.Tool, ["-w", "-P", "FORWARD", "DROP"]));
             }
-            EngineFixture.Check(Sh.Run("iptables", ["-w", "-P", "FORWARD", "DROP"]));
-            Run(name, "-p", $"{port}:80", "webapp:noexpose");
-            // Berth notices the chain within its 3 s watch and opens it for its bridge.
-            ShResult answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
-            for (int i = 0; i < 8 && answer.ExitCode != 0; i++) answer = neighbour.Curl($"http://{Neighbour.HostAddress}:{port}/");
-            output.WriteLine(Sh.Run("iptables", ["-w", "-S", "DOCKER-USER"]).Stdout);
-            Assert.Equal(0, answer.ExitCode);
-            Assert.Contains($"-A DOCKER-USER -o {Engine.Bridge} -j ACCEPT", Sh.Run("iptables", ["-w", "-S", "DOCKER-USER"]).Stdout);
+            EngineFixture.Check(Engine.Docker("network", "create", "--ipv6", "--subnet", EngineProcess.FreeTestSubnet(),
+                "--subnet", EngineProcess.FreeTestSubnetV6(), net));
+            bridge = "br-" + Engine.Docker("network", "inspect", "-f", "{{.Id}}", net).Stdout.Trim()[..12];
+            Run(name, "--network", net, "-p", $"{port}:80", "webapp:noexpose");
+            // Berth opens the chain for its bridge when it makes the bridge, and its 3 s watch catches a later dockerd.
+            foreach (string url in new[] { $"http://{Neighbour.HostAddress}:{port}/", $"http://[{Neighbour.HostAddressV6}]:{port}/" })
+            {
+                var answer = WaitFor.UntilSuccess(() => LocalHttp.Answered(neighbour.Curl(url)));
+                Assert.Contains("<b>Remote IP:</b> " + (url.Contains('[') ? Neighbour.AddressV6 : Neighbour.Address), answer.Stdout);
+            }
+            foreach (var f in families)
+            {
+                string rules = Sh.Run(f.Tool, ["-w", "-S", "DOCKER-USER"]).Stdout;
+                output.WriteLine(rules);
+                Assert.Contains($"-A DOCKER-USER -o {bridge} -j ACCEPT", rules);
+            }
         }
         finally
         {
-            Sh.Run("iptables", ["-w", "-P", "FORWARD", policy is "DROP" or "ACCEPT" ? policy : "ACCEPT"]);
-            Sh.Bash($"for d in -i -o; do iptables -w -D DOCKER-USER $d {Engine.Bridge} -j ACCEPT 2>/dev/null; done; true");
-            if (created)
-            {
-                Sh.Run("iptables", ["-w", "-D", "FORWARD", "-j", "DOCKER-USER"]);
-                Sh.Run("iptables", ["-w", "-X", "DOCKER-USER"]);
-            }
-            // iptables-nft made the filter table for the chain: it goes too when it was not there before.
-            if (!filterTableExisted) Sh.Run("nft", ["delete", "table", "ip", "filter"]);
             Engine.Docker("rm", "-f", name);
+            Engine.Docker("network", "rm", net);
+            foreach (var f in families)
+            {
+                Sh.Run(f.Tool, ["-w", "-P", "FORWARD", f.Policy is "DROP" or "ACCEPT" ? f.Policy : "ACCEPT"]);
+                foreach (string b in new[] { Engine.Bridge, bridge }.Where(b => b.Length > 0))
+                    Sh.Bash($"for d in -i -o; do {f.Tool} -w -D DOCKER-USER $d {b} -j ACCEPT 2>/dev/null; done; true");
+                if (f.Created)
+                {
+                    Sh.Run(f.Tool, ["-w", "-D", "FORWARD", "-j", "DOCKER-USER"]);
+                    Sh.Run(f.Tool, ["-w", "-X", "DOCKER-USER"]);
+                }
+                // iptables-nft made the filter table for the chain: it goes too when it was not there before.
+                if (!f.FilterTableExisted) Sh.Run("nft", ["delete", "table", f.Family, "filter"]);
+            }
         }
     }
+
 }

@@ -651,7 +651,7 @@ public sealed class KernelTests
                 Sh.Run("nft", ["delete", "table", "ip6", table]);
             }
             foreach (string bridge in _bridges)
-                Sh.Bash($"for d in -i -o; do iptables -w -D DOCKER-USER $d {bridge} -j ACCEPT 2>/dev/null; done; true");
+                Sh.Bash($"for t in iptables ip6tables; do for d in -i -o; do $t -w -D DOCKER-USER $d {bridge} -j ACCEPT 2>/dev/null; done; done; true");
         }
     }
 }

@@ -199,7 +199,7 @@ public sealed class EngineProcess : IAsyncDisposable
         Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}"]);
         Sh.Run("nft", ["delete", "table", "ip", $"berth_{Bridge}_user"]);
         // Accept rules Berth put in dockerd's DOCKER-USER chain, when dockerd ran meanwhile (the benchmark starts it).
-        Sh.Bash($"for d in -i -o; do iptables -w -D DOCKER-USER $d {Bridge} -j ACCEPT 2>/dev/null; done; true");
+        Sh.Bash($"for t in iptables ip6tables; do for d in -i -o; do $t -w -D DOCKER-USER $d {Bridge} -j ACCEPT 2>/dev/null; done; done; true");
         foreach (string mount in File.ReadAllLines("/proc/mounts").Select(l => l.Split(' ')[1]).Where(m => m.StartsWith(Root, StringComparison.Ordinal)).OrderDescending())
             Sh.Run("umount", ["-l", mount]);
         try { Directory.Delete(Root, recursive: true); } catch (Exception) { }
