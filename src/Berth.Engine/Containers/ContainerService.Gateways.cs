@@ -24,6 +24,7 @@ public sealed partial class ContainerService
     /// <summary>At start, once every endpoint is attached: routes, then ports (undone by the caller's steps).</summary>
     private void ProgramGateways(ContainerRecord record, string netns)
     {
+        if (record.Endpoints.Count == 0) return;
         var (v4, v6) = ChooseGateways(record);
         _networks.SetDefaultRoutes(netns, v4, v6);
         GatewayOrder.Mark(record, v4, v6);

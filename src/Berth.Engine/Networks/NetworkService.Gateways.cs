@@ -35,7 +35,8 @@ public sealed partial class NetworkService
         {
             if (endpoint is null)
             {
-                inside.DeleteRoute(any);
+                // Only when there is one: a host booted without IPv6 refuses any IPv6 route request.
+                if (inside.ListRoutes(any.BaseAddress.AddressFamily).Any(r => r.Destination.PrefixLength == 0)) inside.DeleteRoute(any);
                 return;
             }
             int index = inside.GetLinkIndex(endpoint.InterfaceName)
