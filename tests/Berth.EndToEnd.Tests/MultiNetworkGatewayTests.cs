@@ -19,6 +19,7 @@ public sealed class MultiNetworkGatewayTests(EngineFixture fixture, ITestOutputH
         string v4Only = TestNames.Unique("gwa", 12), dual = TestNames.Unique("gwb", 12), web = TestNames.Unique("gww", 12);
         string subnetA = EngineProcess.FreeTestSubnet(), subnetB = EngineProcess.FreeTestSubnet(), subnetV6 = EngineProcess.FreeTestSubnetV6();
         int fixedPort = Ports.Free();
+        string sandbox = "";
         using var neighbour = Neighbour.Create();
         try
         {
@@ -26,10 +27,10 @@ public sealed class MultiNetworkGatewayTests(EngineFixture fixture, ITestOutputH
             Ok(Engine.Docker("network", "create", "--ipv6", "--subnet", subnetB, "--subnet", subnetV6, dual));
             // gw-priority keeps the v4-only network the IPv4 gateway once the dual-stack one (which sorts first) joins.
             Ok(Engine.Docker("run", "-d", "--name", web, "--network", $"name={v4Only},gw-priority=10",
-                "-p", "0:80", "-p", $"{fixedPort}:80", "webapp:noexpose"));
+                "-p", "80", "-p", $"{fixedPort}:80", "webapp:noexpose"));
             Assert.Equal("10", Ok(Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{v4Only}\").GwPriority}}}}", web)).Stdout.Trim());
             Assert.DoesNotContain("[::]", Ok(Engine.Docker("port", web, "80")).Stdout);
-            string sandbox = Ok(Engine.Docker("inspect", "-f", "{{.NetworkSettings.SandboxKey}}", web)).Stdout.Trim();
+            sandbox = Ok(Engine.Docker("inspect", "-f", "{{.NetworkSettings.SandboxKey}}", web)).Stdout.Trim();
             string DefaultRoute(string family) => Sh.Bash($"nsenter --net={sandbox} ip {family} route show default", TimeSpan.FromSeconds(20)).Stdout.Trim();
             Assert.Contains("dev eth0", DefaultRoute("-4"));
             Assert.Equal("", DefaultRoute("-6"));
@@ -79,6 +80,11 @@ public sealed class MultiNetworkGatewayTests(EngineFixture fixture, ITestOutputH
         void AnswersOverBothFamilies()
         {
             var v6 = WaitFor.UntilSuccess(() => LocalHttp.Answered(neighbour.Curl($"http://[{Neighbour.HostAddressV6}]:{fixedPort}/")));
+            if (v6.ExitCode != 0)
+                output.WriteLine(Sh.Bash($"ip netns exec {neighbour.Namespace} curl -v -g -m 3 http://[{Neighbour.HostAddressV6}]:{fixedPort}/ 2>&1; " +
+                    $"ip netns exec {neighbour.Namespace} ip -6 addr; ip -6 addr show dev {neighbour.HostLink}; nsenter --net={sandbox} ip -6 neigh; " +
+                    $"nsenter --net={sandbox} ip -6 addr; nsenter --net={sandbox} ip -6 route; nft list table ip6 {Engine.FirewallTable}; " +
+                    $"conntrack -L -f ipv6 2>&1 | grep {fixedPort}; sysctl net.ipv6.conf.all.forwarding", TimeSpan.FromSeconds(60)).Stdout);
             Assert.Contains($"<b>Remote IP:</b> {Neighbour.AddressV6}", v6.Stdout);
             WaitFor.UntilSuccess(() => LocalHttp.Answered(HostCurl($"http://127.0.0.1:{fixedPort}/")));
         }
