@@ -59,7 +59,7 @@ public sealed class MultiNetworkGatewayTests(EngineFixture fixture, ITestOutputH
             Assert.DoesNotContain("[::]", Ok(Engine.Docker("port", web, "80")).Stdout);
             Assert.Equal("", DefaultRoute("-6"));
             Assert.Contains("dev eth0", DefaultRoute("-4"));
-            WaitFor.UntilSuccess(() => LocalHttp.Answered(HostCurl($"http://127.0.0.1:{fixedPort}/")));
+            Assert.Equal(0, WaitFor.UntilSuccess(() => LocalHttp.Answered(HostCurl($"http://127.0.0.1:{fixedPort}/"))).ExitCode);
             Assert.NotEqual(0, neighbour.Curl($"http://[{Neighbour.HostAddressV6}]:{fixedPort}/").ExitCode);
 
             // Back, and the IPv4 gateway leaves: the dual-stack network is both gateways now.
@@ -86,7 +86,43 @@ public sealed class MultiNetworkGatewayTests(EngineFixture fixture, ITestOutputH
                     $"nsenter --net={sandbox} ip -6 addr; nsenter --net={sandbox} ip -6 route; nft list table ip6 {Engine.FirewallTable}; " +
                     $"conntrack -L -f ipv6 2>&1 | grep {fixedPort}; sysctl net.ipv6.conf.all.forwarding", TimeSpan.FromSeconds(60)).Stdout);
             Assert.Contains($"<b>Remote IP:</b> {Neighbour.AddressV6}", v6.Stdout);
-            WaitFor.UntilSuccess(() => LocalHttp.Answered(HostCurl($"http://127.0.0.1:{fixedPort}/")));
+            Assert.Equal(0, WaitFor.UntilSuccess(() => LocalHttp.Answered(HostCurl($"http://127.0.0.1:{fixedPort}/"))).ExitCode);
+        }
+    }
+
+    [Fact]
+    public void A_connect_whose_ipv6_port_is_taken_fails_and_leaves_the_container_as_it_was()
+    {
+        string v4Only = TestNames.Unique("gwc", 12), dual = TestNames.Unique("gwd", 12), web = TestNames.Unique("gwx", 12);
+        int port = Ports.Free();
+        using var holder = new System.Net.Sockets.Socket(System.Net.Sockets.AddressFamily.InterNetworkV6,
+            System.Net.Sockets.SocketType.Stream, System.Net.Sockets.ProtocolType.Tcp) { DualMode = false };
+        try
+        {
+            Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), v4Only));
+            Ok(Engine.Docker("network", "create", "--ipv6", "--subnet", EngineProcess.FreeTestSubnet(), "--subnet", EngineProcess.FreeTestSubnetV6(), dual));
+            Ok(Engine.Docker("run", "-d", "--name", web, "--network", v4Only, "-p", $"{port}:80", "webapp:noexpose"));
+            // A host process holds [::]:port (IPv6 only): the dual-stack network would need it for the [::] binding.
+            holder.Bind(new System.Net.IPEndPoint(System.Net.IPAddress.IPv6Any, port));
+            holder.Listen();
+
+            var refused = Engine.Docker("network", "connect", dual, web);
+            output.WriteLine(refused.Stderr);
+            Assert.NotEqual(0, refused.ExitCode);
+            Assert.Contains("driver failed programming external connectivity", refused.Stderr);
+            // As before: not on the network, its v4 publication and default route unchanged, still answering.
+            Assert.Equal($"0.0.0.0:{port}\n", Ok(Engine.Docker("port", web, "80")).Stdout);
+            Assert.DoesNotContain(dual, Ok(Engine.Docker("inspect", "-f", "{{json .NetworkSettings.Networks}}", web)).Stdout);
+            string sandbox = Ok(Engine.Docker("inspect", "-f", "{{.NetworkSettings.SandboxKey}}", web)).Stdout.Trim();
+            Assert.Contains("dev eth0", Sh.Bash($"nsenter --net={sandbox} ip -4 route show default", TimeSpan.FromSeconds(20)).Stdout);
+            Assert.DoesNotContain("eth1", Sh.Bash($"nsenter --net={sandbox} ip link", TimeSpan.FromSeconds(20)).Stdout);
+            Assert.Equal(0, WaitFor.UntilSuccess(() => LocalHttp.Answered(HostCurl($"http://127.0.0.1:{port}/"))).ExitCode);
+        }
+        finally
+        {
+            Engine.Docker("rm", "-f", web);
+            Engine.Docker("network", "rm", v4Only);
+            Engine.Docker("network", "rm", dual);
         }
     }
 }
