@@ -117,8 +117,8 @@ public sealed partial class BerthEngine : IAsyncDisposable
     {
         var bridgeOf = Networks.All.ToDictionary(n => n.Id, n => n.BridgeName);
         var publications = Containers.All
-            .Where(c => c.State.Running && c.Endpoints.Count > 0 && bridgeOf.ContainsKey(c.Endpoints[0].NetworkId))
-            .SelectMany(c => PortPublisher.PublicationsOf(c, bridgeOf[c.Endpoints[0].NetworkId], Options.UserlandProxy));
+            .Where(c => c.State.Running)
+            .SelectMany(c => PortPublisher.PublicationsOf(c, bridgeOf, Options.UserlandProxy));
         Networks.Firewall.Initialize(Networks.FirewallSpecs(), publications);
     }
 

@@ -25,6 +25,10 @@ public static class ContainerEndpoints
         app.MapPost("/containers/create", async (HttpContext ctx) =>
         {
             var request = await DockerResults.ReadBody<ContainerCreateRequest>(ctx);
+            // As dockerd: before API 1.48 every endpoint has the same gateway priority.
+            if (ApiVersion.Of(ctx) < new Version(1, 48))
+                foreach (var endpoint in request.NetworkingConfig?.EndpointsConfig?.Values ?? Enumerable.Empty<EndpointSettings?>())
+                    if (endpoint is not null) endpoint.GwPriority = 0;
             var record = containers.Create(request, ctx.Request.Query["name"]);
             await DockerResults.Json(ctx, new { Id = record.Id, Warnings = ContainerService.CreateWarnings(record) }, 201);
         });

@@ -189,6 +189,7 @@ public static class ContainerViews
                 ["Aliases"] = settings?.Aliases is { } aliases ? Array(aliases) : null,
                 ["MacAddress"] = endpoint?.MacAddress ?? "",
                 ["DriverOpts"] = null,
+                ["GwPriority"] = settings?.GwPriority ?? 0,
                 ["NetworkID"] = network?.Id ?? "",
                 ["EndpointID"] = endpoint?.EndpointId ?? "",
                 ["Gateway"] = endpoint?.Gateway ?? "",

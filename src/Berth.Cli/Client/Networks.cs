@@ -143,9 +143,10 @@ public static class Networks
         var ip = new Option<string?>("--ip") { Description = "IPv4 address" };
         var mac = new Option<string?>("--mac-address") { Description = "MAC address of the container on this network" };
         var link = new Option<string[]>("--link") { Description = "Add link to another container, NAME[:ALIAS], on this network (repeatable)" };
+        var gwPriority = new Option<int>("--gw-priority") { Description = "Highest gw-priority provides the default gateway. Accepts positive and negative values." };
         var network = new Argument<string>("NETWORK");
         var container = new Argument<string>("CONTAINER");
-        var connect = new Command("connect", "Connect a container to a network") { alias, ip, mac, link, network, container };
+        var connect = new Command("connect", "Connect a container to a network") { alias, ip, mac, link, gwPriority, network, container };
         var addresses = new RunNetworkAddresses();
         foreach (var option in addresses.Options(withIp: false)) connect.Options.Add(option);
         return connect.Action(async (parse, api, ct) =>
@@ -156,6 +157,7 @@ public static class Networks
                 ["Links"] = parse.GetValue(link) is { Length: > 0 } links ? Strings(links) : null,
                 ["MacAddress"] = parse.GetValue(mac),
                 ["Aliases"] = parse.GetValue(alias) is { Length: > 0 } aliases ? Strings(aliases) : null,
+                ["GwPriority"] = parse.GetValue(gwPriority),
             };
             await api.PostJsonAsync($"/networks/{EngineApi.Q(parse.GetValue(network)!)}/connect",
                 new JsonObject { ["Container"] = parse.GetValue(container), ["EndpointConfig"] = endpoint }, ct);

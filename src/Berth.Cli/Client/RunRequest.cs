@@ -185,21 +185,22 @@ public static class RunRequest
         var portBindings = new JsonObject();
         foreach (var (port, list) in bindings)
             portBindings[port] = new JsonArray(list.Select(b => (JsonNode?)new JsonObject { ["HostIp"] = b.HostIp, ["HostPort"] = b.HostPort }).ToArray());
-        string networkMode = string.IsNullOrEmpty(s.Network) ? "default" : s.Network;
+        var networkSpec = RunNetworkSpec.Parse(s.Network);
+        string networkMode = string.IsNullOrEmpty(networkSpec.Name) ? "default" : networkSpec.Name;
         var (restartName, restartCount) = ParseRestart(s.Restart);
         var security = RunSecurityOptions.Parse(s.SecurityOpt);
         var logConfig = RunSecurityOptions.LogConfig(s.LogDriver, s.LogOpt);
 
         var endpoint = new JsonObject
         {
-            ["Aliases"] = s.NetworkAliases.Count == 0 ? null : Strings(s.NetworkAliases),
+            ["Aliases"] = s.NetworkAliases.Count + networkSpec.Aliases.Count == 0 ? null : Strings(s.NetworkAliases.Concat(networkSpec.Aliases)),
             ["DNSNames"] = null,
             ["DriverOpts"] = null,
             ["EndpointID"] = "",
             ["Gateway"] = "",
             ["GlobalIPv6Address"] = "",
             ["GlobalIPv6PrefixLen"] = 0,
-            ["GwPriority"] = 0,
+            ["GwPriority"] = networkSpec.GwPriority,
             ["IPAMConfig"] = s.IpamConfig,
             ["IPAddress"] = "",
             ["IPPrefixLen"] = 0,

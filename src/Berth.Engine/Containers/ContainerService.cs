@@ -246,14 +246,9 @@ public sealed partial class ContainerService
                     record.Endpoints.Add(endpoint);
                 }
                 CrashPoints.Hit("start.after-endpoints");
-                var primary = record.Endpoints.FirstOrDefault();
-                // Ports are published through a bridge only: dockerd ignores -p on macvlan and ipvlan networks.
-                if (primary is not null && _networks.Get(primary.NetworkId) is var bridge && !L2Options.IsL2(bridge))
-                {
-                    record.Ports = _ports.Publish(record, IPAddress.Parse(primary.IPAddress), bridge.BridgeName, BridgeOptions.HostBindingOf(bridge));
-                    undo.Push(() => _ports.Unpublish(record.Id));
-                    CrashPoints.Hit("start.after-ports");
-                }
+                undo.Push(() => _ports.Unpublish(record.Id));
+                ProgramGateways(record, netns);
+                CrashPoints.Hit("start.after-ports");
             }
             record.SandboxKey = netns;
 
@@ -647,8 +642,19 @@ public sealed partial class ContainerService
             {
                 var used = record.Endpoints.Select(e => e.InterfaceName).ToHashSet();
                 string name = Enumerable.Range(0, 64).Select(i => $"eth{i}").First(n => !used.Contains(n));
-                record.Endpoints.Add(_networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases,
-                    RequestedMac(settings, null), RequestedIpv6(settings), LinkLocalAddresses(settings)));
+                var endpoint = _networks.Attach(record.Id, network, record.SandboxKey, name, RequestedAddress(settings), settings?.Aliases,
+                    RequestedMac(settings, null), RequestedIpv6(settings), LinkLocalAddresses(settings));
+                record.Endpoints.Add(endpoint);
+                record.RequestedNetworks[network.Name] = settings;
+                try { MoveGateways(record); }
+                catch
+                {
+                    record.RequestedNetworks.Remove(network.Name);
+                    record.Endpoints.Remove(endpoint);
+                    _networks.Detach(endpoint);
+                    _networks.PublishDisconnect(endpoint, record.Id);
+                    throw;
+                }
                 RefreshNames(record);
             }
             record.RequestedNetworks[network.Name] = settings;
@@ -671,20 +677,18 @@ public sealed partial class ContainerService
         try
         {
             record = _store.Get(record.Id) ?? throw new NotFoundException($"No such container: {idOrName}");
-            if (!record.RequestedNetworks.Remove(network.Name))
+            if (!record.RequestedNetworks.ContainsKey(network.Name))
                 throw new EngineException(403, $"container {record.Id} is not connected to network {network.Name}");
             if (record.Endpoints.FindIndex(e => e.NetworkId == network.Id) is int index and >= 0)
             {
-                if (index == 0 && record.Ports.Count > 0)
-                {
-                    _ports.Unpublish(record.Id);
-                    record.Ports.Clear();
-                }
+                // Before the interface goes: a failure leaves the container as it was.
+                MoveGateways(record, leaving: record.Endpoints[index]);
                 _networks.Detach(record.Endpoints[index]);
                 _networks.PublishDisconnect(record.Endpoints[index], record.Id);
                 record.Endpoints.RemoveAt(index);
                 if (record.State.Running) RefreshNames(record);
             }
+            record.RequestedNetworks.Remove(network.Name);
             _store.Save(record);
         }
         finally { handle.Lock.Release(); }

@@ -129,6 +129,8 @@ public sealed class EndpointSettings
     public int GlobalIPv6PrefixLen { get; set; }
     public string MacAddress { get; set; } = "";
     public Dictionary<string, string>? DriverOpts { get; set; }
+    /// <summary>API 1.48 (`--gw-priority`): the highest gives the container its default gateway.</summary>
+    public int GwPriority { get; set; }
     [JsonIgnore(Condition = JsonIgnoreCondition.WhenWritingNull)]
     public List<string>? DNSNames { get; set; }
 }

@@ -46,6 +46,10 @@ public sealed class EndpointRecord
     public List<string>? Aliases { get; set; }
     /// <summary>macvlan/ipvlan: the namespace holding the endpoint's link (it has no host side to delete).</summary>
     public string? LinkNamespace { get; set; }
+    /// <summary>The container's IPv4 / IPv6 gateway endpoint: its default route of that family goes through this
+    /// interface and its ports of that family are published to this address (records from before: neither is set).</summary>
+    public bool IsIpv4Gateway { get; set; }
+    public bool IsIpv6Gateway { get; set; }
 }
 
 /// <summary>Everything Berth keeps about a container; persisted as one JSON file, replaced atomically.</summary>

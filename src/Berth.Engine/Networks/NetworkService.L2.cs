@@ -114,7 +114,7 @@ public sealed partial class NetworkService
         try
         {
             L2.Attach(new L2EndpointRequest(netnsPath, parent, interfaceName, port, address, prefixLength, gateway,
-                mac, Mtu: null, DefaultRoute: interfaceName == "eth0" && !L2Options.IsInternal(network)));
+                mac, Mtu: null, DefaultRoute: false));
         }
         catch (LinuxException e) when (e.Errno == Errno.ENOTSUP)
         {

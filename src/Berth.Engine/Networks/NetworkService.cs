@@ -239,7 +239,7 @@ public sealed partial class NetworkService
             // On a bridge the link-local addresses go on with the v6 address, without duplicate detection.
             else _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
                 subnet.PrefixLength, gateway, mac!, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
-                DefaultRoute: interfaceName == "eth0", Isolated: !BridgeOptions.Flag(network, BridgeOptions.EnableIcc, true),
+                DefaultRoute: false, Isolated: !BridgeOptions.Flag(network, BridgeOptions.EnableIcc, true),
                 Ipv6: ipv6, LinkLocal: linkLocal));
         }
         catch

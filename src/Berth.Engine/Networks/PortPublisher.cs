@@ -8,6 +8,9 @@ using Microsoft.Extensions.Logging;
 
 namespace Berth.Engine.Networks;
 
+/// <summary>Where one family's publications go: the gateway endpoint's address of that family and its bridge.</summary>
+public sealed record PublishTarget(IPAddress Address, string Bridge);
+
 /// <summary>Publishes a container's ports: host ports reserved with a real bind, publications as nftables map elements
 /// (kernel DNAT; v6 host addresses to the container's v6 address). With <see cref="UserlandProxyEnabled"/> the
 /// in-process proxy serves what the kernel cannot: v6 host addresses to a v4-only container, and `::1`.</summary>
@@ -38,16 +41,18 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         }
     }
 
+    /// <param name="v4">The IPv4 gateway endpoint's address and bridge: v4 bindings go there.</param>
+    /// <param name="v6">The IPv6 gateway endpoint's (null: none): v6 bindings go there; without it they are dropped, or
+    /// served by the userland proxy to <paramref name="v4"/> when it is on.</param>
     /// <param name="defaultHostIp">The network's host_binding_ipv4 (or the daemon's --ip): where a binding that names no
     /// host address is published; null or 0.0.0.0 for every address.</param>
-    public List<PublishedPortRecord> Publish(ContainerRecord record, IPAddress containerIp, string bridge, string? defaultHostIp = null)
+    public List<PublishedPortRecord> Publish(ContainerRecord record, PublishTarget v4, PublishTarget? v6, string? defaultHostIp = null)
     {
         var bindings = ValidateAndParse(record.HostConfig.PortBindings, record.Config.ExposedPorts);
         if (record.HostConfig.PublishAllPorts)
             foreach (string exposed in record.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>())
                 bindings.TryAdd(ContainerPort.Parse(exposed), [new PortBindingRequest("", "")]);
-        var ipv6 = Ipv6AddressOf(record);
-        bool v6Reachable = ipv6 is not null || UserlandProxyEnabled;
+        bool v6Reachable = v6 is not null || UserlandProxyEnabled;
         if (!v6Reachable) DropIpv6Bindings(bindings);
         if (bindings.Count == 0) return [];
         if (defaultHostIp is { Length: > 0 } and not "0.0.0.0")
@@ -58,12 +63,12 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         try { published = allocator.Reserve(record.Id, bindings, ipv6: v6Reachable); }
         catch (PortAllocationException e)
         {
-            string endpoint = record.Endpoints.FirstOrDefault()?.EndpointId ?? "";
+            string endpoint = record.Endpoints.FirstOrDefault(e => IPAddress.TryParse(e.IPAddress, out var a) && a.Equals(v4.Address))?.EndpointId ?? "";
             throw new ConflictException($"driver failed programming external connectivity on endpoint {record.Name} ({endpoint}): {e.Message}");
         }
         try
         {
-            Apply(record.Id, published, containerIp, ipv6, bridge);
+            Apply(record.Id, published, v4, v6);
         }
         catch
         {
@@ -81,16 +86,30 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         if (ports.Count == 0) return;
         try { allocator.Restore(record.Id, ports); }
         catch (Exception e) { logger.LogWarning(e, "re-reserving ports of {Id} failed", record.ShortId); }
-        if (record.Endpoints.FirstOrDefault() is { } endpoint)
-            foreach (var port in ports.Where(p => Proxied(p, Ipv6AddressOf(record), UserlandProxyEnabled)))
-                proxy.Start(record.Id, port, IPAddress.Parse(endpoint.IPAddress), port.ContainerPort.Port, allocator.SocketOf(record.Id, port));
+        var (v4, v6) = GatewayOrder.Current(record);
+        if (v4 is not null)
+            foreach (var port in ports.Where(p => Proxied(p, Ipv6AddressOf(v6), UserlandProxyEnabled)))
+                proxy.Start(record.Id, port, IPAddress.Parse(v4.IPAddress), port.ContainerPort.Port, allocator.SocketOf(record.Id, port));
     }
 
-    public static IEnumerable<PortPublication> PublicationsOf(ContainerRecord record, string bridge, bool userlandProxy)
+    /// <summary>The firewall's elements for a running container, from its record (daemon start, table rebuilt).</summary>
+    /// <param name="bridgeOf">network id → bridge name</param>
+    public static IEnumerable<PortPublication> PublicationsOf(ContainerRecord record, IReadOnlyDictionary<string, string> bridgeOf,
+        bool userlandProxy)
     {
-        if (record.Endpoints.FirstOrDefault() is not { } endpoint) return [];
-        var containerIp = IPAddress.Parse(endpoint.IPAddress);
-        return Publications(record.Id, record.Ports.Select(ToPublished), containerIp, Ipv6AddressOf(record), bridge, userlandProxy);
+        var (v4, v6) = TargetsOf(record, bridgeOf);
+        return v4 is null ? [] : Publications(record.Id, record.Ports.Select(ToPublished), v4, v6, userlandProxy);
+    }
+
+    /// <summary>Where the record's gateway endpoints publish each family; no v4 target when its network has no bridge.</summary>
+    public static (PublishTarget? V4, PublishTarget? V6) TargetsOf(ContainerRecord record, IReadOnlyDictionary<string, string> bridgeOf)
+    {
+        var (gw4, gw6) = GatewayOrder.Current(record);
+        return (Target(gw4, gw4?.IPAddress), Target(gw6, gw6?.Ipv6Address));
+
+        PublishTarget? Target(EndpointRecord? endpoint, string? address) =>
+            endpoint is not null && address is { Length: > 0 } && bridgeOf.GetValueOrDefault(endpoint.NetworkId) is { Length: > 0 } bridge
+                ? new PublishTarget(IPAddress.Parse(address), bridge) : null;
     }
 
     public void Unpublish(string containerId)
@@ -119,26 +138,27 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         });
     }
 
-    private void Apply(string ownerId, IReadOnlyList<PublishedPort> published, IPAddress containerIp, IPAddress? ipv6, string bridge)
+    private void Apply(string ownerId, IReadOnlyList<PublishedPort> published, PublishTarget v4, PublishTarget? v6)
     {
-        var publications = Publications(ownerId, published, containerIp, ipv6, bridge, UserlandProxyEnabled).ToList();
+        var publications = Publications(ownerId, published, v4, v6, UserlandProxyEnabled).ToList();
         if (publications.Count > 0) firewall.Publish(publications);
         conntrack.DeleteUdpFlows(publications);
-        foreach (var port in published.Where(p => Proxied(p, ipv6, UserlandProxyEnabled)))
-            proxy.Start(ownerId, port, containerIp, port.ContainerPort.Port, allocator.SocketOf(ownerId, port));
+        foreach (var port in published.Where(p => Proxied(p, v6?.Address, UserlandProxyEnabled)))
+            proxy.Start(ownerId, port, v4.Address, port.ContainerPort.Port, allocator.SocketOf(ownerId, port));
     }
 
-    /// <summary>The firewall's share: v4 host addresses to the v4 address, v6 ones to the v6 address (`::1` too: the
-    /// table refuses it at once unless the proxy serves it); v6 ones of a v4-only container are the proxy's alone.</summary>
-    private static IEnumerable<PortPublication> Publications(string ownerId, IEnumerable<PublishedPort> published, IPAddress containerIp,
-        IPAddress? ipv6, string bridge, bool userlandProxy)
+    /// <summary>The firewall's share: v4 host addresses to the v4 gateway endpoint, v6 ones to the v6 one (`::1` too:
+    /// the table refuses it at once unless the proxy serves it); v6 ones without a v6 gateway are the proxy's alone.</summary>
+    private static IEnumerable<PortPublication> Publications(string ownerId, IEnumerable<PublishedPort> published, PublishTarget v4,
+        PublishTarget? v6, bool userlandProxy)
     {
         foreach (var port in published)
         {
-            bool v6 = port.HostIp.AddressFamily == AddressFamily.InterNetworkV6;
-            if (v6 && ipv6 is null) continue;
+            bool isV6 = port.HostIp.AddressFamily == AddressFamily.InterNetworkV6;
+            if (isV6 && v6 is null) continue;
+            var target = isV6 ? v6! : v4;
             yield return new PortPublication(ownerId, port.HostIp.Equals(IPAddress.Any) ? null : port.HostIp, port.ContainerPort.Protocol,
-                port.HostPort, v6 ? ipv6! : containerIp, port.ContainerPort.Port, bridge, v6 && Proxied(port, ipv6, userlandProxy));
+                port.HostPort, target.Address, port.ContainerPort.Port, target.Bridge, isV6 && Proxied(port, v6!.Address, userlandProxy));
         }
     }
 
@@ -148,8 +168,8 @@ public sealed class PortPublisher(PortAllocator allocator, FirewallManager firew
         userlandProxy && port.HostIp.AddressFamily == AddressFamily.InterNetworkV6 && port.ContainerPort.Protocol == PortProtocol.Tcp
         && (ipv6 is null || port.HostIp.Equals(IPAddress.IPv6Any) || port.HostIp.Equals(IPAddress.IPv6Loopback));
 
-    private static IPAddress? Ipv6AddressOf(ContainerRecord record) =>
-        record.Endpoints.FirstOrDefault() is { Ipv6Address: { Length: > 0 } v6 } ? IPAddress.Parse(v6) : null;
+    private static IPAddress? Ipv6AddressOf(EndpointRecord? endpoint) =>
+        endpoint is { Ipv6Address: { Length: > 0 } v6 } ? IPAddress.Parse(v6) : null;
 
     /// <summary>dockerd without its proxy gives a v4-only container no IPv6 binding (not even an explicit `[addr]:`).</summary>
     private static void DropIpv6Bindings(Dictionary<ContainerPort, IReadOnlyList<PortBindingRequest>> bindings)

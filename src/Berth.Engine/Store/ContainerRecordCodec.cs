@@ -160,6 +160,8 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         Ipv6Gateway = e.Ipv6Gateway,
         LinkLocalAddresses = e.LinkLocalAddresses?.ToList(),
         LinkNamespace = e.LinkNamespace,
+        IsIpv4Gateway = e.IsIpv4Gateway,
+        IsIpv6Gateway = e.IsIpv6Gateway,
     };
 
     private static EndpointRecord FromStored(StoredEndpoint e) => new()
@@ -179,6 +181,8 @@ public sealed class ContainerRecordCodec : IRecordCodec<ContainerRecord>
         Ipv6Gateway = e.Ipv6Gateway,
         LinkLocalAddresses = e.LinkLocalAddresses?.ToList(),
         LinkNamespace = e.LinkNamespace,
+        IsIpv4Gateway = e.IsIpv4Gateway,
+        IsIpv6Gateway = e.IsIpv6Gateway,
     };
 
     private static StoredMount ToStored(MountPointRecord m) => new()

@@ -81,6 +81,8 @@ public sealed class StoredEndpoint
     public string Ipv6Gateway { get; set; } = "";
     public List<string>? LinkLocalAddresses { get; set; }
     public string? LinkNamespace { get; set; }
+    public bool IsIpv4Gateway { get; set; }
+    public bool IsIpv6Gateway { get; set; }
 }
 
 public sealed class StoredPort

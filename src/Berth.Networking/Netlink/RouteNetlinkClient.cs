@@ -17,7 +17,7 @@ public sealed record RouteInfo(IPNetwork Destination, IPAddress? Gateway, int? O
 public sealed partial class RouteNetlinkClient : IDisposable
 {
     private const ushort RTM_NEWLINK = 16, RTM_DELLINK = 17, RTM_GETLINK = 18, RTM_SETLINK = 19,
-        RTM_NEWADDR = 20, RTM_GETADDR = 22, RTM_NEWROUTE = 24, RTM_GETROUTE = 26;
+        RTM_NEWADDR = 20, RTM_GETADDR = 22, RTM_NEWROUTE = 24, RTM_DELROUTE = 25, RTM_GETROUTE = 26;
     private const ushort IFLA_ADDRESS = 1, IFLA_IFNAME = 3, IFLA_MTU = 4, IFLA_MASTER = 10, IFLA_LINKINFO = 18,
         IFLA_NET_NS_FD = 28, IFLA_INFO_KIND = 1, IFLA_INFO_DATA = 2, VETH_INFO_PEER = 1;
     private const ushort IFA_ADDRESS = 1, IFA_LOCAL = 2;
@@ -178,7 +178,22 @@ public sealed partial class RouteNetlinkClient : IDisposable
         return result;
     }
 
-    public void AddRoute(IPNetwork destination, IPAddress? gateway, int? outIndex)
+    public void AddRoute(IPNetwork destination, IPAddress? gateway, int? outIndex) =>
+        RouteRequest(RTM_NEWROUTE, CreateFlags, destination, gateway, outIndex, "add");
+
+    /// <summary>Adds the route or replaces the one to the same destination in one step (no moment without it).</summary>
+    public void ReplaceRoute(IPNetwork destination, IPAddress? gateway, int? outIndex) =>
+        RouteRequest(RTM_NEWROUTE, Ack | NetlinkMessageWriter.NLM_F_CREATE | NetlinkMessageWriter.NLM_F_REPLACE, destination, gateway, outIndex, "replace");
+
+    /// <summary>Deletes the route to <paramref name="destination"/> (any gateway, any interface); false when there is none.</summary>
+    public bool DeleteRoute(IPNetwork destination)
+    {
+        try { RouteRequest(RTM_DELROUTE, Ack, destination, null, null, "delete"); }
+        catch (LinuxException e) when (e.Errno == Errno.ESRCH) { return false; }
+        return true;
+    }
+
+    private void RouteRequest(ushort type, ushort flags, IPNetwork destination, IPAddress? gateway, int? outIndex, string verb)
     {
         Span<byte> header = stackalloc byte[12];
         header[0] = (byte)Family(destination.BaseAddress);
@@ -187,11 +202,11 @@ public sealed partial class RouteNetlinkClient : IDisposable
         header[5] = RTPROT_BOOT;
         header[6] = gateway is null ? (byte)253 /* link */ : RT_SCOPE_UNIVERSE;
         header[7] = RTN_UNICAST;
-        var message = new NetlinkMessageWriter(RTM_NEWROUTE, CreateFlags).Bytes(header);
+        var message = new NetlinkMessageWriter(type, flags).Bytes(header);
         if (destination.PrefixLength > 0) message.Attribute(RTA_DST, destination.BaseAddress.GetAddressBytes());
         if (gateway is not null) message.Attribute(RTA_GATEWAY, gateway.GetAddressBytes());
         if (outIndex is not null) message.Attribute(RTA_OIF, (uint)outIndex.Value);
-        Request(message, $"add route {destination} via {gateway?.ToString() ?? "link"}");
+        Request(message, $"{verb} route {destination} via {gateway?.ToString() ?? "link"}");
     }
 
     public IReadOnlyList<RouteInfo> ListRoutes(AddressFamily family)
