@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using Berth.Engine.Model;
 using Berth.Linux;
+using Berth.Networking.Bridge;
 using Berth.Networking.L2;
 using Berth.Networking.Netlink;
 using Microsoft.Extensions.Logging;
@@ -97,11 +98,12 @@ public sealed partial class NetworkService
     private IEnumerable<NetworkRecord> L2NetworksOn(string parent, string except) =>
         _store.All.Where(n => n.Id != except && L2Options.IsL2(n) && L2Options.ParentOf(n) == parent);
 
-    /// <summary>The container's macvlan or ipvlan port; returns its MAC (none for ipvlan: the parent's is shared).
-    /// Internal networks and those without a parent get no default route (dockerd sets no gateway for them), ipvlan l3
-    /// a route through the interface.</summary>
+    /// <summary>The container's macvlan or ipvlan port with its addresses of both families; returns its MAC (none for
+    /// ipvlan: the parent's is shared). The default routes go through the gateways of the pools the addresses came from;
+    /// internal networks and those without a parent get none (dockerd sets no gateway for them), ipvlan l3 routes
+    /// through the interface.</summary>
     private PhysicalAddress? AttachL2(NetworkRecord network, string netnsPath, string interfaceName, IPAddress address,
-        int prefixLength, PhysicalAddress? requestedMac)
+        int prefixLength, IPAddress poolGateway, PhysicalAddress? requestedMac, Ipv6Endpoint? ipv6, IReadOnlyList<IPAddress>? linkLocal)
     {
         var port = L2Options.PortOf(network);
         string parent = L2Options.ParentOf(network);
@@ -110,11 +112,11 @@ public sealed partial class NetworkService
         if (port.Ipvlan && requestedMac is not null)
             throw new BadRequestException("ipvlan interfaces do not support custom mac address assignment");
         var mac = port.Ipvlan ? null : requestedMac ?? L2Driver.RandomMac();
-        var gateway = port is { Ipvlan: true, IpvlanMode: not IpvlanMode.L2 } ? null : IPAddress.Parse(network.Gateway);
+        var gateway = port is { Ipvlan: true, IpvlanMode: not IpvlanMode.L2 } ? null : poolGateway;
         try
         {
             L2.Attach(new L2EndpointRequest(netnsPath, parent, interfaceName, port, address, prefixLength, gateway,
-                mac, Mtu: null, DefaultRoute: interfaceName == "eth0" && !L2Options.IsInternal(network)));
+                mac, Mtu: null, DefaultRoute: interfaceName == "eth0" && !L2Options.IsInternal(network), ipv6, linkLocal));
         }
         catch (LinuxException e) when (e.Errno == Errno.ENOTSUP)
         {

@@ -149,14 +149,9 @@ public sealed partial class NetworkService
                 Attachable = attachable, Labels = labels ?? new(), Options = driverOptions ?? new(),
                 IPRange = range?.ToString(), AuxAddresses = aux, Driver = l2 ? driver! : "bridge",
             };
-            if (l2)
-            {
-                if (moreSubnets is { Count: > 0 }) throw new BadRequestException($"several subnets on {driver} networks are not supported by Berth yet");
-                if (ipv6 is not null) throw new BadRequestException($"IPv6 on {driver} networks is not supported by Berth yet");
-                return CreateL2(record);
-            }
             if (ipv6 is not null) ApplyIpv6(record, ipv6, excludeNetworkId: null);
             ApplyMoreSubnets(record, moreSubnets ?? []);
+            if (l2) return CreateL2(record);
             EnsureBridge(record);
             try
             {
@@ -228,13 +223,7 @@ public sealed partial class NetworkService
         {
             if (l2)
             {
-                mac = AttachL2(network, netnsPath, interfaceName, address, subnet.PrefixLength, requestedMac);
-                try { AddLinkLocalAddresses(netnsPath, interfaceName, linkLocal ?? []); }
-                catch
-                {
-                    Detach(new EndpointRecord { HostVeth = "", LinkNamespace = netnsPath, InterfaceName = interfaceName });
-                    throw;
-                }
+                mac = AttachL2(network, netnsPath, interfaceName, address, subnet.PrefixLength, gateway, requestedMac, ipv6, linkLocal);
             }
             // On a bridge the link-local addresses go on with the v6 address, without duplicate detection.
             else _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,

@@ -95,7 +95,7 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
                 inside.SetLinkUp(index);
                 // One default route per namespace: through the first network's gateway; the others only reach their subnet.
                 if (r.DefaultRoute) inside.AddRoute(new IPNetwork(IPAddress.Any, 0), r.Gateway, index);
-                ConfigureIpv6(inside, index, r);
+                ContainerIpv6.Configure(inside, index, r.Ipv6, r.LinkLocal, r.DefaultRoute);
             }
             _host.SetLinkMaster(hostIndex, bridge);
             if (r.Hairpin) _host.SetBridgePortHairpin(r.HostVethName, true);
@@ -107,18 +107,6 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
             _host.DeleteLink(r.HostVethName);
             throw;
         }
-    }
-
-    /// <summary>The v6 address and default route, and `--link-local-ip` addresses; all without duplicate detection, so
-    /// the container can use them the moment it starts.</summary>
-    private static void ConfigureIpv6(RouteNetlinkClient inside, int index, EndpointRequest r)
-    {
-        foreach (var address in r.LinkLocal ?? [])
-            inside.AddAddress(index, address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 64 : 16,
-                skipDuplicateDetection: true);
-        if (r.Ipv6 is not { } v6) return;
-        inside.AddAddress(index, v6.Address, v6.PrefixLength, skipDuplicateDetection: true);
-        if (r.DefaultRoute) inside.AddRoute(new IPNetwork(IPAddress.IPv6Any, 0), v6.Gateway, index);
     }
 
     public void Detach(string hostVethName) => _host.DeleteLink(hostVethName);
