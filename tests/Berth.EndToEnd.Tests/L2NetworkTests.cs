@@ -277,14 +277,18 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
             }
 
             // No parent: a dummy named after the network, and no way out (no default route).
-            // With --ipv6 and no v6 subnet, a /64 from the default pools (dockerd 28 allocates one too); no v6 default route either.
-            string id = Ok(Engine.Docker("network", "create", "-d", "macvlan", "--subnet", EngineProcess.FreeTestSubnet(), "--ipv6", dummy)).Stdout.Trim();
+            // With --ipv6 and no v6 subnet, a /64 from the default pools (dockerd 28 allocates one too). As with dockerd 28
+            // (GetSkipGwAlloc), neither pool has a gateway, so the first addresses go to containers, and no default route.
+            string subnet = EngineProcess.FreeTestSubnet();
+            string id = Ok(Engine.Docker("network", "create", "-d", "macvlan", "--subnet", subnet, "--ipv6", dummy)).Stdout.Trim();
             Assert.True(LinkExists("dm-" + id[..12]));
-            Assert.Matches(@"^10\.\S+/24 fd[0-9a-f:]+::/64$", Ok(Engine.Docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}} {{end}}", dummy)).Stdout.Trim());
+            string pools = Ok(Engine.Docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}={{.Gateway}} {{end}}", dummy)).Stdout.Trim();
+            Assert.Matches(@"^10\.\S+/24= fd[0-9a-f:]+::/64=$", pools);
             Ok(Engine.Docker("run", "-d", "--name", inside, "--network", dummy, "webapp:noexpose"));
             Assert.DoesNotContain("default", Ok(Engine.Docker("exec", inside, "ip", "route")).Stdout);
             Assert.DoesNotContain("default", Ok(Engine.Docker("exec", inside, "ip", "-6", "route")).Stdout);
-            Assert.StartsWith("fd", Ok(Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{dummy}\").GlobalIPv6Address}}}}", inside)).Stdout.Trim());
+            Assert.Equal($"{subnet[..subnet.LastIndexOf('.')]}.1 {pools.Split(' ')[1].Split("/")[0]}1 gw= gw6=",
+                Ok(Engine.Docker("inspect", "-f", $"{{{{with index .NetworkSettings.Networks \"{dummy}\"}}}}{{{{.IPAddress}}}} {{{{.GlobalIPv6Address}}}} gw={{{{.Gateway}}}} gw6={{{{.IPv6Gateway}}}}{{{{end}}}}", inside)).Stdout.Trim());
             Ok(Engine.Docker("rm", "-f", inside));
             Ok(Engine.Docker("network", "rm", dummy));
             Assert.False(LinkExists("dm-" + id[..12]));

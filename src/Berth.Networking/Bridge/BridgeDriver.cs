@@ -13,8 +13,9 @@ public sealed record EndpointRequest(string NetnsPath, string BridgeName, string
     IPAddress Address, int PrefixLength, IPAddress Gateway, PhysicalAddress Mac, int Mtu = 1500, bool Hairpin = true,
     bool DefaultRoute = true, bool Isolated = false, Ipv6Endpoint? Ipv6 = null, IReadOnlyList<IPAddress>? LinkLocal = null);
 
-/// <summary>A dual-stack endpoint's IPv6 side: its address, prefix and the network's v6 gateway.</summary>
-public sealed record Ipv6Endpoint(IPAddress Address, int PrefixLength, IPAddress Gateway);
+/// <summary>A dual-stack endpoint's IPv6 side: its address, prefix and the network's v6 gateway (null on a macvlan or
+/// ipvlan network without one: the default route, if any, goes through the interface).</summary>
+public sealed record Ipv6Endpoint(IPAddress Address, int PrefixLength, IPAddress? Gateway);
 
 /// <summary>Linux bridges and the veth pairs that plug container namespaces into them, over rtnetlink.</summary>
 public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
