@@ -202,6 +202,12 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
             // IPv4 still answers on the same port.
             Assert.Contains($"Remote IP:</b> {segment.Address}", WaitFor.UntilSuccess(() => LocalHttp.Answered(segment.Curl(segment.Prefix + ".4"))).Stdout);
 
+            // connect --ip6 (berth's CLI): a running container's new port answers the segment at that address at once.
+            Ok(Engine.Docker("network", "disconnect", net, b));
+            Ok(Engine.Client("berth", "network", "connect", "--ip6", v6Base + "77", net, b));
+            Assert.Equal(v6Base + "77", Field(b, "GlobalIPv6Address"));
+            Assert.Contains($"Remote IP:</b> {segment.Address6}", WaitFor.UntilSuccess(() => LocalHttp.Answered(segment.Curl(v6Base + "77"))).Stdout);
+
             // --ip6 outside every v6 subnet: dockerd's 400 at create.
             var outside = Engine.Docker("run", "-d", "--name", c, "--network", net, "--ip6", "fd00:1:2:3::9", "webapp:noexpose");
             Assert.NotEqual(0, outside.ExitCode);
