@@ -171,7 +171,7 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
             var created = Sh.Run("curl", ["-s", "--unix-socket", Engine.SocketPath, "-H", "Content-Type: application/json", "-d", body,
                 "http://localhost/v1.47/networks/create"]);
             Assert.Contains("\"Id\"", created.Stdout);
-            Ok(Engine.Docker("run", "-d", "--name", a, "--network", net, "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", a, "--network", net, "--link-local-ip", "fe80::7:7", "webapp:noexpose"));
             Ok(Engine.Docker("run", "-d", "--name", b, "--network", net, "--ip6", v6Base2 + "9", "webapp:noexpose"));
 
             string Field(string container, string field) =>
@@ -182,7 +182,8 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
             string global = addresses.Split('\n').Single(l => l.Contains(v6Base + "2/64"));
             Assert.Contains("nodad", global);
             Assert.DoesNotContain("tentative", global);
-            Assert.Contains("inet6 fe80::", addresses);
+            Assert.Contains("nodad", addresses.Split('\n').Single(l => l.Contains("inet6 fe80::7:7/64"))); // --link-local-ip
+            Assert.Matches(@"inet6 fe80::(?!7:7/)\S+/64 scope link", addresses); // and the kernel's own
 
             // inspect: the address, prefix and gateway of each family as dockerd shows them.
             Assert.Equal([segment.Prefix + ".4", segment.Prefix + ".1", v6Base + "2", "64", v6Base + "1"],
