@@ -40,4 +40,13 @@ public sealed class NetworkIpamRequestTests
         Assert.Equal("fd00:1::9", config[2]!["AuxiliaryAddresses"]!["r"]!.GetValue<string>());
         Assert.Empty(NetworkIpamRequest.ConfigOf(new NetworkRecord { Name = "host", Driver = "host" }));
     }
+
+    [Fact]
+    public void A_pool_without_gateway_has_no_Gateway_key()
+    {
+        var network = new NetworkRecord { Driver = "macvlan", Subnet = "10.1.0.0/24", Gateway = "", EnableIPv6 = true, Ipv6Subnet = "fd00:1::/64", Ipv6Gateway = "fd00:1::1" };
+        var config = NetworkIpamRequest.ConfigOf(network);
+        Assert.False(config[0]!.AsObject().ContainsKey("Gateway"));
+        Assert.Equal("fd00:1::1", config[1]!["Gateway"]!.GetValue<string>());
+    }
 }

@@ -1,4 +1,5 @@
 using System.Diagnostics;
+using System.Text.Json;
 using Berth.TestSupport;
 using Xunit;
 
@@ -25,6 +26,9 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
         public string Subnet { get; } = EngineProcess.FreeTestSubnet();
         public string Prefix => Subnet[..Subnet.LastIndexOf('.')];
         public string Address => Prefix + ".250";
+        /// <summary>The segment's unique local /64 (its host is ::250 in it) for dual-stack networks.</summary>
+        public string Subnet6 { get; } = EngineProcess.FreeTestSubnetV6();
+        public string Address6 => Subnet6.Replace("::/64", "::250", StringComparison.Ordinal);
         public string Marker { get; } = TestNames.Unique("seg", 20);
 
         public Segment()
@@ -38,6 +42,7 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
                     ip link set {Parent} up
                     ip -n {Namespace} link set lo up
                     ip -n {Namespace} addr add {Address}/24 dev seg0
+                    ip -n {Namespace} addr add {Address6}/64 dev seg0 nodad
                     ip -n {Namespace} link set seg0 up
                     """));
                 Directory.CreateDirectory(_root);
@@ -54,7 +59,8 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
 
         /// <summary>An HTTP GET from the segment's host (curl exit 0 and the body when answered).</summary>
         public ShResult Curl(string address) =>
-            Sh.Bash($"ip netns exec {Namespace} curl -s -m 3 --noproxy '*' http://{address}/", TimeSpan.FromSeconds(20));
+            Sh.Bash($"ip netns exec {Namespace} curl -g -s -m 3 --noproxy '*' http://{(address.Contains(':') ? $"[{address}]" : address)}/",
+                TimeSpan.FromSeconds(20));
 
         public void Dispose()
         {
@@ -138,6 +144,86 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
         Assert.True(LinkExists(segment.Parent));
     }
 
+    /// <summary>A dual-stack macvlan network with two subnets per family: the v4 range of the first pool holds one
+    /// address, so the second container's goes to the next pool, as dockerd's IPAM allocates; `--ip6` names an address of
+    /// the second v6 pool. Each container routes through its own pool's gateways, and the segment's host talks to the
+    /// first one over IPv6 at their own addresses.</summary>
+    [Fact]
+    public void Macvlan_dual_stack_with_several_subnets_reaches_the_segment_over_ipv6()
+    {
+        using var segment = new Segment();
+        string net = TestNames.Unique("m6", 12), a = TestNames.Unique("6a", 12), b = TestNames.Unique("6b", 12), c = TestNames.Unique("6c", 12);
+        string second4 = EngineProcess.FreeTestSubnet(), second6 = EngineProcess.FreeTestSubnetV6();
+        string prefix2 = second4[..second4.LastIndexOf('.')];
+        string v6Base = segment.Subnet6.Replace("::/64", "::", StringComparison.Ordinal), v6Base2 = second6.Replace("::/64", "::", StringComparison.Ordinal);
+        try
+        {
+            // Through the API: the docker CLI sends several --subnet in Go map order (random), and the pools' order matters.
+            string body = JsonSerializer.Serialize(new
+            {
+                Name = net, Driver = "macvlan", EnableIPv6 = true, Options = new Dictionary<string, string> { ["parent"] = segment.Parent },
+                IPAM = new { Config = new object[]
+                {
+                    new { Subnet = segment.Subnet, IPRange = segment.Prefix + ".4/32" }, new { Subnet = second4 },
+                    new { Subnet = segment.Subnet6 }, new { Subnet = second6 },
+                } },
+            });
+            var created = Sh.Run("curl", ["-s", "--unix-socket", Engine.SocketPath, "-H", "Content-Type: application/json", "-d", body,
+                "http://localhost/v1.47/networks/create"]);
+            Assert.Contains("\"Id\"", created.Stdout);
+            Ok(Engine.Docker("run", "-d", "--name", a, "--network", net, "--link-local-ip", "fe80::7:7", "webapp:noexpose"));
+            Ok(Engine.Docker("run", "-d", "--name", b, "--network", net, "--ip6", v6Base2 + "9", "webapp:noexpose"));
+
+            string Field(string container, string field) =>
+                Ok(Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").{field}}}}}", container)).Stdout.Trim();
+            // Right after start the v6 address is usable: added without duplicate detection, never "tentative".
+            string pid = Ok(Engine.Docker("inspect", "-f", "{{.State.Pid}}", a)).Stdout.Trim();
+            string addresses = Ok(Sh.Run("nsenter", ["-t", pid, "-n", "ip", "-6", "addr", "show", "dev", "eth0"])).Stdout;
+            string global = addresses.Split('\n').Single(l => l.Contains(v6Base + "2/64"));
+            Assert.Contains("nodad", global);
+            Assert.DoesNotContain("tentative", global);
+            Assert.Contains("nodad", addresses.Split('\n').Single(l => l.Contains("inet6 fe80::7:7/64"))); // --link-local-ip
+            Assert.Matches(@"inet6 fe80::(?!7:7/)\S+/64 scope link", addresses); // and the kernel's own
+
+            // inspect: the address, prefix and gateway of each family as dockerd shows them.
+            Assert.Equal([segment.Prefix + ".4", segment.Prefix + ".1", v6Base + "2", "64", v6Base + "1"],
+                new[] { "IPAddress", "Gateway", "GlobalIPv6Address", "GlobalIPv6PrefixLen", "IPv6Gateway" }.Select(f => Field(a, f)));
+            Assert.Equal([prefix2 + ".2", prefix2 + ".1", v6Base2 + "9", v6Base2 + "1"],
+                new[] { "IPAddress", "Gateway", "GlobalIPv6Address", "IPv6Gateway" }.Select(f => Field(b, f)));
+            Assert.Contains($"default via {prefix2}.1", Ok(Engine.Docker("exec", b, "ip", "route")).Stdout);
+            Assert.Contains($"default via {v6Base2}1", Ok(Engine.Docker("exec", b, "ip", "-6", "route")).Stdout);
+            Assert.Contains($"default via {v6Base}1", Ok(Engine.Docker("exec", a, "ip", "-6", "route")).Stdout);
+            Assert.Equal("true", Ok(Engine.Docker("network", "inspect", "-f", "{{.EnableIPv6}}", net)).Stdout.Trim());
+            Assert.Equal($"{segment.Subnet}={segment.Prefix}.1 {second4}={prefix2}.1 {segment.Subnet6}={v6Base}1 {second6}={v6Base2}1",
+                Ok(Engine.Docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}={{.Gateway}} {{end}}", net)).Stdout.Trim());
+
+            // Over IPv6 on the segment, both ways, each side seen at its own address.
+            Assert.Contains($"Remote IP:</b> {segment.Address6}", WaitFor.UntilSuccess(() => LocalHttp.Answered(segment.Curl(v6Base + "2"))).Stdout);
+            Assert.Contains(segment.Marker, WaitFor.UntilSuccess(() => Has(Get(a, segment.Address6), segment.Marker)).Stdout);
+            // IPv4 still answers on the same port.
+            Assert.Contains($"Remote IP:</b> {segment.Address}", WaitFor.UntilSuccess(() => LocalHttp.Answered(segment.Curl(segment.Prefix + ".4"))).Stdout);
+
+            // connect --ip6 (berth's CLI): a running container's new port answers the segment at that address at once.
+            Ok(Engine.Docker("network", "disconnect", net, b));
+            Ok(Engine.Client("berth", "network", "connect", "--ip6", v6Base + "77", net, b));
+            Assert.Equal(v6Base + "77", Field(b, "GlobalIPv6Address"));
+            Assert.Contains($"Remote IP:</b> {segment.Address6}", WaitFor.UntilSuccess(() => LocalHttp.Answered(segment.Curl(v6Base + "77"))).Stdout);
+
+            // --ip6 outside every v6 subnet: dockerd's 400 at create.
+            var outside = Engine.Docker("run", "-d", "--name", c, "--network", net, "--ip6", "fd00:1:2:3::9", "webapp:noexpose");
+            Assert.NotEqual(0, outside.ExitCode);
+            Assert.Contains("no configured subnet contains IP address fd00:1:2:3::9", outside.Stderr);
+
+            // docker-py 7.1: a dual-stack macvlan network from an IPAMPool of each family on the same parent.
+            string script = Path.Combine(AppContext.BaseDirectory, "py", "macvlan_ipv6.py");
+            var py = Sh.Run("python3", [script, Engine.DockerHost, TestNames.Unique("pm", 10), segment.Parent, EngineProcess.FreeTestSubnet(),
+                EngineProcess.FreeTestSubnetV6()], TimeSpan.FromSeconds(120));
+            Assert.True(py.ExitCode == 0, py.Stdout + py.Stderr);
+            Assert.Contains("ok", py.Stdout);
+        }
+        finally { Cleanup([a, b, c], net); }
+    }
+
     [Fact]
     public void Ipvlan_l2_shares_the_parents_mac_and_reaches_the_segment()
     {
@@ -145,7 +231,8 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
         string net = TestNames.Unique("iv", 12), a = TestNames.Unique("va", 12), m = TestNames.Unique("vm", 12);
         try
         {
-            Ok(Engine.Docker("network", "create", "-d", "ipvlan", "--subnet", segment.Subnet, "-o", $"parent={segment.Parent}", net));
+            Ok(Engine.Docker("network", "create", "-d", "ipvlan", "--subnet", segment.Subnet, "--ipv6", "--subnet", segment.Subnet6,
+                "-o", $"parent={segment.Parent}", net));
             var mac = Engine.Docker("run", "-d", "--name", m, "--network", net, "--mac-address", "02:42:0a:0b:0c:0d", "webapp:noexpose");
             Assert.NotEqual(0, mac.ExitCode);
             Assert.Contains("do not support custom mac address", mac.Stderr);
@@ -161,6 +248,8 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
             string ip = AddressOn(a, net);
             Assert.Contains($"Remote IP:</b> {segment.Address}", WaitFor.UntilSuccess(() => LocalHttp.Answered(segment.Curl(ip))).Stdout);
             Assert.Contains(segment.Marker, WaitFor.UntilSuccess(() => Has(Get(a, segment.Address), segment.Marker)).Stdout);
+            string ip6 = Ok(Engine.Docker("inspect", "-f", $"{{{{(index .NetworkSettings.Networks \"{net}\").GlobalIPv6Address}}}}", a)).Stdout.Trim();
+            Assert.Contains($"Remote IP:</b> {segment.Address6}", WaitFor.UntilSuccess(() => LocalHttp.Answered(segment.Curl(ip6))).Stdout);
             string parentMac = File.ReadAllText($"/sys/class/net/{segment.Parent}/address").Trim();
             Assert.Equal(parentMac, Ok(Engine.Docker("exec", a, "cat", "/sys/class/net/eth0/address")).Stdout.Trim());
             Assert.Equal("ipvlan", Ok(Engine.Docker("network", "inspect", "-f", "{{.Driver}}", net)).Stdout.Trim());
@@ -195,10 +284,18 @@ public sealed class L2NetworkTests(EngineFixture fixture) : IClassFixture<Engine
             }
 
             // No parent: a dummy named after the network, and no way out (no default route).
-            string id = Ok(Engine.Docker("network", "create", "-d", "macvlan", "--subnet", EngineProcess.FreeTestSubnet(), dummy)).Stdout.Trim();
+            // With --ipv6 and no v6 subnet, a /64 from the default pools (dockerd 28 allocates one too). As with dockerd 28
+            // (GetSkipGwAlloc), neither pool has a gateway, so the first addresses go to containers, and no default route.
+            string subnet = EngineProcess.FreeTestSubnet();
+            string id = Ok(Engine.Docker("network", "create", "-d", "macvlan", "--subnet", subnet, "--ipv6", dummy)).Stdout.Trim();
             Assert.True(LinkExists("dm-" + id[..12]));
+            string pools = Ok(Engine.Docker("network", "inspect", "-f", "{{range .IPAM.Config}}{{.Subnet}}={{.Gateway}} {{end}}", dummy)).Stdout.Trim();
+            Assert.Matches(@"^10\.\S+/24= fd[0-9a-f:]+::/64=$", pools);
             Ok(Engine.Docker("run", "-d", "--name", inside, "--network", dummy, "webapp:noexpose"));
             Assert.DoesNotContain("default", Ok(Engine.Docker("exec", inside, "ip", "route")).Stdout);
+            Assert.DoesNotContain("default", Ok(Engine.Docker("exec", inside, "ip", "-6", "route")).Stdout);
+            Assert.Equal($"{subnet[..subnet.LastIndexOf('.')]}.1 {pools.Split(' ')[1].Split("/")[0]}1 gw= gw6=",
+                Ok(Engine.Docker("inspect", "-f", $"{{{{with index .NetworkSettings.Networks \"{dummy}\"}}}}{{{{.IPAddress}}}} {{{{.GlobalIPv6Address}}}} gw={{{{.Gateway}}}} gw6={{{{.IPv6Gateway}}}}{{{{end}}}}", inside)).Stdout.Trim());
             Ok(Engine.Docker("rm", "-f", inside));
             Ok(Engine.Docker("network", "rm", dummy));
             Assert.False(LinkExists("dm-" + id[..12]));

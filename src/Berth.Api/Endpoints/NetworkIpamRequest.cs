@@ -44,7 +44,7 @@ public static class NetworkIpamRequest
         {
             var entry = new JsonObject { ["Subnet"] = subnet };
             if (range is not null) entry["IPRange"] = range;
-            entry["Gateway"] = gateway;
+            if (!string.IsNullOrEmpty(gateway)) entry["Gateway"] = gateway; // omitted when none, as dockerd's omitempty
             if (aux.Count > 0)
             {
                 var auxiliary = new JsonObject();

@@ -24,6 +24,11 @@ public static class L2Options
     public static bool IsInternal(NetworkRecord network) =>
         network.Internal || network.Options.GetValueOrDefault(Parent) is not { Length: > 0 };
 
+    /// <summary>Whether containers get a gateway (and a default route through it): not on internal or parent-less networks,
+    /// nor on ipvlan l3/l3s, whose default route goes through the interface (dockerd 28's GetSkipGwAlloc and Join).</summary>
+    public static bool EndpointsHaveGateway(NetworkRecord network) =>
+        !IsInternal(network) && PortOf(network) is not { Ipvlan: true, IpvlanMode: IpvlanMode.L3 or IpvlanMode.L3S };
+
     /// <summary>Refuses unknown modes and flags and the loopback parent, with dockerd's wording.</summary>
     public static void Validate(string driver, IReadOnlyDictionary<string, string> options)
     {

@@ -85,7 +85,7 @@ public sealed partial class NetworkService
     private AddressAllocator? Ipv6Allocator(NetworkRecord network) => network is not { EnableIPv6: true, Ipv6Subnet: { } subnet }
         ? null
         : _allocators.GetOrAdd(network.Id + "/v6", _ => new AddressAllocator(Path.Combine(_options.IpamDirectory, network.Id),
-            IPNetwork.Parse(subnet), IPAddress.Parse(network.Ipv6Gateway!), network.Ipv6Range is { } range ? IPNetwork.Parse(range) : null,
+            IPNetwork.Parse(subnet), GatewayOf(network.Ipv6Gateway), network.Ipv6Range is { } range ? IPNetwork.Parse(range) : null,
             network.Ipv6AuxAddresses.Values.Select(IPAddress.Parse), rangeSet: 1));
 
     /// <summary>The endpoint's v6 address on a dual-stack network (`--ip6` or the next free one); null on an IPv4 one,

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using Berth.Engine.Model;
 using Berth.Linux;
+using Berth.Networking.Bridge;
 using Berth.Networking.L2;
 using Berth.Networking.Netlink;
 using Microsoft.Extensions.Logging;
@@ -16,9 +17,18 @@ public sealed partial class NetworkService
 
     private L2Driver L2 => LazyInitializer.EnsureInitialized(ref _l2Driver, () => new L2Driver(_logger));
 
-    /// <summary>Saves a new macvlan or ipvlan network once its parent is in place (no bridge, no firewall rules).</summary>
-    private NetworkRecord CreateL2(NetworkRecord record)
+    /// <summary>Saves a new macvlan or ipvlan network once its parent is in place (no bridge, no firewall rules). On a network
+    /// whose endpoints take no gateway the pools keep only the gateways the user gave (dockerd 28's GetSkipGwAlloc), so
+    /// their first addresses go to containers.</summary>
+    private NetworkRecord CreateL2(NetworkRecord record, string? givenGateway, string? givenIpv6Gateway, IReadOnlyList<SubnetRequest>? more)
     {
+        if (!L2Options.EndpointsHaveGateway(record))
+        {
+            if (string.IsNullOrEmpty(givenGateway)) record.Gateway = "";
+            if (record.EnableIPv6 && string.IsNullOrEmpty(givenIpv6Gateway)) record.Ipv6Gateway = "";
+            for (int i = 0; i < record.MoreSubnets.Count; i++)
+                if (string.IsNullOrEmpty(more![i].Gateway)) record.MoreSubnets[i].Gateway = "";
+        }
         CreateL2Parent(record);
         try { _store.Save(record); }
         catch
@@ -97,11 +107,16 @@ public sealed partial class NetworkService
     private IEnumerable<NetworkRecord> L2NetworksOn(string parent, string except) =>
         _store.All.Where(n => n.Id != except && L2Options.IsL2(n) && L2Options.ParentOf(n) == parent);
 
-    /// <summary>The container's macvlan or ipvlan port; returns its MAC (none for ipvlan: the parent's is shared).
-    /// Internal networks and those without a parent get no default route (dockerd sets no gateway for them), ipvlan l3
-    /// a route through the interface.</summary>
+    /// <summary>An endpoint's gateways: those of the pools its addresses came from, or none where
+    /// <see cref="L2Options.EndpointsHaveGateway"/> says so (even a gateway the user gave is not the endpoint's then).</summary>
+    private static (IPAddress? Gateway, Ipv6Endpoint? Ipv6) L2EndpointGateways(NetworkRecord network, IPAddress? gateway, Ipv6Endpoint? ipv6) =>
+        L2Options.EndpointsHaveGateway(network) ? (gateway, ipv6) : (null, ipv6 is null ? null : ipv6 with { Gateway = null });
+
+    /// <summary>The container's macvlan or ipvlan port with its addresses of both families; returns its MAC (none for
+    /// ipvlan: the parent's is shared). Internal networks and those without a parent get no default route; without a
+    /// gateway (ipvlan l3) the default routes go through the interface.</summary>
     private PhysicalAddress? AttachL2(NetworkRecord network, string netnsPath, string interfaceName, IPAddress address,
-        int prefixLength, PhysicalAddress? requestedMac)
+        int prefixLength, IPAddress? gateway, PhysicalAddress? requestedMac, Ipv6Endpoint? ipv6, IReadOnlyList<IPAddress>? linkLocal)
     {
         var port = L2Options.PortOf(network);
         string parent = L2Options.ParentOf(network);
@@ -110,11 +125,10 @@ public sealed partial class NetworkService
         if (port.Ipvlan && requestedMac is not null)
             throw new BadRequestException("ipvlan interfaces do not support custom mac address assignment");
         var mac = port.Ipvlan ? null : requestedMac ?? L2Driver.RandomMac();
-        var gateway = port is { Ipvlan: true, IpvlanMode: not IpvlanMode.L2 } ? null : IPAddress.Parse(network.Gateway);
         try
         {
             L2.Attach(new L2EndpointRequest(netnsPath, parent, interfaceName, port, address, prefixLength, gateway,
-                mac, Mtu: null, DefaultRoute: false));
+                mac, Mtu: null, DefaultRoute: false, ipv6, linkLocal));
         }
         catch (LinuxException e) when (e.Errno == Errno.ENOTSUP)
         {

@@ -15,7 +15,7 @@ public sealed record SubnetRequest(string? Subnet, string? Gateway = null, strin
 public sealed partial class NetworkService
 {
     /// <summary>An address pool and its allocator (each pool's state lives in the network's one IPAM directory).</summary>
-    private sealed record Pool(IPNetwork Subnet, IPAddress Gateway, AddressAllocator Allocator);
+    private sealed record Pool(IPNetwork Subnet, IPAddress? Gateway, AddressAllocator Allocator);
 
     /// <summary>Every subnet of a network, both families.</summary>
     private static IEnumerable<IPNetwork> SubnetsOf(NetworkRecord n)
@@ -62,10 +62,13 @@ public sealed partial class NetworkService
     }
 
     private List<Pool> Ipv4Pools(NetworkRecord network) =>
-        [new(IPNetwork.Parse(network.Subnet), IPAddress.Parse(network.Gateway), Allocator(network)), .. MorePools(network, v6: false)];
+        [new(IPNetwork.Parse(network.Subnet), GatewayOf(network.Gateway), Allocator(network)), .. MorePools(network, v6: false)];
 
     private List<Pool> Ipv6Pools(NetworkRecord network) =>
-        [new(IPNetwork.Parse(network.Ipv6Subnet!), IPAddress.Parse(network.Ipv6Gateway!), Ipv6Allocator(network)!), .. MorePools(network, v6: true)];
+        [new(IPNetwork.Parse(network.Ipv6Subnet!), GatewayOf(network.Ipv6Gateway), Ipv6Allocator(network)!), .. MorePools(network, v6: true)];
+
+    /// <summary>A pool's gateway as stored; none ("") on macvlan/ipvlan networks that take none.</summary>
+    private static IPAddress? GatewayOf(string? stored) => string.IsNullOrEmpty(stored) ? null : IPAddress.Parse(stored);
 
     /// <summary>The further pools of one family; their cursors follow the first two range sets (host-local's numbering).
     /// </summary>
@@ -76,7 +79,7 @@ public sealed partial class NetworkService
             var more = network.MoreSubnets[i];
             var subnet = IPNetwork.Parse(more.Subnet);
             if (IsV6(subnet.BaseAddress) != v6) continue;
-            var gateway = IPAddress.Parse(more.Gateway);
+            var gateway = GatewayOf(more.Gateway);
             int rangeSet = i + 2;
             yield return new Pool(subnet, gateway, _allocators.GetOrAdd($"{network.Id}/{more.Subnet}", _ => new AddressAllocator(
                 Path.Combine(_options.IpamDirectory, network.Id), subnet, gateway, more.IPRange is { } range ? IPNetwork.Parse(range) : null,
@@ -86,7 +89,7 @@ public sealed partial class NetworkService
 
     /// <summary>See <see cref="AddressPools.Allocate"/>: 400 when no pool contains the request, 409 when it is taken, as
     /// dockerd answers.</summary>
-    private static (IPNetwork Subnet, IPAddress Gateway, AddressAllocator Allocator, IPAddress Address) AllocateFrom(
+    private static (IPNetwork Subnet, IPAddress? Gateway, AddressAllocator Allocator, IPAddress Address) AllocateFrom(
         List<Pool> pools, string containerId, IPAddress? requested)
     {
         try

@@ -149,14 +149,9 @@ public sealed partial class NetworkService
                 Attachable = attachable, Labels = labels ?? new(), Options = driverOptions ?? new(),
                 IPRange = range?.ToString(), AuxAddresses = aux, Driver = l2 ? driver! : "bridge",
             };
-            if (l2)
-            {
-                if (moreSubnets is { Count: > 0 }) throw new BadRequestException($"several subnets on {driver} networks are not supported by Berth yet");
-                if (ipv6 is not null) throw new BadRequestException($"IPv6 on {driver} networks is not supported by Berth yet");
-                return CreateL2(record);
-            }
             if (ipv6 is not null) ApplyIpv6(record, ipv6, excludeNetworkId: null);
             ApplyMoreSubnets(record, moreSubnets ?? []);
+            if (l2) return CreateL2(record, gateway, ipv6?.Gateway, moreSubnets);
             EnsureBridge(record);
             try
             {
@@ -224,21 +219,16 @@ public sealed partial class NetworkService
             allocator.Release(address);
             throw;
         }
+        if (l2) (gateway, ipv6) = L2EndpointGateways(network, gateway, ipv6);
         try
         {
             if (l2)
             {
-                mac = AttachL2(network, netnsPath, interfaceName, address, subnet.PrefixLength, requestedMac);
-                try { AddLinkLocalAddresses(netnsPath, interfaceName, linkLocal ?? []); }
-                catch
-                {
-                    Detach(new EndpointRecord { HostVeth = "", LinkNamespace = netnsPath, InterfaceName = interfaceName });
-                    throw;
-                }
+                mac = AttachL2(network, netnsPath, interfaceName, address, subnet.PrefixLength, gateway, requestedMac, ipv6, linkLocal);
             }
             // On a bridge the link-local addresses go on with the v6 address, without duplicate detection.
             else _bridges.Attach(new EndpointRequest(netnsPath, network.BridgeName, hostVeth, interfaceName, address,
-                subnet.PrefixLength, gateway, mac!, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
+                subnet.PrefixLength, gateway!, mac!, BridgeOptions.MtuOf(network, _options.Mtu), Hairpin: true,
                 DefaultRoute: false, Isolated: !BridgeOptions.Flag(network, BridgeOptions.EnableIcc, true),
                 Ipv6: ipv6, LinkLocal: linkLocal));
         }
@@ -252,11 +242,11 @@ public sealed partial class NetworkService
         return new EndpointRecord
         {
             NetworkId = network.Id, NetworkName = network.Name, EndpointId = NewId(), IPAddress = address.ToString(),
-            PrefixLength = subnet.PrefixLength, Gateway = gateway.ToString(), InterfaceName = interfaceName, HostVeth = l2 ? "" : hostVeth,
+            PrefixLength = subnet.PrefixLength, Gateway = gateway?.ToString() ?? "", InterfaceName = interfaceName, HostVeth = l2 ? "" : hostVeth,
             MacAddress = mac is null ? "" : string.Join(':', mac.GetAddressBytes().Select(b => b.ToString("x2"))), Aliases = aliases,
             LinkNamespace = l2 ? netnsPath : null,
             Ipv6Address = ipv6?.Address.ToString() ?? "", Ipv6PrefixLength = ipv6?.PrefixLength ?? 0,
-            Ipv6Gateway = ipv6?.Gateway.ToString() ?? "", LinkLocalAddresses = linkLocal is { Count: > 0 } ? linkLocal.Select(a => a.ToString()).ToList() : null,
+            Ipv6Gateway = ipv6?.Gateway?.ToString() ?? "", LinkLocalAddresses = linkLocal is { Count: > 0 } ? linkLocal.Select(a => a.ToString()).ToList() : null,
         };
     }
 
@@ -294,7 +284,7 @@ public sealed partial class NetworkService
     }
 
     private AddressAllocator Allocator(NetworkRecord network) => _allocators.GetOrAdd(network.Id, _ =>
-        new AddressAllocator(Path.Combine(_options.IpamDirectory, network.Id), IPNetwork.Parse(network.Subnet), IPAddress.Parse(network.Gateway),
+        new AddressAllocator(Path.Combine(_options.IpamDirectory, network.Id), IPNetwork.Parse(network.Subnet), GatewayOf(network.Gateway),
             network.IPRange is { } range ? IPNetwork.Parse(range) : null, network.AuxAddresses.Values.Select(IPAddress.Parse)));
 
     /// <summary>`--ip-range` must lie inside the subnet, `--aux-address` values too (dockerd's checks).</summary>

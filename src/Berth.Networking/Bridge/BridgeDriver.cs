@@ -13,8 +13,9 @@ public sealed record EndpointRequest(string NetnsPath, string BridgeName, string
     IPAddress Address, int PrefixLength, IPAddress Gateway, PhysicalAddress Mac, int Mtu = 1500, bool Hairpin = true,
     bool DefaultRoute = true, bool Isolated = false, Ipv6Endpoint? Ipv6 = null, IReadOnlyList<IPAddress>? LinkLocal = null);
 
-/// <summary>A dual-stack endpoint's IPv6 side: its address, prefix and the network's v6 gateway.</summary>
-public sealed record Ipv6Endpoint(IPAddress Address, int PrefixLength, IPAddress Gateway);
+/// <summary>A dual-stack endpoint's IPv6 side: its address, prefix and the network's v6 gateway (null on a macvlan or
+/// ipvlan network without one: the default route, if any, goes through the interface).</summary>
+public sealed record Ipv6Endpoint(IPAddress Address, int PrefixLength, IPAddress? Gateway);
 
 /// <summary>Linux bridges and the veth pairs that plug container namespaces into them, over rtnetlink.</summary>
 public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
@@ -95,7 +96,7 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
                 inside.SetLinkUp(index);
                 // One default route per namespace: through the first network's gateway; the others only reach their subnet.
                 if (r.DefaultRoute) inside.AddRoute(new IPNetwork(IPAddress.Any, 0), r.Gateway, index);
-                ConfigureIpv6(inside, index, r);
+                ContainerIpv6.Configure(inside, index, r.Ipv6, r.LinkLocal, r.DefaultRoute);
             }
             _host.SetLinkMaster(hostIndex, bridge);
             if (r.Hairpin) _host.SetBridgePortHairpin(r.HostVethName, true);
@@ -107,18 +108,6 @@ public sealed class BridgeDriver(ILogger<BridgeDriver>? logger = null)
             _host.DeleteLink(r.HostVethName);
             throw;
         }
-    }
-
-    /// <summary>The v6 address and default route, and `--link-local-ip` addresses; all without duplicate detection, so
-    /// the container can use them the moment it starts.</summary>
-    private static void ConfigureIpv6(RouteNetlinkClient inside, int index, EndpointRequest r)
-    {
-        foreach (var address in r.LinkLocal ?? [])
-            inside.AddAddress(index, address, address.AddressFamily == System.Net.Sockets.AddressFamily.InterNetworkV6 ? 64 : 16,
-                skipDuplicateDetection: true);
-        if (r.Ipv6 is not { } v6) return;
-        inside.AddAddress(index, v6.Address, v6.PrefixLength, skipDuplicateDetection: true);
-        if (r.DefaultRoute) inside.AddRoute(new IPNetwork(IPAddress.IPv6Any, 0), v6.Gateway, index);
     }
 
     public void Detach(string hostVethName) => _host.DeleteLink(hostVethName);

@@ -111,18 +111,19 @@ public sealed class AddressAllocator
 {
     private readonly string _directory;
     private readonly IPNetwork _subnet;
-    private readonly IPAddress _gateway;
+    private readonly IPAddress? _gateway;
     private readonly IPNetwork? _range;
     private readonly HashSet<IPAddress> _reserved;
     private readonly (IPAddress First, IPAddress Last)? _bounds;
     private readonly string _cursorFile;
     private readonly bool _ipv6;
 
+    /// <param name="gateway">Never handed out; null for a subnet without one (a macvlan network's with no way out).</param>
     /// <param name="range">`--ip-range`: addresses not asked for come from here only.</param>
     /// <param name="reserved">`--aux-address`: never handed out.</param>
     /// <param name="bounds">host-local's rangeStart..rangeEnd: addresses not asked for come from here only.</param>
     /// <param name="rangeSet">host-local's range set index: names the cursor file (last_reserved_ip.N).</param>
-    public AddressAllocator(string stateDirectory, IPNetwork subnet, IPAddress gateway, IPNetwork? range = null,
+    public AddressAllocator(string stateDirectory, IPNetwork subnet, IPAddress? gateway, IPNetwork? range = null,
         IEnumerable<IPAddress>? reserved = null, (IPAddress First, IPAddress Last)? bounds = null, int rangeSet = 0)
     {
         _bounds = bounds;

@@ -2,6 +2,7 @@ using System.Net;
 using System.Net.NetworkInformation;
 using System.Security.Cryptography;
 using Berth.Linux;
+using Berth.Networking.Bridge;
 using Berth.Networking.Namespaces;
 using Berth.Networking.Netlink;
 using Microsoft.Extensions.Logging;
@@ -16,8 +17,11 @@ public sealed record L2Port(bool Ipvlan, MacvlanMode MacvlanMode = MacvlanMode.B
 /// <param name="Gateway">The default route's next hop; null with <paramref name="DefaultRoute"/>: a route through the
 /// interface itself (ipvlan l3).</param>
 /// <param name="Mac">null: the kernel's (an ipvlan port has its parent's).</param>
+/// <param name="Ipv6">A dual-stack network's v6 address and gateway (null: a default route through the interface).</param>
+/// <param name="LinkLocal">`--link-local-ip` addresses.</param>
 public sealed record L2EndpointRequest(string NetnsPath, string Parent, string InterfaceName, L2Port Port, IPAddress Address,
-    int PrefixLength, IPAddress? Gateway, PhysicalAddress? Mac, int? Mtu, bool DefaultRoute);
+    int PrefixLength, IPAddress? Gateway, PhysicalAddress? Mac, int? Mtu, bool DefaultRoute, Ipv6Endpoint? Ipv6 = null,
+    IReadOnlyList<IPAddress>? LinkLocal = null);
 
 /// <summary>macvlan and ipvlan networks (Docker's L2 drivers): no bridge, no NAT; each container gets a port on the
 /// parent link, created straight inside its namespace, so it sits on the parent's segment with its own address. The
@@ -82,6 +86,7 @@ public sealed class L2Driver(ILogger? logger = null)
             inside.AddAddress(index, r.Address, r.PrefixLength);
             inside.SetLinkUp(index);
             if (r.DefaultRoute) inside.AddRoute(new IPNetwork(IPAddress.Any, 0), r.Gateway, index);
+            ContainerIpv6.Configure(inside, index, r.Ipv6, r.LinkLocal, r.DefaultRoute);
         }
         catch
         {
