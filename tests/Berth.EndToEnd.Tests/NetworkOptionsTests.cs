@@ -183,6 +183,10 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             Assert.DoesNotContain(used, pruned);
             Assert.NotEqual(0, Engine.Docker("network", "inspect", unused).ExitCode);
             Assert.Equal(0, Engine.Docker("network", "inspect", used).ExitCode);
+            // until as dockerd's GetTimestamp reads it: 0 is the epoch (nothing is older), garbage in its words.
+            Assert.DoesNotContain(kept, Ok(Engine.Docker("network", "prune", "-f", "--filter", "until=0")).Stdout);
+            Assert.Contains("failed to parse value as time or duration: \"garbage\"",
+                Engine.Docker("network", "prune", "-f", "--filter", "until=garbage").Stderr);
         }
         finally { Cleanup([name], used, unused, kept); }
     }
@@ -192,7 +196,7 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
     {
         string net = Network("--subnet", EngineProcess.FreeTestSubnet());
         string spaced = "net " + TestNames.Unique("sp", 10);
-        string a = TestNames.Unique("ca", 12), b = TestNames.Unique("cb", 12);
+        string a = TestNames.Unique("ca", 12), b = TestNames.Unique("cb", 12), legacy = TestNames.Unique("cl", 12);
         try
         {
             Ok(Engine.Docker("run", "-d", "--name", a, "--network", net, "webapp:noexpose"));
@@ -209,6 +213,11 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             Assert.Contains("\"LinkLocalIPs\":[\"169.254.7.7\"]", Ok(Engine.Docker("inspect", "-f",
                 $"{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig}}}}", b)).Stdout);
             Assert.NotEqual(0, Engine.Docker("network", "connect", "--link-local-ip", "0.0.0.0", net, a).ExitCode);
+            // Links as dockerd shows them: the endpoint's as given; HostConfig's only the default bridge's legacy ones.
+            Assert.Equal($"[\"{a}:dbalias\"] null", Ok(Engine.Docker("inspect", "-f",
+                $"{{{{json (index .NetworkSettings.Networks \"{net}\").Links}}}} {{{{json .HostConfig.Links}}}}", b)).Stdout.Trim());
+            Ok(Engine.Docker("create", "--name", legacy, "--link", $"{a}:lk", "webapp:noexpose"));
+            Assert.Equal($"[\"/{a}:/{legacy}/lk\"]", Ok(Engine.Docker("inspect", "-f", "{{json .HostConfig.Links}}", legacy)).Stdout.Trim());
 
             // inspect -v reads a local network the same; a verbose that is no boolean is refused.
             Assert.Equal(Ok(Engine.Docker("network", "inspect", "-f", "{{.Id}} {{.Driver}}", net)).Stdout,
@@ -216,6 +225,10 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             var bad = Sh.Run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", Engine.SocketPath,
                 $"http://x/networks/{net}?verbose=maybe"]);
             Assert.Equal("400", bad.Stdout);
+            // The berth CLI: inspect -v, and ls's CreatedAt as Go prints a time, as docker's.
+            Assert.Equal(Ok(Engine.Docker("network", "inspect", "-v", net)).Stdout, Ok(Engine.Client("berth", "network", "inspect", "-v", net)).Stdout);
+            string[] createdAt = ["network", "ls", "--filter", $"name=^{net}$", "--format", "{{.Name}} {{.CreatedAt}}"];
+            Assert.Equal(Ok(Engine.Docker(createdAt)).Stdout, Ok(Engine.Client("berth", createdAt)).Stdout);
 
             // Names as dockerd: spaces kept, blank and predefined names refused.
             Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), spaced));
@@ -223,7 +236,7 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             Assert.Contains("already exists", Engine.Docker("network", "create", spaced).Stderr);
             Assert.Contains("operation is not permitted on predefined host network", Engine.Docker("network", "create", "host").Stderr);
         }
-        finally { Cleanup([a, b], net, spaced); }
+        finally { Cleanup([legacy, a, b], net, spaced); }
     }
 
     [Fact]

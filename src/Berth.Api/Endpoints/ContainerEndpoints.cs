@@ -25,6 +25,9 @@ public static class ContainerEndpoints
         app.MapPost("/containers/create", async (HttpContext ctx) =>
         {
             var request = await DockerResults.ReadBody<ContainerCreateRequest>(ctx);
+            // As dockerd's router: one create may name several networks from API 1.44 on only.
+            if (ApiVersion.Of(ctx) < new Version(1, 44) && request.NetworkingConfig?.EndpointsConfig is { Count: > 1 } endpoints)
+                throw new BadRequestException($"Container cannot be created with multiple network endpoints: {string.Join(", ", endpoints.Keys)}");
             var record = containers.Create(request, ctx.Request.Query["name"]);
             await DockerResults.Json(ctx, new { Id = record.Id, Warnings = ContainerService.CreateWarnings(record) }, 201);
         });

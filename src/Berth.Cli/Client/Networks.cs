@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json.Nodes;
 
 namespace Berth.Cli.Client;
@@ -44,7 +45,8 @@ public static class Networks
                 ["IPv4"] = GoTemplate.Show(n!["EnableIPv4"] ?? JsonValue.Create(true)),
                 ["IPv6"] = GoTemplate.Show(n!["EnableIPv6"] ?? JsonValue.Create(false)),
                 ["Internal"] = GoTemplate.Show(n!["Internal"] ?? JsonValue.Create(false)),
-                ["CreatedAt"] = n.Str("Created"),
+                ["CreatedAt"] = DateTimeOffset.TryParse(n.Str("Created"), CultureInfo.InvariantCulture, out var created)
+                    ? Formatting.GoTime(created) : n.Str("Created"),
                 ["Labels"] = string.Join(',', (n!["Labels"] as JsonObject ?? new JsonObject()).Select(kv => $"{kv.Key}={GoTemplate.Show(kv.Value)}")),
             }).ToList();
             string? fmt = parse.GetValue(format);
@@ -129,11 +131,14 @@ public static class Networks
     private static Command Inspect()
     {
         var format = new Option<string?>("--format", "-f") { Description = "Format the output with a template. " + Containers.TemplateHelp };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Verbose output for diagnostics" };
         var names = Containers.Names("NETWORK");
-        var inspect = new Command("inspect", "Display detailed information on one or more networks") { format, names };
+        var inspect = new Command("inspect", "Display detailed information on one or more networks") { format, verbose, names };
         return inspect.Action(async (parse, api, ct) =>
         {
-            return await Containers.InspectAsync(parse.GetValue(names)!, parse.GetValue(format), name => api.GetStringAsync($"/networks/{EngineApi.Q(name)}", ct));
+            string query = parse.GetValue(verbose) ? "?verbose=true" : "";
+            return await Containers.InspectAsync(parse.GetValue(names)!, parse.GetValue(format),
+                name => api.GetStringAsync($"/networks/{EngineApi.Q(name)}{query}", ct));
         });
     }
 
