@@ -235,6 +235,11 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             Assert.Equal(spaced, Ok(Engine.Docker("network", "inspect", "-f", "{{.Name}}", spaced)).Stdout.Trim());
             Assert.Contains("already exists", Engine.Docker("network", "create", spaced).Stderr);
             Assert.Contains("operation is not permitted on predefined host network", Engine.Docker("network", "create", "host").Stderr);
+            // --ipv4=false: dockerd 28's refusal without IPv6; an IPv6-only network is refused, not made dual-stack.
+            Assert.Contains("IPv4 or IPv6 must be enabled", Engine.Docker("network", "create", "--ipv4=false", spaced + "4").Stderr);
+            Assert.Contains("IPv6-only networks (EnableIPv4=false) are not supported",
+                Engine.Docker("network", "create", "--ipv4=false", "--ipv6", spaced + "6").Stderr);
+            Assert.NotEqual(0, Engine.Docker("network", "inspect", spaced + "6").ExitCode);
         }
         finally { Cleanup([legacy, a, b], net, spaced); }
     }
