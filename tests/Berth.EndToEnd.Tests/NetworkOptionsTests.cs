@@ -237,6 +237,7 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             Assert.Contains("operation is not permitted on predefined host network", Engine.Docker("network", "create", "host").Stderr);
             // --ipv4=false: dockerd 28's refusal without IPv6; an IPv6-only network is refused, not made dual-stack.
             Assert.Contains("IPv4 or IPv6 must be enabled", Engine.Docker("network", "create", "--ipv4=false", spaced + "4").Stderr);
+            Assert.Contains("IPv4 or IPv6 must be enabled", Engine.Client("berth", "network", "create", "--ipv4=false", spaced + "4").Stderr);
             Assert.Contains("IPv6-only networks (EnableIPv4=false) are not supported",
                 Engine.Docker("network", "create", "--ipv4=false", "--ipv6", spaced + "6").Stderr);
             Assert.NotEqual(0, Engine.Docker("network", "inspect", spaced + "6").ExitCode);

@@ -65,12 +65,13 @@ public static class Networks
         var ipRange = new Option<string[]>("--ip-range") { Description = "Allocate container IPs from a sub-range (repeatable)" };
         var @internal = new Option<bool>("--internal") { Description = "Restrict external access to the network" };
         var attachable = new Option<bool>("--attachable") { Description = "Enable manual container attachment" };
+        var ipv4 = new Option<bool>("--ipv4") { Description = "Enable or disable IPv4 address assignment (sent only when given, as docker)" };
         var ipv6 = new Option<bool>("--ipv6") { Description = "Enable IPv6 networking" };
         var label = new Option<string[]>("--label") { Description = "Set metadata on a network (repeatable)" };
         var opt = new Option<string[]>("--opt", "-o") { Description = "Set driver specific options (repeatable)" };
         var aux = new Option<string[]>("--aux-address") { Description = "Auxiliary IPv4 addresses used by Network driver, name=IP (repeatable)" };
         var name = new Argument<string>("NETWORK");
-        var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, ipv6, label, opt, aux, name };
+        var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, ipv4, ipv6, label, opt, aux, name };
         return create.Action(async (parse, api, ct) =>
         {
             var config = NetworkIpamFlags.Config(parse.GetValue(subnet) ?? [], parse.GetValue(gateway) ?? [], parse.GetValue(ipRange) ?? [],
@@ -89,6 +90,7 @@ public static class Networks
                 ["Options"] = KeyValues(parse.GetValue(opt)),
                 ["Labels"] = KeyValues(parse.GetValue(label)),
             };
+            if (parse.GetResult(ipv4) is not null) body["EnableIPv4"] = parse.GetValue(ipv4);
             if (parse.GetValue(ipv6)) body["EnableIPv6"] = true;
             var reply = await api.PostJsonAsync("/networks/create", body, ct);
             if (reply.Str("Warning") is { Length: > 0 } warning) Console.Error.WriteLine(warning);
