@@ -238,11 +238,20 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             // --ipv4=false: dockerd 28's refusal without IPv6; an IPv6-only network is refused, not made dual-stack.
             Assert.Contains("IPv4 or IPv6 must be enabled", Engine.Docker("network", "create", "--ipv4=false", spaced + "4").Stderr);
             Assert.Contains("IPv4 or IPv6 must be enabled", Engine.Client("berth", "network", "create", "--ipv4=false", spaced + "4").Stderr);
+            // rm and prune print what docker's print, a failure's "exit status 1" and prune's last empty line too.
+            foreach (string cli in new[] { "docker", "berth" })
+            {
+                Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), "--label", $"gone={spaced}", spaced + "r"));
+                var rm = Engine.Client(cli, "network", "rm", spaced + "r", spaced + "r");
+                Assert.Equal((1, spaced + "r\n", $"Error response from daemon: network {spaced}r not found\nexit status 1\n"), (rm.ExitCode, rm.Stdout, rm.Stderr));
+                Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), "--label", $"gone={spaced}", spaced + "p"));
+                Assert.Equal($"Deleted Networks:\n{spaced}p\n\n", Ok(Engine.Client(cli, "network", "prune", "-f", "--filter", $"label=gone={spaced}")).Stdout);
+            }
             Assert.Contains("IPv6-only networks (EnableIPv4=false) are not supported",
                 Engine.Docker("network", "create", "--ipv4=false", "--ipv6", spaced + "6").Stderr);
             Assert.NotEqual(0, Engine.Docker("network", "inspect", spaced + "6").ExitCode);
         }
-        finally { Cleanup([legacy, a, b], net, spaced); }
+        finally { Cleanup([legacy, a, b], net, spaced, spaced + "r", spaced + "p"); }
     }
 
     [Fact]

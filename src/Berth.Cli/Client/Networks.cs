@@ -118,7 +118,8 @@ public static class Networks
         var rm = new Command("rm", "Remove one or more networks") { force, names };
         rm.Aliases.Add("remove");
         return rm.Action(async (parse, api, ct) =>
-            await Cli.ForEachAsync(parse.GetValue(names)!, async name =>
+        {
+            int code = await Cli.ForEachAsync(parse.GetValue(names)!, async name =>
             {
                 try
                 {
@@ -127,7 +128,10 @@ public static class Networks
                 }
                 catch (ApiException e) when (e.Status == 404 && parse.GetValue(force)) { return; }
                 Console.WriteLine(name);
-            }));
+            });
+            if (code != 0) Console.Error.WriteLine("exit status " + code); // docker's network rm ends so after a failure
+            return code;
+        });
     }
 
     private static Command Inspect()
@@ -190,6 +194,7 @@ public static class Networks
             {
                 Console.WriteLine("Deleted Networks:");
                 foreach (var n in deleted) Console.WriteLine(n?.GetValue<string>());
+                Console.WriteLine(); // docker prints the list, then a line of its own
             }
             return 0;
         });
