@@ -135,6 +135,8 @@ public sealed class NetworkModesTests(EngineFixture fixture) : IClassFixture<Eng
             string left = Ok(Engine.Docker("exec", guest, "ip", "-o", "link")).Stdout;
             Assert.Contains(": lo:", left);
             Assert.DoesNotContain("eth0", left);
+            Ok(Engine.Docker("stop", "-t", "0", guest));
+            Assert.Contains($"joining network namespace of container: No such container: {owner}", Engine.Docker("start", guest).Stderr);
         }
         finally { Remove(late, guest, owner); }
     }

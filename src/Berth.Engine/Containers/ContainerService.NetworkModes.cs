@@ -99,7 +99,7 @@ public sealed partial class ContainerService
     private ContainerRecord NamespaceOwner(ContainerRecord record)
     {
         string target = record.HostConfig.NetworkMode[ContainerModePrefix.Length..];
-        var owner = Find(target) ?? throw new NotFoundException($"No such container: {target}");
+        var owner = Find(target) ?? throw new NotFoundException($"joining network namespace of container: No such container: {target}");
         if (owner.Id == record.Id) throw new BadRequestException("cannot join own network namespace");
         if (!owner.State.Running)
             throw new ConflictException($"cannot join network namespace of a non running container: container {owner.Name} is {owner.State.Status}");
