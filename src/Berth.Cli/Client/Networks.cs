@@ -90,7 +90,7 @@ public static class Networks
                 ["Options"] = KeyValues(parse.GetValue(opt)),
                 ["Labels"] = KeyValues(parse.GetValue(label)),
             };
-            if (parse.GetResult(ipv4) is not null) body["EnableIPv4"] = parse.GetValue(ipv4);
+            if (parse.GetResult(ipv4) is { Implicit: false }) body["EnableIPv4"] = parse.GetValue(ipv4);
             if (parse.GetValue(ipv6)) body["EnableIPv6"] = true;
             var reply = await api.PostJsonAsync("/networks/create", body, ct);
             if (reply.Str("Warning") is { Length: > 0 } warning) Console.Error.WriteLine(warning);
