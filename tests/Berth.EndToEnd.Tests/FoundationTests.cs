@@ -123,7 +123,7 @@ public sealed class FoundationTests(EngineFixture fixture, ITestOutputHelper out
             EngineFixture.Check(Engine.Docker("run", "-d", "--name", name, "webapp:noexpose"));
             var rm = Engine.Docker("rm", name);
             Assert.NotEqual(0, rm.ExitCode);
-            Assert.Contains("cannot remove a running container", rm.Stderr);
+            Assert.Contains($"cannot remove container \"{name}\": container is running: stop the container before removing or force remove", rm.Stderr);
             var clash = Engine.Docker("create", "--name", name, "webapp:noexpose");
             Assert.Contains("is already in use", clash.Stderr);
         }

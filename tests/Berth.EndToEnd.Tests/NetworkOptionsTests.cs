@@ -183,6 +183,10 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             Assert.DoesNotContain(used, pruned);
             Assert.NotEqual(0, Engine.Docker("network", "inspect", unused).ExitCode);
             Assert.Equal(0, Engine.Docker("network", "inspect", used).ExitCode);
+            // until as dockerd's GetTimestamp reads it: 0 is the epoch (nothing is older), garbage in its words.
+            Assert.DoesNotContain(kept, Ok(Engine.Docker("network", "prune", "-f", "--filter", "until=0")).Stdout);
+            Assert.Contains("failed to parse value as time or duration: \"garbage\"",
+                Engine.Docker("network", "prune", "-f", "--filter", "until=garbage").Stderr);
         }
         finally { Cleanup([name], used, unused, kept); }
     }
@@ -192,7 +196,7 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
     {
         string net = Network("--subnet", EngineProcess.FreeTestSubnet());
         string spaced = "net " + TestNames.Unique("sp", 10);
-        string a = TestNames.Unique("ca", 12), b = TestNames.Unique("cb", 12);
+        string a = TestNames.Unique("ca", 12), b = TestNames.Unique("cb", 12), legacy = TestNames.Unique("cl", 12);
         try
         {
             Ok(Engine.Docker("run", "-d", "--name", a, "--network", net, "webapp:noexpose"));
@@ -209,6 +213,11 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             Assert.Contains("\"LinkLocalIPs\":[\"169.254.7.7\"]", Ok(Engine.Docker("inspect", "-f",
                 $"{{{{json (index .NetworkSettings.Networks \"{net}\").IPAMConfig}}}}", b)).Stdout);
             Assert.NotEqual(0, Engine.Docker("network", "connect", "--link-local-ip", "0.0.0.0", net, a).ExitCode);
+            // Links as dockerd shows them: the endpoint's as given; HostConfig's only the default bridge's legacy ones.
+            Assert.Equal($"[\"{a}:dbalias\"] null", Ok(Engine.Docker("inspect", "-f",
+                $"{{{{json (index .NetworkSettings.Networks \"{net}\").Links}}}} {{{{json .HostConfig.Links}}}}", b)).Stdout.Trim());
+            Ok(Engine.Docker("create", "--name", legacy, "--link", $"{a}:lk", "webapp:noexpose"));
+            Assert.Equal($"[\"/{a}:/{legacy}/lk\"]", Ok(Engine.Docker("inspect", "-f", "{{json .HostConfig.Links}}", legacy)).Stdout.Trim());
 
             // inspect -v reads a local network the same; a verbose that is no boolean is refused.
             Assert.Equal(Ok(Engine.Docker("network", "inspect", "-f", "{{.Id}} {{.Driver}}", net)).Stdout,
@@ -216,14 +225,33 @@ public sealed class NetworkOptionsTests(EngineFixture fixture) : IClassFixture<E
             var bad = Sh.Run("curl", ["-s", "-o", "/dev/null", "-w", "%{http_code}", "--unix-socket", Engine.SocketPath,
                 $"http://x/networks/{net}?verbose=maybe"]);
             Assert.Equal("400", bad.Stdout);
+            // The berth CLI: inspect -v, and ls's CreatedAt as Go prints a time, as docker's.
+            Assert.Equal(Ok(Engine.Docker("network", "inspect", "-v", net)).Stdout, Ok(Engine.Client("berth", "network", "inspect", "-v", net)).Stdout);
+            string[] createdAt = ["network", "ls", "--filter", $"name=^{net}$", "--format", "{{.Name}} {{.CreatedAt}}"];
+            Assert.Equal(Ok(Engine.Docker(createdAt)).Stdout, Ok(Engine.Client("berth", createdAt)).Stdout);
 
             // Names as dockerd: spaces kept, blank and predefined names refused.
             Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), spaced));
             Assert.Equal(spaced, Ok(Engine.Docker("network", "inspect", "-f", "{{.Name}}", spaced)).Stdout.Trim());
             Assert.Contains("already exists", Engine.Docker("network", "create", spaced).Stderr);
             Assert.Contains("operation is not permitted on predefined host network", Engine.Docker("network", "create", "host").Stderr);
+            // --ipv4=false: dockerd 28's refusal without IPv6; an IPv6-only network is refused, not made dual-stack.
+            Assert.Contains("IPv4 or IPv6 must be enabled", Engine.Docker("network", "create", "--ipv4=false", spaced + "4").Stderr);
+            Assert.Contains("IPv4 or IPv6 must be enabled", Engine.Client("berth", "network", "create", "--ipv4=false", spaced + "4").Stderr);
+            // rm and prune print what docker's print, a failure's "exit status 1" and prune's last empty line too.
+            foreach (string cli in new[] { "docker", "berth" })
+            {
+                Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), "--label", $"gone={spaced}", spaced + "r"));
+                var rm = Engine.Client(cli, "network", "rm", spaced + "r", spaced + "r");
+                Assert.Equal((1, spaced + "r\n", $"Error response from daemon: network {spaced}r not found\nexit status 1\n"), (rm.ExitCode, rm.Stdout, rm.Stderr));
+                Ok(Engine.Docker("network", "create", "--subnet", EngineProcess.FreeTestSubnet(), "--label", $"gone={spaced}", spaced + "p"));
+                Assert.Equal($"Deleted Networks:\n{spaced}p\n\n", Ok(Engine.Client(cli, "network", "prune", "-f", "--filter", $"label=gone={spaced}")).Stdout);
+            }
+            Assert.Contains("IPv6-only networks (EnableIPv4=false) are not supported",
+                Engine.Docker("network", "create", "--ipv4=false", "--ipv6", spaced + "6").Stderr);
+            Assert.NotEqual(0, Engine.Docker("network", "inspect", spaced + "6").ExitCode);
         }
-        finally { Cleanup([a, b], net, spaced); }
+        finally { Cleanup([legacy, a, b], net, spaced, spaced + "r", spaced + "p"); }
     }
 
     [Fact]

@@ -25,6 +25,9 @@ public static class ContainerEndpoints
         app.MapPost("/containers/create", async (HttpContext ctx) =>
         {
             var request = await DockerResults.ReadBody<ContainerCreateRequest>(ctx);
+            // As dockerd's router: one create may name several networks from API 1.44 on only.
+            if (ApiVersion.Of(ctx) < new Version(1, 44) && request.NetworkingConfig?.EndpointsConfig is { Count: > 1 } endpoints)
+                throw new BadRequestException($"Container cannot be created with multiple network endpoints: {string.Join(", ", endpoints.Keys)}");
             // As dockerd: before API 1.48 every endpoint has the same gateway priority.
             if (ApiVersion.Of(ctx) < new Version(1, 48))
                 foreach (var endpoint in request.NetworkingConfig?.EndpointsConfig?.Values ?? Enumerable.Empty<EndpointSettings?>())

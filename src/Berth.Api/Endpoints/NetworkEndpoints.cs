@@ -26,6 +26,7 @@ public static class NetworkEndpoints
         public bool Internal { get; set; }
         public bool Attachable { get; set; }
         public bool EnableIPv6 { get; set; }
+        public bool? EnableIPv4 { get; set; }
         public Ipam? IPAM { get; set; }
         public Dictionary<string, string>? Options { get; set; }
         public Dictionary<string, string>? Labels { get; set; }
@@ -47,6 +48,11 @@ public static class NetworkEndpoints
         app.MapPost("/networks/create", async (HttpContext ctx) =>
         {
             var request = await DockerResults.ReadBody<NetworkCreateRequest>(ctx);
+            // dockerd 28 makes an IPv6-only network of EnableIPv4=false; Berth's networks always carry IPv4, so it
+            // says so rather than make a dual-stack one.
+            if (request.EnableIPv4 == false)
+                throw new BadRequestException(request.EnableIPv6 ? "IPv6-only networks (EnableIPv4=false) are not supported"
+                    : "IPv4 or IPv6 must be enabled");
             var (config, v6, more) = NetworkIpamRequest.Split(request.IPAM?.Config?.Select(c => (c.Subnet, c.Gateway, c.IPRange, c.AuxiliaryAddresses)),
                 request.EnableIPv6);
             var network = networks.Create(request.Name, config?.Subnet, config?.Gateway, request.Internal, request.Attachable,

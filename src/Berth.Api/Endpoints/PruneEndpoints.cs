@@ -109,7 +109,12 @@ public sealed class PruneFilter
     public static DateTimeOffset Until(string value)
     {
         if (value.Length > 1 && char.IsAsciiLetter(value[^1]) && GoDuration.TryParse(value, out var span)) return DateTimeOffset.UtcNow - span;
-        return ContainerEndpoints.ParseUnixTime("until", value)
-            ?? throw new BadRequestException($"invalid value for until: {DockerResults.Shorten(value)}");
+        if (value == "0") return DateTimeOffset.UnixEpoch;
+        try { return ContainerEndpoints.ParseUnixTime("until", value)!.Value; }
+        catch (BadRequestException) when (!value.Contains('-'))
+        {
+            // dockerd's words (its GetTimestamp) for what is neither a duration, a date nor Unix seconds.
+            throw new BadRequestException($"failed to parse value as time or duration: \"{DockerResults.Shorten(value)}\"");
+        }
     }
 }

@@ -1,5 +1,6 @@
 using System.Text.Json.Nodes;
 using Berth.Engine;
+using Berth.Engine.Containers;
 using Berth.Engine.Model;
 using Berth.Engine.Networks;
 using Berth.Engine.Store;
@@ -47,7 +48,7 @@ public static class ContainerViews
             ["ProcessLabel"] = "",
             ["AppArmorProfile"] = "",
             ["ExecIDs"] = engine.Execs.IdsOf(c.Id).ToList() is { Count: > 0 } execs ? Array(execs) : null,
-            ["HostConfig"] = JsonSerializerNode(c.HostConfig),
+            ["HostConfig"] = WithLegacyLinks(engine, c, JsonSerializerNode(c.HostConfig)),
             ["GraphDriver"] = new JsonObject
             {
                 ["Data"] = new JsonObject
@@ -153,7 +154,7 @@ public static class ContainerViews
     public static JsonObject Ports(ContainerRecord c)
     {
         var ports = new JsonObject();
-        if (!c.State.Running) return ports;
+        if (!c.State.Running || c.HostConfig.NetworkMode == ContainerService.HostMode) return ports; // host mode publishes nothing
         var keys = (c.Config.ExposedPorts?.Keys ?? Enumerable.Empty<string>()).Concat(c.Ports.Select(p => p.ContainerPort)).Distinct();
         var bindingsOf = c.Ports.ToLookup(p => p.ContainerPort); // a lookup: 10,000 ports must not scan 10,000 each
         foreach (string key in keys.OrderBy(k => SplitPort(k).Port).ThenBy(k => k, StringComparer.Ordinal))
@@ -185,7 +186,7 @@ public static class ContainerViews
             new JsonObject
             {
                 ["IPAMConfig"] = settings?.IPAMConfig?.DeepClone(),
-                ["Links"] = null,
+                ["Links"] = settings?.Links is { Count: > 0 } links ? Array(links) : null,
                 ["Aliases"] = settings?.Aliases is { } aliases ? Array(aliases) : null,
                 ["MacAddress"] = endpoint?.MacAddress ?? "",
                 ["DriverOpts"] = null,
@@ -214,6 +215,18 @@ public static class ContainerViews
             var aliases = endpoint["Aliases"]?.AsArray().Select(a => a?.GetValue<string>()).OfType<string>() ?? [];
             endpoint["Aliases"] = Array(aliases.Append(c.ShortId).Append(c.Config.Hostname ?? "").Where(a => a.Length > 0).Distinct());
         }
+    }
+
+    /// <summary>HostConfig.Links as dockerd shows them: its legacy links, "/target:/name/alias", which only a container
+    /// that is not on a user-defined network has (elsewhere links are the endpoint's, shown there).</summary>
+    private static JsonNode? WithLegacyLinks(BerthEngine engine, ContainerRecord c, JsonNode? hostConfig)
+    {
+        if (hostConfig is not JsonObject host || c.HostConfig.Links is not { Count: > 0 } links) return hostConfig;
+        bool legacy = c.HostConfig.NetworkMode is "default" or NetworkService.DefaultNetworkName;
+        host["Links"] = legacy
+            ? Array(ContainerLinks.Parse(links).Select(l => $"/{engine.Containers.Find(l.Target)?.Name ?? l.Target}:/{c.Name}/{l.Alias}"))
+            : null;
+        return host;
     }
 
     /// <summary>Binds, volumes and `--mount` tmpfs as dockerd lists them (HostConfig.Tmpfs ones are not listed).</summary>

@@ -167,14 +167,18 @@ public static class Formatting
         unixSeconds <= 0 ? "N/A" : HumanDuration(now - DateTimeOffset.FromUnixTimeSeconds(unixSeconds)) + " ago";
 
     /// <summary>Go's time.Time.String() of a unix time in local time: "2006-01-02 15:04:05 -0700 MST".</summary>
-    public static string GoTime(long unixSeconds)
+    public static string GoTime(long unixSeconds) => GoTime(DateTimeOffset.FromUnixTimeSeconds(unixSeconds));
+
+    /// <summary>Go's time.Time.String() in local time, its fraction of a second without trailing zeros (none when
+    /// zero): "2006-01-02 15:04:05.999999999 -0700 MST".</summary>
+    public static string GoTime(DateTimeOffset time)
     {
-        var local = DateTimeOffset.FromUnixTimeSeconds(unixSeconds).ToLocalTime();
+        var local = time.ToLocalTime();
         var offset = local.Offset;
         string sign = offset < TimeSpan.Zero ? "-" : "+";
         string numeric = $"{sign}{Math.Abs(offset.Hours):00}{Math.Abs(offset.Minutes):00}";
         string zone = offset == TimeSpan.Zero ? "UTC" : numeric;
-        return local.ToString("yyyy-MM-dd HH:mm:ss", CultureInfo.InvariantCulture) + " " + numeric + " " + zone;
+        return local.ToString("yyyy-MM-dd HH:mm:ss.FFFFFFF", CultureInfo.InvariantCulture).TrimEnd('.') + " " + numeric + " " + zone;
     }
 
     /// <summary>Go's units.HumanSizeWithPrecision(size, 3): decimal units, 3 significant digits ("1.98MB"); progress

@@ -1,4 +1,5 @@
 using System.CommandLine;
+using System.Globalization;
 using System.Text.Json.Nodes;
 
 namespace Berth.Cli.Client;
@@ -44,7 +45,8 @@ public static class Networks
                 ["IPv4"] = GoTemplate.Show(n!["EnableIPv4"] ?? JsonValue.Create(true)),
                 ["IPv6"] = GoTemplate.Show(n!["EnableIPv6"] ?? JsonValue.Create(false)),
                 ["Internal"] = GoTemplate.Show(n!["Internal"] ?? JsonValue.Create(false)),
-                ["CreatedAt"] = n.Str("Created"),
+                ["CreatedAt"] = DateTimeOffset.TryParse(n.Str("Created"), CultureInfo.InvariantCulture, out var created)
+                    ? Formatting.GoTime(created) : n.Str("Created"),
                 ["Labels"] = string.Join(',', (n!["Labels"] as JsonObject ?? new JsonObject()).Select(kv => $"{kv.Key}={GoTemplate.Show(kv.Value)}")),
             }).ToList();
             string? fmt = parse.GetValue(format);
@@ -63,12 +65,13 @@ public static class Networks
         var ipRange = new Option<string[]>("--ip-range") { Description = "Allocate container IPs from a sub-range (repeatable)" };
         var @internal = new Option<bool>("--internal") { Description = "Restrict external access to the network" };
         var attachable = new Option<bool>("--attachable") { Description = "Enable manual container attachment" };
+        var ipv4 = new Option<bool>("--ipv4") { Description = "Enable or disable IPv4 address assignment (sent only when given, as docker)" };
         var ipv6 = new Option<bool>("--ipv6") { Description = "Enable IPv6 networking" };
         var label = new Option<string[]>("--label") { Description = "Set metadata on a network (repeatable)" };
         var opt = new Option<string[]>("--opt", "-o") { Description = "Set driver specific options (repeatable)" };
         var aux = new Option<string[]>("--aux-address") { Description = "Auxiliary IPv4 addresses used by Network driver, name=IP (repeatable)" };
         var name = new Argument<string>("NETWORK");
-        var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, ipv6, label, opt, aux, name };
+        var create = new Command("create", "Create a network") { driver, subnet, gateway, ipRange, @internal, attachable, ipv4, ipv6, label, opt, aux, name };
         return create.Action(async (parse, api, ct) =>
         {
             var config = NetworkIpamFlags.Config(parse.GetValue(subnet) ?? [], parse.GetValue(gateway) ?? [], parse.GetValue(ipRange) ?? [],
@@ -87,6 +90,7 @@ public static class Networks
                 ["Options"] = KeyValues(parse.GetValue(opt)),
                 ["Labels"] = KeyValues(parse.GetValue(label)),
             };
+            if (parse.GetResult(ipv4) is { Implicit: false }) body["EnableIPv4"] = parse.GetValue(ipv4);
             if (parse.GetValue(ipv6)) body["EnableIPv6"] = true;
             var reply = await api.PostJsonAsync("/networks/create", body, ct);
             if (reply.Str("Warning") is { Length: > 0 } warning) Console.Error.WriteLine(warning);
@@ -114,7 +118,8 @@ public static class Networks
         var rm = new Command("rm", "Remove one or more networks") { force, names };
         rm.Aliases.Add("remove");
         return rm.Action(async (parse, api, ct) =>
-            await Cli.ForEachAsync(parse.GetValue(names)!, async name =>
+        {
+            int code = await Cli.ForEachAsync(parse.GetValue(names)!, async name =>
             {
                 try
                 {
@@ -123,17 +128,23 @@ public static class Networks
                 }
                 catch (ApiException e) when (e.Status == 404 && parse.GetValue(force)) { return; }
                 Console.WriteLine(name);
-            }));
+            });
+            if (code != 0) Console.Error.WriteLine("exit status " + code); // docker's network rm ends so after a failure
+            return code;
+        });
     }
 
     private static Command Inspect()
     {
         var format = new Option<string?>("--format", "-f") { Description = "Format the output with a template. " + Containers.TemplateHelp };
+        var verbose = new Option<bool>("--verbose", "-v") { Description = "Verbose output for diagnostics" };
         var names = Containers.Names("NETWORK");
-        var inspect = new Command("inspect", "Display detailed information on one or more networks") { format, names };
+        var inspect = new Command("inspect", "Display detailed information on one or more networks") { format, verbose, names };
         return inspect.Action(async (parse, api, ct) =>
         {
-            return await Containers.InspectAsync(parse.GetValue(names)!, parse.GetValue(format), name => api.GetStringAsync($"/networks/{EngineApi.Q(name)}", ct));
+            string query = parse.GetValue(verbose) ? "?verbose=true" : "";
+            return await Containers.InspectAsync(parse.GetValue(names)!, parse.GetValue(format),
+                name => api.GetStringAsync($"/networks/{EngineApi.Q(name)}{query}", ct));
         });
     }
 
@@ -185,6 +196,7 @@ public static class Networks
             {
                 Console.WriteLine("Deleted Networks:");
                 foreach (var n in deleted) Console.WriteLine(n?.GetValue<string>());
+                Console.WriteLine(); // docker prints the list, then a line of its own
             }
             return 0;
         });

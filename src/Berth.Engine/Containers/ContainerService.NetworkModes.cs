@@ -42,8 +42,11 @@ public sealed partial class ContainerService
         }
         if (mode is HostMode or NoneMode)
         {
-            if (networking?.EndpointsConfig?.Keys.FirstOrDefault(k => k != mode) is { } other)
-                throw new BadRequestException($"container cannot be disconnected from host network or connected to host network: {mode} and {other} were both asked for");
+            // dockerd 28's runconfig errors for the two modes.
+            if (networking?.EndpointsConfig?.Keys.Any(k => k != mode) == true)
+                throw new BadRequestException(mode == HostMode
+                    ? "container sharing network namespace with another container or host cannot be connected to any other network"
+                    : "container cannot be connected to multiple networks with one of the networks in private (none) mode");
             return new();
         }
         // As dockerd: with the default mode, the first network in EndpointsConfig is the one to join first
@@ -96,26 +99,16 @@ public sealed partial class ContainerService
     private ContainerRecord NamespaceOwner(ContainerRecord record)
     {
         string target = record.HostConfig.NetworkMode[ContainerModePrefix.Length..];
-        var owner = Find(target) ?? throw new NotFoundException($"No such container: {target}");
-        if (owner.Id == record.Id) throw new BadRequestException("cannot join own network");
-        if (!owner.State.Running) throw new ConflictException($"cannot join network of a non running container: {target}");
+        var owner = Find(target) ?? throw new NotFoundException($"joining network namespace of container: No such container: {target}");
+        if (owner.Id == record.Id) throw new BadRequestException("cannot join own network namespace");
+        if (!owner.State.Running)
+            throw new ConflictException($"cannot join network namespace of a non running container: container {owner.Name} is {owner.State.Status}");
         return owner;
     }
 
     /// <summary>The namespace a running container's processes live in: its own named one, or the runtime's.</summary>
     private static string NamespacePathOf(ContainerRecord running) =>
         running.SandboxKey.Length > 0 ? running.SandboxKey : $"/proc/{running.State.Pid}/ns/net";
-
-    /// <summary>Running containers that share <paramref name="owner"/>'s namespace: removing it would strand them.</summary>
-    private IEnumerable<ContainerRecord> NamespaceDependents(ContainerRecord owner) =>
-        _store.Where(c => c.State.Running && IsContainerMode(c.HostConfig.NetworkMode)
-            && Find(c.HostConfig.NetworkMode[ContainerModePrefix.Length..])?.Id == owner.Id);
-
-    private void RefuseRemovingNamespaceOwner(ContainerRecord record)
-    {
-        if (NamespaceDependents(record).FirstOrDefault() is { } dependent)
-            throw new ConflictException($"cannot remove container \"/{record.Name}\": container {dependent.Id} (\"/{dependent.Name}\") shares its network namespace; remove or stop that container first");
-    }
 
     /// <summary>`--mac-address`: the endpoint's MacAddress, or the container's (API before 1.44) for its first network.</summary>
     private static PhysicalAddress? RequestedMac(EndpointSettings? settings, string? containerMac)

@@ -549,15 +549,14 @@ public sealed partial class ContainerService
     public async Task RemoveAsync(string idOrName, bool force, bool removeVolumes = false)
     {
         var record = Get(idOrName);
-        RefuseRemovingNamespaceOwner(record);
         var handle = Handle(record.Id);
         if (record.State.Restarting && !force)
-            throw new ConflictException($"You cannot remove a restarting container {record.Id}. Stop the container before attempting removal or force remove");
+            throw new ConflictException(RunningRefusal(idOrName, "restarting"));
         if (force) MarkManuallyStopped(record.Id);
         if (record.State.Running)
         {
             if (!force)
-                throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
+                throw new ConflictException(RunningRefusal(idOrName, record.State.Paused ? "paused" : "running"));
             var exited = handle.NextExit;
             if (!await RecordLostExitAsync(record))
             {
@@ -572,7 +571,7 @@ public sealed partial class ContainerService
             if (_store.Get(record.Id) is not { } current) return;
             record = current;
             if (record.State.Running)
-                throw new ConflictException($"You cannot remove a running container {record.Id}. Stop the container before attempting removal or force remove");
+                throw new ConflictException(RunningRefusal(idOrName, "running"));
             await TeardownAsync(record);
             CrashPoints.Hit("rm.after-teardown");
             _runtime.Forget(record.Id);
@@ -589,6 +588,11 @@ public sealed partial class ContainerService
         handle.SignalRemoved();
         _logger.LogInformation("removed container {Id}", record.ShortId);
     }
+
+    /// <summary>dockerd 28's words, with the name as the client gave it.</summary>
+    private static string RunningRefusal(string idOrName, string state) => $"cannot remove container \"{idOrName}\": " + (state == "paused"
+        ? "container is paused and must be unpaused first"
+        : $"container is {state}: stop the container before removing or force remove");
 
     public void Rename(string idOrName, string newName)
     {
