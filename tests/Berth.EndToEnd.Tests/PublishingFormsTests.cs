@@ -62,7 +62,7 @@ public sealed class PublishingFormsTests(UserlandProxyFixture fixture, ITestOutp
     [Fact]
     public async Task Publish_all_maps_every_exposed_port_to_an_ephemeral_port_and_a_range_gives_one_free_port()
     {
-        string all = TestNames.Unique("pa", 12), one = TestNames.Unique("po", 12);
+        string all = TestNames.Unique("pa", 12), one = TestNames.Unique("po", 12), zero = TestNames.Unique("pz", 12);
         int range = PortRanges.FreeRange(5);
         try
         {
@@ -81,10 +81,18 @@ public sealed class PublishingFormsTests(UserlandProxyFixture fixture, ITestOutp
             int chosenPort = int.Parse(chosen[(chosen.LastIndexOf(':') + 1)..]);
             Assert.InRange(chosenPort, range, range + 4);
             Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{chosenPort}/"));
+
+            // Host port 0 is any free port, as with dockerd; HostConfig keeps the 0 that was asked.
+            EngineFixture.Check(Engine.Docker("run", "-d", "--name", zero, "-p", "0:80", "webapp:noexpose"));
+            string picked = EngineFixture.Check(Engine.Docker("port", zero, "80")).Stdout.Split('\n')[0];
+            int pickedPort = int.Parse(picked[(picked.LastIndexOf(':') + 1)..]);
+            Assert.InRange(pickedPort, low, high);
+            Assert.Equal("0", Engine.Docker("inspect", "-f", "{{(index (index .HostConfig.PortBindings \"80/tcp\") 0).HostPort}}", zero).Stdout.Trim());
+            Assert.Contains("Hostname", await Http.GetWhenUpAsync($"http://127.0.0.1:{pickedPort}/"));
         }
         finally
         {
-            Engine.Docker("rm", "-f", all, one);
+            Engine.Docker("rm", "-f", all, one, zero);
         }
     }
 

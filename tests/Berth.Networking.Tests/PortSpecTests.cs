@@ -11,16 +11,20 @@ public sealed class PortSpecTests
     [Fact]
     public void Parses_the_forms_the_docker_cli_accepts()
     {
-        var parsed = PortSpecParser.Parse(["8080:80", "127.0.0.1::9000/udp", "8000-8002:80-82", "[::1]:9090:90"], ["7000-7001"]);
+        var parsed = PortSpecParser.Parse(["8080:80", "127.0.0.1::9000/udp", "8000-8002:80-82", "[::1]:9090:90", "0:91"], ["7000-7001"]);
         Assert.Equal("8080", parsed.PortBindings[new ContainerPort(80, PortProtocol.Tcp)][0].HostPort);
         Assert.Equal(new PortBindingRequest("127.0.0.1", ""), parsed.PortBindings[new ContainerPort(9000, PortProtocol.Udp)][0]);
         Assert.Equal("8002", parsed.PortBindings[new ContainerPort(82, PortProtocol.Tcp)][0].HostPort);
         Assert.Equal("::1", parsed.PortBindings[new ContainerPort(90, PortProtocol.Tcp)][0].HostIp);
         Assert.Contains(new ContainerPort(7001, PortProtocol.Tcp), parsed.ExposedPorts);
+        // Host port 0 is "any free port", as dockerd reads it (`docker run -p 0:80`).
+        Assert.Equal("0", parsed.PortBindings[new ContainerPort(91, PortProtocol.Tcp)][0].HostPort);
+        PortSpecParser.Validate(new Dictionary<string, IReadOnlyList<PortBindingRequest>?> { ["80/tcp"] = [new PortBindingRequest("", "0")] }, null);
+        Assert.True(PortSpecParser.IsEphemeral("0") && PortSpecParser.IsEphemeral("") && !PortSpecParser.IsEphemeral("0-5"));
     }
 
     [Theory]
-    [InlineData("0:80", "invalid hostPort: 0")]
+    [InlineData("-1:80", "invalid hostPort")]
     [InlineData("70000:80", "invalid hostPort: 70000")]
     [InlineData("8080:80/xyz", "invalid proto: xyz")]
     [InlineData("1.2.3:8080:80", "invalid ip address: 1.2.3")]

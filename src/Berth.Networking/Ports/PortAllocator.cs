@@ -117,7 +117,7 @@ public sealed class PortAllocator(ILogger<PortAllocator>? logger = null, Func<IR
         var protocol = containerPort.Protocol;
         IEnumerable<int> candidates;
         bool explicitSingle = false;
-        if (string.IsNullOrEmpty(request.HostPort)) candidates = EphemeralCandidates();
+        if (PortSpecParser.IsEphemeral(request.HostPort)) candidates = EphemeralCandidates();
         else
         {
             var (start, end) = PortSpecParser.ParseRange(request.HostPort, "hostPort");

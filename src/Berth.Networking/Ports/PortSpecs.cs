@@ -113,13 +113,17 @@ public static class PortSpecParser
             {
                 if (!string.IsNullOrEmpty(binding.HostIp) && !IsStrictAddress(binding.HostIp))
                     throw new PortSpecException($"invalid IP address: {binding.HostIp}");
-                if (!string.IsNullOrEmpty(binding.HostPort)) ParseRange(binding.HostPort, "hostPort");
+                if (!IsEphemeral(binding.HostPort)) ParseRange(binding.HostPort, "hostPort");
             }
         }
     }
 
+    /// <summary>A host port the engine picks: none given, or 0 (dockerd reads "0" and "0-0" as "any free port").</summary>
+    public static bool IsEphemeral(string? hostPort) => string.IsNullOrEmpty(hostPort) || hostPort is "0" or "0-0";
+
     public static (int Start, int End) ParseRange(string text, string what)
     {
+        if (what == "hostPort" && IsEphemeral(text)) return (0, 0);
         int dash = text.IndexOf('-');
         string a = dash < 0 ? text : text[..dash], b = dash < 0 ? text : text[(dash + 1)..];
         if (!int.TryParse(a, out int start) || start is < 1 or > 65535) throw new PortSpecException($"invalid {what}: {a}");
