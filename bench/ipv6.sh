@@ -10,6 +10,10 @@
 #   bash bench/ipv6.sh [--berth-only] [--runs N] [--iperf-secs S] [--conn-secs S]
 #
 # dockerd's 1000-port range is measured once per family (two thousand docker-proxy processes take minutes).
+#
+# The "kernel" rows are the reference for the ratio: iperf3 and new connections/s from the same neighbour, through the
+# same host forwarding and a Linux bridge, to a namespace that is not Berth's (a plain bridge, no NAT, no Berth rule),
+# measured between Berth's rounds. Berth's v6/v4 next to the kernel's v6/v4 shows what Berth's path adds.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 RUNS=5 IPERF_SECS=3 CONN_SECS=3 BERTH_ONLY=0
@@ -27,9 +31,14 @@ done
 source "$ROOT/bench/lib/engines.sh"
 NS="bbench6-nb-$BENCH_TAG" VETH_HOST="bb6h$BENCH_TAG" VETH_NS="bb6n$BENCH_TAG" NS_CREATED=0
 HOST4=192.168.33.2 HOST6=fd00:33::2
+REF_NS="bbench6-ref-$BENCH_TAG" REF_BRIDGE="bb6r$BENCH_TAG" REF_VETH="bb6rh$BENCH_TAG" REF_CREATED=0
 cleanup() {
   engines_cleanup
   if [ "$NS_CREATED" = 1 ]; then ip netns del "$NS" 2>/dev/null || true; ip link del "$VETH_HOST" 2>/dev/null || true; fi
+  if [ "$REF_CREATED" = 1 ]; then
+    ip netns pids "$REF_NS" 2>/dev/null | xargs -r kill 2>/dev/null || true
+    ip netns del "$REF_NS" 2>/dev/null || true; ip link del "$REF_BRIDGE" 2>/dev/null || true
+  fi
 }
 engines_begin "$BERTH_ONLY" iperf3
 trap cleanup EXIT   # after engines_begin, which sets its own: INT and TERM exit through it
@@ -101,9 +110,35 @@ measure() {   # $1 = engine name, $2 = CLI function, $3 = rounds with a 1000-por
   "$cli" rm -f "bb6-$BENCH_TAG-$e-iperf" >/dev/null
 }
 
+# The kernel's reference: a namespace behind a plain bridge, routed from the neighbour with no NAT (see the top).
+reference() {
+  local p4 p6 run fam addr
+  p4=$(free_prefix 10.217) p6="fd00:b7:$(printf '%x' $((RANDOM % 65536)))"
+  ip netns add "$REF_NS"; REF_CREATED=1
+  ip link add "$REF_BRIDGE" type bridge; ip link set "$REF_BRIDGE" up
+  ip addr add "$p4.1/24" dev "$REF_BRIDGE"; ip addr add "$p6::1/64" dev "$REF_BRIDGE" nodad
+  ip link add "$REF_VETH" type veth peer name eth0 netns "$REF_NS"; ip link set "$REF_VETH" master "$REF_BRIDGE" up
+  ip -n "$REF_NS" addr add "$p4.2/24" dev eth0; ip -n "$REF_NS" addr add "$p6::2/64" dev eth0 nodad
+  ip -n "$REF_NS" link set eth0 up; ip -n "$REF_NS" link set lo up
+  ip -n "$REF_NS" route add default via "$p4.1"; ip -n "$REF_NS" -6 route add default via "$p6::1"
+  ip -n "$NS" route add "$p4.0/24" via "$HOST4"; ip -n "$NS" -6 route add "$p6::/64" via "$HOST6"
+  ip netns exec "$REF_NS" iperf3 -s -D >/dev/null 2>&1
+  ip netns exec "$REF_NS" python3 "$ROOT/bench/acceptor.py" 81 >/dev/null 2>&1 &
+  for run in $(seq 1 "$RUNS"); do
+    for fam in v4 v6; do
+      addr="$p4.2"; [ "$fam" = v6 ] && addr="$p6::2"
+      ip netns exec "$NS" bash -c "$(declare -f wait_connect); wait_connect $addr 81" || true
+      add "kernel.$fam.conn_per_s" "$(ip netns exec "$NS" python3 "$ROOT/bench/connrate.py" "$addr" 81 "$CONN_SECS" 2 || echo nan)"
+      add "kernel.$fam.iperf_gbps" "$(ip netns exec "$NS" iperf3 -c "$addr" -t "$IPERF_SECS" -J --connect-timeout 3000 2>/dev/null \
+        | python3 -c "import json,sys;print(round(json.load(sys.stdin)['end']['sum_received']['bits_per_second']/1e9,2))" || echo nan)"
+    done
+  done
+}
+
 V6_SUBNET="fd00:b6:$(printf '%x' $((RANDOM % 65536)))::/64"
 berth_start --ipv6 --fixed-cidr-v6 "$V6_SUBNET"
 measure berth bk "$RUNS"
+reference   # while Berth's table (and so conntrack) is in place, as for Berth's rounds
 berth_stop
 engines=(berth)
 if [ "$BERTH_ONLY" = 0 ] && dockerd_start --ipv6 --fixed-cidr-v6 "fd00:d6:$(printf '%x' $((RANDOM % 65536)))::/64"; then
@@ -130,5 +165,18 @@ line = f"{fig:<16} {b4:>10.3f} {b6:>10.3f} {b6 / b4 if b4 else float('nan'):>7.2
 if "dockerd" in sys.argv[2:]:
     line += f" {med('dockerd.v4'):>11.3f} {med('dockerd.v6'):>11.3f}"
 print(line)
+PY
+done
+echo
+echo "the kernel's own path, same neighbour, a plain bridge, no NAT (median of $RUNS)"
+for fig in conn_per_s iperf_gbps; do
+  python3 - "$fig" <<PY
+import statistics, sys
+samples = {"v4": "${SAMPLES[kernel.v4.$fig]:-}", "v6": "${SAMPLES[kernel.v6.$fig]:-}"}
+def med(f):
+    values = [float(x) for x in samples[f].split() if x != "nan"]
+    return statistics.median(values) if values else float("nan")
+k4, k6 = med("v4"), med("v6")
+print(f"{sys.argv[1]:<16} {k4:>10.3f} {k6:>10.3f} {k6 / k4 if k4 else float('nan'):>7.2f}")
 PY
 done

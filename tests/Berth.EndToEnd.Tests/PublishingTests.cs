@@ -78,7 +78,7 @@ public sealed class PublishingTests(EngineFixture fixture, ITestOutputHelper out
     }
 
     [Theory]
-    [InlineData("0:80")]
+    [InlineData("8000-8002:80-90")]
     [InlineData("70000:80")]
     [InlineData("8080:80/xyz")]
     public void Bad_port_specs_are_refused(string spec)
